@@ -1,0 +1,2 @@
+//! The `mapguard` command.
+fn main() {}
