@@ -2,9 +2,9 @@
 #![allow(missing_docs)]
 
 use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::sync::RwLock;
-use std::collections::HashMap;
 
 /// The default hasher.
 pub type DefaultHashBuilder = foldhash::fast::RandomState;
@@ -18,7 +18,12 @@ pub struct ShardedMap<K, V, S = DefaultHashBuilder> {
 impl<K: Hash + Eq, V, S: BuildHasher + Clone> ShardedMap<K, V, S> {
     pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
         let shards = (0..64)
-            .map(|_| RwLock::new(HashMap::with_capacity_and_hasher(capacity / 64, hasher.clone())))
+            .map(|_| {
+                RwLock::new(HashMap::with_capacity_and_hasher(
+                    capacity / 64,
+                    hasher.clone(),
+                ))
+            })
             .collect();
         Self { shards, hasher }
     }

@@ -1,0 +1,423 @@
+//! One adapter trait over every map the bench compares, with `u64` keys and values and the
+//! same hasher everywhere, so that maps are compared and not hashers.
+//!
+//! A map hands each worker thread a [`MapHandle`] (the pattern of bustle's
+//! `Collection::pin`): maps that need per-thread state keep it there, and the unsynchronized
+//! `hashbrown` baseline uses it to take its table once per thread instead of once per operation.
+
+use std::collections::HashMap as StdHashMap;
+use std::fmt;
+use std::hint::black_box;
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+/// The hasher every map is built with: foldhash's fast hasher with a fixed seed.
+pub type BenchHasher = foldhash::fast::FixedState;
+
+/// The hasher of one run; every map of the run gets an identical copy.
+pub fn bench_hasher(seed: u64) -> BenchHasher {
+    foldhash::fast::FixedState::with_seed(seed)
+}
+
+/// A map under test.
+pub trait BenchMap: Send + Sync + Sized {
+    /// The per-thread view through which a worker runs its operations.
+    type Handle<'m>: MapHandle
+    where
+        Self: 'm;
+
+    /// A map with room for `capacity` entries (0: not presized).
+    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self;
+
+    /// A handle for the calling thread.
+    fn handle(&self) -> Self::Handle<'_>;
+
+    /// The number of entries.
+    fn len(&self) -> usize;
+
+    /// Whether the map has no entries.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The operations of a workload, as one thread sees the map.
+pub trait MapHandle {
+    /// Looks `key` up, passing the value to `black_box`; returns whether it was present.
+    fn get(&mut self, key: &u64) -> bool;
+    /// Inserts `key`, overwriting any previous value.
+    fn insert(&mut self, key: u64, value: u64);
+    /// Removes `key`; returns whether it was present.
+    fn remove(&mut self, key: &u64) -> bool;
+    /// Inserts over a key that is probably present. The same as `insert` for every map here;
+    /// a separate method so that a map with a cheaper overwrite path can use it.
+    fn update(&mut self, key: u64, value: u64) {
+        self.insert(key, value);
+    }
+}
+
+/// The maps the bench knows, by CLI name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MapKind {
+    /// `mapguard::ShardedMap`.
+    Sharded,
+    /// std `RwLock<HashMap>`.
+    RwLockStd,
+    /// std `Mutex<HashMap>`.
+    MutexStd,
+    /// dashmap 6 `DashMap`.
+    Dashmap,
+    /// papaya 0.2 `HashMap`, pinned per operation.
+    Papaya,
+    /// scc 3 `HashMap`.
+    Scc,
+    /// An unsynchronized `hashbrown::HashMap`, run at one thread only: the two-core limit.
+    Hashbrown,
+}
+
+/// Whose map it is, for the "ratio to the best peer" column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapRole {
+    /// A mapguard map.
+    Ours,
+    /// Another crate's map (or std's): the competition.
+    Peer,
+    /// The single-thread unsynchronized baseline.
+    Baseline,
+}
+
+impl MapKind {
+    /// Every map, in the order the bench runs and prints them.
+    pub const ALL: [MapKind; 7] = [
+        MapKind::Sharded,
+        MapKind::Dashmap,
+        MapKind::Papaya,
+        MapKind::Scc,
+        MapKind::RwLockStd,
+        MapKind::MutexStd,
+        MapKind::Hashbrown,
+    ];
+
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MapKind::Sharded => "sharded",
+            MapKind::RwLockStd => "rwlock-std",
+            MapKind::MutexStd => "mutex-std",
+            MapKind::Dashmap => "dashmap",
+            MapKind::Papaya => "papaya",
+            MapKind::Scc => "scc",
+            MapKind::Hashbrown => "hashbrown",
+        }
+    }
+
+    /// Whose map it is.
+    pub fn role(self) -> MapRole {
+        match self {
+            MapKind::Sharded => MapRole::Ours,
+            MapKind::Hashbrown => MapRole::Baseline,
+            _ => MapRole::Peer,
+        }
+    }
+
+    /// Looks a map up by its CLI name.
+    pub fn by_name(name: &str) -> Option<MapKind> {
+        MapKind::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The CLI names of all maps, comma-separated, for error messages.
+    pub fn valid_names() -> String {
+        MapKind::ALL.map(MapKind::name).join(", ")
+    }
+}
+
+impl fmt::Display for MapKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `mapguard::ShardedMap`.
+pub struct Sharded(mapguard::ShardedMap<u64, u64, BenchHasher>);
+
+impl BenchMap for Sharded {
+    type Handle<'m> = &'m Sharded;
+    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+        Sharded(mapguard::ShardedMap::with_capacity_and_hasher(
+            capacity, hasher,
+        ))
+    }
+    fn handle(&self) -> &Sharded {
+        self
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl MapHandle for &Sharded {
+    #[inline]
+    fn get(&mut self, key: &u64) -> bool {
+        // TODO(merge main): `self.0.get(key).map(|v| black_box(*v)).is_some()`.
+        black_box(self.0.contains_key(key))
+    }
+    #[inline]
+    fn insert(&mut self, key: u64, value: u64) {
+        black_box(self.0.insert(key, value));
+    }
+    #[inline]
+    fn remove(&mut self, key: &u64) -> bool {
+        self.0.remove(key).is_some()
+    }
+}
+
+/// std `RwLock<HashMap>`: the minimal fix.
+pub struct RwLockStd(RwLock<StdHashMap<u64, u64, BenchHasher>>);
+
+impl BenchMap for RwLockStd {
+    type Handle<'m> = &'m RwLockStd;
+    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+        RwLockStd(RwLock::new(StdHashMap::with_capacity_and_hasher(
+            capacity, hasher,
+        )))
+    }
+    fn handle(&self) -> &RwLockStd {
+        self
+    }
+    fn len(&self) -> usize {
+        self.0.read().expect("lock not poisoned").len()
+    }
+}
+
+impl MapHandle for &RwLockStd {
+    #[inline]
+    fn get(&mut self, key: &u64) -> bool {
+        let map = self.0.read().expect("lock not poisoned");
+        map.get(key).map(|v| black_box(*v)).is_some()
+    }
+    #[inline]
+    fn insert(&mut self, key: u64, value: u64) {
+        black_box(
+            self.0
+                .write()
+                .expect("lock not poisoned")
+                .insert(key, value),
+        );
+    }
+    #[inline]
+    fn remove(&mut self, key: &u64) -> bool {
+        self.0
+            .write()
+            .expect("lock not poisoned")
+            .remove(key)
+            .is_some()
+    }
+}
+
+/// std `Mutex<HashMap>`.
+pub struct MutexStd(Mutex<StdHashMap<u64, u64, BenchHasher>>);
+
+impl BenchMap for MutexStd {
+    type Handle<'m> = &'m MutexStd;
+    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+        MutexStd(Mutex::new(StdHashMap::with_capacity_and_hasher(
+            capacity, hasher,
+        )))
+    }
+    fn handle(&self) -> &MutexStd {
+        self
+    }
+    fn len(&self) -> usize {
+        self.0.lock().expect("lock not poisoned").len()
+    }
+}
+
+impl MapHandle for &MutexStd {
+    #[inline]
+    fn get(&mut self, key: &u64) -> bool {
+        let map = self.0.lock().expect("lock not poisoned");
+        map.get(key).map(|v| black_box(*v)).is_some()
+    }
+    #[inline]
+    fn insert(&mut self, key: u64, value: u64) {
+        black_box(self.0.lock().expect("lock not poisoned").insert(key, value));
+    }
+    #[inline]
+    fn remove(&mut self, key: &u64) -> bool {
+        self.0
+            .lock()
+            .expect("lock not poisoned")
+            .remove(key)
+            .is_some()
+    }
+}
+
+/// dashmap 6.
+pub struct Dashmap(dashmap::DashMap<u64, u64, BenchHasher>);
+
+impl BenchMap for Dashmap {
+    type Handle<'m> = &'m Dashmap;
+    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+        Dashmap(dashmap::DashMap::with_capacity_and_hasher(capacity, hasher))
+    }
+    fn handle(&self) -> &Dashmap {
+        self
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl MapHandle for &Dashmap {
+    #[inline]
+    fn get(&mut self, key: &u64) -> bool {
+        self.0.get(key).map(|v| black_box(*v)).is_some()
+    }
+    #[inline]
+    fn insert(&mut self, key: u64, value: u64) {
+        black_box(self.0.insert(key, value));
+    }
+    #[inline]
+    fn remove(&mut self, key: &u64) -> bool {
+        self.0.remove(key).is_some()
+    }
+}
+
+/// papaya 0.2. Each operation pins its own guard, as papaya's docs show; a guard held for a
+/// whole run would keep every removed entry alive until the run ends.
+pub struct Papaya(papaya::HashMap<u64, u64, BenchHasher>);
+
+impl BenchMap for Papaya {
+    type Handle<'m> = &'m Papaya;
+    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+        Papaya(papaya::HashMap::with_capacity_and_hasher(capacity, hasher))
+    }
+    fn handle(&self) -> &Papaya {
+        self
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl MapHandle for &Papaya {
+    #[inline]
+    fn get(&mut self, key: &u64) -> bool {
+        self.0.pin().get(key).map(|v| black_box(*v)).is_some()
+    }
+    #[inline]
+    fn insert(&mut self, key: u64, value: u64) {
+        black_box(self.0.pin().insert(key, value).is_some());
+    }
+    #[inline]
+    fn remove(&mut self, key: &u64) -> bool {
+        self.0.pin().remove(key).is_some()
+    }
+}
+
+/// scc 3 `HashMap` (its synchronous API).
+pub struct Scc(scc::HashMap<u64, u64, BenchHasher>);
+
+impl BenchMap for Scc {
+    type Handle<'m> = &'m Scc;
+    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+        Scc(scc::HashMap::with_capacity_and_hasher(capacity, hasher))
+    }
+    fn handle(&self) -> &Scc {
+        self
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl MapHandle for &Scc {
+    #[inline]
+    fn get(&mut self, key: &u64) -> bool {
+        self.0.read_sync(key, |_, v| black_box(*v)).is_some()
+    }
+    #[inline]
+    fn insert(&mut self, key: u64, value: u64) {
+        black_box(self.0.upsert_sync(key, value));
+    }
+    #[inline]
+    fn remove(&mut self, key: &u64) -> bool {
+        self.0.remove_sync(key).is_some()
+    }
+}
+
+/// An unsynchronized `hashbrown::HashMap`. The mutex is taken once per thread, when the
+/// handle is made, so operations run on the bare table; at more than one thread the workers
+/// would simply run one after another, which is why the bench runs it at one thread only.
+pub struct Hashbrown(Mutex<hashbrown::HashMap<u64, u64, BenchHasher>>);
+
+impl BenchMap for Hashbrown {
+    type Handle<'m> = MutexGuard<'m, hashbrown::HashMap<u64, u64, BenchHasher>>;
+    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+        Hashbrown(Mutex::new(hashbrown::HashMap::with_capacity_and_hasher(
+            capacity, hasher,
+        )))
+    }
+    fn handle(&self) -> Self::Handle<'_> {
+        self.0.lock().expect("lock not poisoned")
+    }
+    fn len(&self) -> usize {
+        self.0.lock().expect("lock not poisoned").len()
+    }
+}
+
+impl MapHandle for MutexGuard<'_, hashbrown::HashMap<u64, u64, BenchHasher>> {
+    #[inline]
+    fn get(&mut self, key: &u64) -> bool {
+        hashbrown::HashMap::get(self, key)
+            .map(|v| black_box(*v))
+            .is_some()
+    }
+    #[inline]
+    fn insert(&mut self, key: u64, value: u64) {
+        black_box(hashbrown::HashMap::insert(self, key, value));
+    }
+    #[inline]
+    fn remove(&mut self, key: &u64) -> bool {
+        hashbrown::HashMap::remove(self, key).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exercise<M: BenchMap>() {
+        let map = M::with_capacity(16, bench_hasher(1));
+        {
+            let mut h = map.handle();
+            assert!(!h.get(&1));
+            h.insert(1, 10);
+            h.update(1, 11);
+            h.insert(2, 20);
+            assert!(h.get(&1));
+            assert!(h.remove(&2));
+            assert!(!h.remove(&2));
+            assert!(!h.get(&2));
+        }
+        assert_eq!(map.len(), 1, "{}", std::any::type_name::<M>());
+    }
+
+    #[test]
+    fn every_adapter_behaves_like_a_map() {
+        exercise::<Sharded>();
+        exercise::<RwLockStd>();
+        exercise::<MutexStd>();
+        exercise::<Dashmap>();
+        exercise::<Papaya>();
+        exercise::<Scc>();
+        exercise::<Hashbrown>();
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for m in MapKind::ALL {
+            assert_eq!(MapKind::by_name(m.name()), Some(m));
+        }
+        assert_eq!(MapKind::by_name("DashMap"), None);
+    }
+}

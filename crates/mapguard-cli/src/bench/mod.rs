@@ -1,0 +1,18 @@
+//! The benchmark engine behind `mapguard bench`: workloads, per-thread operation plans,
+//! one adapter per map, the timed runs, and the tables.
+//!
+//! The engine measures and returns [`BenchResult`]s; printing is separate ([`report`]), so
+//! that other front ends (JSON, plots, progress bars) can reuse the same runs.
+
+pub mod adapter;
+pub mod alloc;
+pub mod config;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod workload;
+
+pub use adapter::{BenchMap, MapHandle, MapKind};
+pub use config::ConfigError;
+pub use run::{BenchConfig, BenchResult, RunLength, run};
+pub use workload::{WORKLOADS, Workload};

@@ -1,0 +1,459 @@
+//! Running cells: one workload × map × thread count, measured `repeat` times.
+//!
+//! Order of work, chosen so that noise hits every map alike: for each workload, plans are
+//! generated once (before any timing) and shared by all maps; then for each thread count and
+//! each repetition, every map runs once, in a rotating order. Each sample builds and prefills a
+//! fresh map (measuring its memory), starts all workers at a barrier, and times them until the
+//! last one finishes. This module measures; it prints nothing (see `report.rs`).
+
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use super::adapter::{
+    BenchHasher, BenchMap, Dashmap, Hashbrown, MapHandle, MapKind, MutexStd, Papaya, RwLockStd,
+    Scc, Sharded, bench_hasher,
+};
+use super::alloc;
+use super::plan::{self, Op};
+use super::workload::Workload;
+
+/// One operation in every `SAMPLE_EVERY` is timed on its own, so that the cost of reading
+/// the clock stays off most operations.
+pub const SAMPLE_EVERY: usize = 128;
+
+/// Largest latency the histograms hold (longer samples are clamped): 100 s.
+const MAX_LATENCY_NS: u64 = 100_000_000_000;
+
+/// How long each worker runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RunLength {
+    /// Each worker runs exactly this many operations (its whole plan).
+    Ops(usize),
+    /// Each worker cycles through a plan of `plan_len` operations until `duration` has passed.
+    Duration {
+        /// Wall time per worker.
+        duration: Duration,
+        /// Length of each worker's plan, replayed from the start when exhausted.
+        plan_len: usize,
+    },
+}
+
+impl RunLength {
+    /// Length of each worker's generated plan.
+    pub fn plan_len(self) -> usize {
+        match self {
+            RunLength::Ops(n) => n,
+            RunLength::Duration { plan_len, .. } => plan_len,
+        }
+    }
+}
+
+/// A validated bench configuration.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    /// Workloads to run, in order.
+    pub workloads: Vec<&'static Workload>,
+    /// Maps to compare. The `hashbrown` baseline runs at one thread whether listed or not,
+    /// because the two-core limit is defined by it.
+    pub maps: Vec<MapKind>,
+    /// Thread counts, ascending, without duplicates.
+    pub threads: Vec<usize>,
+    /// How long each worker runs.
+    pub length: RunLength,
+    /// Seed of the plans and of the hasher.
+    pub seed: u64,
+    /// Samples per cell; the reported throughput is their median.
+    pub repeat: usize,
+}
+
+impl BenchConfig {
+    /// The cells of one workload, grouped by thread count, in run order: at each thread count
+    /// the listed maps, with `hashbrown` only at one thread (added there if not listed).
+    pub fn cells(&self) -> Vec<(usize, Vec<MapKind>)> {
+        let mut threads = self.threads.clone();
+        if !threads.contains(&1) {
+            threads.insert(0, 1);
+        }
+        threads
+            .into_iter()
+            .map(|t| {
+                let mut maps: Vec<MapKind> = self
+                    .maps
+                    .iter()
+                    .copied()
+                    .filter(|m| *m != MapKind::Hashbrown && self.threads.contains(&t))
+                    .collect();
+                if t == 1 {
+                    maps.push(MapKind::Hashbrown);
+                }
+                (t, maps)
+            })
+            .collect()
+    }
+
+    /// Number of samples the whole run takes, for progress reports.
+    pub fn sample_count(&self) -> usize {
+        let per_workload: usize = self.cells().iter().map(|(_, maps)| maps.len()).sum();
+        per_workload * self.workloads.len() * self.repeat
+    }
+}
+
+/// One measurement of one cell.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// Operations run by all workers together.
+    pub ops: u64,
+    /// From the first worker's start to the last worker's end.
+    pub elapsed: Duration,
+    /// Sampled per-operation latencies of all workers, in nanoseconds.
+    pub latency: Histogram<u64>,
+    /// Entries after prefill.
+    pub prefill_entries: usize,
+    /// Net bytes allocated to build and prefill the map (`None` without the counting
+    /// allocator).
+    pub prefill_bytes: Option<isize>,
+}
+
+impl Sample {
+    /// Throughput in millions of operations per second.
+    pub fn mops(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64() / 1e6
+    }
+}
+
+/// The result of one cell: workload × map × thread count, over all repetitions.
+#[derive(Clone, Debug)]
+pub struct BenchResult {
+    /// The workload.
+    pub workload: &'static Workload,
+    /// The map.
+    pub map: MapKind,
+    /// Worker threads.
+    pub threads: usize,
+    /// Every repetition's throughput, in Mops/s, in run order.
+    pub mops_samples: Vec<f64>,
+    /// Sampled latencies of all repetitions merged, in nanoseconds.
+    pub latency: Histogram<u64>,
+    /// Entries after prefill.
+    pub prefill_entries: usize,
+    /// Bytes per entry after prefill (first repetition), when measurable.
+    pub bytes_per_entry: Option<f64>,
+}
+
+impl BenchResult {
+    /// Median throughput over the repetitions, in Mops/s.
+    pub fn mops(&self) -> f64 {
+        let mut sorted = self.mops_samples.clone();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        if n == 0 {
+            0.0
+        } else if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        }
+    }
+
+    /// The latency at `quantile` (0.5 = p50), in nanoseconds.
+    pub fn latency_ns(&self, quantile: f64) -> u64 {
+        self.latency.value_at_quantile(quantile)
+    }
+}
+
+/// What the engine reports after each sample, for progress output.
+#[derive(Debug)]
+pub struct Progress<'a> {
+    /// Samples finished so far, this one included.
+    pub done: usize,
+    /// Samples in the whole run.
+    pub total: usize,
+    /// The workload.
+    pub workload: &'static Workload,
+    /// The map.
+    pub map: MapKind,
+    /// Worker threads.
+    pub threads: usize,
+    /// The repetition (0-based).
+    pub repetition: usize,
+    /// The sample just taken.
+    pub sample: &'a Sample,
+}
+
+/// Runs every cell of `config`, calling `progress` after each sample, and returns one result
+/// per cell in run order.
+pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec<BenchResult> {
+    let hasher = bench_hasher(config.seed);
+    let max_threads = config.threads.iter().copied().max().unwrap_or(1);
+    let total = config.sample_count();
+    let mut done = 0;
+    let mut results = Vec::new();
+    for &workload in &config.workloads {
+        let plans = plan::plans(workload, config.seed, max_threads, config.length.plan_len());
+        for (threads, maps) in config.cells() {
+            let mut cells: Vec<BenchResult> = maps
+                .iter()
+                .map(|&map| BenchResult {
+                    workload,
+                    map,
+                    threads,
+                    mops_samples: Vec::with_capacity(config.repeat),
+                    latency: new_histogram(),
+                    prefill_entries: 0,
+                    bytes_per_entry: None,
+                })
+                .collect();
+            for repetition in 0..config.repeat {
+                for i in 0..cells.len() {
+                    let cell = &mut cells[(i + repetition) % maps.len()];
+                    let sample = sample(
+                        cell.map,
+                        workload,
+                        &plans[..threads],
+                        config.length,
+                        &hasher,
+                    );
+                    done += 1;
+                    progress(&Progress {
+                        done,
+                        total,
+                        workload,
+                        map: cell.map,
+                        threads,
+                        repetition,
+                        sample: &sample,
+                    });
+                    cell.mops_samples.push(sample.mops());
+                    cell.latency
+                        .add(&sample.latency)
+                        .expect("histograms share their bounds");
+                    if repetition == 0 {
+                        cell.prefill_entries = sample.prefill_entries;
+                        cell.bytes_per_entry = match (sample.prefill_bytes, sample.prefill_entries)
+                        {
+                            (Some(bytes), entries) if entries > 0 => {
+                                Some(bytes as f64 / entries as f64)
+                            }
+                            _ => None,
+                        };
+                    }
+                }
+            }
+            results.extend(cells);
+        }
+    }
+    results
+}
+
+/// Takes one sample of `map` on `workload`, one worker per plan.
+pub fn sample(
+    map: MapKind,
+    workload: &Workload,
+    plans: &[Vec<Op>],
+    length: RunLength,
+    hasher: &BenchHasher,
+) -> Sample {
+    match map {
+        MapKind::Sharded => sample_map::<Sharded>(workload, plans, length, hasher),
+        MapKind::RwLockStd => sample_map::<RwLockStd>(workload, plans, length, hasher),
+        MapKind::MutexStd => sample_map::<MutexStd>(workload, plans, length, hasher),
+        MapKind::Dashmap => sample_map::<Dashmap>(workload, plans, length, hasher),
+        MapKind::Papaya => sample_map::<Papaya>(workload, plans, length, hasher),
+        MapKind::Scc => sample_map::<Scc>(workload, plans, length, hasher),
+        MapKind::Hashbrown => {
+            assert_eq!(plans.len(), 1, "the hashbrown baseline is single-threaded");
+            sample_map::<Hashbrown>(workload, plans, length, hasher)
+        }
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds")
+}
+
+fn prefill<M: BenchMap>(workload: &Workload, hasher: &BenchHasher) -> M {
+    let map = M::with_capacity(workload.initial_capacity(), hasher.clone());
+    {
+        let mut handle = map.handle();
+        for index in 0..workload.prefill_len() {
+            let key = plan::key_of(index);
+            handle.insert(key, key);
+        }
+    }
+    map
+}
+
+struct WorkerReport {
+    start: Instant,
+    end: Instant,
+    ops: u64,
+    latency: Histogram<u64>,
+}
+
+fn sample_map<M: BenchMap>(
+    workload: &Workload,
+    plans: &[Vec<Op>],
+    length: RunLength,
+    hasher: &BenchHasher,
+) -> Sample {
+    let (map, prefill_bytes) = alloc::measure(|| prefill::<M>(workload, hasher));
+    let prefill_entries = map.len();
+    let barrier = Barrier::new(plans.len());
+    let reports: Vec<WorkerReport> = std::thread::scope(|s| {
+        let workers: Vec<_> = plans
+            .iter()
+            .map(|plan| {
+                let (map, barrier) = (&map, &barrier);
+                s.spawn(move || worker(map.handle(), plan, length, barrier))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("bench worker panicked"))
+            .collect()
+    });
+    drop(map);
+    let start = reports.iter().map(|r| r.start).min().expect("one worker");
+    let end = reports.iter().map(|r| r.end).max().expect("one worker");
+    let mut latency = new_histogram();
+    for r in &reports {
+        latency
+            .add(&r.latency)
+            .expect("histograms share their bounds");
+    }
+    Sample {
+        ops: reports.iter().map(|r| r.ops).sum(),
+        elapsed: end - start,
+        latency,
+        prefill_entries,
+        prefill_bytes,
+    }
+}
+
+fn worker<H: MapHandle>(
+    mut handle: H,
+    plan: &[Op],
+    length: RunLength,
+    barrier: &Barrier,
+) -> WorkerReport {
+    let mut latency = new_histogram();
+    let mut ops = 0u64;
+    barrier.wait();
+    let start = Instant::now();
+    let deadline = match length {
+        RunLength::Ops(_) => None,
+        RunLength::Duration { duration, .. } => Some(start + duration),
+    };
+    'run: loop {
+        for chunk in plan.chunks(SAMPLE_EVERY) {
+            let (first, rest) = chunk.split_first().expect("chunks are not empty");
+            let before = Instant::now();
+            apply(&mut handle, *first);
+            let after = Instant::now();
+            latency.saturating_record((after - before).as_nanos() as u64);
+            for op in rest {
+                apply(&mut handle, *op);
+            }
+            ops += chunk.len() as u64;
+            // The timed operation's clock reading doubles as the deadline check.
+            if deadline.is_some_and(|d| after >= d) {
+                break 'run;
+            }
+        }
+        if deadline.is_none() || plan.is_empty() {
+            break;
+        }
+    }
+    let end = Instant::now();
+    drop(handle);
+    WorkerReport {
+        start,
+        end,
+        ops,
+        latency,
+    }
+}
+
+#[inline(always)]
+fn apply<H: MapHandle>(handle: &mut H, op: Op) {
+    match op {
+        Op::Get(key) => {
+            std::hint::black_box(handle.get(&key));
+        }
+        Op::Insert(key) => handle.insert(key, key),
+        Op::Remove(key) => {
+            std::hint::black_box(handle.remove(&key));
+        }
+        Op::Update(key) => handle.update(key, !key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::workload::WORKLOADS;
+
+    fn config(maps: Vec<MapKind>, threads: Vec<usize>) -> BenchConfig {
+        BenchConfig {
+            workloads: vec![&WORKLOADS[0]],
+            maps,
+            threads,
+            length: RunLength::Ops(2_000),
+            seed: 1,
+            repeat: 2,
+        }
+    }
+
+    #[test]
+    fn hashbrown_runs_once_at_one_thread() {
+        let c = config(vec![MapKind::Dashmap, MapKind::Hashbrown], vec![2, 8]);
+        let cells = c.cells();
+        assert_eq!(
+            cells,
+            vec![
+                (1, vec![MapKind::Hashbrown]),
+                (2, vec![MapKind::Dashmap]),
+                (8, vec![MapKind::Dashmap]),
+            ]
+        );
+        assert_eq!(c.sample_count(), 6);
+    }
+
+    #[test]
+    fn a_small_run_counts_every_operation() {
+        let c = config(vec![MapKind::Scc, MapKind::Sharded], vec![1, 2]);
+        let mut seen = 0;
+        let results = run(&c, |p| {
+            seen += 1;
+            assert_eq!(p.sample.ops, 2_000 * p.threads as u64);
+            assert_eq!(p.sample.prefill_entries, 10_000);
+            // 2,000 ops per worker, one timed in every 128.
+            assert_eq!(
+                p.sample.latency.len(),
+                2_000u64.div_ceil(SAMPLE_EVERY as u64) * p.threads as u64
+            );
+        });
+        assert_eq!(seen, c.sample_count());
+        assert_eq!(results.len(), 5);
+        assert!(
+            results
+                .iter()
+                .all(|r| r.mops_samples.len() == 2 && r.mops() > 0.0)
+        );
+    }
+
+    #[test]
+    fn duration_mode_replays_the_plan() {
+        let w = &WORKLOADS[2];
+        let plans = plan::plans(w, 1, 1, 1_000);
+        let length = RunLength::Duration {
+            duration: Duration::from_millis(20),
+            plan_len: 1_000,
+        };
+        let s = sample(MapKind::Dashmap, w, &plans, length, &bench_hasher(1));
+        assert!(s.ops > 1_000, "only {} ops in 20 ms", s.ops);
+        assert!(s.elapsed >= Duration::from_millis(20));
+    }
+}
