@@ -9,6 +9,9 @@ use crate::bench::run::BenchConfig;
 /// Operations per thread in the default set.
 pub const DEFAULT_OPS: usize = 300_000;
 
+/// Samples per cell in the default set.
+pub const DEFAULT_REPEAT: usize = 3;
+
 /// Concurrent maps that are fast, never hang silently, and show where they hurt.
 #[derive(Debug, Parser)]
 #[command(name = "mapguard", version, about, arg_required_else_help = true)]
@@ -54,7 +57,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Samples per cell; throughput is their median, latency merges them.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REPEAT)]
     pub repeat: usize,
 }
 

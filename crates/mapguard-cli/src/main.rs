@@ -64,11 +64,13 @@ fn run_bench(config: &BenchConfig) -> Result<()> {
     println!("{}", report::memory_table(&results));
     println!();
     println!(
-        "{} cells in {:.1} s; latency: 1 op in {} timed with Instant (includes the clock's own \
-         cost); only ratios within one run are comparable.",
+        "{} cells, {} sample(s) each, in {:.1} s. Mops/s is the median sample; latency times 1 \
+         op in {} and includes the clock's own ~{} ns. Only ratios within one run compare.",
         results.len(),
+        config.repeat,
         started.elapsed().as_secs_f64(),
-        bench::run::SAMPLE_EVERY
+        bench::run::SAMPLE_EVERY,
+        bench::run::clock_overhead_ns(),
     );
     Ok(())
 }
