@@ -1,61 +1,52 @@
-//! mapguard: concurrent maps (work in progress skeleton).
-#![allow(missing_docs)]
+//! # mapguard
+//!
+//! Concurrent hash maps for Rust services that stay fast on many cores, never hang silently,
+//! and show where they hurt.
+//!
+//! [`ShardedMap`] is the general-purpose map: std/dashmap-style API, any `K: Hash + Eq` and
+//! `V`, lookups by `&Q` where `K: Borrow<Q>`.
+//!
+//! ```
+//! use mapguard::{Action, ShardedMap};
+//!
+//! let sessions = ShardedMap::new();
+//! sessions.insert("alice".to_string(), 1u32);
+//! assert!(sessions.get("alice").is_some());
+//! sessions.compute("alice".to_string(), |_, n| Action::Set(n.copied().unwrap_or(0) + 1));
+//! assert_eq!(sessions.get_cloned("alice"), Some(2));
+//! ```
+//!
+//! ## What blocks and what never does
+//! - **Reads** (`get`, `get_cloned`, `contains_key`, iteration) write only to a per-thread
+//!   record, never to memory another core reads: readers on different cores do not slow each
+//!   other. A read waits only while a writer holds the key's shard.
+//! - **Writes** lock one shard: they wait for that shard's readers and writers.
+//! - Every single-key operation is atomic, closures included (`compute`, `update`,
+//!   `remove_if`, `get_or_insert_with`, [`Entry`]).
+//! - A call that would wait for a guard the same thread holds (an `insert` while a [`Ref`]
+//!   into the same shard is alive, a `compute` closure that calls the map for the same shard)
+//!   **panics with both call sites** instead of deadlocking.
+//! - User closures that panic leave the map consistent and unlocked; there is no poisoning.
+//! - Iteration sees every key that is present for the whole iteration exactly once.
+//!
+//! ## Design
+//! See the [`sharded`] module docs and [`ShardedMap`] for the lock design: a reader-biased
+//! reader-writer lock per shard whose readers announce themselves in per-thread records (the
+//! "big reader" / BRAVO technique) instead of a shared reader counter, which is what makes
+//! lock-based maps collapse at two cores.
+//!
+//! ## Features
+//! - `serde`: `Serialize`/`Deserialize` for the maps, as maps.
+//! - `rayon`: parallel iteration (`par_for_each`, `par_retain`, `into_par_iter`).
+#![deny(unsafe_code)]
 
-use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash};
-use std::sync::RwLock;
+mod error;
+#[allow(unsafe_code)]
+mod raw;
+pub mod sharded;
 
-/// The default hasher.
-pub type DefaultHashBuilder = foldhash::fast::RandomState;
-
-/// Temporary skeleton; replaced by the real sharded map.
-pub struct ShardedMap<K, V, S = DefaultHashBuilder> {
-    shards: Vec<RwLock<HashMap<K, V, S>>>,
-    hasher: S,
-}
-
-impl<K: Hash + Eq, V, S: BuildHasher + Clone> ShardedMap<K, V, S> {
-    pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
-        let shards = (0..64)
-            .map(|_| {
-                RwLock::new(HashMap::with_capacity_and_hasher(
-                    capacity / 64,
-                    hasher.clone(),
-                ))
-            })
-            .collect();
-        Self { shards, hasher }
-    }
-    fn shard<Q: Hash + ?Sized>(&self, k: &Q) -> &RwLock<HashMap<K, V, S>> {
-        &self.shards[(self.hasher.hash_one(k) >> 58) as usize]
-    }
-    pub fn get_cloned<Q>(&self, k: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-        V: Clone,
-    {
-        self.shard(k).read().unwrap().get(k).cloned()
-    }
-    pub fn contains_key<Q>(&self, k: &Q) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.shard(k).read().unwrap().contains_key(k)
-    }
-    pub fn insert(&self, k: K, v: V) -> Option<V> {
-        self.shard(&k).write().unwrap().insert(k, v)
-    }
-    pub fn remove<Q>(&self, k: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.shard(k).write().unwrap().remove(k)
-    }
-    pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().unwrap().len()).sum()
-    }
-}
+pub use error::{BuildError, ReserveError};
+pub use sharded::{
+    Action, Computed, DefaultHashBuilder, Entry, KeyRef, OccupiedEntry, OccupiedError, Ref, RefMut,
+    ShardedMap, ShardedMapBuilder, VacantEntry,
+};

@@ -157,8 +157,7 @@ impl BenchMap for Sharded {
 impl MapHandle for &Sharded {
     #[inline]
     fn get(&mut self, key: &u64) -> bool {
-        // TODO(merge main): `self.0.get(key).map(|v| black_box(*v)).is_some()`.
-        black_box(self.0.contains_key(key))
+        self.0.get(key).map(|v| black_box(*v)).is_some()
     }
     #[inline]
     fn insert(&mut self, key: u64, value: u64) {

@@ -1,0 +1,163 @@
+//! Per-thread reader records: where a thread announces the shard locks it reads.
+//!
+//! Each thread that reads a [`ShardLock`](super::ShardLock) owns one [`ReaderRecord`]: a
+//! cache-line-aligned array of slots, each holding the address of a lock the thread reads, or 0.
+//! A reader writes only its own record, so reads on two cores never write a shared cache line.
+//! A writer reads every record (there is one per live reading thread) and waits until none of
+//! them names its lock.
+//!
+//! Records are never freed: when a thread exits, its record is marked free and the next new
+//! thread takes it over, so the list is as long as the largest number of threads that were
+//! reading at once.
+//!
+//! The thread-local bookkeeping ([`LocalReader`]) mirrors the published slots without atomics
+//! and counts recursive reads of the same lock, so that a thread reading a lock it already reads
+//! never publishes twice and never waits for a writer (which would wait for it in turn).
+
+use std::cell::{Cell, RefCell};
+use std::panic::Location;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+
+/// Number of distinct locks a thread can read at once through its own record. Reads beyond
+/// this many distinct locks fall back to the lock's shared reader count.
+pub(crate) const SLOTS: usize = 8;
+
+/// One thread's published reads. Aligned to 128 bytes so that no two threads' records share a
+/// cache line (or an adjacent-line prefetch pair).
+#[repr(C, align(128))]
+pub(crate) struct ReaderRecord {
+    /// Address of the lock read through each slot, or 0 when the slot is free.
+    pub(crate) held: [AtomicUsize; SLOTS],
+    /// Whether a live thread owns this record.
+    in_use: AtomicBool,
+    /// The next record in the global list (records are only ever pushed at the head).
+    next: AtomicPtr<ReaderRecord>,
+}
+
+/// Head of the global list of records.
+static RECORDS: AtomicPtr<ReaderRecord> = AtomicPtr::new(ptr::null_mut());
+
+/// Calls `f` for every record that exists now. Records pushed during the walk may be missed;
+/// that is fine for writers, which hold their lock's writer flag before walking (see
+/// `ShardLock::write`): a reader that registers later sees the flag and backs off.
+pub(crate) fn for_each_record(mut f: impl FnMut(&ReaderRecord)) {
+    let mut cursor = RECORDS.load(Ordering::Acquire);
+    // SAFETY: records are leaked `Box`es that are never freed, and `next` pointers are set
+    // before a record is published with a release CAS, so every pointer reached here is valid
+    // for the rest of the program.
+    while let Some(record) = unsafe { cursor.as_ref() } {
+        f(record);
+        cursor = record.next.load(Ordering::Acquire);
+    }
+}
+
+fn claim_record() -> &'static ReaderRecord {
+    let mut reused = None;
+    for_each_record(|record| {
+        if reused.is_none()
+            && !record.in_use.load(Ordering::Relaxed)
+            && record
+                .in_use
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            reused = Some(record as *const ReaderRecord);
+        }
+    });
+    if let Some(record) = reused {
+        // SAFETY: see `for_each_record`: records live for the rest of the program.
+        return unsafe { &*record };
+    }
+    let record: &'static ReaderRecord = Box::leak(Box::new(ReaderRecord {
+        held: std::array::from_fn(|_| AtomicUsize::new(0)),
+        in_use: AtomicBool::new(true),
+        next: AtomicPtr::new(ptr::null_mut()),
+    }));
+    let mut head = RECORDS.load(Ordering::Relaxed);
+    loop {
+        record.next.store(head, Ordering::Relaxed);
+        match RECORDS.compare_exchange_weak(
+            head,
+            record as *const ReaderRecord as *mut ReaderRecord,
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return record,
+            Err(current) => head = current,
+        }
+    }
+}
+
+/// A read that went past the thread's slots: the lock, how many times this thread holds it
+/// through the lock's shared count (always once; recursion is counted here), and the site.
+pub(crate) struct OverflowHold {
+    pub(crate) lock: usize,
+    pub(crate) count: u32,
+    pub(crate) site: &'static Location<'static>,
+}
+
+/// The calling thread's view of its record.
+pub(crate) struct LocalReader {
+    pub(crate) record: &'static ReaderRecord,
+    /// Non-atomic mirror of `record.held`.
+    pub(crate) locks: [Cell<usize>; SLOTS],
+    /// Recursion count per slot.
+    pub(crate) counts: [Cell<u32>; SLOTS],
+    /// Where each slot's first read was taken, for deadlock reports.
+    pub(crate) sites: [Cell<Option<&'static Location<'static>>>; SLOTS],
+    /// Reads beyond `SLOTS` distinct locks.
+    pub(crate) overflow: RefCell<Vec<OverflowHold>>,
+}
+
+impl LocalReader {
+    fn new() -> Self {
+        Self {
+            record: claim_record(),
+            locks: std::array::from_fn(|_| Cell::new(0)),
+            counts: std::array::from_fn(|_| Cell::new(0)),
+            sites: std::array::from_fn(|_| Cell::new(None)),
+            overflow: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The site of a read this thread holds on `lock`, if it holds one.
+    pub(crate) fn held_site(&self, lock: usize) -> Option<&'static Location<'static>> {
+        for slot in 0..SLOTS {
+            if self.locks[slot].get() == lock {
+                return self.sites[slot].get();
+            }
+        }
+        self.overflow
+            .borrow()
+            .iter()
+            .find(|hold| hold.lock == lock)
+            .map(|hold| hold.site)
+    }
+}
+
+impl Drop for LocalReader {
+    fn drop(&mut self) {
+        // Guards are `!Send` and borrow from thread-locals' owners only through the lock, so a
+        // slot can only still be set here if a guard was leaked with `mem::forget`. Such a lock
+        // stays read-locked forever, exactly as a leaked guard of any lock would; do not hand
+        // the record to another thread with that read still published.
+        if self.locks.iter().all(|lock| lock.get() == 0) {
+            self.record.in_use.store(false, Ordering::Release);
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's reader record, claimed on first use.
+    pub(crate) static LOCAL: LocalReader = LocalReader::new();
+    /// A byte whose address identifies this thread while it lives (no destructor, so it is
+    /// usable even while other thread-locals are being destroyed).
+    static THREAD_TAG: u8 = const { 0 };
+}
+
+/// A non-zero number that identifies the calling thread among live threads.
+#[inline]
+pub(crate) fn thread_tag() -> usize {
+    THREAD_TAG.with(|tag| tag as *const u8 as usize)
+}

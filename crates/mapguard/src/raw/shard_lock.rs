@@ -1,0 +1,542 @@
+//! `ShardLock<T>`: a reader-biased reader-writer lock whose reads write no shared cache line.
+//!
+//! A reader publishes the lock's address in a slot of its own thread's [`ReaderRecord`] with a
+//! sequentially consistent store, then checks the lock's writer word. A writer sets the writer
+//! word with a sequentially consistent compare-and-swap, then waits until no record names the
+//! lock. This is the store-then-load handshake of Dekker's algorithm: under the single total
+//! order of `SeqCst` operations, either the reader's store comes first and the writer sees it, or
+//! the writer's CAS comes first and the reader sees the writer and backs off. It is the
+//! "big reader" / BRAVO technique with a permanent reader bias: reads cost one atomic store to a
+//! line only this thread writes; writes cost a walk over one line per reading thread.
+//!
+//! Re-entrancy is handled in the thread's own bookkeeping, not on shared memory:
+//! - a second read of a lock the thread already reads only increments a thread-local count (it
+//!   never waits for a writer, which would be waiting for this thread's first read);
+//! - a write while the thread reads the same lock, a read or a write while the thread writes it:
+//!   each of these would wait forever, so each panics with both call sites instead.
+//!
+//! The module owns every `unsafe` of the lock: the `UnsafeCell` access and the guards' pointer
+//! mapping. Callers get safe guards whose lifetimes tie them to the lock.
+
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use super::readers::{LOCAL, LocalReader, OverflowHold, SLOTS, for_each_record, thread_tag};
+
+/// A reader-writer lock for one shard. See the module docs.
+pub(crate) struct ShardLock<T> {
+    /// 0 when no writer holds the lock, else the holder's [`thread_tag`].
+    writer: AtomicUsize,
+    /// Readers that could not use a slot of their own record.
+    shared_readers: AtomicUsize,
+    /// Where the current writer took the lock (meaningful only while `writer != 0`).
+    write_site: AtomicPtr<Location<'static>>,
+    /// The shard's index in its map, for reports.
+    index: usize,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out `&T` to several threads at once only through read guards, and
+// `&mut T` to one thread at a time through write guards, like `std::sync::RwLock`: it is `Send`
+// when `T` is, and `Sync` when `T` is `Send + Sync`.
+unsafe impl<T: Send> Send for ShardLock<T> {}
+// SAFETY: see above.
+unsafe impl<T: Send + Sync> Sync for ShardLock<T> {}
+
+/// How a read guard is registered, so that dropping it undoes exactly that.
+#[derive(Clone, Copy)]
+enum ReadHold {
+    /// Through slot `n` of the thread's record.
+    Slot(u8),
+    /// Through the thread's overflow list and the lock's shared count.
+    Overflow,
+    /// Through the lock's shared count only (the thread's records were already destroyed).
+    Shared,
+}
+
+impl<T> ShardLock<T> {
+    /// A lock around `data`, reported as shard `index`.
+    pub(crate) fn new(index: usize, data: T) -> Self {
+        Self {
+            writer: AtomicUsize::new(0),
+            shared_readers: AtomicUsize::new(0),
+            write_site: AtomicPtr::new(std::ptr::null_mut()),
+            index,
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    fn addr(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Exclusive access through `&mut self`: no locking needed.
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    /// Consumes the lock, returning its data.
+    pub(crate) fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+
+    /// Locks for reading; waits while another thread writes.
+    ///
+    /// # Panics
+    /// If this thread holds the write lock (the read would wait for itself).
+    #[inline]
+    #[track_caller]
+    pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+        let site = Location::caller();
+        let fast = LOCAL.try_with(|local| self.try_read_local(local, site));
+        match fast {
+            Ok(Some(hold)) => ReadGuard::new(self, hold),
+            _ => self.read_slow(site),
+        }
+    }
+
+    /// Fast path: a recursive read, or a read through a free slot while no writer is present.
+    #[inline]
+    fn try_read_local(
+        &self,
+        local: &LocalReader,
+        site: &'static Location<'static>,
+    ) -> Option<ReadHold> {
+        let me = self.addr();
+        let mut free = None;
+        for slot in 0..SLOTS {
+            let held = local.locks[slot].get();
+            if held == me {
+                local.counts[slot].set(local.counts[slot].get() + 1);
+                return Some(ReadHold::Slot(slot as u8));
+            }
+            if held == 0 && free.is_none() {
+                free = Some(slot);
+            }
+        }
+        let slot = free?;
+        if local.overflow_holds(me) {
+            return None;
+        }
+        // Publish first, then look for a writer (see the module docs for why SeqCst).
+        local.record.held[slot].store(me, Ordering::SeqCst);
+        if self.writer.load(Ordering::SeqCst) != 0 {
+            local.record.held[slot].store(0, Ordering::Release);
+            return None;
+        }
+        local.locks[slot].set(me);
+        local.counts[slot].set(1);
+        local.sites[slot].set(Some(site));
+        Some(ReadHold::Slot(slot as u8))
+    }
+
+    #[cold]
+    #[track_caller]
+    fn read_slow(&self, site: &'static Location<'static>) -> ReadGuard<'_, T> {
+        let me = self.addr();
+        let mut backoff = Waiter::new();
+        loop {
+            // A read of a lock this thread already reads never waits: a writer queued behind
+            // the first read would wait for it, and it would wait for the writer.
+            if let Ok(Some(hold)) = LOCAL.try_with(|local| local.recursive_read(me)) {
+                return ReadGuard::new(self, hold);
+            }
+            let writer = self.writer.load(Ordering::Acquire);
+            if writer != 0 && writer == thread_tag() {
+                self.self_deadlock("read", site, "the write lock", self.write_site());
+            }
+            if writer == 0 {
+                let attempt = LOCAL.try_with(|local| {
+                    if let Some(hold) = self.try_read_local(local, site) {
+                        return Some(hold);
+                    }
+                    if local.locks.iter().any(|lock| lock.get() == 0) {
+                        return None; // A writer came in: wait for it.
+                    }
+                    // Every slot is taken: count on the lock, remember it in the overflow list.
+                    if self.try_read_shared() {
+                        local.overflow.borrow_mut().push(OverflowHold {
+                            lock: me,
+                            count: 1,
+                            site,
+                        });
+                        return Some(ReadHold::Overflow);
+                    }
+                    None
+                });
+                match attempt {
+                    Ok(Some(hold)) => return ReadGuard::new(self, hold),
+                    Ok(None) => {}
+                    // Thread-locals are being destroyed: count on the lock itself.
+                    Err(_) => {
+                        if self.try_read_shared() {
+                            return ReadGuard::new(self, ReadHold::Shared);
+                        }
+                    }
+                }
+            }
+            backoff.wait();
+        }
+    }
+
+    fn try_read_shared(&self) -> bool {
+        self.shared_readers.fetch_add(1, Ordering::SeqCst);
+        if self.writer.load(Ordering::SeqCst) == 0 {
+            return true;
+        }
+        self.shared_readers.fetch_sub(1, Ordering::Release);
+        false
+    }
+
+    fn read_unlock(&self, hold: ReadHold) {
+        match hold {
+            ReadHold::Slot(slot) => {
+                let slot = usize::from(slot);
+                // The guard is `!Send`, so it is dropped on the thread whose record it used,
+                // and that thread's `LOCAL` outlives every guard it handed out (a guard
+                // created during its destruction uses `ReadHold::Shared`).
+                let _ = LOCAL.try_with(|local| {
+                    let count = local.counts[slot].get() - 1;
+                    local.counts[slot].set(count);
+                    if count == 0 {
+                        local.locks[slot].set(0);
+                        local.sites[slot].set(None);
+                        local.record.held[slot].store(0, Ordering::Release);
+                    }
+                });
+            }
+            ReadHold::Overflow => {
+                let me = self.addr();
+                let _ = LOCAL.try_with(|local| {
+                    let mut overflow = local.overflow.borrow_mut();
+                    if let Some(at) = overflow.iter().position(|hold| hold.lock == me) {
+                        overflow[at].count -= 1;
+                        if overflow[at].count == 0 {
+                            overflow.swap_remove(at);
+                            self.shared_readers.fetch_sub(1, Ordering::Release);
+                        }
+                    }
+                });
+            }
+            ReadHold::Shared => {
+                self.shared_readers.fetch_sub(1, Ordering::Release);
+            }
+        }
+    }
+
+    /// Locks for writing; waits while any other thread reads or writes.
+    ///
+    /// # Panics
+    /// If this thread already holds this lock for reading or writing.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn write(&self) -> WriteGuard<'_, T> {
+        let site = Location::caller();
+        let tag = thread_tag();
+        if self
+            .writer
+            .compare_exchange(0, tag, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            self.acquire_writer_slow(tag, site);
+        }
+        self.write_site.store(
+            site as *const Location<'static> as *mut _,
+            Ordering::Relaxed,
+        );
+        // A read this thread holds would never be released while we wait for readers.
+        let own_read = LOCAL
+            .try_with(|local| local.held_site(self.addr()))
+            .ok()
+            .flatten();
+        if let Some(read_site) = own_read {
+            self.writer.store(0, Ordering::Release);
+            self.self_deadlock("write", site, "a read guard", Some(read_site));
+        }
+        self.wait_for_readers();
+        WriteGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    #[cold]
+    #[track_caller]
+    fn acquire_writer_slow(&self, tag: usize, site: &'static Location<'static>) {
+        let mut backoff = Waiter::new();
+        loop {
+            let writer = self.writer.load(Ordering::Relaxed);
+            if writer == tag {
+                self.self_deadlock("write", site, "the write lock", self.write_site());
+            }
+            if writer == 0
+                && self
+                    .writer
+                    .compare_exchange(0, tag, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+            backoff.wait();
+        }
+    }
+
+    /// Waits until no thread reads this lock. Called with the writer word set, so no new
+    /// reader can get in (see the module docs).
+    fn wait_for_readers(&self) {
+        let me = self.addr();
+        for_each_record(|record| {
+            for slot in &record.held {
+                if slot.load(Ordering::SeqCst) == me {
+                    let mut backoff = Waiter::new();
+                    while slot.load(Ordering::SeqCst) == me {
+                        backoff.wait();
+                    }
+                }
+            }
+        });
+        if self.shared_readers.load(Ordering::SeqCst) != 0 {
+            let mut backoff = Waiter::new();
+            while self.shared_readers.load(Ordering::SeqCst) != 0 {
+                backoff.wait();
+            }
+        }
+    }
+
+    fn write_site(&self) -> Option<&'static Location<'static>> {
+        // SAFETY: `write_site` only ever holds null or a pointer made from a
+        // `&'static Location<'static>` (in `write`).
+        unsafe { self.write_site.load(Ordering::Relaxed).as_ref() }
+    }
+
+    #[cold]
+    #[track_caller]
+    fn self_deadlock(
+        &self,
+        wanted: &str,
+        site: &'static Location<'static>,
+        held: &str,
+        held_site: Option<&'static Location<'static>>,
+    ) -> ! {
+        let held_at = match held_site {
+            Some(at) => format!("taken at {at}"),
+            None => "taken at an unknown site".to_owned(),
+        };
+        panic!(
+            "mapguard: deadlock avoided: {site} needs shard {} of this map for {}, but this \
+             thread already holds {held} on that shard, {held_at}; waiting would hang forever. \
+             Drop the guard (or copy the value out) before calling the map again.",
+            self.index,
+            if wanted == "read" {
+                "reading"
+            } else {
+                "writing"
+            },
+        );
+    }
+}
+
+/// Backoff for waits: spin briefly, then yield, then sleep in short steps so that a thread
+/// waiting on a guard held for long does not burn a core.
+struct Waiter {
+    rounds: u32,
+}
+
+impl Waiter {
+    fn new() -> Self {
+        Self { rounds: 0 }
+    }
+
+    #[cold]
+    fn wait(&mut self) {
+        self.rounds = self.rounds.saturating_add(1);
+        if self.rounds <= 6 {
+            for _ in 0..(1u32 << self.rounds) {
+                std::hint::spin_loop();
+            }
+        } else if self.rounds <= 200 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+}
+
+/// A read lock on a [`ShardLock`], mapped to some part `U` of the data.
+///
+/// `!Send`: it must be dropped on the thread that took it, whose record it was published in.
+pub(crate) struct ReadGuard<'a, T, U: ?Sized = T> {
+    lock: &'a ShardLock<T>,
+    hold: ReadHold,
+    data: NonNull<U>,
+    _not_send: PhantomData<(*const (), &'a U)>,
+}
+
+impl<'a, T> ReadGuard<'a, T> {
+    fn new(lock: &'a ShardLock<T>, hold: ReadHold) -> Self {
+        Self {
+            lock,
+            hold,
+            // SAFETY: `UnsafeCell::get` never returns null.
+            data: unsafe { NonNull::new_unchecked(lock.data.get()) },
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<'a, T, U: ?Sized> ReadGuard<'a, T, U> {
+    /// Narrows the guard to a part of the data.
+    pub(crate) fn map<W: ?Sized>(this: Self, f: impl FnOnce(&U) -> &W) -> ReadGuard<'a, T, W> {
+        let this = std::mem::ManuallyDrop::new(this);
+        // SAFETY: the read lock is held (it moves into the new guard), so no writer can change
+        // the data while the returned reference, or the new guard, lives.
+        let data = NonNull::from(f(unsafe { this.data.as_ref() }));
+        ReadGuard {
+            lock: this.lock,
+            hold: this.hold,
+            data,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Narrows the guard to a part of the data, or gives it back if `f` finds none.
+    pub(crate) fn try_map<W: ?Sized>(
+        this: Self,
+        f: impl FnOnce(&U) -> Option<&W>,
+    ) -> Result<ReadGuard<'a, T, W>, Self> {
+        // SAFETY: as in `map`.
+        match f(unsafe { this.data.as_ref() }) {
+            Some(part) => {
+                let data = NonNull::from(part);
+                let this = std::mem::ManuallyDrop::new(this);
+                Ok(ReadGuard {
+                    lock: this.lock,
+                    hold: this.hold,
+                    data,
+                    _not_send: PhantomData,
+                })
+            }
+            None => Err(this),
+        }
+    }
+
+    /// Another read guard on the same lock, for the whole data (a recursive read, which never
+    /// waits).
+    #[track_caller]
+    pub(crate) fn reread(this: &Self) -> ReadGuard<'a, T> {
+        this.lock.read()
+    }
+
+    /// The shard's index in its map.
+    pub(crate) fn shard_index(this: &Self) -> usize {
+        this.lock.index
+    }
+}
+
+impl<T, U: ?Sized> Deref for ReadGuard<'_, T, U> {
+    type Target = U;
+
+    fn deref(&self) -> &U {
+        // SAFETY: the read lock is held for the guard's lifetime (see `map`).
+        unsafe { self.data.as_ref() }
+    }
+}
+
+impl<T, U: ?Sized> Drop for ReadGuard<'_, T, U> {
+    fn drop(&mut self) {
+        self.lock.read_unlock(self.hold);
+    }
+}
+
+/// A write lock on a [`ShardLock`]. `!Send`, like the read guard.
+pub(crate) struct WriteGuard<'a, T> {
+    lock: &'a ShardLock<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<'a, T> WriteGuard<'a, T> {
+    /// Turns the write lock into a read lock without letting another writer in between.
+    #[track_caller]
+    pub(crate) fn downgrade(this: Self) -> ReadGuard<'a, T> {
+        let lock = this.lock;
+        let site = Location::caller();
+        // Publish the read while still holding the writer word: no writer can be waiting for
+        // readers of this lock (we are the writer), so publishing cannot race.
+        let hold = LOCAL
+            .try_with(|local| {
+                let me = lock.addr();
+                (0..SLOTS)
+                    .find(|&slot| local.locks[slot].get() == 0)
+                    .map(|slot| {
+                        local.record.held[slot].store(me, Ordering::SeqCst);
+                        local.locks[slot].set(me);
+                        local.counts[slot].set(1);
+                        local.sites[slot].set(Some(site));
+                        ReadHold::Slot(slot as u8)
+                    })
+                    .unwrap_or_else(|| {
+                        lock.shared_readers.fetch_add(1, Ordering::SeqCst);
+                        local.overflow.borrow_mut().push(OverflowHold {
+                            lock: me,
+                            count: 1,
+                            site,
+                        });
+                        ReadHold::Overflow
+                    })
+            })
+            .unwrap_or_else(|_| {
+                lock.shared_readers.fetch_add(1, Ordering::SeqCst);
+                ReadHold::Shared
+            });
+        drop(this);
+        ReadGuard::new(lock, hold)
+    }
+}
+
+impl<T> Deref for WriteGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: the write lock is held: no other guard exists.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> DerefMut for WriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the write lock is held and `&mut self` makes this the only access.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for WriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.writer.store(0, Ordering::Release);
+    }
+}
+
+impl LocalReader {
+    fn overflow_holds(&self, lock: usize) -> bool {
+        // Only consulted when a slot is free, which is rare once overflow is in use.
+        let overflow = self.overflow.borrow();
+        !overflow.is_empty() && overflow.iter().any(|hold| hold.lock == lock)
+    }
+
+    /// Counts one more read of `lock` if this thread already reads it.
+    fn recursive_read(&self, lock: usize) -> Option<ReadHold> {
+        for slot in 0..SLOTS {
+            if self.locks[slot].get() == lock {
+                self.counts[slot].set(self.counts[slot].get() + 1);
+                return Some(ReadHold::Slot(slot as u8));
+            }
+        }
+        let mut overflow = self.overflow.borrow_mut();
+        let hold = overflow.iter_mut().find(|hold| hold.lock == lock)?;
+        hold.count += 1;
+        Some(ReadHold::Overflow)
+    }
+}

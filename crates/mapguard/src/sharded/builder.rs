@@ -1,0 +1,171 @@
+//! [`ShardedMapBuilder`]: checked construction of a [`ShardedMap`].
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use super::{DefaultHashBuilder, MAX_SHARDS, ShardedMap, default_shard_count};
+use crate::error::{BuildError, ReserveError};
+
+/// Settings for a [`ShardedMap`], checked by [`build`](Self::build).
+///
+/// # Examples
+/// ```
+/// use mapguard::ShardedMap;
+///
+/// let map: ShardedMap<u64, String, _> = ShardedMap::builder()
+///     .shards(32)
+///     .capacity(10_000)
+///     .hasher(foldhash::fast::FixedState::with_seed(1))
+///     .build()?;
+/// assert_eq!(map.shard_count(), 32);
+/// assert!(ShardedMap::<u64, u64>::builder().shards(0).build().is_err());
+/// # Ok::<(), mapguard::BuildError>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ShardedMapBuilder<K, V, S = DefaultHashBuilder> {
+    shards: Option<usize>,
+    capacity: usize,
+    hasher: S,
+    _entries: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> ShardedMapBuilder<K, V, DefaultHashBuilder> {
+    /// Default settings: [`default_shard_count`] shards, no capacity, the default hasher.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ShardedMap<u8, u8> = mapguard::ShardedMapBuilder::new().build()?;
+    /// assert_eq!(map.shard_count(), mapguard::sharded::default_shard_count());
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            shards: None,
+            capacity: 0,
+            hasher: DefaultHashBuilder::default(),
+            _entries: PhantomData,
+        }
+    }
+}
+
+impl<K, V> Default for ShardedMapBuilder<K, V, DefaultHashBuilder> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V, S> ShardedMapBuilder<K, V, S> {
+    /// The number of shards: a power of two from 1 to [`MAX_SHARDS`].
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::<u8, u8>::builder().shards(1).build()?;
+    /// assert_eq!(map.shard_count(), 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// Room for about `capacity` entries, spread evenly over the shards.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::<u8, u8>::builder().capacity(100).build()?;
+    /// assert!(map.capacity() >= 100);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// The hasher for keys.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::<u8, u8>::builder()
+    ///     .hasher(std::collections::hash_map::RandomState::new())
+    ///     .build()?;
+    /// map.insert(1, 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn hasher<T>(self, hasher: T) -> ShardedMapBuilder<K, V, T> {
+        ShardedMapBuilder {
+            shards: self.shards,
+            capacity: self.capacity,
+            hasher,
+            _entries: PhantomData,
+        }
+    }
+
+    /// Checks the settings and builds the map.
+    ///
+    /// # Errors
+    /// [`BuildError`] if the shard count is 0, not a power of two or above [`MAX_SHARDS`], or if
+    /// the capacity cannot be allocated.
+    ///
+    /// # Examples
+    /// ```
+    /// use mapguard::{BuildError, ShardedMap};
+    /// let err = ShardedMap::<u8, u8>::builder().shards(1 << 20).build().unwrap_err();
+    /// assert!(matches!(err, BuildError::TooManyShards { .. }));
+    /// ```
+    pub fn build(self) -> Result<ShardedMap<K, V, S>, BuildError> {
+        let shards = match self.shards {
+            None => default_shard_count(),
+            Some(0) => return Err(BuildError::ZeroShards { max: MAX_SHARDS }),
+            Some(n) if n > MAX_SHARDS => {
+                return Err(BuildError::TooManyShards {
+                    shards: n,
+                    max: MAX_SHARDS,
+                });
+            }
+            Some(n) if !n.is_power_of_two() => {
+                return Err(BuildError::ShardsNotPowerOfTwo { shards: n });
+            }
+            Some(n) => n,
+        };
+        let mut map = ShardedMap::from_parts(shards, self.hasher);
+        if self.capacity > 0 {
+            let capacity_error = |source| BuildError::Capacity {
+                capacity: self.capacity,
+                source,
+            };
+            let per_shard = self.capacity.div_ceil(shards);
+            if per_shard > isize::MAX as usize / std::mem::size_of::<(K, V)>().max(1) {
+                return Err(capacity_error(ReserveError::CapacityOverflow));
+            }
+            for shard in map.shards.iter_mut() {
+                shard
+                    .get_mut()
+                    .try_reserve(per_shard, |_| {
+                        unreachable!("an empty table has nothing to rehash")
+                    })
+                    .map_err(|err| capacity_error(err.into()))?;
+            }
+        }
+        Ok(map)
+    }
+}
+
+impl<K, V, S> fmt::Debug for ShardedMapBuilder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardedMapBuilder")
+            .field("shards", &self.shards)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V, S: Clone> Clone for ShardedMapBuilder<K, V, S> {
+    fn clone(&self) -> Self {
+        Self {
+            shards: self.shards,
+            capacity: self.capacity,
+            hasher: self.hasher.clone(),
+            _entries: PhantomData,
+        }
+    }
+}

@@ -1,0 +1,878 @@
+//! [`ShardedMap`]: a general-purpose concurrent hash map whose reads write no shared memory.
+//!
+//! The map is an array of shards, each a `hashbrown` table behind a [`ShardLock`]. A key's
+//! shard comes from hash bits 57 − log2(shards) .. 57: hashbrown probes with the low bits and
+//! tags buckets with the top 7, so the shard choice does not make keys of one shard collide in
+//! their table.
+//!
+//! This module owns the public API and its documentation; the lock itself (and every `unsafe`)
+//! lives in `crate::raw`.
+
+mod builder;
+mod entry;
+mod iter;
+#[cfg(feature = "rayon")]
+mod rayon;
+mod refs;
+#[cfg(feature = "serde")]
+mod serde;
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::sync::OnceLock;
+
+use crossbeam_utils::CachePadded;
+use hashbrown::HashTable;
+
+use crate::error::ReserveError;
+use crate::raw::{ReadGuard, ShardLock};
+
+pub use builder::ShardedMapBuilder;
+pub use entry::{Entry, OccupiedEntry, VacantEntry};
+pub use iter::{IntoIter, Iter, Keys, Values};
+pub use refs::{KeyRef, OccupiedError, Ref, RefMut};
+
+/// The largest shard count a [`ShardedMap`] accepts.
+pub const MAX_SHARDS: usize = 1 << 16;
+
+/// The hasher [`ShardedMap`] uses unless told otherwise: foldhash's fast, randomly seeded
+/// hasher (the one hashbrown uses by default).
+pub type DefaultHashBuilder = foldhash::fast::RandomState;
+
+type Table<K, V> = HashTable<(K, V)>;
+type Shard<K, V> = CachePadded<ShardLock<Table<K, V>>>;
+
+/// The shard count used when none is given: 8 shards per available core, rounded up to a
+/// power of two, computed once per process.
+///
+/// More shards than cores keep two writers (and a writer and the readers it makes wait) on
+/// different shards most of the time; reads do not get slower with more shards.
+///
+/// # Examples
+/// ```
+/// let shards = mapguard::sharded::default_shard_count();
+/// assert!(shards.is_power_of_two());
+/// ```
+pub fn default_shard_count() -> usize {
+    static SHARDS: OnceLock<usize> = OnceLock::new();
+    *SHARDS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores * 8).next_power_of_two().clamp(1, MAX_SHARDS)
+    })
+}
+
+/// What a [`compute`](ShardedMap::compute) closure decides for its key.
+///
+/// # Examples
+/// ```
+/// use mapguard::{Action, ShardedMap};
+///
+/// let map = ShardedMap::new();
+/// map.compute("hits", |_, old: Option<&u64>| Action::Set(old.map_or(1, |n| n + 1)));
+/// assert_eq!(map.get_cloned("hits"), Some(1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<V> {
+    /// Leave the entry as it is (absent stays absent).
+    Keep,
+    /// Insert this value, or replace the present one.
+    Set(V),
+    /// Remove the entry if it is present.
+    Remove,
+}
+
+/// What [`compute`](ShardedMap::compute) did.
+///
+/// # Examples
+/// ```
+/// use mapguard::{Action, Computed, ShardedMap};
+///
+/// let map = ShardedMap::new();
+/// assert_eq!(map.compute(1, |_, _| Action::Set(10)), Computed::Inserted);
+/// assert_eq!(map.compute(1, |_, _| Action::Set(11)), Computed::Replaced(10));
+/// assert_eq!(map.compute(1, |_, _| Action::Remove), Computed::Removed(11));
+/// assert_eq!(map.compute(1, |_, _| Action::<i32>::Remove), Computed::Unchanged);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Computed<V> {
+    /// Nothing changed.
+    Unchanged,
+    /// The key was absent and a value was inserted.
+    Inserted,
+    /// The key was present; this is the value that was replaced.
+    Replaced(V),
+    /// The key was present; this is the value that was removed.
+    Removed(V),
+}
+
+/// A concurrent hash map for any `K: Hash + Eq` and `V`, split into independently locked shards.
+///
+/// # Guarantees
+/// - **Reads write no shared memory.** [`get`](Self::get), [`contains_key`](Self::contains_key)
+///   and iteration announce themselves in a per-thread record that only the reading thread
+///   writes; they never write a cache line that another core reads, so readers on different
+///   cores do not slow each other down. A read waits only while a writer holds its shard.
+/// - **Writes lock one shard.** `insert`, `remove`, `compute`, `entry` and friends lock the key's
+///   shard exclusively: they wait for that shard's readers to finish and make new readers of that
+///   shard wait. Overwriting a present key replaces the value in place: no allocation, and keys of
+///   other shards are not affected at all.
+/// - **Each single-key call is atomic**, including the closures of `compute`, `update`,
+///   `remove_if`, `get_or_insert_with` and the whole life of an [`Entry`].
+/// - **No silent self-deadlock.** A call that would wait for a guard its own thread holds on the
+///   same shard (an `insert` while a [`Ref`] into that shard is alive; a `compute` closure that
+///   calls back into the map) panics with a message naming the shard and both call sites instead
+///   of hanging. A thread may hold any number of read guards, including several on one shard.
+///   (Two threads that each hold a guard and wait for the other's shard are a lock-order bug that
+///   the `lockdep` crate reports; this check covers one thread.)
+/// - **Panics in user closures** leave the map consistent: no poisoning, no lock left held, no
+///   value leaked or dropped twice.
+/// - **Iteration** visits shards one at a time and read-locks each while it yields that shard's
+///   entries. A key present for the whole iteration is seen exactly once; a key inserted or
+///   removed during it may or may not be seen; no key is seen twice.
+/// - **`len`, `is_empty` and `capacity`** sum the shards one at a time, with no map-wide lock:
+///   under concurrent writes the result is a value the map had at some point of each shard,
+///   not a snapshot of the whole map.
+///
+/// # Examples
+/// ```
+/// use mapguard::ShardedMap;
+/// use std::sync::Arc;
+///
+/// let map = Arc::new(ShardedMap::new());
+/// let writers: Vec<_> = (0..4u64)
+///     .map(|t| {
+///         let map = Arc::clone(&map);
+///         std::thread::spawn(move || {
+///             for i in 0..100 {
+///                 map.insert(t * 100 + i, i);
+///             }
+///         })
+///     })
+///     .collect();
+/// for w in writers {
+///     w.join().unwrap();
+/// }
+/// assert_eq!(map.len(), 400);
+/// assert_eq!(*map.get(&205).unwrap(), 5);
+/// ```
+pub struct ShardedMap<K, V, S = DefaultHashBuilder> {
+    shards: Box<[Shard<K, V>]>,
+    /// Right shift that brings the shard bits of a hash down to bit 0.
+    shift: u32,
+    hasher: S,
+}
+
+impl<K, V> ShardedMap<K, V, DefaultHashBuilder> {
+    /// An empty map with the default shard count and hasher.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ShardedMap<String, u32> = mapguard::ShardedMap::new();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::with_hasher(DefaultHashBuilder::default())
+    }
+
+    /// An empty map with room for about `capacity` entries before any shard grows.
+    ///
+    /// # Panics
+    /// If the capacity cannot be allocated; [`builder`](Self::builder) returns an error instead.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ShardedMap<u64, u64> = mapguard::ShardedMap::with_capacity(1000);
+    /// assert!(map.capacity() >= 1000);
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_capacity_and_hasher(capacity, DefaultHashBuilder::default())
+    }
+
+    /// A builder to choose the shard count, capacity and hasher, with errors for bad values.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::<u64, u64>::builder().shards(4).capacity(100).build()?;
+    /// assert_eq!(map.shard_count(), 4);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn builder() -> ShardedMapBuilder<K, V, DefaultHashBuilder> {
+        ShardedMapBuilder::new()
+    }
+}
+
+impl<K, V, S> ShardedMap<K, V, S> {
+    /// An empty map with the default shard count, hashing keys with `hasher`.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ShardedMap<u64, u64, _> =
+    ///     mapguard::ShardedMap::with_hasher(foldhash::fast::FixedState::with_seed(7));
+    /// map.insert(1, 2);
+    /// assert_eq!(map.get_cloned(&1), Some(2));
+    /// ```
+    pub fn with_hasher(hasher: S) -> Self {
+        Self::with_capacity_and_hasher(0, hasher)
+    }
+
+    /// An empty map with room for about `capacity` entries, hashing keys with `hasher`.
+    ///
+    /// # Panics
+    /// If the capacity cannot be allocated; [`builder`](Self::builder) returns an error instead.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ShardedMap<u64, u64, _> = mapguard::ShardedMap::with_capacity_and_hasher(
+    ///     64,
+    ///     foldhash::fast::RandomState::default(),
+    /// );
+    /// assert!(map.capacity() >= 64);
+    /// ```
+    pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
+        match ShardedMapBuilder::new()
+            .hasher(hasher)
+            .capacity(capacity)
+            .build()
+        {
+            Ok(map) => map,
+            Err(err) => panic!("mapguard: {err}"),
+        }
+    }
+
+    fn from_parts(shard_count: usize, hasher: S) -> Self {
+        debug_assert!(shard_count.is_power_of_two() && shard_count <= MAX_SHARDS);
+        let shards = (0..shard_count)
+            .map(|index| CachePadded::new(ShardLock::new(index, HashTable::new())))
+            .collect();
+        Self {
+            shards,
+            shift: 57 - shard_count.trailing_zeros(),
+            hasher,
+        }
+    }
+
+    /// The number of shards (a power of two).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::<u8, u8>::builder().shards(16).build()?;
+    /// assert_eq!(map.shard_count(), 16);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The map's hasher.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::hash::BuildHasher;
+    /// let map: mapguard::ShardedMap<u8, u8> = mapguard::ShardedMap::new();
+    /// let _ = map.hasher().hash_one(5u8);
+    /// ```
+    pub fn hasher(&self) -> &S {
+        &self.hasher
+    }
+
+    /// The shard holding keys with this hash.
+    #[inline]
+    fn shard_for(&self, hash: u64) -> &Shard<K, V> {
+        let index = (hash >> self.shift) as usize & (self.shards.len() - 1);
+        &self.shards[index]
+    }
+
+    /// The number of entries, summed over the shards one at a time (see the type's docs).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert('a', 1);
+    /// map.insert('b', 2);
+    /// assert_eq!(map.len(), 2);
+    /// ```
+    #[track_caller]
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|shard| shard.read().len()).sum()
+    }
+
+    /// Whether the map has no entries (see [`len`](Self::len) for what it sees under writes).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// assert!(map.is_empty());
+    /// map.insert(1, 1);
+    /// assert!(!map.is_empty());
+    /// ```
+    #[track_caller]
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|shard| shard.read().is_empty())
+    }
+
+    /// How many entries the shards hold together before one of them must grow.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ShardedMap<u32, u32> = mapguard::ShardedMap::with_capacity(500);
+    /// assert!(map.capacity() >= 500);
+    /// ```
+    #[track_caller]
+    pub fn capacity(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.read().capacity())
+            .sum()
+    }
+
+    /// Removes every entry, one shard at a time; keeps the allocated memory.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert(1, "one");
+    /// map.clear();
+    /// assert!(map.is_empty());
+    /// ```
+    #[track_caller]
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            shard.write().clear();
+        }
+    }
+
+    /// An iterator over the entries; see the type's docs for what it sees under writes.
+    ///
+    /// Each item is a [`Ref`], a read guard on its shard: while an item or the iterator is on a
+    /// shard, writers to that shard wait, and a write to it from this thread panics.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert(1, 10);
+    /// map.insert(2, 20);
+    /// let sum: i32 = map.iter().map(|entry| *entry.value()).sum();
+    /// assert_eq!(sum, 30);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter::new(&self.shards)
+    }
+
+    /// An iterator over the keys, with the guarantees of [`iter`](Self::iter).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert(3, ());
+    /// let keys: Vec<i32> = map.keys().map(|k| *k).collect();
+    /// assert_eq!(keys, [3]);
+    /// ```
+    pub fn keys(&self) -> Keys<'_, K, V> {
+        Keys::new(self.iter())
+    }
+
+    /// An iterator over the values, with the guarantees of [`iter`](Self::iter).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert("x", 5);
+    /// let total: i32 = map.values().map(|v| *v).sum();
+    /// assert_eq!(total, 5);
+    /// ```
+    pub fn values(&self) -> Values<'_, K, V> {
+        Values::new(self.iter())
+    }
+
+    /// Keeps only the entries for which `keep` returns `true`, one shard at a time.
+    ///
+    /// If `keep` panics, the entries it already rejected are removed, the others stay, and the
+    /// shard is unlocked.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ShardedMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
+    /// map.retain(|_, v| *v % 2 == 0);
+    /// assert_eq!(map.len(), 5);
+    /// ```
+    #[track_caller]
+    pub fn retain(&self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        for shard in self.shards.iter() {
+            shard.write().retain(|(k, v)| keep(k, v));
+        }
+    }
+}
+
+impl<K, V, S> ShardedMap<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    #[inline]
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// A read guard on the value of `key`, or `None` if the key is absent.
+    ///
+    /// The guard read-locks the key's shard until it is dropped: writers to that shard wait for
+    /// it, and a write to that shard from this thread while it lives panics (it would deadlock).
+    /// Use [`get_cloned`](Self::get_cloned) to copy the value out instead.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert("a".to_string(), 1);
+    /// assert!(map.get("a").is_some());
+    /// assert_eq!(*map.get("a").unwrap(), 1);
+    /// assert!(map.get("b").is_none());
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn get<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let guard = self.shard_for(hash).read();
+        ReadGuard::try_map(guard, |table| table.find(hash, |(k, _)| k.borrow() == key))
+            .ok()
+            .map(Ref::new)
+    }
+
+    /// A clone of the value of `key`, taken without keeping any lock.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert(1, vec![1, 2]);
+    /// assert_eq!(map.get_cloned(&1), Some(vec![1, 2]));
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let hash = self.hash(key);
+        let guard = self.shard_for(hash).read();
+        guard
+            .find(hash, |(k, _)| k.borrow() == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Whether `key` is present.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert(7, ());
+    /// assert!(map.contains_key(&7));
+    /// assert!(!map.contains_key(&8));
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let guard = self.shard_for(hash).read();
+        guard.find(hash, |(k, _)| k.borrow() == key).is_some()
+    }
+
+    /// A write guard on the value of `key`, or `None` if absent. The shard is write-locked
+    /// while the guard lives.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert(1, 10);
+    /// *map.get_mut(&1).unwrap() += 1;
+    /// assert_eq!(map.get_cloned(&1), Some(11));
+    /// ```
+    #[track_caller]
+    pub fn get_mut<Q>(&self, key: &Q) -> Option<RefMut<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let guard = self.shard_for(hash).write();
+        let index = guard.find_bucket_index(hash, |(k, _)| k.borrow() == key)?;
+        Some(RefMut::new(guard, index))
+    }
+
+    /// Inserts `value` under `key`, returning the value it replaced.
+    ///
+    /// Replacing keeps the stored key and reuses the bucket: no allocation.
+    ///
+    /// # Panics
+    /// If this thread holds a guard on the key's shard (see the type's docs).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// assert_eq!(map.insert(1, "a"), None);
+    /// assert_eq!(map.insert(1, "b"), Some("a"));
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn insert(&self, key: K, value: V) -> Option<V> {
+        let hash = self.hash(&key);
+        let mut table = self.shard_for(hash).write();
+        if let Some((_, slot)) = table.find_mut(hash, |(k, _)| *k == key) {
+            return Some(std::mem::replace(slot, value));
+        }
+        table.insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
+        None
+    }
+
+    /// Inserts `value` only if `key` is absent. Returns a guard on the new value, or an error
+    /// holding a guard on the present value and the value that was not inserted.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// assert_eq!(*map.try_insert(1, 'a').unwrap(), 'a');
+    /// let err = map.try_insert(1, 'b').unwrap_err();
+    /// assert_eq!((*err.current, err.value), ('a', 'b'));
+    /// ```
+    #[track_caller]
+    pub fn try_insert(&self, key: K, value: V) -> Result<Ref<'_, K, V>, OccupiedError<'_, K, V>> {
+        match self.entry(key) {
+            Entry::Occupied(entry) => Err(OccupiedError {
+                current: entry.into_ref().downgrade(),
+                value,
+            }),
+            Entry::Vacant(entry) => Ok(entry.insert(value).downgrade()),
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert(1, 'a');
+    /// assert_eq!(map.remove(&1), Some('a'));
+    /// assert_eq!(map.remove(&1), None);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove_entry(key).map(|(_, v)| v)
+    }
+
+    /// Removes `key`, returning the stored key and its value.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert("k".to_string(), 1);
+    /// assert_eq!(map.remove_entry("k"), Some(("k".to_string(), 1)));
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let mut table = self.shard_for(hash).write();
+        let entry = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
+        Some(entry.remove().0)
+    }
+
+    /// Removes `key` if `condition` returns `true` for its entry, atomically.
+    ///
+    /// If `condition` panics, the entry stays and the shard is unlocked.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert(1, 5);
+    /// assert_eq!(map.remove_if(&1, |_, v| *v > 9), None);
+    /// assert_eq!(map.remove_if(&1, |_, v| *v == 5), Some((1, 5)));
+    /// ```
+    #[track_caller]
+    pub fn remove_if<Q>(&self, key: &Q, condition: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let mut table = self.shard_for(hash).write();
+        let entry = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
+        let (k, v) = entry.get();
+        if condition(k, v) {
+            Some(entry.remove().0)
+        } else {
+            None
+        }
+    }
+
+    /// A guard on the value of `key`, inserting `make()` first if the key is absent. The check
+    /// and the insert are one atomic step: two threads racing on one key insert once.
+    ///
+    /// If `make` panics, nothing is inserted and the shard is unlocked.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// assert_eq!(*map.get_or_insert_with(1, || 10), 10);
+    /// assert_eq!(*map.get_or_insert_with(1, || 20), 10);
+    /// ```
+    #[track_caller]
+    pub fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> Ref<'_, K, V> {
+        if let Some(found) = self.get(&key) {
+            return found;
+        }
+        self.entry(key).or_insert_with(make).downgrade()
+    }
+
+    /// A guard on the value of `key`, inserting `value` first if the key is absent.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// assert_eq!(*map.get_or_insert(1, 'a'), 'a');
+    /// assert_eq!(*map.get_or_insert(1, 'b'), 'a');
+    /// ```
+    #[track_caller]
+    pub fn get_or_insert(&self, key: K, value: V) -> Ref<'_, K, V> {
+        self.get_or_insert_with(key, || value)
+    }
+
+    /// Decides atomically what happens to `key`: `decide` sees the present value (if any) and
+    /// returns whether to keep, set or remove it. The shard is write-locked meanwhile, so
+    /// `decide` must not call this map for a key of the same shard (that panics).
+    ///
+    /// If `decide` panics, the entry is left as it was and the shard is unlocked.
+    ///
+    /// # Examples
+    /// ```
+    /// use mapguard::{Action, ShardedMap};
+    ///
+    /// let stock = ShardedMap::new();
+    /// stock.insert("apples", 1u32);
+    /// // Take one apple; remove the entry when none are left.
+    /// stock.compute("apples", |_, n| match n {
+    ///     Some(&1) => Action::Remove,
+    ///     Some(&n) => Action::Set(n - 1),
+    ///     None => Action::Keep,
+    /// });
+    /// assert!(!stock.contains_key("apples"));
+    /// ```
+    #[track_caller]
+    pub fn compute(&self, key: K, decide: impl FnOnce(&K, Option<&V>) -> Action<V>) -> Computed<V> {
+        match self.entry(key) {
+            Entry::Occupied(mut entry) => {
+                let action = {
+                    let (k, v) = entry.pair();
+                    decide(k, Some(v))
+                };
+                match action {
+                    Action::Keep => Computed::Unchanged,
+                    Action::Set(value) => Computed::Replaced(entry.insert(value)),
+                    Action::Remove => Computed::Removed(entry.remove()),
+                }
+            }
+            Entry::Vacant(entry) => match decide(entry.key(), None) {
+                Action::Set(value) => {
+                    entry.insert(value);
+                    Computed::Inserted
+                }
+                Action::Keep | Action::Remove => Computed::Unchanged,
+            },
+        }
+    }
+
+    /// Changes the value of `key` in place, atomically, if present; returns what `change`
+    /// returned, or `None` if the key is absent.
+    ///
+    /// If `change` panics, whatever it already did to the value stays and the shard is unlocked.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// map.insert("n", 1);
+    /// assert_eq!(map.update("n", |n| { *n += 1; *n }), Some(2));
+    /// assert_eq!(map.update("m", |n| *n), None);
+    /// ```
+    #[track_caller]
+    pub fn update<Q, R>(&self, key: &Q, change: impl FnOnce(&mut V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let mut table = self.shard_for(hash).write();
+        let (_, value) = table.find_mut(hash, |(k, _)| k.borrow() == key)?;
+        Some(change(value))
+    }
+
+    /// The entry for `key`, write-locking its shard until the entry (or the guard it turns
+    /// into) is dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::new();
+    /// *map.entry("a").or_insert(0) += 1;
+    /// *map.entry("a").or_insert(0) += 1;
+    /// assert_eq!(map.get_cloned("a"), Some(2));
+    /// ```
+    #[track_caller]
+    pub fn entry(&self, key: K) -> Entry<'_, K, V, S> {
+        let hash = self.hash(&key);
+        let table = self.shard_for(hash).write();
+        match table.find_bucket_index(hash, |(k, _)| *k == key) {
+            Some(index) => Entry::Occupied(OccupiedEntry::new(table, index, key)),
+            None => Entry::Vacant(VacantEntry::new(table, hash, key, &self.hasher)),
+        }
+    }
+
+    /// Makes room for at least `additional` more entries spread evenly over the shards.
+    ///
+    /// # Panics
+    /// If the capacity overflows or cannot be allocated; see [`try_reserve`](Self::try_reserve).
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ShardedMap<u64, u64> = mapguard::ShardedMap::new();
+    /// map.reserve(1000);
+    /// assert!(map.capacity() >= 1000);
+    /// ```
+    #[track_caller]
+    pub fn reserve(&self, additional: usize) {
+        if let Err(err) = self.try_reserve(additional) {
+            panic!("mapguard: cannot reserve {additional} entries: {err}");
+        }
+    }
+
+    /// Makes room for at least `additional` more entries spread evenly over the shards, or
+    /// says why it cannot. Shards already reserved keep their room on error.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ShardedMap<u64, u64> = mapguard::ShardedMap::new();
+    /// assert!(map.try_reserve(100).is_ok());
+    /// assert!(map.try_reserve(usize::MAX).is_err());
+    /// ```
+    #[track_caller]
+    pub fn try_reserve(&self, additional: usize) -> Result<(), ReserveError> {
+        let per_shard = additional.div_ceil(self.shards.len());
+        // A table cannot address more than isize::MAX bytes of buckets; saying so up front keeps
+        // a huge request from half-reserving the shards.
+        if per_shard > isize::MAX as usize / std::mem::size_of::<(K, V)>().max(1) {
+            return Err(ReserveError::CapacityOverflow);
+        }
+        for shard in self.shards.iter() {
+            shard
+                .write()
+                .try_reserve(per_shard, |(k, _)| self.hasher.hash_one(k))?;
+        }
+        Ok(())
+    }
+
+    /// Shrinks every shard's table as far as its entries allow.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ShardedMap<u64, u64> = mapguard::ShardedMap::with_capacity(10_000);
+    /// map.insert(1, 1);
+    /// map.shrink_to_fit();
+    /// assert!(map.capacity() < 10_000);
+    /// ```
+    #[track_caller]
+    pub fn shrink_to_fit(&self) {
+        for shard in self.shards.iter() {
+            shard
+                .write()
+                .shrink_to_fit(|(k, _)| self.hasher.hash_one(k));
+        }
+    }
+}
+
+impl<K, V, S: Default> Default for ShardedMap<K, V, S> {
+    fn default() -> Self {
+        Self::with_hasher(S::default())
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for ShardedMap<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for entry in self.iter() {
+            map.entry(entry.key(), entry.value());
+        }
+        map.finish()
+    }
+}
+
+impl<K: Clone, V: Clone, S: Clone> Clone for ShardedMap<K, V, S> {
+    /// Copies the shards one at a time, each under its read lock.
+    fn clone(&self) -> Self {
+        let shards = self
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(index, shard)| CachePadded::new(ShardLock::new(index, shard.read().clone())))
+            .collect();
+        Self {
+            shards,
+            shift: self.shift,
+            hasher: self.hasher.clone(),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for ShardedMap<K, V, S> {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        (&*self).extend(iter);
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for &ShardedMap<K, V, S> {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (key, value) in iter {
+            self.insert(key, value);
+        }
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher + Default> FromIterator<(K, V)> for ShardedMap<K, V, S> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut map = Self::default();
+        map.extend(iter);
+        map
+    }
+}
+
+impl<K, V, S> IntoIterator for ShardedMap<K, V, S> {
+    type Item = (K, V);
+    type IntoIter = IntoIter<K, V>;
+
+    fn into_iter(self) -> IntoIter<K, V> {
+        IntoIter::new(self.shards)
+    }
+}
+
+impl<'a, K, V, S> IntoIterator for &'a ShardedMap<K, V, S> {
+    type Item = Ref<'a, K, V>;
+    type IntoIter = Iter<'a, K, V>;
+
+    fn into_iter(self) -> Iter<'a, K, V> {
+        self.iter()
+    }
+}
