@@ -1,5 +1,5 @@
 //! The command line: flags of `mapguard` and its subcommands (clap derive), turned into the
-//! engine's [`Choices`](crate::bench::config::Choices).
+//! engine's [`Choices`].
 
 use clap::{Args, Parser, Subcommand};
 

@@ -64,10 +64,12 @@ fn run_bench(config: &BenchConfig) -> Result<()> {
     println!("{}", report::memory_table(&results));
     println!();
     println!(
-        "{} cells, {} sample(s) each, in {:.1} s. Mops/s is the median sample; latency times 1 \
-         op in {} and includes the clock's own ~{} ns. Only ratios within one run compare.",
+        "{} cells, {} sample(s) each ({} for the hashbrown baseline), in {:.1} s. Mops/s is the \
+         median sample; latency times 1 op in {} and includes the clock's own ~{} ns. Only \
+         ratios within one run compare.",
         results.len(),
         config.repeat,
+        config.repeat * bench::run::BASELINE_SAMPLES_PER_REPETITION,
         started.elapsed().as_secs_f64(),
         bench::run::SAMPLE_EVERY,
         bench::run::clock_overhead_ns(),

@@ -89,8 +89,9 @@ fn a_small_bench_prints_the_tables() {
     ] {
         assert!(stdout.contains(needle), "no `{needle}` in:\n{stdout}");
     }
-    // Two workloads × (hashbrown at 1 thread + two maps at 2 threads), one progress line each.
-    assert_eq!(stderr(&out).lines().count(), 6, "{}", stderr(&out));
+    // Two workloads × (3 baseline samples at 1 thread + two maps at 2 threads), one progress
+    // line each.
+    assert_eq!(stderr(&out).lines().count(), 10, "{}", stderr(&out));
     // Only dashmap is a peer, so it is its own best peer.
     assert!(
         stdout

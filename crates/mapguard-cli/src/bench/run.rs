@@ -23,6 +23,20 @@ use super::workload::Workload;
 /// the clock stays off most operations.
 pub const SAMPLE_EVERY: usize = 128;
 
+/// Samples of the `hashbrown` baseline per repetition. Its cells are the shortest of a run
+/// (a few milliseconds) and every "% of the two-core limit" figure divides by them, so they
+/// get more samples than the maps they judge.
+pub const BASELINE_SAMPLES_PER_REPETITION: usize = 3;
+
+/// Samples of `map` per repetition of its cell.
+pub fn samples_per_repetition(map: MapKind) -> usize {
+    if map == MapKind::Hashbrown {
+        BASELINE_SAMPLES_PER_REPETITION
+    } else {
+        1
+    }
+}
+
 /// Largest latency the histograms hold (longer samples are clamped): 100 s.
 const MAX_LATENCY_NS: u64 = 100_000_000_000;
 
@@ -64,7 +78,9 @@ pub struct BenchConfig {
     pub length: RunLength,
     /// Seed of the plans and of the hasher.
     pub seed: u64,
-    /// Samples per cell; the reported throughput is their median.
+    /// Repetitions of every cell; the reported throughput is the median of the samples (the
+    /// baseline takes [`BASELINE_SAMPLES_PER_REPETITION`] samples per repetition, other maps
+    /// one).
     pub repeat: usize,
 }
 
@@ -95,7 +111,11 @@ impl BenchConfig {
 
     /// Number of samples the whole run takes, for progress reports.
     pub fn sample_count(&self) -> usize {
-        let per_workload: usize = self.cells().iter().map(|(_, maps)| maps.len()).sum();
+        let per_workload: usize = self
+            .cells()
+            .iter()
+            .flat_map(|(_, maps)| maps.iter().copied().map(samples_per_repetition))
+            .sum();
         per_workload * self.workloads.len() * self.repeat
     }
 }
@@ -132,17 +152,31 @@ pub struct BenchResult {
     pub map: MapKind,
     /// Worker threads.
     pub threads: usize,
-    /// Every repetition's throughput, in Mops/s, in run order.
+    /// Every sample's throughput, in Mops/s, in run order.
     pub mops_samples: Vec<f64>,
     /// Sampled latencies of all repetitions merged, in nanoseconds.
     pub latency: Histogram<u64>,
     /// Entries after prefill.
     pub prefill_entries: usize,
-    /// Bytes per entry after prefill (first repetition), when measurable.
+    /// Bytes per entry after prefill (first sample), when measurable.
     pub bytes_per_entry: Option<f64>,
 }
 
 impl BenchResult {
+    fn record(&mut self, sample: &Sample) {
+        if self.mops_samples.is_empty() {
+            self.prefill_entries = sample.prefill_entries;
+            self.bytes_per_entry = match (sample.prefill_bytes, sample.prefill_entries) {
+                (Some(bytes), entries) if entries > 0 => Some(bytes as f64 / entries as f64),
+                _ => None,
+            };
+        }
+        self.mops_samples.push(sample.mops());
+        self.latency
+            .add(&sample.latency)
+            .expect("histograms share their bounds");
+    }
+
     /// Median throughput over the repetitions, in Mops/s.
     pub fn mops(&self) -> f64 {
         let mut sorted = self.mops_samples.clone();
@@ -208,36 +242,25 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec
             for repetition in 0..config.repeat {
                 for i in 0..cells.len() {
                     let cell = &mut cells[(i + repetition) % maps.len()];
-                    let sample = sample(
-                        cell.map,
-                        workload,
-                        &plans[..threads],
-                        config.length,
-                        &hasher,
-                    );
-                    done += 1;
-                    progress(&Progress {
-                        done,
-                        total,
-                        workload,
-                        map: cell.map,
-                        threads,
-                        repetition,
-                        sample: &sample,
-                    });
-                    cell.mops_samples.push(sample.mops());
-                    cell.latency
-                        .add(&sample.latency)
-                        .expect("histograms share their bounds");
-                    if repetition == 0 {
-                        cell.prefill_entries = sample.prefill_entries;
-                        cell.bytes_per_entry = match (sample.prefill_bytes, sample.prefill_entries)
-                        {
-                            (Some(bytes), entries) if entries > 0 => {
-                                Some(bytes as f64 / entries as f64)
-                            }
-                            _ => None,
-                        };
+                    for _ in 0..samples_per_repetition(cell.map) {
+                        let sample = sample(
+                            cell.map,
+                            workload,
+                            &plans[..threads],
+                            config.length,
+                            &hasher,
+                        );
+                        done += 1;
+                        progress(&Progress {
+                            done,
+                            total,
+                            workload,
+                            map: cell.map,
+                            threads,
+                            repetition,
+                            sample: &sample,
+                        });
+                        cell.record(&sample);
                     }
                 }
             }
@@ -430,7 +453,7 @@ mod tests {
                 (8, vec![MapKind::Dashmap]),
             ]
         );
-        assert_eq!(c.sample_count(), 6);
+        assert_eq!(c.sample_count(), 2 * (BASELINE_SAMPLES_PER_REPETITION + 2));
     }
 
     #[test]
@@ -449,11 +472,10 @@ mod tests {
         });
         assert_eq!(seen, c.sample_count());
         assert_eq!(results.len(), 5);
-        assert!(
-            results
-                .iter()
-                .all(|r| r.mops_samples.len() == 2 && r.mops() > 0.0)
-        );
+        for r in &results {
+            assert_eq!(r.mops_samples.len(), 2 * samples_per_repetition(r.map));
+            assert!(r.mops() > 0.0);
+        }
     }
 
     #[test]
