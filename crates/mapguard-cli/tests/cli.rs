@@ -84,7 +84,7 @@ fn a_small_bench_prints_the_tables() {
         "% 2-core limit",
         "sharded (ours)",
         "hashbrown (unsync)",
-        "bytes/entry after prefill",
+        "bytes/entry after prefill (requested)",
         "786432 entries",
     ] {
         assert!(stdout.contains(needle), "no `{needle}` in:\n{stdout}");

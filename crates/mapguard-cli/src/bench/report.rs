@@ -126,7 +126,7 @@ pub fn memory_table(results: &[BenchResult]) -> Table {
         }
     }
     sizes.sort();
-    let mut header = vec!["bytes/entry after prefill".to_owned()];
+    let mut header = vec!["bytes/entry after prefill (requested)".to_owned()];
     header.extend(sizes.iter().map(|(n, w)| format!("{n} entries ({w})")));
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut table = table_with_header(&header_refs, 1);
