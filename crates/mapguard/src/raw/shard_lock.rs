@@ -148,11 +148,7 @@ impl<T> ShardLock<T> {
             local.record.held[slot].store(0, Ordering::Release);
             return None;
         }
-        local.locks[slot].set(me);
-        local.counts[slot].set(1);
-        local.sites[slot].set(Some(site));
-        local.used.set(local.used.get() | (1 << slot));
-        Some(ReadHold::Slot(slot as u8))
+        Some(local.note_read(slot, me, site))
     }
 
     #[cold]
@@ -497,24 +493,18 @@ impl<'a, T> WriteGuard<'a, T> {
             .try_with(|local| {
                 let me = lock.addr();
                 let slot = (!local.used.get()).trailing_zeros() as usize;
-                (slot < SLOTS)
-                    .then(|| {
-                        local.record.held[slot].store(me, Ordering::SeqCst);
-                        local.locks[slot].set(me);
-                        local.counts[slot].set(1);
-                        local.sites[slot].set(Some(site));
-                        local.used.set(local.used.get() | (1 << slot));
-                        ReadHold::Slot(slot as u8)
-                    })
-                    .unwrap_or_else(|| {
-                        lock.shared_readers.fetch_add(1, Ordering::SeqCst);
-                        local.overflow.borrow_mut().push(OverflowHold {
-                            lock: me,
-                            count: 1,
-                            site,
-                        });
-                        ReadHold::Overflow
-                    })
+                if slot < SLOTS {
+                    local.record.held[slot].store(me, Ordering::SeqCst);
+                    local.note_read(slot, me, site)
+                } else {
+                    lock.shared_readers.fetch_add(1, Ordering::SeqCst);
+                    local.overflow.borrow_mut().push(OverflowHold {
+                        lock: me,
+                        count: 1,
+                        site,
+                    });
+                    ReadHold::Overflow
+                }
             })
             .unwrap_or_else(|_| {
                 lock.shared_readers.fetch_add(1, Ordering::SeqCst);
@@ -548,6 +538,16 @@ impl<T> Drop for WriteGuard<'_, T> {
 }
 
 impl LocalReader {
+    /// Records in the thread's own bookkeeping a read of `lock` published in `slot`.
+    #[inline]
+    fn note_read(&self, slot: usize, lock: usize, site: &'static Location<'static>) -> ReadHold {
+        self.locks[slot].set(lock);
+        self.counts[slot].set(1);
+        self.sites[slot].set(Some(site));
+        self.used.set(self.used.get() | (1 << slot));
+        ReadHold::Slot(slot as u8)
+    }
+
     fn overflow_holds(&self, lock: usize) -> bool {
         // Only consulted when a slot is free, which is rare once overflow is in use.
         let overflow = self.overflow.borrow();
