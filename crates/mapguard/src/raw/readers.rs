@@ -100,6 +100,8 @@ pub(crate) struct OverflowHold {
 /// The calling thread's view of its record.
 pub(crate) struct LocalReader {
     pub(crate) record: &'static ReaderRecord,
+    /// Bit `n` is set while slot `n` is in use.
+    pub(crate) used: Cell<u8>,
     /// Non-atomic mirror of `record.held`.
     pub(crate) locks: [Cell<usize>; SLOTS],
     /// Recursion count per slot.
@@ -114,6 +116,7 @@ impl LocalReader {
     fn new() -> Self {
         Self {
             record: claim_record(),
+            used: Cell::new(0),
             locks: std::array::from_fn(|_| Cell::new(0)),
             counts: std::array::from_fn(|_| Cell::new(0)),
             sites: std::array::from_fn(|_| Cell::new(None)),
@@ -124,7 +127,7 @@ impl LocalReader {
     /// The site of a read this thread holds on `lock`, if it holds one.
     pub(crate) fn held_site(&self, lock: usize) -> Option<&'static Location<'static>> {
         for slot in 0..SLOTS {
-            if self.locks[slot].get() == lock {
+            if self.used.get() & (1 << slot) != 0 && self.locks[slot].get() == lock {
                 return self.sites[slot].get();
             }
         }
@@ -142,7 +145,7 @@ impl Drop for LocalReader {
         // slot can only still be set here if a guard was leaked with `mem::forget`. Such a lock
         // stays read-locked forever, exactly as a leaked guard of any lock would; do not hand
         // the record to another thread with that read still published.
-        if self.locks.iter().all(|lock| lock.get() == 0) {
+        if self.used.get() == 0 {
             self.record.in_use.store(false, Ordering::Release);
         }
     }

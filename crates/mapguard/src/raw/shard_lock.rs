@@ -99,39 +99,56 @@ impl<T> ShardLock<T> {
         }
     }
 
-    /// Fast path: a recursive read, or a read through a free slot while no writer is present.
+    /// Fast path: a read through a free slot while no writer is present, or a recursive read.
     #[inline]
     fn try_read_local(
         &self,
         local: &LocalReader,
         site: &'static Location<'static>,
     ) -> Option<ReadHold> {
-        let me = self.addr();
-        let mut free = None;
-        for slot in 0..SLOTS {
-            let held = local.locks[slot].get();
-            if held == me {
-                local.counts[slot].set(local.counts[slot].get() + 1);
-                return Some(ReadHold::Slot(slot as u8));
-            }
-            if held == 0 && free.is_none() {
-                free = Some(slot);
-            }
+        let used = local.used.get();
+        if used == 0 {
+            // The common case: this thread holds no read guard, so slot 0 is free and no
+            // recursion or overflow bookkeeping can apply.
+            return self.publish(local, 0, site);
         }
-        let slot = free?;
-        if local.overflow_holds(me) {
+        self.try_read_local_busy(local, used, site)
+    }
+
+    /// The fast path when this thread already holds read guards.
+    #[inline(never)]
+    fn try_read_local_busy(
+        &self,
+        local: &LocalReader,
+        used: u8,
+        site: &'static Location<'static>,
+    ) -> Option<ReadHold> {
+        if let Some(hold) = local.recursive_read(self.addr()) {
+            return Some(hold);
+        }
+        let slot = (!used).trailing_zeros() as usize;
+        if slot >= SLOTS || local.overflow_holds(self.addr()) {
             return None;
         }
+        self.publish(local, slot, site)
+    }
+
+    /// Publishes a read of this lock in the free `slot`, unless a writer is present.
+    #[inline]
+    fn publish(
+        &self,
+        local: &LocalReader,
+        slot: usize,
+        site: &'static Location<'static>,
+    ) -> Option<ReadHold> {
+        let me = self.addr();
         // Publish first, then look for a writer (see the module docs for why SeqCst).
         local.record.held[slot].store(me, Ordering::SeqCst);
         if self.writer.load(Ordering::SeqCst) != 0 {
             local.record.held[slot].store(0, Ordering::Release);
             return None;
         }
-        local.locks[slot].set(me);
-        local.counts[slot].set(1);
-        local.sites[slot].set(Some(site));
-        Some(ReadHold::Slot(slot as u8))
+        Some(local.note_read(slot, me, site))
     }
 
     #[cold]
@@ -154,7 +171,7 @@ impl<T> ShardLock<T> {
                     if let Some(hold) = self.try_read_local(local, site) {
                         return Some(hold);
                     }
-                    if local.locks.iter().any(|lock| lock.get() == 0) {
+                    if local.used.get() != u8::MAX {
                         return None; // A writer came in: wait for it.
                     }
                     // Every slot is taken: count on the lock, remember it in the overflow list.
@@ -192,6 +209,7 @@ impl<T> ShardLock<T> {
         false
     }
 
+    #[inline]
     fn read_unlock(&self, hold: ReadHold) {
         match hold {
             ReadHold::Slot(slot) => {
@@ -204,27 +222,31 @@ impl<T> ShardLock<T> {
                     local.counts[slot].set(count);
                     if count == 0 {
                         local.locks[slot].set(0);
-                        local.sites[slot].set(None);
+                        local.used.set(local.used.get() & !(1 << slot));
                         local.record.held[slot].store(0, Ordering::Release);
                     }
                 });
             }
-            ReadHold::Overflow => {
-                let me = self.addr();
-                let _ = LOCAL.try_with(|local| {
-                    let mut overflow = local.overflow.borrow_mut();
-                    if let Some(at) = overflow.iter().position(|hold| hold.lock == me) {
-                        overflow[at].count -= 1;
-                        if overflow[at].count == 0 {
-                            overflow.swap_remove(at);
-                            self.shared_readers.fetch_sub(1, Ordering::Release);
-                        }
+            ReadHold::Overflow | ReadHold::Shared => self.read_unlock_shared(hold),
+        }
+    }
+
+    #[cold]
+    fn read_unlock_shared(&self, hold: ReadHold) {
+        if let ReadHold::Overflow = hold {
+            let me = self.addr();
+            let _ = LOCAL.try_with(|local| {
+                let mut overflow = local.overflow.borrow_mut();
+                if let Some(at) = overflow.iter().position(|hold| hold.lock == me) {
+                    overflow[at].count -= 1;
+                    if overflow[at].count == 0 {
+                        overflow.swap_remove(at);
+                        self.shared_readers.fetch_sub(1, Ordering::Release);
                     }
-                });
-            }
-            ReadHold::Shared => {
-                self.shared_readers.fetch_sub(1, Ordering::Release);
-            }
+                }
+            });
+        } else {
+            self.shared_readers.fetch_sub(1, Ordering::Release);
         }
     }
 
@@ -447,6 +469,7 @@ impl<T, U: ?Sized> Deref for ReadGuard<'_, T, U> {
 }
 
 impl<T, U: ?Sized> Drop for ReadGuard<'_, T, U> {
+    #[inline]
     fn drop(&mut self) {
         self.lock.read_unlock(self.hold);
     }
@@ -469,24 +492,19 @@ impl<'a, T> WriteGuard<'a, T> {
         let hold = LOCAL
             .try_with(|local| {
                 let me = lock.addr();
-                (0..SLOTS)
-                    .find(|&slot| local.locks[slot].get() == 0)
-                    .map(|slot| {
-                        local.record.held[slot].store(me, Ordering::SeqCst);
-                        local.locks[slot].set(me);
-                        local.counts[slot].set(1);
-                        local.sites[slot].set(Some(site));
-                        ReadHold::Slot(slot as u8)
-                    })
-                    .unwrap_or_else(|| {
-                        lock.shared_readers.fetch_add(1, Ordering::SeqCst);
-                        local.overflow.borrow_mut().push(OverflowHold {
-                            lock: me,
-                            count: 1,
-                            site,
-                        });
-                        ReadHold::Overflow
-                    })
+                let slot = (!local.used.get()).trailing_zeros() as usize;
+                if slot < SLOTS {
+                    local.record.held[slot].store(me, Ordering::SeqCst);
+                    local.note_read(slot, me, site)
+                } else {
+                    lock.shared_readers.fetch_add(1, Ordering::SeqCst);
+                    local.overflow.borrow_mut().push(OverflowHold {
+                        lock: me,
+                        count: 1,
+                        site,
+                    });
+                    ReadHold::Overflow
+                }
             })
             .unwrap_or_else(|_| {
                 lock.shared_readers.fetch_add(1, Ordering::SeqCst);
@@ -520,6 +538,16 @@ impl<T> Drop for WriteGuard<'_, T> {
 }
 
 impl LocalReader {
+    /// Records in the thread's own bookkeeping a read of `lock` published in `slot`.
+    #[inline]
+    fn note_read(&self, slot: usize, lock: usize, site: &'static Location<'static>) -> ReadHold {
+        self.locks[slot].set(lock);
+        self.counts[slot].set(1);
+        self.sites[slot].set(Some(site));
+        self.used.set(self.used.get() | (1 << slot));
+        ReadHold::Slot(slot as u8)
+    }
+
     fn overflow_holds(&self, lock: usize) -> bool {
         // Only consulted when a slot is free, which is rare once overflow is in use.
         let overflow = self.overflow.borrow();
@@ -528,7 +556,10 @@ impl LocalReader {
 
     /// Counts one more read of `lock` if this thread already reads it.
     fn recursive_read(&self, lock: usize) -> Option<ReadHold> {
-        for slot in 0..SLOTS {
+        let mut used = self.used.get();
+        while used != 0 {
+            let slot = used.trailing_zeros() as usize;
+            used &= used - 1;
             if self.locks[slot].get() == lock {
                 self.counts[slot].set(self.counts[slot].get() + 1);
                 return Some(ReadHold::Slot(slot as u8));
