@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Parser;
 use clap::error::ErrorKind;
+use mapguard_cli::bench::noise::CpuSnapshot;
 use mapguard_cli::bench::{self, BenchConfig, alloc::CountingAlloc, report};
 use mapguard_cli::cli::{Cli, Command};
 
@@ -14,6 +15,9 @@ use mapguard_cli::cli::{Cli, Command};
 static ALLOCATOR: CountingAlloc = CountingAlloc;
 
 const BAD_INPUT: u8 = 2;
+
+/// Share of the machine's CPU that other processes may take before the run is called noisy.
+const NOISY_SHARE: f64 = 0.10;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
 
 fn run_bench(config: &BenchConfig) -> Result<()> {
     let started = Instant::now();
+    let cpu_before = CpuSnapshot::now();
     let results = bench::run(config, |p| {
         eprintln!(
             "[{:>3}/{}] {:<10} {:<10} {:>2} threads  rep {}  {:>7.1} Mops/s",
@@ -59,6 +64,9 @@ fn run_bench(config: &BenchConfig) -> Result<()> {
             p.sample.mops()
         );
     });
+    let foreign = cpu_before
+        .zip(CpuSnapshot::now())
+        .and_then(|(before, after)| before.foreign_share(&after));
     println!("{}", report::throughput_table(&results));
     println!();
     println!("{}", report::memory_table(&results));
@@ -74,5 +82,16 @@ fn run_bench(config: &BenchConfig) -> Result<()> {
         bench::run::SAMPLE_EVERY,
         bench::run::clock_overhead_ns(),
     );
+    if let Some(share) = foreign {
+        let verdict = if share > NOISY_SHARE {
+            "numbers are unreliable; rerun on a quiet machine"
+        } else {
+            "quiet enough"
+        };
+        println!(
+            "Other processes used {:.0} % of the machine's CPU during the run: {verdict}.",
+            100.0 * share
+        );
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@
 pub mod adapter;
 pub mod alloc;
 pub mod config;
+pub mod noise;
 pub mod plan;
 pub mod report;
 pub mod run;

@@ -191,6 +191,22 @@ impl BenchResult {
         }
     }
 
+    /// The spread of the samples, `(max - min) / median`, in percent (0 for one sample).
+    pub fn spread_percent(&self) -> f64 {
+        let median = self.mops();
+        let (min, max) = self
+            .mops_samples
+            .iter()
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), &m| {
+                (lo.min(m), hi.max(m))
+            });
+        if median > 0.0 && max >= min {
+            100.0 * (max - min) / median
+        } else {
+            0.0
+        }
+    }
+
     /// The latency at `quantile` (0.5 = p50), in nanoseconds.
     pub fn latency_ns(&self, quantile: f64) -> u64 {
         self.latency.value_at_quantile(quantile)
