@@ -154,7 +154,7 @@ pub struct BenchResult {
     pub threads: usize,
     /// Every sample's throughput, in Mops/s, in run order.
     pub mops_samples: Vec<f64>,
-    /// Sampled latencies of all repetitions merged, in nanoseconds.
+    /// Sampled latencies of all samples merged, in nanoseconds.
     pub latency: Histogram<u64>,
     /// Entries after prefill.
     pub prefill_entries: usize,
@@ -177,7 +177,7 @@ impl BenchResult {
             .expect("histograms share their bounds");
     }
 
-    /// Median throughput over the repetitions, in Mops/s.
+    /// Median throughput over the samples, in Mops/s.
     pub fn mops(&self) -> f64 {
         let mut sorted = self.mops_samples.clone();
         sorted.sort_by(f64::total_cmp);
