@@ -18,12 +18,15 @@
 //! The module owns every `unsafe` of the lock: the `UnsafeCell` access and the guards' pointer
 //! mapping. Callers get safe guards whose lifetimes tie them to the lock.
 
-use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
+
+use super::primitive::{
+    AtomicPtr, AtomicUsize, DataCell, ReadAccess, WriteAccess, pause, store_load_fence,
+};
 
 use super::readers::{LOCAL, LocalReader, OverflowHold, SLOTS, for_each_record, thread_tag};
 
@@ -37,7 +40,7 @@ pub(crate) struct ShardLock<T> {
     write_site: AtomicPtr<Location<'static>>,
     /// The shard's index in its map, for reports.
     index: usize,
-    data: UnsafeCell<T>,
+    data: DataCell<T>,
 }
 
 // SAFETY: the lock hands out `&T` to several threads at once only through read guards, and
@@ -66,7 +69,7 @@ impl<T> ShardLock<T> {
             shared_readers: AtomicUsize::new(0),
             write_site: AtomicPtr::new(std::ptr::null_mut()),
             index,
-            data: UnsafeCell::new(data),
+            data: DataCell::new(data),
         }
     }
 
@@ -144,6 +147,7 @@ impl<T> ShardLock<T> {
         let me = self.addr();
         // Publish first, then look for a writer (see the module docs for why SeqCst).
         local.record.held[slot].store(me, Ordering::SeqCst);
+        store_load_fence();
         if self.writer.load(Ordering::SeqCst) != 0 {
             local.record.held[slot].store(0, Ordering::Release);
             return None;
@@ -202,6 +206,7 @@ impl<T> ShardLock<T> {
 
     fn try_read_shared(&self) -> bool {
         self.shared_readers.fetch_add(1, Ordering::SeqCst);
+        store_load_fence();
         if self.writer.load(Ordering::SeqCst) == 0 {
             return true;
         }
@@ -280,8 +285,11 @@ impl<T> ShardLock<T> {
             self.self_deadlock("write", site, "a read guard", Some(read_site));
         }
         self.wait_for_readers();
+        let (data, access) = self.data.write_access();
         WriteGuard {
             lock: self,
+            data,
+            _access: access,
             _not_send: PhantomData,
         }
     }
@@ -310,6 +318,7 @@ impl<T> ShardLock<T> {
     /// Waits until no thread reads this lock. Called with the writer word set, so no new
     /// reader can get in (see the module docs).
     fn wait_for_readers(&self) {
+        store_load_fence();
         let me = self.addr();
         for_each_record(|record| {
             for slot in &record.held {
@@ -376,15 +385,7 @@ impl Waiter {
     #[cold]
     fn wait(&mut self) {
         self.rounds = self.rounds.saturating_add(1);
-        if self.rounds <= 6 {
-            for _ in 0..(1u32 << self.rounds) {
-                std::hint::spin_loop();
-            }
-        } else if self.rounds <= 200 {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(std::time::Duration::from_micros(50));
-        }
+        pause(self.rounds);
     }
 }
 
@@ -395,16 +396,19 @@ pub(crate) struct ReadGuard<'a, T, U: ?Sized = T> {
     lock: &'a ShardLock<T>,
     hold: ReadHold,
     data: NonNull<U>,
+    access: ReadAccess<T>,
     _not_send: PhantomData<(*const (), &'a U)>,
 }
 
 impl<'a, T> ReadGuard<'a, T> {
     fn new(lock: &'a ShardLock<T>, hold: ReadHold) -> Self {
+        let (data, access) = lock.data.read_access();
         Self {
             lock,
             hold,
-            // SAFETY: `UnsafeCell::get` never returns null.
-            data: unsafe { NonNull::new_unchecked(lock.data.get()) },
+            // SAFETY: a cell's data pointer is never null.
+            data: unsafe { NonNull::new_unchecked(data) },
+            access,
             _not_send: PhantomData,
         }
     }
@@ -413,14 +417,15 @@ impl<'a, T> ReadGuard<'a, T> {
 impl<'a, T, U: ?Sized> ReadGuard<'a, T, U> {
     /// Narrows the guard to a part of the data.
     pub(crate) fn map<W: ?Sized>(this: Self, f: impl FnOnce(&U) -> &W) -> ReadGuard<'a, T, W> {
-        let this = std::mem::ManuallyDrop::new(this);
         // SAFETY: the read lock is held (it moves into the new guard), so no writer can change
         // the data while the returned reference, or the new guard, lives.
         let data = NonNull::from(f(unsafe { this.data.as_ref() }));
+        let (lock, hold, access) = Self::into_parts_mapped(this);
         ReadGuard {
-            lock: this.lock,
-            hold: this.hold,
+            lock,
+            hold,
             data,
+            access,
             _not_send: PhantomData,
         }
     }
@@ -434,16 +439,25 @@ impl<'a, T, U: ?Sized> ReadGuard<'a, T, U> {
         match f(unsafe { this.data.as_ref() }) {
             Some(part) => {
                 let data = NonNull::from(part);
-                let this = std::mem::ManuallyDrop::new(this);
+                let (lock, hold, access) = Self::into_parts_mapped(this);
                 Ok(ReadGuard {
-                    lock: this.lock,
-                    hold: this.hold,
+                    lock,
+                    hold,
                     data,
+                    access,
                     _not_send: PhantomData,
                 })
             }
             None => Err(this),
         }
+    }
+
+    /// Moves the parts out of a guard without running its `Drop` (which would unlock).
+    fn into_parts_mapped(this: Self) -> (&'a ShardLock<T>, ReadHold, ReadAccess<T>) {
+        let this = std::mem::ManuallyDrop::new(this);
+        // SAFETY: `this` is never used or dropped again, so `access` is moved out exactly once.
+        let access = unsafe { std::ptr::read(&this.access) };
+        (this.lock, this.hold, access)
     }
 
     /// Another read guard on the same lock, for the whole data (a recursive read, which never
@@ -478,6 +492,9 @@ impl<T, U: ?Sized> Drop for ReadGuard<'_, T, U> {
 /// A write lock on a [`ShardLock`]. `!Send`, like the read guard.
 pub(crate) struct WriteGuard<'a, T> {
     lock: &'a ShardLock<T>,
+    data: *mut T,
+    /// Tracks the exclusive access under loom; nothing otherwise.
+    _access: WriteAccess<T>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -520,14 +537,14 @@ impl<T> Deref for WriteGuard<'_, T> {
 
     fn deref(&self) -> &T {
         // SAFETY: the write lock is held: no other guard exists.
-        unsafe { &*self.lock.data.get() }
+        unsafe { &*self.data }
     }
 }
 
 impl<T> DerefMut for WriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: the write lock is held and `&mut self` makes this the only access.
-        unsafe { &mut *self.lock.data.get() }
+        unsafe { &mut *self.data }
     }
 }
 
