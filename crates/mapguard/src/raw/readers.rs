@@ -133,8 +133,11 @@ impl LocalReader {
 
     /// The site of a read this thread holds on `lock`, if it holds one.
     pub(crate) fn held_site(&self, lock: usize) -> Option<&'static Location<'static>> {
-        for slot in 0..SLOTS {
-            if self.used.get() & (1 << slot) != 0 && self.locks[slot].get() == lock {
+        let mut used = self.used.get();
+        while used != 0 {
+            let slot = used.trailing_zeros() as usize;
+            used &= used - 1;
+            if self.locks[slot].get() == lock {
                 return self.sites[slot].get();
             }
         }

@@ -1,9 +1,40 @@
 //! [`ShardedMap`]: a general-purpose concurrent hash map whose reads write no shared memory.
 //!
-//! The map is an array of shards, each a `hashbrown` table behind a [`ShardLock`]. A key's
+//! The map is an array of shards, each a `hashbrown` table behind a `ShardLock`. A key's
 //! shard comes from hash bits 57 − log2(shards) .. 57: hashbrown probes with the low bits and
 //! tags buckets with the top 7, so the shard choice does not make keys of one shard collide in
-//! their table.
+//! their table. Shards are cache-padded, so two shards never share a cache line.
+//!
+//! # Why a reader-biased lock with per-thread reader records
+//! Every lock-based peer keeps a reader count in the lock word: each read writes that word, the
+//! line bounces between cores, and two cores end up slower than one. Three designs avoid it:
+//!
+//! - **Lock-free reads with epoch reclamation** (papaya, scc, Go's xsync): each entry lives in
+//!   its own allocation so that a reader can keep reading a replaced value. That costs an
+//!   allocation per insert *and per overwrite*, an extra pointer chase per read, and about
+//!   twice the memory per small entry of an inline table; readers still pay a fence to pin.
+//! - **Optimistic versioned reads** (a seqlock per shard): reads write nothing, but they read
+//!   keys and values that a writer may be changing, which is undefined behaviour in Rust for
+//!   any `K`/`V` that is not plain atomic data (and `K::eq` on a torn `String` is a crash).
+//! - **Reader-biased locks with per-thread reader slots** (the "big reader" lock, BRAVO):
+//!   a reader announces itself in a cache line that only its own thread writes and checks the
+//!   shard's writer word; a writer sets the word and waits until no thread's record names the
+//!   shard. Entries stay inline in an ordinary `hashbrown` table: no allocation per entry, no
+//!   allocation on overwrite, the same memory per entry as a plain table, any `K` and `V`.
+//!
+//! mapguard uses the third. Its costs, stated plainly: a read pays one sequentially consistent
+//! store to its own line (a fence on x86) and a load of the shard's writer word; a write pays,
+//! besides its shard lock, one cache line per thread that currently reads (one miss for each
+//! thread that has read since), and readers of the written shard wait while it writes and take
+//! one miss on the shard's header line afterwards. Readers of other shards are not affected.
+//!
+//! # Self-deadlock detection and its cost
+//! Each thread knows which shards it reads (a bit mask and a few slots in its thread-local
+//! record, needed anyway to count recursive reads) and the writer word stores the writing
+//! thread's identity. A read that finds its own thread writing, a write that finds its own
+//! thread reading or writing the shard, panics with both call sites. All checks sit on paths
+//! that would otherwise wait; the fast read path only stores its call site (one store to a
+//! thread-local), so the check is always on, in release builds too.
 //!
 //! This module owns the public API and its documentation; the lock itself (and every `unsafe`)
 //! lives in `crate::raw`.
