@@ -109,6 +109,8 @@ pub(crate) struct LocalReader {
     pub(crate) record: &'static ReaderRecord,
     /// Bit `n` is set while slot `n` is in use.
     pub(crate) used: Cell<u8>,
+    /// Counts fenced reads, to look at the clock only once in a while.
+    fenced_reads: Cell<u32>,
     /// Non-atomic mirror of `record.held`.
     pub(crate) locks: [Cell<usize>; SLOTS],
     /// Recursion count per slot.
@@ -124,11 +126,21 @@ impl LocalReader {
         Self {
             record: claim_record(),
             used: Cell::new(0),
+            fenced_reads: Cell::new(0),
             locks: std::array::from_fn(|_| Cell::new(0)),
             counts: std::array::from_fn(|_| Cell::new(0)),
             sites: std::array::from_fn(|_| Cell::new(None)),
             overflow: RefCell::new(Vec::new()),
         }
+    }
+
+    /// True once every 256 calls: time for a fenced reader to check whether its shard may
+    /// become reader-biased again.
+    #[inline]
+    pub(crate) fn tick(&self) -> bool {
+        let n = self.fenced_reads.get().wrapping_add(1);
+        self.fenced_reads.set(n);
+        n % 256 == 0
     }
 
     /// The site of a read this thread holds on `lock`, if it holds one.

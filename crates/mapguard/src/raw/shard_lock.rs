@@ -9,6 +9,18 @@
 //! "big reader" / BRAVO technique with a permanent reader bias: reads cost one atomic store to a
 //! line only this thread writes; writes cost a walk over one line per reading thread.
 //!
+//! **Reader bias.** The `SeqCst` store is a full fence on the reader's core (an `xchg` on x86),
+//! which stalls the pipeline and stops consecutive lookups from overlapping their cache
+//! misses. While a shard is not being written, it is *reader-biased*: readers publish with a
+//! plain store and a compiler barrier only, and the first writer that comes along clears the
+//! bias and runs a heavy barrier (`membarrier` on Linux, see [`barrier`]) before it looks at
+//! the slots, which orders every reader as the fences would have. A revoked bias stays off
+//! for 64 times what the revocation cost (at least 100 µs), so a shard written often keeps
+//! fenced readers and cheap writers; a fenced reader turns the bias back on, once in 256
+//! reads, when that window has passed (taking the writer word for an instant to do so, since
+//! only its holder may change the bias). Where heavy barriers are unavailable (and under
+//! loom, which cannot model them) shards are never biased.
+//!
 //! Re-entrancy is handled in the thread's own bookkeeping, not on shared memory:
 //! - a second read of a lock the thread already reads only increments a thread-local count (it
 //!   never waits for a writer, which would be waiting for this thread's first read);
@@ -24,8 +36,10 @@ use std::panic::Location;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
+use super::barrier;
 use super::primitive::{
-    AtomicPtr, AtomicUsize, DataCell, ReadAccess, WriteAccess, pause, store_load_fence,
+    AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, DataCell, ReadAccess, WriteAccess, pause,
+    store_load_fence,
 };
 
 use super::readers::{LOCAL, LocalReader, OverflowHold, SLOTS, for_each_record, thread_tag};
@@ -34,6 +48,12 @@ use super::readers::{LOCAL, LocalReader, OverflowHold, SLOTS, for_each_record, t
 pub(crate) struct ShardLock<T> {
     /// 0 when no writer holds the lock, else the holder's [`thread_tag`].
     writer: AtomicUsize,
+    /// While set, readers publish with a plain store and a compiler barrier; a writer that
+    /// finds it set clears it and pays a heavy barrier (see [`barrier`]). Only changed by a
+    /// thread that holds the writer word.
+    bias: AtomicBool,
+    /// A reader may set `bias` again once the clock passes this (see `revoke_bias`).
+    inhibit_until_ns: AtomicU64,
     /// Readers that could not use a slot of their own record.
     shared_readers: AtomicUsize,
     /// Where the current writer took the lock (meaningful only while `writer != 0`).
@@ -49,6 +69,11 @@ pub(crate) struct ShardLock<T> {
 unsafe impl<T: Send> Send for ShardLock<T> {}
 // SAFETY: see above.
 unsafe impl<T: Send + Sync> Sync for ShardLock<T> {}
+
+/// A revoked bias stays off for this many times what the revocation cost...
+const BIAS_INHIBIT_FACTOR: u64 = 64;
+/// ...and at least this long (nanoseconds).
+const MIN_INHIBIT_NS: u64 = 100_000;
 
 /// How a read guard is registered, so that dropping it undoes exactly that.
 #[derive(Clone, Copy)]
@@ -66,6 +91,8 @@ impl<T> ShardLock<T> {
     pub(crate) fn new(index: usize, data: T) -> Self {
         Self {
             writer: AtomicUsize::new(0),
+            bias: AtomicBool::new(barrier::available()),
+            inhibit_until_ns: AtomicU64::new(0),
             shared_readers: AtomicUsize::new(0),
             write_site: AtomicPtr::new(std::ptr::null_mut()),
             index,
@@ -145,14 +172,67 @@ impl<T> ShardLock<T> {
         site: &'static Location<'static>,
     ) -> Option<ReadHold> {
         let me = self.addr();
-        // Publish first, then look for a writer (see the module docs for why SeqCst).
-        local.record.held[slot].store(me, Ordering::SeqCst);
-        store_load_fence();
-        if self.writer.load(Ordering::SeqCst) != 0 {
-            local.record.held[slot].store(0, Ordering::Release);
+        let held = &local.record.held[slot];
+        if self.bias.load(Ordering::Relaxed) {
+            // Reader-biased: no fence. A writer clears `bias` and runs a heavy barrier before
+            // it looks at the slots, so either it sees this store or the loads below see its
+            // writer word or the cleared bias (module docs of `barrier`).
+            held.store(me, Ordering::Relaxed);
+            barrier::light();
+            if self.writer.load(Ordering::Acquire) == 0 && self.bias.load(Ordering::Relaxed) {
+                return Some(local.note_read(slot, me, site));
+            }
+            held.store(0, Ordering::Release);
             return None;
         }
+        // Publish first, then look for a writer (see the module docs for why SeqCst).
+        held.store(me, Ordering::SeqCst);
+        store_load_fence();
+        if self.writer.load(Ordering::SeqCst) != 0 {
+            held.store(0, Ordering::Release);
+            return None;
+        }
+        if local.tick() {
+            self.restore_bias();
+        }
         Some(local.note_read(slot, me, site))
+    }
+
+    /// Turns the reader bias back on once its inhibition window has passed. Called now and
+    /// then by readers that had to fence.
+    #[cold]
+    fn restore_bias(&self) {
+        if !barrier::available()
+            || barrier::now_ns() < self.inhibit_until_ns.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        // Only a holder of the writer word changes `bias`: a writer that holds it without the
+        // heavy barrier (because bias was off) must not have light readers appear meanwhile.
+        let tag = thread_tag();
+        if self
+            .writer
+            .compare_exchange(0, tag, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.bias.store(true, Ordering::Relaxed);
+            self.writer.store(0, Ordering::Release);
+        }
+    }
+
+    /// Clears the reader bias, making every light reader visible, and keeps it off for a
+    /// while proportional to what this cost, so that a shard written often stays fenced.
+    #[cold]
+    fn revoke_bias(&self) {
+        let start = barrier::now_ns();
+        self.bias.store(false, Ordering::Relaxed);
+        barrier::heavy();
+        let end = barrier::now_ns();
+        let window = (end - start)
+            .saturating_mul(BIAS_INHIBIT_FACTOR)
+            .max(MIN_INHIBIT_NS);
+        self.inhibit_until_ns
+            .store(end.saturating_add(window), Ordering::Relaxed);
     }
 
     #[cold]
@@ -270,6 +350,9 @@ impl<T> ShardLock<T> {
             .is_err()
         {
             self.acquire_writer_slow(tag, site);
+        }
+        if self.bias.load(Ordering::Relaxed) {
+            self.revoke_bias();
         }
         self.write_site.store(
             site as *const Location<'static> as *mut _,
