@@ -140,7 +140,7 @@ impl LocalReader {
     pub(crate) fn tick(&self) -> bool {
         let n = self.fenced_reads.get().wrapping_add(1);
         self.fenced_reads.set(n);
-        n % 256 == 0
+        n.is_multiple_of(256)
     }
 
     /// The site of a read this thread holds on `lock`, if it holds one.
