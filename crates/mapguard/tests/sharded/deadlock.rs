@@ -183,13 +183,25 @@ fn insert_while_holding_get_mut_panics() {
 }
 
 #[test]
-fn len_while_holding_get_mut_panics() {
+fn whole_map_calls_while_holding_get_mut_panic() {
     let map = one_shard();
     map.insert(1, 10);
     let held_line = line!() + 1;
     let guard = map.get_mut(&1).unwrap();
     let call_line = line!() + 1;
     let message = expect_panic(|| map.len());
+    assert_report(&message, 0, held_line, call_line);
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.is_empty());
+    assert_report(&message, 0, held_line, call_line);
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.capacity());
+    assert_report(&message, 0, held_line, call_line);
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.clear());
+    assert_report(&message, 0, held_line, call_line);
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.retain(|_, _| true));
     assert_report(&message, 0, held_line, call_line);
     drop(guard);
     map.clear();
