@@ -783,12 +783,14 @@ where
     /// ```
     #[track_caller]
     pub fn try_reserve(&self, additional: usize) -> Result<(), ReserveError> {
-        let per_shard = additional.div_ceil(self.shards.len());
-        // A table cannot address more than isize::MAX bytes of buckets; saying so up front keeps
-        // a huge request from half-reserving the shards.
-        if per_shard > isize::MAX as usize / std::mem::size_of::<(K, V)>().max(1) {
+        // No table, and no set of tables, can address more than isize::MAX bytes of entries.
+        // Checking the whole request up front (not each shard's share, which is small enough
+        // on many shards) keeps a huge request from trying a huge allocation in every shard
+        // and from half-reserving the shards.
+        if additional > isize::MAX as usize / std::mem::size_of::<(K, V)>().max(1) {
             return Err(ReserveError::CapacityOverflow);
         }
+        let per_shard = additional.div_ceil(self.shards.len());
         for shard in self.shards.iter() {
             shard
                 .write()
