@@ -295,3 +295,40 @@ fn panicking_clone_in_get_cloned_and_clone_releases_the_read_locks() {
         assert_eq!(counts.made(), counts.dropped(), "a value leaked");
     });
 }
+
+/// A thread that panics while it holds guards releases them as it unwinds.
+#[test]
+fn thread_panicking_with_guards_held_leaves_the_map_unlocked() {
+    with_each_config(|config| {
+        let counts = Arc::new(Counts::default());
+        let map = filled(config, &counts);
+        let holder = Arc::clone(&map);
+        let outcome = std::thread::spawn(move || {
+            let _read = holder.get(&1).unwrap();
+            let _more: Vec<_> = (10..30).map(|k| holder.get(&k).unwrap()).collect();
+            let _iter = holder.iter().take(3).collect::<Vec<_>>();
+            panic!("worker failed");
+        })
+        .join();
+        assert!(outcome.is_err());
+        let writer = Arc::clone(&map);
+        let writer_counts = Arc::clone(&counts);
+        within_timeout("writes after a reader thread panicked", move || {
+            for key in 0..KEYS {
+                writer.insert(key, Tracked::new(key * 10, &writer_counts));
+            }
+        });
+        let holder = Arc::clone(&map);
+        let outcome = std::thread::spawn(move || {
+            let mut write = holder.get_mut(&2).unwrap();
+            write.value = 222;
+            panic!("worker failed");
+        })
+        .join();
+        assert!(outcome.is_err());
+        let mut expected = initial();
+        expected.insert(2, 222);
+        assert_unlocked(&map, &counts, &expected);
+        assert_no_leak(map, &counts);
+    });
+}

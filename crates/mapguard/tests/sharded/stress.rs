@@ -410,3 +410,37 @@ fn clear_and_retain_under_readers() {
         }
     });
 }
+
+/// Reader threads that come and go (their reader records are handed to later threads) leave
+/// no read behind: a writer afterwards does not wait.
+#[test]
+fn short_lived_reader_threads_leave_no_reads_behind() {
+    let map: Arc<Map> = Arc::new(crate::common::map_with_shards(16));
+    for key in 0..64 {
+        map.insert(key, encode(key, 0));
+    }
+    for round in 0..20u64 {
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let map = Arc::clone(&map);
+                std::thread::spawn(move || {
+                    // More distinct shards than reader slots, so overflow holds are used too.
+                    let guards: Vec<_> = (0..64).map(|k| map.get(&k).unwrap()).collect();
+                    for (key, guard) in guards.iter().enumerate() {
+                        check(key as u64, **guard);
+                    }
+                })
+            })
+            .collect();
+        for reader in readers {
+            reader.join().unwrap();
+        }
+        let writer = Arc::clone(&map);
+        crate::common::within_timeout("a write after reader threads exited", move || {
+            for key in 0..64 {
+                writer.insert(key, encode(key, round + 1));
+            }
+        });
+    }
+    assert!(map.iter().all(|e| *e.value() >> 32 == 20));
+}
