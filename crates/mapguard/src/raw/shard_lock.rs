@@ -380,6 +380,15 @@ impl<T> ShardLock<T> {
     #[cold]
     #[track_caller]
     fn acquire_writer_slow(&self, tag: usize, site: &'static Location<'static>) {
+        // Another thread holds the writer word and may be waiting for a read this thread holds:
+        // waiting for that writer would hang both threads, so report it before waiting.
+        if let Some(read_site) = LOCAL
+            .try_with(|local| local.held_site(self.addr()))
+            .ok()
+            .flatten()
+        {
+            self.self_deadlock("write", site, "a read guard", Some(read_site));
+        }
         let mut backoff = Waiter::new();
         loop {
             let writer = self.writer.load(Ordering::Relaxed);
