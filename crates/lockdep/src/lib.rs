@@ -90,11 +90,15 @@ pub use stats::{ClassStats, SideStats, SiteCount, Stats, TimeStats, stats};
 
 #[cfg(feature = "check")]
 pub use checked::{
-    Condvar, Mutex, MutexGuard, RecursiveRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    Condvar, GenericRwLock, GenericRwLockReadGuard, GenericRwLockWriteGuard, Mutex, MutexGuard,
+    RecursiveRwLock, RecursiveRwLockReadGuard, RecursiveRwLockWriteGuard, RwLock, RwLockReadGuard,
+    RwLockWriteGuard,
 };
 #[cfg(not(feature = "check"))]
 pub use plain::{
-    Condvar, Mutex, MutexGuard, RecursiveRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    Condvar, GenericRwLock, GenericRwLockReadGuard, GenericRwLockWriteGuard, Mutex, MutexGuard,
+    RecursiveRwLock, RecursiveRwLockReadGuard, RecursiveRwLockWriteGuard, RwLock, RwLockReadGuard,
+    RwLockWriteGuard,
 };
 
 pub use parking_lot::WaitTimeoutResult;

@@ -462,7 +462,9 @@ fn check_acquisition(
             priors.push(*h);
         }
     }
-    if !priors.is_empty() {
+    // A re-lock of a held instance hangs whatever the order says; its report is enough.
+    let relock = held.iter().any(|h| h.lock == lock) && !cacheable;
+    if !priors.is_empty() && !relock {
         reports.extend(graph::check_and_record(
             &priors, held, node, mode, site, thread,
         ));

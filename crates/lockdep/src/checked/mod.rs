@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 pub use condvar::Condvar;
 pub use mutex::{Mutex, MutexGuard};
-pub use rwlock::{RecursiveRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use rwlock::{
+    GenericRwLock, GenericRwLockReadGuard, GenericRwLockWriteGuard, RecursiveRwLock,
+    RecursiveRwLockReadGuard, RecursiveRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 use crate::MAX_SUBCLASSES;
 use crate::class::{ClassCell, ClassKey, Node};

@@ -26,12 +26,12 @@ use crate::thread::Mode;
 /// assert_eq!(config.read().len(), 2);
 /// config.write().push(3);
 /// ```
-pub struct RwLock<T: ?Sized, const RECURSIVE: bool = false> {
+pub struct GenericRwLock<T: ?Sized, const RECURSIVE: bool> {
     meta: LockMeta,
     inner: lock_api::RwLock<RawRwLock<RECURSIVE>, T>,
 }
 
-/// A reader-biased [`RwLock`]: one thread may hold several read locks at once.
+/// A reader-biased reader-writer lock: one thread may hold several read locks at once.
 ///
 /// # Examples
 ///
@@ -41,7 +41,61 @@ pub struct RwLock<T: ?Sized, const RECURSIVE: bool = false> {
 /// let b = table.read();
 /// assert_eq!(*a + *b, 14);
 /// ```
-pub type RecursiveRwLock<T> = RwLock<T, true>;
+pub type RecursiveRwLock<T> = GenericRwLock<T, true>;
+
+/// A writer-preferring reader-writer lock: see [`GenericRwLock`].
+///
+/// # Examples
+///
+/// ```
+/// let l = lockdep::RwLock::new(1);
+/// assert_eq!(*l.read(), 1);
+/// ```
+pub type RwLock<T> = GenericRwLock<T, false>;
+
+/// The read guard of a [`RwLock`].
+///
+/// # Examples
+///
+/// ```
+/// let l = lockdep::RwLock::new(1);
+/// let r: lockdep::RwLockReadGuard<'_, i32> = l.read();
+/// assert_eq!(*r, 1);
+/// ```
+pub type RwLockReadGuard<'a, T> = GenericRwLockReadGuard<'a, T, false>;
+
+/// The write guard of a [`RwLock`].
+///
+/// # Examples
+///
+/// ```
+/// let l = lockdep::RwLock::new(1);
+/// let mut w: lockdep::RwLockWriteGuard<'_, i32> = l.write();
+/// *w = 2;
+/// ```
+pub type RwLockWriteGuard<'a, T> = GenericRwLockWriteGuard<'a, T, false>;
+
+/// The read guard of a [`RecursiveRwLock`].
+///
+/// # Examples
+///
+/// ```
+/// let l = lockdep::RecursiveRwLock::new(1);
+/// let r: lockdep::RecursiveRwLockReadGuard<'_, i32> = l.read();
+/// assert_eq!(*r, 1);
+/// ```
+pub type RecursiveRwLockReadGuard<'a, T> = GenericRwLockReadGuard<'a, T, true>;
+
+/// The write guard of a [`RecursiveRwLock`].
+///
+/// # Examples
+///
+/// ```
+/// let l = lockdep::RecursiveRwLock::new(1);
+/// let mut w: lockdep::RecursiveRwLockWriteGuard<'_, i32> = l.write();
+/// *w = 2;
+/// ```
+pub type RecursiveRwLockWriteGuard<'a, T> = GenericRwLockWriteGuard<'a, T, true>;
 
 const fn kind(recursive: bool) -> &'static str {
     if recursive {
@@ -51,7 +105,7 @@ const fn kind(recursive: bool) -> &'static str {
     }
 }
 
-impl<T, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
+impl<T, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
     /// Creates an unlocked reader-writer lock whose class is this call site.
     ///
     /// # Examples
@@ -91,7 +145,7 @@ impl<T, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::RwLock<_> = lockdep::RwLock::new(3);
+    /// let l = lockdep::RwLock::new(3);
     /// assert_eq!(l.into_inner(), 3);
     /// ```
     #[inline]
@@ -100,7 +154,7 @@ impl<T, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     }
 }
 
-impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
+impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
     const READ: Mode = if RECURSIVE {
         Mode::RecursiveRead
     } else {
@@ -120,12 +174,12 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+    /// let l = lockdep::RwLock::new(1);
     /// assert_eq!(*l.read(), 1);
     /// ```
     #[track_caller]
     #[inline]
-    pub fn read(&self) -> RwLockReadGuard<'_, T, RECURSIVE> {
+    pub fn read(&self) -> GenericRwLockReadGuard<'_, T, RECURSIVE> {
         self.read_at(0, Location::caller())
     }
 
@@ -138,12 +192,12 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+    /// let l = lockdep::RwLock::new(1);
     /// assert_eq!(*l.read_nested(1), 1);
     /// ```
     #[track_caller]
     #[inline]
-    pub fn read_nested(&self, subclass: u32) -> RwLockReadGuard<'_, T, RECURSIVE> {
+    pub fn read_nested(&self, subclass: u32) -> GenericRwLockReadGuard<'_, T, RECURSIVE> {
         check_subclass(subclass);
         self.read_at(subclass, Location::caller())
     }
@@ -153,7 +207,7 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
         &self,
         subclass: u32,
         site: &'static Location<'static>,
-    ) -> RwLockReadGuard<'_, T, RECURSIVE> {
+    ) -> GenericRwLockReadGuard<'_, T, RECURSIVE> {
         let (inner, tracked) = self.meta.acquire(
             self.addr(),
             Self::READ,
@@ -163,7 +217,7 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
             |timeout| self.inner.try_read_for(timeout),
             || self.inner.read(),
         );
-        RwLockReadGuard {
+        GenericRwLockReadGuard {
             owner: self,
             tracked,
             _not_send: NotSend::default(),
@@ -176,19 +230,19 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+    /// let l = lockdep::RwLock::new(1);
     /// let w = l.write();
     /// assert!(l.try_read().is_none());
     /// ```
     #[track_caller]
     #[inline]
-    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T, RECURSIVE>> {
+    pub fn try_read(&self) -> Option<GenericRwLockReadGuard<'_, T, RECURSIVE>> {
         let (inner, tracked) =
             self.meta
                 .try_acquire(self.addr(), Self::READ, 0, Location::caller(), || {
                     self.inner.try_read()
                 })?;
-        Some(RwLockReadGuard {
+        Some(GenericRwLockReadGuard {
             owner: self,
             tracked,
             _not_send: NotSend::default(),
@@ -201,18 +255,21 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+    /// let l = lockdep::RwLock::new(1);
     /// assert!(l.try_read_for(std::time::Duration::from_millis(1)).is_some());
     /// ```
     #[track_caller]
     #[inline]
-    pub fn try_read_for(&self, timeout: Duration) -> Option<RwLockReadGuard<'_, T, RECURSIVE>> {
+    pub fn try_read_for(
+        &self,
+        timeout: Duration,
+    ) -> Option<GenericRwLockReadGuard<'_, T, RECURSIVE>> {
         let (inner, tracked) =
             self.meta
                 .try_acquire(self.addr(), Self::READ, 0, Location::caller(), || {
                     self.inner.try_read_for(timeout)
                 })?;
-        Some(RwLockReadGuard {
+        Some(GenericRwLockReadGuard {
             owner: self,
             tracked,
             _not_send: NotSend::default(),
@@ -228,13 +285,13 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+    /// let l = lockdep::RwLock::new(1);
     /// *l.write() = 2;
     /// assert_eq!(*l.read(), 2);
     /// ```
     #[track_caller]
     #[inline]
-    pub fn write(&self) -> RwLockWriteGuard<'_, T, RECURSIVE> {
+    pub fn write(&self) -> GenericRwLockWriteGuard<'_, T, RECURSIVE> {
         self.write_at(0, Location::caller())
     }
 
@@ -247,12 +304,12 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+    /// let l = lockdep::RwLock::new(1);
     /// *l.write_nested(1) = 5;
     /// ```
     #[track_caller]
     #[inline]
-    pub fn write_nested(&self, subclass: u32) -> RwLockWriteGuard<'_, T, RECURSIVE> {
+    pub fn write_nested(&self, subclass: u32) -> GenericRwLockWriteGuard<'_, T, RECURSIVE> {
         check_subclass(subclass);
         self.write_at(subclass, Location::caller())
     }
@@ -262,7 +319,7 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
         &self,
         subclass: u32,
         site: &'static Location<'static>,
-    ) -> RwLockWriteGuard<'_, T, RECURSIVE> {
+    ) -> GenericRwLockWriteGuard<'_, T, RECURSIVE> {
         let (inner, tracked) = self.meta.acquire(
             self.addr(),
             Mode::Write,
@@ -272,7 +329,7 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
             |timeout| self.inner.try_write_for(timeout),
             || self.inner.write(),
         );
-        RwLockWriteGuard {
+        GenericRwLockWriteGuard {
             owner: self,
             tracked,
             _not_send: NotSend::default(),
@@ -285,19 +342,19 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+    /// let l = lockdep::RwLock::new(1);
     /// let r = l.read();
     /// assert!(l.try_write().is_none());
     /// ```
     #[track_caller]
     #[inline]
-    pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T, RECURSIVE>> {
+    pub fn try_write(&self) -> Option<GenericRwLockWriteGuard<'_, T, RECURSIVE>> {
         let (inner, tracked) =
             self.meta
                 .try_acquire(self.addr(), Mode::Write, 0, Location::caller(), || {
                     self.inner.try_write()
                 })?;
-        Some(RwLockWriteGuard {
+        Some(GenericRwLockWriteGuard {
             owner: self,
             tracked,
             _not_send: NotSend::default(),
@@ -310,18 +367,21 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+    /// let l = lockdep::RwLock::new(1);
     /// assert!(l.try_write_for(std::time::Duration::from_millis(1)).is_some());
     /// ```
     #[track_caller]
     #[inline]
-    pub fn try_write_for(&self, timeout: Duration) -> Option<RwLockWriteGuard<'_, T, RECURSIVE>> {
+    pub fn try_write_for(
+        &self,
+        timeout: Duration,
+    ) -> Option<GenericRwLockWriteGuard<'_, T, RECURSIVE>> {
         let (inner, tracked) =
             self.meta
                 .try_acquire(self.addr(), Mode::Write, 0, Location::caller(), || {
                     self.inner.try_write_for(timeout)
                 })?;
-        Some(RwLockWriteGuard {
+        Some(GenericRwLockWriteGuard {
             owner: self,
             tracked,
             _not_send: NotSend::default(),
@@ -334,7 +394,7 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let mut l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+    /// let mut l = lockdep::RwLock::new(1);
     /// *l.get_mut() = 4;
     /// assert_eq!(*l.read(), 4);
     /// ```
@@ -348,7 +408,7 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+    /// let l = lockdep::RwLock::new(1);
     /// let _r = l.read();
     /// assert!(l.is_locked());
     /// ```
@@ -363,7 +423,7 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+    /// let l = lockdep::RwLock::new(1);
     /// let _r = l.read();
     /// l.assert_held();
     /// ```
@@ -377,7 +437,7 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+    /// let l = lockdep::RwLock::new(1);
     /// l.assert_not_held();
     /// ```
     #[track_caller]
@@ -386,75 +446,75 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     }
 }
 
-impl<T: Default, const RECURSIVE: bool> Default for RwLock<T, RECURSIVE> {
+impl<T: Default, const RECURSIVE: bool> Default for GenericRwLock<T, RECURSIVE> {
     #[track_caller]
     fn default() -> Self {
         Self::new(T::default())
     }
 }
 
-impl<T, const RECURSIVE: bool> From<T> for RwLock<T, RECURSIVE> {
+impl<T, const RECURSIVE: bool> From<T> for GenericRwLock<T, RECURSIVE> {
     #[track_caller]
     fn from(value: T) -> Self {
         Self::new(value)
     }
 }
 
-impl<T: ?Sized + fmt::Debug, const RECURSIVE: bool> fmt::Debug for RwLock<T, RECURSIVE> {
+impl<T: ?Sized + fmt::Debug, const RECURSIVE: bool> fmt::Debug for GenericRwLock<T, RECURSIVE> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
     }
 }
 
-/// Proof of a shared lock on a [`RwLock`]; releases it on drop. Not `Send`.
+/// Proof of a shared lock on a [`GenericRwLock`]; releases it on drop. Not `Send`.
 ///
 /// # Examples
 ///
 /// ```
-/// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+/// let l = lockdep::RwLock::new(1);
 /// let r: lockdep::RwLockReadGuard<'_, i32> = l.read();
 /// assert_eq!(*r, 1);
 /// ```
 #[must_use = "if unused the RwLock will immediately unlock"]
-pub struct RwLockReadGuard<'a, T: ?Sized, const RECURSIVE: bool = false> {
-    owner: &'a RwLock<T, RECURSIVE>,
+pub struct GenericRwLockReadGuard<'a, T: ?Sized, const RECURSIVE: bool> {
+    owner: &'a GenericRwLock<T, RECURSIVE>,
     tracked: bool,
     _not_send: NotSend,
     inner: lock_api::RwLockReadGuard<'a, RawRwLock<RECURSIVE>, T>,
 }
 
-/// Proof of the exclusive lock on a [`RwLock`]; releases it on drop. Not `Send`.
+/// Proof of the exclusive lock on a [`GenericRwLock`]; releases it on drop. Not `Send`.
 ///
 /// # Examples
 ///
 /// ```
-/// let l: lockdep::RwLock<_> = lockdep::RwLock::new(1);
+/// let l = lockdep::RwLock::new(1);
 /// let mut w: lockdep::RwLockWriteGuard<'_, i32> = l.write();
 /// *w += 1;
 /// ```
 #[must_use = "if unused the RwLock will immediately unlock"]
-pub struct RwLockWriteGuard<'a, T: ?Sized, const RECURSIVE: bool = false> {
-    owner: &'a RwLock<T, RECURSIVE>,
+pub struct GenericRwLockWriteGuard<'a, T: ?Sized, const RECURSIVE: bool> {
+    owner: &'a GenericRwLock<T, RECURSIVE>,
     tracked: bool,
     _not_send: NotSend,
     inner: lock_api::RwLockWriteGuard<'a, RawRwLock<RECURSIVE>, T>,
 }
 
-impl<T: ?Sized, const RECURSIVE: bool> Drop for RwLockReadGuard<'_, T, RECURSIVE> {
+impl<T: ?Sized, const RECURSIVE: bool> Drop for GenericRwLockReadGuard<'_, T, RECURSIVE> {
     #[inline]
     fn drop(&mut self) {
         self.owner.meta.release(self.owner.addr(), self.tracked);
     }
 }
 
-impl<T: ?Sized, const RECURSIVE: bool> Drop for RwLockWriteGuard<'_, T, RECURSIVE> {
+impl<T: ?Sized, const RECURSIVE: bool> Drop for GenericRwLockWriteGuard<'_, T, RECURSIVE> {
     #[inline]
     fn drop(&mut self) {
         self.owner.meta.release(self.owner.addr(), self.tracked);
     }
 }
 
-impl<T: ?Sized, const RECURSIVE: bool> Deref for RwLockReadGuard<'_, T, RECURSIVE> {
+impl<T: ?Sized, const RECURSIVE: bool> Deref for GenericRwLockReadGuard<'_, T, RECURSIVE> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
@@ -462,7 +522,7 @@ impl<T: ?Sized, const RECURSIVE: bool> Deref for RwLockReadGuard<'_, T, RECURSIV
     }
 }
 
-impl<T: ?Sized, const RECURSIVE: bool> Deref for RwLockWriteGuard<'_, T, RECURSIVE> {
+impl<T: ?Sized, const RECURSIVE: bool> Deref for GenericRwLockWriteGuard<'_, T, RECURSIVE> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
@@ -470,7 +530,7 @@ impl<T: ?Sized, const RECURSIVE: bool> Deref for RwLockWriteGuard<'_, T, RECURSI
     }
 }
 
-impl<T: ?Sized, const RECURSIVE: bool> DerefMut for RwLockWriteGuard<'_, T, RECURSIVE> {
+impl<T: ?Sized, const RECURSIVE: bool> DerefMut for GenericRwLockWriteGuard<'_, T, RECURSIVE> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
         &mut self.inner
@@ -478,7 +538,7 @@ impl<T: ?Sized, const RECURSIVE: bool> DerefMut for RwLockWriteGuard<'_, T, RECU
 }
 
 impl<T: ?Sized + fmt::Debug, const RECURSIVE: bool> fmt::Debug
-    for RwLockReadGuard<'_, T, RECURSIVE>
+    for GenericRwLockReadGuard<'_, T, RECURSIVE>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
@@ -486,7 +546,7 @@ impl<T: ?Sized + fmt::Debug, const RECURSIVE: bool> fmt::Debug
 }
 
 impl<T: ?Sized + fmt::Debug, const RECURSIVE: bool> fmt::Debug
-    for RwLockWriteGuard<'_, T, RECURSIVE>
+    for GenericRwLockWriteGuard<'_, T, RECURSIVE>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)

@@ -11,4 +11,7 @@ mod rwlock;
 
 pub use condvar::Condvar;
 pub use mutex::{Mutex, MutexGuard};
-pub use rwlock::{RecursiveRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use rwlock::{
+    GenericRwLock, GenericRwLockReadGuard, GenericRwLockWriteGuard, RecursiveRwLock,
+    RecursiveRwLockReadGuard, RecursiveRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};

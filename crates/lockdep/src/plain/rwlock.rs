@@ -21,11 +21,11 @@ use parking_lot::RawRwLock;
 /// config.write().push(3);
 /// ```
 #[repr(transparent)]
-pub struct RwLock<T: ?Sized, const RECURSIVE: bool = false> {
+pub struct GenericRwLock<T: ?Sized, const RECURSIVE: bool> {
     inner: parking_lot::lock_api::RwLock<RawRwLock<RECURSIVE>, T>,
 }
 
-/// A reader-biased [`RwLock`]: one thread may hold several read locks at once.
+/// A reader-biased reader-writer lock: one thread may hold several read locks at once.
 ///
 /// # Examples
 ///
@@ -35,9 +35,63 @@ pub struct RwLock<T: ?Sized, const RECURSIVE: bool = false> {
 /// let b = table.read();
 /// assert_eq!(*a + *b, 14);
 /// ```
-pub type RecursiveRwLock<T> = RwLock<T, true>;
+pub type RecursiveRwLock<T> = GenericRwLock<T, true>;
 
-impl<T, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
+/// A writer-preferring reader-writer lock: see [`GenericRwLock`].
+///
+/// # Examples
+///
+/// ```
+/// let l = lockdep::plain::RwLock::new(1);
+/// assert_eq!(*l.read(), 1);
+/// ```
+pub type RwLock<T> = GenericRwLock<T, false>;
+
+/// The read guard of a [`RwLock`].
+///
+/// # Examples
+///
+/// ```
+/// let l = lockdep::plain::RwLock::new(1);
+/// let r: lockdep::plain::RwLockReadGuard<'_, i32> = l.read();
+/// assert_eq!(*r, 1);
+/// ```
+pub type RwLockReadGuard<'a, T> = GenericRwLockReadGuard<'a, T, false>;
+
+/// The write guard of a [`RwLock`].
+///
+/// # Examples
+///
+/// ```
+/// let l = lockdep::plain::RwLock::new(1);
+/// let mut w: lockdep::plain::RwLockWriteGuard<'_, i32> = l.write();
+/// *w = 2;
+/// ```
+pub type RwLockWriteGuard<'a, T> = GenericRwLockWriteGuard<'a, T, false>;
+
+/// The read guard of a [`RecursiveRwLock`].
+///
+/// # Examples
+///
+/// ```
+/// let l = lockdep::plain::RecursiveRwLock::new(1);
+/// let r: lockdep::plain::RecursiveRwLockReadGuard<'_, i32> = l.read();
+/// assert_eq!(*r, 1);
+/// ```
+pub type RecursiveRwLockReadGuard<'a, T> = GenericRwLockReadGuard<'a, T, true>;
+
+/// The write guard of a [`RecursiveRwLock`].
+///
+/// # Examples
+///
+/// ```
+/// let l = lockdep::plain::RecursiveRwLock::new(1);
+/// let mut w: lockdep::plain::RecursiveRwLockWriteGuard<'_, i32> = l.write();
+/// *w = 2;
+/// ```
+pub type RecursiveRwLockWriteGuard<'a, T> = GenericRwLockWriteGuard<'a, T, true>;
+
+impl<T, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
     /// Creates an unlocked reader-writer lock holding `value`.
     ///
     /// # Examples
@@ -72,7 +126,7 @@ impl<T, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(3);
+    /// let l = lockdep::plain::RwLock::new(3);
     /// assert_eq!(l.into_inner(), 3);
     /// ```
     #[inline]
@@ -81,18 +135,18 @@ impl<T, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     }
 }
 
-impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
+impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
     /// Blocks until a shared (read) lock is acquired.
     ///
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+    /// let l = lockdep::plain::RwLock::new(1);
     /// assert_eq!(*l.read(), 1);
     /// ```
     #[inline]
-    pub fn read(&self) -> RwLockReadGuard<'_, T, RECURSIVE> {
-        RwLockReadGuard {
+    pub fn read(&self) -> GenericRwLockReadGuard<'_, T, RECURSIVE> {
+        GenericRwLockReadGuard {
             inner: self.inner.read(),
         }
     }
@@ -102,11 +156,11 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+    /// let l = lockdep::plain::RwLock::new(1);
     /// assert_eq!(*l.read_nested(1), 1);
     /// ```
     #[inline]
-    pub fn read_nested(&self, subclass: u32) -> RwLockReadGuard<'_, T, RECURSIVE> {
+    pub fn read_nested(&self, subclass: u32) -> GenericRwLockReadGuard<'_, T, RECURSIVE> {
         let _ = subclass;
         self.read()
     }
@@ -116,13 +170,15 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+    /// let l = lockdep::plain::RwLock::new(1);
     /// let w = l.write();
     /// assert!(l.try_read().is_none());
     /// ```
     #[inline]
-    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T, RECURSIVE>> {
-        self.inner.try_read().map(|inner| RwLockReadGuard { inner })
+    pub fn try_read(&self) -> Option<GenericRwLockReadGuard<'_, T, RECURSIVE>> {
+        self.inner
+            .try_read()
+            .map(|inner| GenericRwLockReadGuard { inner })
     }
 
     /// Tries to acquire a read lock for up to `timeout`.
@@ -130,14 +186,17 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+    /// let l = lockdep::plain::RwLock::new(1);
     /// assert!(l.try_read_for(std::time::Duration::from_millis(1)).is_some());
     /// ```
     #[inline]
-    pub fn try_read_for(&self, timeout: Duration) -> Option<RwLockReadGuard<'_, T, RECURSIVE>> {
+    pub fn try_read_for(
+        &self,
+        timeout: Duration,
+    ) -> Option<GenericRwLockReadGuard<'_, T, RECURSIVE>> {
         self.inner
             .try_read_for(timeout)
-            .map(|inner| RwLockReadGuard { inner })
+            .map(|inner| GenericRwLockReadGuard { inner })
     }
 
     /// Blocks until the exclusive (write) lock is acquired.
@@ -145,13 +204,13 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+    /// let l = lockdep::plain::RwLock::new(1);
     /// *l.write() = 2;
     /// assert_eq!(*l.read(), 2);
     /// ```
     #[inline]
-    pub fn write(&self) -> RwLockWriteGuard<'_, T, RECURSIVE> {
-        RwLockWriteGuard {
+    pub fn write(&self) -> GenericRwLockWriteGuard<'_, T, RECURSIVE> {
+        GenericRwLockWriteGuard {
             inner: self.inner.write(),
         }
     }
@@ -161,11 +220,11 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+    /// let l = lockdep::plain::RwLock::new(1);
     /// *l.write_nested(1) = 5;
     /// ```
     #[inline]
-    pub fn write_nested(&self, subclass: u32) -> RwLockWriteGuard<'_, T, RECURSIVE> {
+    pub fn write_nested(&self, subclass: u32) -> GenericRwLockWriteGuard<'_, T, RECURSIVE> {
         let _ = subclass;
         self.write()
     }
@@ -175,15 +234,15 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+    /// let l = lockdep::plain::RwLock::new(1);
     /// let r = l.read();
     /// assert!(l.try_write().is_none());
     /// ```
     #[inline]
-    pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T, RECURSIVE>> {
+    pub fn try_write(&self) -> Option<GenericRwLockWriteGuard<'_, T, RECURSIVE>> {
         self.inner
             .try_write()
-            .map(|inner| RwLockWriteGuard { inner })
+            .map(|inner| GenericRwLockWriteGuard { inner })
     }
 
     /// Tries to acquire the write lock for up to `timeout`.
@@ -191,14 +250,17 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+    /// let l = lockdep::plain::RwLock::new(1);
     /// assert!(l.try_write_for(std::time::Duration::from_millis(1)).is_some());
     /// ```
     #[inline]
-    pub fn try_write_for(&self, timeout: Duration) -> Option<RwLockWriteGuard<'_, T, RECURSIVE>> {
+    pub fn try_write_for(
+        &self,
+        timeout: Duration,
+    ) -> Option<GenericRwLockWriteGuard<'_, T, RECURSIVE>> {
         self.inner
             .try_write_for(timeout)
-            .map(|inner| RwLockWriteGuard { inner })
+            .map(|inner| GenericRwLockWriteGuard { inner })
     }
 
     /// Returns a mutable reference to the value; no locking is needed.
@@ -206,7 +268,7 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let mut l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+    /// let mut l = lockdep::plain::RwLock::new(1);
     /// *l.get_mut() = 4;
     /// assert_eq!(*l.read(), 4);
     /// ```
@@ -220,7 +282,7 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+    /// let l = lockdep::plain::RwLock::new(1);
     /// let _r = l.read();
     /// assert!(l.is_locked());
     /// ```
@@ -234,7 +296,7 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+    /// let l = lockdep::plain::RwLock::new(1);
     /// let _r = l.read();
     /// l.assert_held();
     /// ```
@@ -246,62 +308,62 @@ impl<T: ?Sized, const RECURSIVE: bool> RwLock<T, RECURSIVE> {
     /// # Examples
     ///
     /// ```
-    /// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+    /// let l = lockdep::plain::RwLock::new(1);
     /// l.assert_not_held();
     /// ```
     #[inline]
     pub fn assert_not_held(&self) {}
 }
 
-impl<T: Default, const RECURSIVE: bool> Default for RwLock<T, RECURSIVE> {
+impl<T: Default, const RECURSIVE: bool> Default for GenericRwLock<T, RECURSIVE> {
     fn default() -> Self {
         Self::new(T::default())
     }
 }
 
-impl<T, const RECURSIVE: bool> From<T> for RwLock<T, RECURSIVE> {
+impl<T, const RECURSIVE: bool> From<T> for GenericRwLock<T, RECURSIVE> {
     fn from(value: T) -> Self {
         Self::new(value)
     }
 }
 
-impl<T: ?Sized + fmt::Debug, const RECURSIVE: bool> fmt::Debug for RwLock<T, RECURSIVE> {
+impl<T: ?Sized + fmt::Debug, const RECURSIVE: bool> fmt::Debug for GenericRwLock<T, RECURSIVE> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
     }
 }
 
-/// Proof of a shared lock on a [`RwLock`]; releases it on drop. Not `Send`.
+/// Proof of a shared lock on a [`GenericRwLock`]; releases it on drop. Not `Send`.
 ///
 /// # Examples
 ///
 /// ```
-/// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+/// let l = lockdep::plain::RwLock::new(1);
 /// let r: lockdep::plain::RwLockReadGuard<'_, i32> = l.read();
 /// assert_eq!(*r, 1);
 /// ```
 #[repr(transparent)]
 #[must_use = "if unused the RwLock will immediately unlock"]
-pub struct RwLockReadGuard<'a, T: ?Sized, const RECURSIVE: bool = false> {
+pub struct GenericRwLockReadGuard<'a, T: ?Sized, const RECURSIVE: bool> {
     inner: parking_lot::lock_api::RwLockReadGuard<'a, RawRwLock<RECURSIVE>, T>,
 }
 
-/// Proof of the exclusive lock on a [`RwLock`]; releases it on drop. Not `Send`.
+/// Proof of the exclusive lock on a [`GenericRwLock`]; releases it on drop. Not `Send`.
 ///
 /// # Examples
 ///
 /// ```
-/// let l: lockdep::plain::RwLock<_> = lockdep::plain::RwLock::new(1);
+/// let l = lockdep::plain::RwLock::new(1);
 /// let mut w: lockdep::plain::RwLockWriteGuard<'_, i32> = l.write();
 /// *w += 1;
 /// ```
 #[repr(transparent)]
 #[must_use = "if unused the RwLock will immediately unlock"]
-pub struct RwLockWriteGuard<'a, T: ?Sized, const RECURSIVE: bool = false> {
+pub struct GenericRwLockWriteGuard<'a, T: ?Sized, const RECURSIVE: bool> {
     inner: parking_lot::lock_api::RwLockWriteGuard<'a, RawRwLock<RECURSIVE>, T>,
 }
 
-impl<T: ?Sized, const RECURSIVE: bool> Deref for RwLockReadGuard<'_, T, RECURSIVE> {
+impl<T: ?Sized, const RECURSIVE: bool> Deref for GenericRwLockReadGuard<'_, T, RECURSIVE> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
@@ -309,7 +371,7 @@ impl<T: ?Sized, const RECURSIVE: bool> Deref for RwLockReadGuard<'_, T, RECURSIV
     }
 }
 
-impl<T: ?Sized, const RECURSIVE: bool> Deref for RwLockWriteGuard<'_, T, RECURSIVE> {
+impl<T: ?Sized, const RECURSIVE: bool> Deref for GenericRwLockWriteGuard<'_, T, RECURSIVE> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
@@ -317,7 +379,7 @@ impl<T: ?Sized, const RECURSIVE: bool> Deref for RwLockWriteGuard<'_, T, RECURSI
     }
 }
 
-impl<T: ?Sized, const RECURSIVE: bool> DerefMut for RwLockWriteGuard<'_, T, RECURSIVE> {
+impl<T: ?Sized, const RECURSIVE: bool> DerefMut for GenericRwLockWriteGuard<'_, T, RECURSIVE> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
         &mut self.inner
@@ -325,7 +387,7 @@ impl<T: ?Sized, const RECURSIVE: bool> DerefMut for RwLockWriteGuard<'_, T, RECU
 }
 
 impl<T: ?Sized + fmt::Debug, const RECURSIVE: bool> fmt::Debug
-    for RwLockReadGuard<'_, T, RECURSIVE>
+    for GenericRwLockReadGuard<'_, T, RECURSIVE>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
@@ -333,7 +395,7 @@ impl<T: ?Sized + fmt::Debug, const RECURSIVE: bool> fmt::Debug
 }
 
 impl<T: ?Sized + fmt::Debug, const RECURSIVE: bool> fmt::Debug
-    for RwLockWriteGuard<'_, T, RECURSIVE>
+    for GenericRwLockWriteGuard<'_, T, RECURSIVE>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
