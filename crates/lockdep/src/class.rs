@@ -94,7 +94,10 @@ fn intern(key: ClassKey, kind: &'static str, created: &'static Location<'static>
     }
     let label = match key {
         ClassKey::Site(site) => format!("{kind}@{site}"),
-        ClassKey::Name(name) => format!("{name} ({kind} first created at {created})"),
+        ClassKey::Name(name) => {
+            let _ = created;
+            name.to_owned()
+        }
     };
     registry.infos.push(ClassInfo { label, kind });
     let id = u32::try_from(registry.infos.len()).expect("fewer than 2^29 lock classes");

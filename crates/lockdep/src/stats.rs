@@ -136,8 +136,18 @@ impl Stats {
     }
 }
 
-fn us(ns: u64) -> f64 {
-    ns as f64 / 1000.0
+/// A duration in the unit that keeps it short: `850ns`, `12.5µs`, `3.20ms`, `1.50s`.
+fn human(ns: u64) -> String {
+    let ns_f = ns as f64;
+    if ns < 1_000 {
+        format!("{ns}ns")
+    } else if ns < 1_000_000 {
+        format!("{:.1}µs", ns_f / 1e3)
+    } else if ns < 1_000_000_000 {
+        format!("{:.2}ms", ns_f / 1e6)
+    } else {
+        format!("{:.2}s", ns_f / 1e9)
+    }
 }
 
 impl fmt::Display for Stats {
@@ -149,8 +159,8 @@ impl fmt::Display for Stats {
             "side",
             "acquisitions",
             "contended",
-            "wait min/avg/max/total µs",
-            "hold min/avg/max/total µs"
+            "wait min/avg/max/total",
+            "hold min/avg/max/total"
         )?;
         for class in &self.classes {
             for (side, s) in [("write", &class.write), ("read", &class.read)] {
@@ -162,11 +172,11 @@ impl fmt::Display for Stats {
                         "-".to_owned()
                     } else {
                         format!(
-                            "{:.2}/{:.2}/{:.2}/{:.1}",
-                            us(t.min_ns),
-                            us(t.avg_ns()),
-                            us(t.max_ns),
-                            us(t.total_ns)
+                            "{}/{}/{}/{}",
+                            human(t.min_ns),
+                            human(t.avg_ns()),
+                            human(t.max_ns),
+                            human(t.total_ns)
                         )
                     }
                 };
