@@ -66,7 +66,8 @@ pub(crate) struct Held {
     pub(crate) site: &'static Location<'static>,
     /// Key of the held-lock chain ending here.
     chain: u64,
-    since: Option<Instant>,
+    /// Hold-time start, ns since the hold clock's epoch; 0 when hold times are off.
+    since_ns: u64,
 }
 
 impl Held {
@@ -182,7 +183,7 @@ impl ThreadState {
             mode,
             site,
             chain,
-            since: None,
+            since_ns: 0,
         });
     }
 
@@ -212,20 +213,34 @@ impl ThreadState {
     }
 
     #[inline]
-    fn pop(&mut self, lock: usize) -> Option<Held> {
+    fn pop(&mut self, lock: usize) {
+        match self.held.last() {
+            Some(top) if top.lock == lock && top.since_ns == 0 => {
+                self.held.pop();
+            }
+            _ => {
+                self.pop_slow(lock);
+            }
+        }
+    }
+
+    /// Out of order, or with a hold time to record; returns the removed entry.
+    #[cold]
+    #[inline(never)]
+    fn pop_slow(&mut self, lock: usize) -> Option<Held> {
         let held = if self.held.last()?.lock == lock {
             self.held.pop()?
         } else {
             self.remove_inner(lock)?
         };
-        if let Some(since) = held.since {
-            self.record_hold(&held, since.elapsed());
+        if held.since_ns != 0 {
+            let held_ns = now_ns().saturating_sub(held.since_ns);
+            self.record_hold(&held, Duration::from_nanos(held_ns));
         }
         Some(held)
     }
 
     /// Out-of-order release (hand-over-hand): remove and re-key the chain above it.
-    #[cold]
     fn remove_inner(&mut self, lock: usize) -> Option<Held> {
         let index = self.held.iter().rposition(|h| h.lock == lock)?;
         let held = self.held.remove(index);
@@ -360,11 +375,29 @@ pub(crate) fn enter_acquired(
 
 /// Removes the held entry of `lock` (topmost if held twice).
 #[inline]
-pub(crate) fn exit(lock: usize) -> Option<Held> {
+pub(crate) fn exit(lock: usize) {
+    let _ = STATE.try_with(|state| {
+        if let Ok(mut state) = state.try_borrow_mut() {
+            state.pop(lock);
+        }
+    });
+}
+
+/// Like [`exit`], returning the removed entry.
+pub(crate) fn exit_with_info(lock: usize) -> Option<Held> {
     STATE
-        .try_with(|state| state.try_borrow_mut().ok()?.pop(lock))
+        .try_with(|state| state.try_borrow_mut().ok()?.pop_slow(lock))
         .ok()
         .flatten()
+}
+
+/// The clock for hold times: ns since its first use, never 0.
+fn now_ns() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// Starts the hold-time clock of `lock` (hold times configured on).
@@ -373,7 +406,7 @@ pub(crate) fn mark_acquired(lock: usize) {
         if let Ok(mut state) = state.try_borrow_mut()
             && let Some(h) = state.held.iter_mut().rev().find(|h| h.lock == lock)
         {
-            h.since = Some(Instant::now());
+            h.since_ns = now_ns();
         }
     });
 }

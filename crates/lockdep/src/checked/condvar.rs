@@ -52,7 +52,7 @@ impl Condvar {
     /// Re-registers the guard's mutex on top of the held locks, checking that order.
     fn requeue<T: ?Sized>(guard: &mut MutexGuard<'_, T>, site: &'static Location<'static>) {
         let (lock, tracked) = guard.parts();
-        if tracked && let Some(held) = thread::exit(lock) {
+        if tracked && let Some(held) = thread::exit_with_info(lock) {
             let tracked = thread::enter(lock, held.node, Mode::Write, site);
             guard.set_tracked(tracked);
         }

@@ -60,7 +60,7 @@ impl LockMeta {
 
     /// A blocking acquisition: check, register, lock (via `try_now`, else the contended
     /// path with `wait_for` / `wait`). Returns the inner guard and whether it is tracked.
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn acquire<G>(
         &self,
@@ -72,10 +72,27 @@ impl LockMeta {
         wait_for: impl FnMut(Duration) -> Option<G>,
         wait: impl FnOnce() -> G,
     ) -> (G, bool) {
+        // The switched-off path stays inline: one relaxed load more than a plain lock.
         let flags = FLAGS.load(Ordering::Relaxed);
         if flags & ENABLED == 0 {
             return (wait(), false);
         }
+        self.acquire_checked(lock, mode, subclass, site, flags, try_now, wait_for, wait)
+    }
+
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn acquire_checked<G>(
+        &self,
+        lock: usize,
+        mode: Mode,
+        subclass: u32,
+        site: &'static Location<'static>,
+        flags: u8,
+        try_now: impl FnOnce() -> Option<G>,
+        wait_for: impl FnMut(Duration) -> Option<G>,
+        wait: impl FnOnce() -> G,
+    ) -> (G, bool) {
         let node = self.node(subclass);
         let tracked = thread::enter(lock, node, mode, site);
         let guard = match try_now() {
@@ -165,15 +182,10 @@ impl LockMeta {
     }
 
     /// Bookkeeping for a release, before the lock is unlocked.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn release(&self, lock: usize, tracked: bool) {
         if tracked {
-            let held = thread::exit(lock);
-            if FLAGS.load(Ordering::Relaxed) & SUBSCRIBER != 0
-                && let Some(held) = held
-            {
-                emit_event(EventKind::Released, held.node, held.mode, held.site);
-            }
+            release_tracked(lock);
         }
     }
 
@@ -217,6 +229,25 @@ fn after_acquire(
     }
     if flags & SUBSCRIBER != 0 {
         emit_event(EventKind::Acquired, node, mode, site);
+    }
+}
+
+/// Out of line, so that guards of untracked acquisitions (switch off) drop as cheaply as
+/// plain ones.
+#[inline(never)]
+fn release_tracked(lock: usize) {
+    if FLAGS.load(Ordering::Relaxed) & SUBSCRIBER == 0 {
+        thread::exit(lock);
+    } else {
+        release_with_event(lock);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn release_with_event(lock: usize) {
+    if let Some(held) = thread::exit_with_info(lock) {
+        emit_event(EventKind::Released, held.node, held.mode, held.site);
     }
 }
 
