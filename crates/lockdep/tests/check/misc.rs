@@ -97,8 +97,8 @@ fn runtime_switch_off_stops_checking() {
 #[test]
 fn subscriber_sees_acquire_contend_release_with_class_thread_and_site() {
     init();
-    let seen: Arc<StdMutex<Vec<(EventKind, String, std::thread::ThreadId, String)>>> =
-        Arc::default();
+    type Seen = (EventKind, String, std::thread::ThreadId, String);
+    let seen: Arc<StdMutex<Vec<Seen>>> = Arc::default();
     let sink = Arc::clone(&seen);
     lockdep::set_subscriber(Some(Arc::new(move |e: &lockdep::Event<'_>| {
         if e.class.contains("events.lock") {
