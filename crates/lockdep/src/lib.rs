@@ -121,3 +121,7 @@ pub const MAX_SUBCLASSES: u32 = 8;
 /// println!("lock checking compiled in: {}", lockdep::CHECKING_COMPILED);
 /// ```
 pub const CHECKING_COMPILED: bool = cfg!(feature = "check");
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
