@@ -12,47 +12,60 @@ use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::Instant;
 
-const SINGLE_ITERS: u64 = 2_000_000;
-const PAIR_ITERS: u64 = 1_000_000;
+const SINGLE_ITERS: u64 = 10_000_000;
+const PAIR_ITERS: u64 = 6_000_000;
 const THREADS: usize = 8;
-const THREAD_ITERS: u64 = 200_000;
-const ROUNDS: usize = 9;
+const THREAD_ITERS: u64 = 1_000_000;
+const ROUNDS: usize = 5;
 
-/// ns per call of `op`, after a short warm-up.
+/// CPU time this thread has run, in ns (Linux `schedstat`, updated at scheduler ticks, so
+/// runs are long); wall time where unavailable.
+/// CPU time keeps the figures honest on a loaded machine: time spent preempted by other
+/// processes is not counted against any variant.
+fn thread_cpu_ns() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| START.get_or_init(Instant::now).elapsed().as_nanos() as u64)
+}
+
+/// CPU ns per call of `op`, after a short warm-up.
 fn per_op(iters: u64, op: impl Fn()) -> f64 {
     for _ in 0..iters / 20 {
         op();
     }
-    let start = Instant::now();
+    let start = thread_cpu_ns();
     for _ in 0..iters {
         op();
     }
-    start.elapsed().as_nanos() as f64 / iters as f64
+    (thread_cpu_ns() - start) as f64 / iters as f64
 }
 
-/// Wall ns per iteration while `THREADS` threads each run `iters` iterations of their own
-/// `work` (made on the thread by `make`).
+/// CPU ns per iteration, summed over `THREADS` threads that each run `iters` iterations of
+/// their own `work` (made on the thread by `make`) at the same time.
 fn per_op_threads<W: Fn()>(iters: u64, make: impl Fn() -> W + Sync) -> f64 {
-    let barrier = Barrier::new(THREADS + 1);
-    std::thread::scope(|s| {
-        for _ in 0..THREADS {
-            s.spawn(|| {
-                let work = make();
-                for _ in 0..iters / 20 {
-                    work();
-                }
-                barrier.wait();
-                for _ in 0..iters {
-                    work();
-                }
-                barrier.wait();
-            });
-        }
-        barrier.wait();
-        let start = Instant::now();
-        barrier.wait();
-        start.elapsed().as_nanos() as f64 / iters as f64
-    })
+    let barrier = Barrier::new(THREADS);
+    let cpu_ns: u64 = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                s.spawn(|| {
+                    let work = make();
+                    for _ in 0..iters / 20 {
+                        work();
+                    }
+                    barrier.wait();
+                    let start = thread_cpu_ns();
+                    for _ in 0..iters {
+                        work();
+                    }
+                    thread_cpu_ns() - start
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    cpu_ns as f64 / (iters * THREADS as u64) as f64
 }
 
 /// One measurement: variant row, scenario column, and the function that measures it once.
@@ -233,9 +246,10 @@ fn main() {
         );
     }
     println!();
+    println!("ns: CPU time per operation (Linux schedstat; wall time elsewhere), best round.");
     println!("ratio: against parking_lot::Mutex (RwLock rows: against parking_lot::RwLock read).");
     println!(
-        "8 thr own pair: wall time / iterations per thread, {THREADS} threads each locking a \
-         private pair in one order."
+        "8 thr own pair: {THREADS} threads at once, each locking a private pair in one order; \
+         CPU ns per pair summed over threads (equal to single-thread cost if it scales)."
     );
 }
