@@ -275,6 +275,14 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 /// let mut guard: lockdep::MutexGuard<'_, String> = m.lock();
 /// guard.push('x');
 /// ```
+///
+/// A guard cannot move to another thread (held locks are tracked per thread):
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// let m = lockdep::Mutex::new(0);
+/// send(m.lock());
+/// ```
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized> {
     owner: &'a Mutex<T>,

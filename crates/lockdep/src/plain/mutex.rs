@@ -202,6 +202,14 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 /// let mut guard: lockdep::plain::MutexGuard<'_, String> = m.lock();
 /// guard.push('x');
 /// ```
+///
+/// A guard cannot move to another thread (held locks are tracked per thread):
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// let m = lockdep::plain::Mutex::new(0);
+/// send(m.lock());
+/// ```
 #[repr(transparent)]
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized> {
