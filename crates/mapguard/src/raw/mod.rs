@@ -1,8 +1,11 @@
 //! Everything `unsafe` in mapguard lives under this module.
 //!
+//! - [`barrier`]: asymmetric barriers, so that readers of a rarely written shard need no fence.
 //! - [`readers`]: the per-thread records where readers announce what they read.
 //! - [`shard_lock`]: the reader-biased lock built on them, and its guards.
 
+mod barrier;
+mod primitive;
 pub(crate) mod readers;
 pub(crate) mod shard_lock;
 
