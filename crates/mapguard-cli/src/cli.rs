@@ -9,6 +9,9 @@ use crate::bench::run::BenchConfig;
 /// Operations per thread in the default set.
 pub const DEFAULT_OPS: usize = 300_000;
 
+/// Least milliseconds of a sample on replayable workloads in the default set.
+pub const DEFAULT_MIN_TIME_MS: u64 = 20;
+
 /// Samples per cell in the default set.
 pub const DEFAULT_REPEAT: usize = 3;
 
@@ -50,6 +53,10 @@ pub struct BenchArgs {
     /// Operations per thread (with --duration: the length of the plan that is replayed).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_OPS)]
     pub ops: usize,
+    /// On workloads without inserts or removes, replay whole plans until a sample has run at
+    /// least this many milliseconds (0: one pass).
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_MIN_TIME_MS)]
+    pub min_time_ms: u64,
     /// Run each worker for this many seconds instead of a fixed number of operations.
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
@@ -69,6 +76,7 @@ impl BenchArgs {
             maps: self.maps.clone(),
             threads: self.threads.clone(),
             ops: self.ops,
+            min_time_ms: self.min_time_ms,
             duration_secs: self.duration,
             seed: self.seed,
             repeat: self.repeat,

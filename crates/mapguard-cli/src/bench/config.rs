@@ -71,6 +71,8 @@ pub struct Choices {
     pub threads: Vec<usize>,
     /// Operations per thread (the plan length in duration mode).
     pub ops: usize,
+    /// Least time of a sample on workloads whose plans can be replayed, in milliseconds.
+    pub min_time_ms: u64,
     /// Seconds per worker, instead of a fixed operation count.
     pub duration_secs: Option<f64>,
     /// Seed of plans and hasher.
@@ -141,7 +143,10 @@ impl Choices {
             return Err(ConfigError::ZeroRepeat);
         }
         let length = match self.duration_secs {
-            None => RunLength::Ops(self.ops),
+            None => RunLength::Ops {
+                per_thread: self.ops,
+                min_time: Duration::from_millis(self.min_time_ms),
+            },
             Some(secs) => {
                 let duration = Duration::try_from_secs_f64(secs)
                     .ok()
@@ -182,7 +187,13 @@ mod tests {
         let c = choices().validate().unwrap();
         assert_eq!(c.workloads.len(), 7);
         assert_eq!(c.maps, MapKind::ALL.to_vec());
-        assert_eq!(c.length, RunLength::Ops(10));
+        assert_eq!(
+            c.length,
+            RunLength::Ops {
+                per_thread: 10,
+                min_time: Duration::ZERO
+            }
+        );
     }
 
     #[test]

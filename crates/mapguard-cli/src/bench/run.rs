@@ -43,8 +43,17 @@ const MAX_LATENCY_NS: u64 = 100_000_000_000;
 /// How long each worker runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum RunLength {
-    /// Each worker runs exactly this many operations (its whole plan).
-    Ops(usize),
+    /// Each worker runs its whole plan of `per_thread` operations. On workloads that never
+    /// change which keys are present (no inserts, no removes) it replays the whole plan until
+    /// at least `min_time` has passed, so that the fastest cells are not timed over a
+    /// millisecond or two; replaying elsewhere would change the workload (a second pass of
+    /// `rapid-grow` finds its keys already there).
+    Ops {
+        /// Operations in each worker's plan.
+        per_thread: usize,
+        /// Least time of a worker on a replayable workload (zero: one pass).
+        min_time: Duration,
+    },
     /// Each worker cycles through a plan of `plan_len` operations until `duration` has passed.
     Duration {
         /// Wall time per worker.
@@ -58,7 +67,7 @@ impl RunLength {
     /// Length of each worker's generated plan.
     pub fn plan_len(self) -> usize {
         match self {
-            RunLength::Ops(n) => n,
+            RunLength::Ops { per_thread, .. } => per_thread,
             RunLength::Duration { plan_len, .. } => plan_len,
         }
     }
@@ -351,13 +360,20 @@ fn sample_map<M: BenchMap>(
 ) -> Sample {
     let (map, prefill_bytes) = alloc::measure(|| prefill::<M>(workload, hasher));
     let prefill_entries = map.len();
+    let stop = match length {
+        RunLength::Ops { min_time, .. } if workload.key_set_is_stable() && !min_time.is_zero() => {
+            Stop::PassesFor(min_time)
+        }
+        RunLength::Ops { .. } => Stop::OnePass,
+        RunLength::Duration { duration, .. } => Stop::Deadline(duration),
+    };
     let barrier = Barrier::new(plans.len());
     let reports: Vec<WorkerReport> = std::thread::scope(|s| {
         let workers: Vec<_> = plans
             .iter()
             .map(|plan| {
                 let (map, barrier) = (&map, &barrier);
-                s.spawn(move || worker(map.handle(), plan, length, barrier))
+                s.spawn(move || worker(map.handle(), plan, stop, barrier))
             })
             .collect();
         workers
@@ -383,19 +399,25 @@ fn sample_map<M: BenchMap>(
     }
 }
 
-fn worker<H: MapHandle>(
-    mut handle: H,
-    plan: &[Op],
-    length: RunLength,
-    barrier: &Barrier,
-) -> WorkerReport {
+/// When a worker stops.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// After one pass over its plan.
+    OnePass,
+    /// After the first whole pass that ends at least this long after its start.
+    PassesFor(Duration),
+    /// At the first timed operation this long after its start, mid-pass if need be.
+    Deadline(Duration),
+}
+
+fn worker<H: MapHandle>(mut handle: H, plan: &[Op], stop: Stop, barrier: &Barrier) -> WorkerReport {
     let mut latency = new_histogram();
     let mut ops = 0u64;
     barrier.wait();
     let start = Instant::now();
-    let deadline = match length {
-        RunLength::Ops(_) => None,
-        RunLength::Duration { duration, .. } => Some(start + duration),
+    let deadline = match stop {
+        Stop::Deadline(duration) => Some(start + duration),
+        Stop::OnePass | Stop::PassesFor(_) => None,
     };
     'run: loop {
         for chunk in plan.chunks(SAMPLE_EVERY) {
@@ -413,7 +435,12 @@ fn worker<H: MapHandle>(
                 break 'run;
             }
         }
-        if deadline.is_none() || plan.is_empty() {
+        let again = match stop {
+            Stop::OnePass => false,
+            Stop::PassesFor(min_time) => start.elapsed() < min_time,
+            Stop::Deadline(_) => true,
+        };
+        if !again || plan.is_empty() {
             break;
         }
     }
@@ -451,7 +478,10 @@ mod tests {
             workloads: vec![&WORKLOADS[0]],
             maps,
             threads,
-            length: RunLength::Ops(2_000),
+            length: RunLength::Ops {
+                per_thread: 2_000,
+                min_time: Duration::ZERO,
+            },
             seed: 1,
             repeat: 2,
         }
@@ -492,6 +522,27 @@ mod tests {
             assert_eq!(r.mops_samples.len(), 2 * samples_per_repetition(r.map));
             assert!(r.mops() > 0.0);
         }
+    }
+
+    #[test]
+    fn min_time_replays_whole_plans_only_where_keys_are_stable() {
+        let length = RunLength::Ops {
+            per_thread: 1_000,
+            min_time: Duration::from_millis(20),
+        };
+        let read = &WORKLOADS[2];
+        let plans = plan::plans(read, 1, 1, 1_000);
+        let s = sample(MapKind::Dashmap, read, &plans, length, &bench_hasher(1));
+        assert!(
+            s.ops > 1_000 && s.ops.is_multiple_of(1_000),
+            "{} ops",
+            s.ops
+        );
+        assert!(s.elapsed >= Duration::from_millis(20));
+        let grow = Workload::by_name("rapid-grow").unwrap();
+        let plans = plan::plans(grow, 1, 1, 1_000);
+        let s = sample(MapKind::Dashmap, grow, &plans, length, &bench_hasher(1));
+        assert_eq!(s.ops, 1_000);
     }
 
     #[test]

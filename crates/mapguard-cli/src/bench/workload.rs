@@ -73,6 +73,12 @@ impl Workload {
         }
     }
 
+    /// Whether the set of present keys never changes (no inserts, no removes; updates only
+    /// overwrite keys that prefill put there), so that replaying a plan is the same workload.
+    pub fn key_set_is_stable(&self) -> bool {
+        self.mix.insert == 0 && self.mix.remove == 0 && self.prefill_percent == 100
+    }
+
     /// Looks a workload up by its CLI name.
     pub fn by_name(name: &str) -> Option<&'static Workload> {
         WORKLOADS.iter().find(|w| w.name == name)
@@ -180,5 +186,11 @@ mod tests {
         let grow = Workload::by_name("rapid-grow").unwrap();
         assert_eq!(grow.prefill_len(), 0);
         assert_eq!(grow.initial_capacity(), 0);
+        let stable: Vec<&str> = WORKLOADS
+            .iter()
+            .filter(|w| w.key_set_is_stable())
+            .map(|w| w.name)
+            .collect();
+        assert_eq!(stable, ["seed95", "seed99", "read100", "hot-keys"]);
     }
 }
