@@ -23,7 +23,12 @@ use super::primitive::{AtomicBool, AtomicPtr, AtomicUsize, global, thread_local}
 
 /// Number of distinct locks a thread can read at once through its own record. Reads beyond
 /// this many distinct locks fall back to the lock's shared reader count.
-pub(crate) const SLOTS: usize = 8;
+/// Four: most threads hold at most a couple of guards at a time, and every write scans every
+/// thread's slots, so fewer slots make writes cheaper.
+pub(crate) const SLOTS: usize = 4;
+
+/// The `used` mask with every slot taken.
+pub(crate) const ALL_SLOTS: u8 = (1 << SLOTS) - 1;
 
 /// One thread's published reads. Aligned to 128 bytes so that no two threads' records share a
 /// cache line (or an adjacent-line prefetch pair).
@@ -120,6 +125,8 @@ pub(crate) struct LocalReader {
     pub(crate) sites: [Cell<Option<&'static Location<'static>>>; SLOTS],
     /// Reads beyond `SLOTS` distinct locks.
     pub(crate) overflow: RefCell<Vec<OverflowHold>>,
+    /// Whether `overflow` is non-empty, readable without borrowing it.
+    pub(crate) overflowed: Cell<bool>,
 }
 
 impl LocalReader {
@@ -132,6 +139,7 @@ impl LocalReader {
             counts: std::array::from_fn(|_| Cell::new(0)),
             sites: std::array::from_fn(|_| Cell::new(None)),
             overflow: RefCell::new(Vec::new()),
+            overflowed: Cell::new(false),
         }
     }
 
@@ -154,11 +162,26 @@ impl LocalReader {
                 return self.sites[slot].get();
             }
         }
+        if !self.overflowed.get() {
+            return None;
+        }
         self.overflow
             .borrow()
             .iter()
             .find(|hold| hold.lock == lock)
             .map(|hold| hold.site)
+    }
+}
+
+impl LocalReader {
+    /// Remembers a read of `lock` that went through the lock's shared count.
+    pub(crate) fn push_overflow(&self, lock: usize, site: &'static Location<'static>) {
+        self.overflow.borrow_mut().push(OverflowHold {
+            lock,
+            count: 1,
+            site,
+        });
+        self.overflowed.set(true);
     }
 }
 

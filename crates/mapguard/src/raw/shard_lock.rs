@@ -42,7 +42,7 @@ use super::primitive::{
     store_load_fence,
 };
 
-use super::readers::{LOCAL, LocalReader, OverflowHold, SLOTS, for_each_record, thread_tag};
+use super::readers::{ALL_SLOTS, LOCAL, LocalReader, SLOTS, for_each_record, thread_tag};
 
 /// A reader-writer lock for one shard. See the module docs.
 pub(crate) struct ShardLock<T> {
@@ -267,16 +267,12 @@ impl<T> ShardLock<T> {
                     if let Some(hold) = self.try_read_local(local, site) {
                         return Some(hold);
                     }
-                    if local.used.get() != u8::MAX {
+                    if local.used.get() != ALL_SLOTS {
                         return None; // A writer came in: wait for it.
                     }
                     // Every slot is taken: count on the lock, remember it in the overflow list.
                     if self.try_read_shared() {
-                        local.overflow.borrow_mut().push(OverflowHold {
-                            lock: me,
-                            count: 1,
-                            site,
-                        });
+                        local.push_overflow(me, site);
                         return Some(ReadHold::Overflow);
                     }
                     None
@@ -338,6 +334,7 @@ impl<T> ShardLock<T> {
                     overflow[at].count -= 1;
                     if overflow[at].count == 0 {
                         overflow.swap_remove(at);
+                        local.overflowed.set(!overflow.is_empty());
                         self.shared_readers.fetch_sub(1, Ordering::Release);
                     }
                 }
@@ -624,11 +621,7 @@ impl<'a, T> WriteGuard<'a, T> {
                     local.note_read(slot, me, site)
                 } else {
                     lock.shared_readers.fetch_add(1, Ordering::SeqCst);
-                    local.overflow.borrow_mut().push(OverflowHold {
-                        lock: me,
-                        count: 1,
-                        site,
-                    });
+                    local.push_overflow(me, site);
                     ReadHold::Overflow
                 }
             })
@@ -675,9 +668,7 @@ impl LocalReader {
     }
 
     fn overflow_holds(&self, lock: usize) -> bool {
-        // Only consulted when a slot is free, which is rare once overflow is in use.
-        let overflow = self.overflow.borrow();
-        !overflow.is_empty() && overflow.iter().any(|hold| hold.lock == lock)
+        self.overflowed.get() && self.overflow.borrow().iter().any(|hold| hold.lock == lock)
     }
 
     /// Counts one more read of `lock` if this thread already reads it.
@@ -690,6 +681,9 @@ impl LocalReader {
                 self.counts[slot].set(self.counts[slot].get() + 1);
                 return Some(ReadHold::Slot(slot as u8));
             }
+        }
+        if !self.overflowed.get() {
+            return None;
         }
         let mut overflow = self.overflow.borrow_mut();
         let hold = overflow.iter_mut().find(|hold| hold.lock == lock)?;
