@@ -45,52 +45,61 @@ pub(crate) struct ReaderRecord {
 
 global! {
     /// Head of the global list of records.
-    fn records() -> &'static AtomicPtr<ReaderRecord> = AtomicPtr::new(ptr::null_mut());
+    fn records_head() -> &'static AtomicPtr<ReaderRecord> = AtomicPtr::new(ptr::null_mut());
 }
 
-/// Calls `f` for every record that exists now. Records pushed during the walk may be missed;
-/// that is fine for writers, which hold their lock's writer flag before walking (see
-/// `ShardLock::write`): a reader that registers later sees the flag and backs off.
-pub(crate) fn for_each_record(mut f: impl FnMut(&ReaderRecord)) {
+/// The records that exist now. Records pushed during the walk may be missed; that is fine for
+/// writers, which hold their lock's writer word before walking (see `ShardLock::write`): a
+/// reader that registers later sees the word and backs off.
+#[inline]
+pub(crate) fn records() -> Records {
     // SeqCst: a writer walks after its SeqCst CAS of the writer word; a reader registers its
     // record (SeqCst) before it publishes a read (SeqCst). In the single order of SeqCst
     // operations, a reader whose read the writer must see registered before the walk starts.
-    let mut cursor = records().load(Ordering::SeqCst);
-    // SAFETY: records are leaked `Box`es that are never freed, and `next` pointers are set
-    // before a record is published with a release CAS, so every pointer reached here is valid
-    // for the rest of the program.
-    while let Some(record) = unsafe { cursor.as_ref() } {
-        f(record);
-        cursor = record.next.load(Ordering::Acquire);
+    Records {
+        cursor: records_head().load(Ordering::SeqCst),
+    }
+}
+
+/// Iterator over the global list of records, from [`records`].
+pub(crate) struct Records {
+    cursor: *mut ReaderRecord,
+}
+
+impl Iterator for Records {
+    type Item = &'static ReaderRecord;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'static ReaderRecord> {
+        // SAFETY: records are leaked `Box`es that are never freed, and `next` pointers are set
+        // before a record is published with a SeqCst CAS, so every pointer reached here is
+        // valid for the rest of the program.
+        let record = unsafe { self.cursor.as_ref() }?;
+        self.cursor = record.next.load(Ordering::Acquire);
+        Some(record)
     }
 }
 
 fn claim_record() -> &'static ReaderRecord {
-    let mut reused = None;
-    for_each_record(|record| {
-        if reused.is_none()
-            && !record.in_use.load(Ordering::Relaxed)
+    let reused = records().find(|record| {
+        !record.in_use.load(Ordering::Relaxed)
             && record
                 .in_use
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
-        {
-            reused = Some(record as *const ReaderRecord);
-        }
     });
     if let Some(record) = reused {
-        // SAFETY: see `for_each_record`: records live for the rest of the program.
-        return unsafe { &*record };
+        return record;
     }
     let record: &'static ReaderRecord = Box::leak(Box::new(ReaderRecord {
         held: std::array::from_fn(|_| AtomicUsize::new(0)),
         in_use: AtomicBool::new(true),
         next: AtomicPtr::new(ptr::null_mut()),
     }));
-    let mut head = records().load(Ordering::Relaxed);
+    let mut head = records_head().load(Ordering::Relaxed);
     loop {
         record.next.store(head, Ordering::Relaxed);
-        match records().compare_exchange_weak(
+        match records_head().compare_exchange_weak(
             head,
             record as *const ReaderRecord as *mut ReaderRecord,
             Ordering::SeqCst,
@@ -205,7 +214,7 @@ thread_local! {
 thread_local! {
     /// A byte whose address identifies this thread while it lives (no destructor, so it is
     /// usable even while other thread-locals are being destroyed).
-    static THREAD_TAG: u8 = 0;
+    static THREAD_TAG: u8 = const { 0 };
 }
 
 /// A non-zero number that identifies the calling thread among live threads.

@@ -42,7 +42,7 @@ use super::primitive::{
     store_load_fence,
 };
 
-use super::readers::{ALL_SLOTS, LOCAL, LocalReader, SLOTS, for_each_record, thread_tag};
+use super::readers::{ALL_SLOTS, LOCAL, LocalReader, SLOTS, records, thread_tag};
 
 /// A reader-writer lock for one shard. See the module docs.
 pub(crate) struct ShardLock<T> {
@@ -426,16 +426,13 @@ impl<T> ShardLock<T> {
     fn wait_for_readers(&self) {
         store_load_fence();
         let me = self.addr();
-        for_each_record(|record| {
+        for record in records() {
             for slot in &record.held {
                 if slot.load(Ordering::SeqCst) == me {
-                    let mut backoff = Waiter::new();
-                    while slot.load(Ordering::SeqCst) == me {
-                        backoff.wait();
-                    }
+                    wait_while_held(slot, me);
                 }
             }
-        });
+        }
         if self.shared_readers.load(Ordering::SeqCst) != 0 {
             let mut backoff = Waiter::new();
             while self.shared_readers.load(Ordering::SeqCst) != 0 {
@@ -474,6 +471,15 @@ impl<T> ShardLock<T> {
                 "writing"
             },
         );
+    }
+}
+
+/// Waits until a reader's slot stops naming the lock at `me`.
+#[cold]
+fn wait_while_held(slot: &AtomicUsize, me: usize) {
+    let mut backoff = Waiter::new();
+    while slot.load(Ordering::SeqCst) == me {
+        backoff.wait();
     }
 }
 

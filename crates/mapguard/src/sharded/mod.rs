@@ -569,11 +569,16 @@ where
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
         let mut table = self.shard_for(hash).write();
-        if let Some((_, slot)) = table.find_mut(hash, |(k, _)| *k == key) {
-            return Some(std::mem::replace(slot, value));
+        // One probe: the entry either holds the key or marks where it goes.
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+            hashbrown::hash_table::Entry::Occupied(mut entry) => {
+                Some(std::mem::replace(&mut entry.get_mut().1, value))
+            }
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert((key, value));
+                None
+            }
         }
-        table.insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
-        None
     }
 
     /// Inserts `value` only if `key` is absent. Returns a guard on the new value, or an error
