@@ -43,9 +43,17 @@
 mod error;
 #[allow(unsafe_code)]
 mod raw;
+pub mod read_mostly;
 pub mod sharded;
 
 pub use error::{BuildError, ReserveError};
+pub use read_mostly::{ReadMostlyMap, ReadMostlyMapBuilder};
+
+/// The epoch-reclamation protocol, public only under `--cfg loom` for its model
+/// (`tests/loom_read_mostly.rs`); not part of the API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub use raw::epoch::{Domain as LoomDomain, Record as LoomRecord};
 pub use sharded::{
     Action, Computed, DefaultHashBuilder, Entry, KeyRef, OccupiedEntry, OccupiedError, Ref, RefMut,
     ShardedMap, ShardedMapBuilder, VacantEntry,
