@@ -24,9 +24,10 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr;
 
-use super::primitive::{
-    AtomicBool, AtomicPtr, AtomicU64, Ordering, fence, heavy_fence, light_fence,
-};
+use std::sync::atomic::Ordering;
+
+use super::barrier;
+use super::primitive::{AtomicBool, AtomicPtr, AtomicU64, fence};
 
 /// Record state of a thread that is not pinned. A pinned record holds `epoch << 1 | 1`.
 const IDLE: u64 = 0;
@@ -205,6 +206,24 @@ impl Drop for Domain {
     }
 }
 
+/// The reader's fence of a pin: a compiler fence when writers use heavy barriers.
+#[inline(always)]
+fn light_fence(asymmetric: bool) {
+    if asymmetric {
+        barrier::light();
+    } else {
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// The advancing writer's fence, pairing with [`light_fence`].
+fn heavy_fence(asymmetric: bool) {
+    fence(Ordering::SeqCst);
+    if asymmetric {
+        barrier::heavy();
+    }
+}
+
 #[cfg(not(loom))]
 static GLOBAL: Domain = Domain::new_global();
 
@@ -290,7 +309,7 @@ fn pin_slow(local: &Local) {
             GLOBAL
                 .word
                 .asymmetric
-                .store(super::membarrier::register(), Ordering::Relaxed);
+                .store(barrier::available(), Ordering::Relaxed);
         });
     }
     let record = global().register();

@@ -1,38 +1,152 @@
-//! The one place that names `loom`: atomics and fences come from `loom` under `--cfg loom` and
-//! from `std` otherwise, so that the epoch protocol in [`super::epoch`] can be model-checked
-//! as it is compiled for real.
+//! The synchronization primitives the lock is built from: `std`'s normally, loom's under
+//! `cfg(loom)`. Nothing else in the crate names loom.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, fence};
-#[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, fence};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
-pub(crate) use std::sync::atomic::Ordering;
-
-/// A fence that orders this thread's earlier stores before its later loads, as seen by a thread
-/// that runs [`heavy_fence`] with `asymmetric` set.
+/// Orders a store before the load that follows it, between a reader publishing a slot and
+/// checking the writer word (and a writer setting the word and reading the slots).
 ///
-/// With `asymmetric` (the process is registered for `membarrier`), this only stops the compiler
-/// from reordering: the heavy side makes every running thread of the process execute a full
-/// barrier instead. Loom cannot model that, so under loom both sides are `SeqCst` fences.
+/// With `std` the operations on both sides are `SeqCst`, which already orders them (the single
+/// total order of `SeqCst` operations), so this is a no-op. Loom models `SeqCst` loads and
+/// stores as acquire/release only, which would report this correct handshake as a race; a
+/// `SeqCst` fence, which loom does model, restores the guarantee there.
 #[inline(always)]
-pub(crate) fn light_fence(asymmetric: bool) {
-    #[cfg(not(loom))]
-    if asymmetric {
-        std::sync::atomic::compiler_fence(Ordering::SeqCst);
-        return;
-    }
-    let _ = asymmetric;
-    fence(Ordering::SeqCst);
+pub(crate) fn store_load_fence() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
 }
 
-/// The counterpart of [`light_fence`]: a `SeqCst` fence in this thread and, with `asymmetric`,
-/// a full barrier on every running thread of the process.
-pub(crate) fn heavy_fence(asymmetric: bool) {
-    fence(Ordering::SeqCst);
-    #[cfg(not(loom))]
-    if asymmetric {
-        super::membarrier::barrier();
-    }
-    let _ = asymmetric;
+/// Declares a thread-local, with `std` or loom.
+macro_rules! thread_local_shim {
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(loom))]
+        ::std::thread_local! { $(#[$attr])* $vis static $name: $t = $init; }
+        #[cfg(loom)]
+        ::loom::thread_local! { $(#[$attr])* $vis static $name: $t = $init; }
+    };
 }
+pub(crate) use thread_local_shim as thread_local;
+
+/// Gives the scheduler a chance to run another thread: a CPU hint, a yield or a short sleep.
+pub(crate) fn pause(rounds: u32) {
+    #[cfg(loom)]
+    {
+        let _ = rounds;
+        loom::thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    {
+        if rounds <= 6 {
+            for _ in 0..(1u32 << rounds) {
+                std::hint::spin_loop();
+            }
+        } else if rounds <= 200 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+}
+
+/// A cell for the lock's data. Under loom every guard holds a tracked access, so loom reports
+/// a read overlapping a write as the data race it would be.
+pub(crate) struct DataCell<T> {
+    #[cfg(not(loom))]
+    inner: std::cell::UnsafeCell<T>,
+    #[cfg(loom)]
+    inner: loom::cell::UnsafeCell<T>,
+}
+
+/// A shared access to a [`DataCell`], held by read guards (loom tracks it; `std` needs nothing).
+#[cfg(not(loom))]
+pub(crate) type ReadAccess<T> = std::marker::PhantomData<*const T>;
+#[cfg(loom)]
+pub(crate) type ReadAccess<T> = loom::cell::ConstPtr<T>;
+
+/// An exclusive access to a [`DataCell`], held by write guards.
+#[cfg(not(loom))]
+pub(crate) type WriteAccess<T> = std::marker::PhantomData<*mut T>;
+#[cfg(loom)]
+pub(crate) type WriteAccess<T> = loom::cell::MutPtr<T>;
+
+impl<T> DataCell<T> {
+    pub(crate) fn new(data: T) -> Self {
+        Self {
+            inner: <_>::from(data),
+        }
+    }
+
+    /// The data's address, with a tracked shared access. The caller must hold a read lock.
+    pub(crate) fn read_access(&self) -> (*mut T, ReadAccess<T>) {
+        #[cfg(not(loom))]
+        {
+            (self.inner.get(), std::marker::PhantomData)
+        }
+        #[cfg(loom)]
+        {
+            let access = self.inner.get();
+            (access.with(|ptr| ptr as *mut T), access)
+        }
+    }
+
+    /// The data's address, with a tracked exclusive access. The caller must hold the write lock.
+    pub(crate) fn write_access(&self) -> (*mut T, WriteAccess<T>) {
+        #[cfg(not(loom))]
+        {
+            (self.inner.get(), std::marker::PhantomData)
+        }
+        #[cfg(loom)]
+        {
+            let access = self.inner.get_mut();
+            (access.with(|ptr| ptr), access)
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        #[cfg(not(loom))]
+        {
+            self.inner.get_mut()
+        }
+        #[cfg(loom)]
+        {
+            // SAFETY: `&mut self` rules out every other access.
+            self.inner.with_mut(|ptr| unsafe { &mut *ptr })
+        }
+    }
+
+    pub(crate) fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+
+/// Defines `fn $name() -> &'static $t`: a process-wide value with `std`, one per model
+/// execution with loom.
+macro_rules! global {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident() -> &'static $t:ty = $init:expr;) => {
+        $(#[$attr])*
+        #[cfg(not(loom))]
+        $vis fn $name() -> &'static $t {
+            static GLOBAL: $t = $init;
+            &GLOBAL
+        }
+        $(#[$attr])*
+        #[cfg(loom)]
+        $vis fn $name() -> &'static $t {
+            ::loom::lazy_static! {
+                static ref GLOBAL: $t = $init;
+            }
+            &GLOBAL
+        }
+    };
+}
+pub(crate) use global;
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::fence;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;

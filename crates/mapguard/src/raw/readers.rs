@@ -17,7 +17,9 @@
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
+
+use super::primitive::{AtomicBool, AtomicPtr, AtomicUsize, global, thread_local};
 
 /// Number of distinct locks a thread can read at once through its own record. Reads beyond
 /// this many distinct locks fall back to the lock's shared reader count.
@@ -35,14 +37,19 @@ pub(crate) struct ReaderRecord {
     next: AtomicPtr<ReaderRecord>,
 }
 
-/// Head of the global list of records.
-static RECORDS: AtomicPtr<ReaderRecord> = AtomicPtr::new(ptr::null_mut());
+global! {
+    /// Head of the global list of records.
+    fn records() -> &'static AtomicPtr<ReaderRecord> = AtomicPtr::new(ptr::null_mut());
+}
 
 /// Calls `f` for every record that exists now. Records pushed during the walk may be missed;
 /// that is fine for writers, which hold their lock's writer flag before walking (see
 /// `ShardLock::write`): a reader that registers later sees the flag and backs off.
 pub(crate) fn for_each_record(mut f: impl FnMut(&ReaderRecord)) {
-    let mut cursor = RECORDS.load(Ordering::Acquire);
+    // SeqCst: a writer walks after its SeqCst CAS of the writer word; a reader registers its
+    // record (SeqCst) before it publishes a read (SeqCst). In the single order of SeqCst
+    // operations, a reader whose read the writer must see registered before the walk starts.
+    let mut cursor = records().load(Ordering::SeqCst);
     // SAFETY: records are leaked `Box`es that are never freed, and `next` pointers are set
     // before a record is published with a release CAS, so every pointer reached here is valid
     // for the rest of the program.
@@ -74,13 +81,13 @@ fn claim_record() -> &'static ReaderRecord {
         in_use: AtomicBool::new(true),
         next: AtomicPtr::new(ptr::null_mut()),
     }));
-    let mut head = RECORDS.load(Ordering::Relaxed);
+    let mut head = records().load(Ordering::Relaxed);
     loop {
         record.next.store(head, Ordering::Relaxed);
-        match RECORDS.compare_exchange_weak(
+        match records().compare_exchange_weak(
             head,
             record as *const ReaderRecord as *mut ReaderRecord,
-            Ordering::Release,
+            Ordering::SeqCst,
             Ordering::Relaxed,
         ) {
             Ok(_) => return record,
@@ -102,6 +109,8 @@ pub(crate) struct LocalReader {
     pub(crate) record: &'static ReaderRecord,
     /// Bit `n` is set while slot `n` is in use.
     pub(crate) used: Cell<u8>,
+    /// Counts fenced reads, to look at the clock only once in a while.
+    fenced_reads: Cell<u32>,
     /// Non-atomic mirror of `record.held`.
     pub(crate) locks: [Cell<usize>; SLOTS],
     /// Recursion count per slot.
@@ -117,6 +126,7 @@ impl LocalReader {
         Self {
             record: claim_record(),
             used: Cell::new(0),
+            fenced_reads: Cell::new(0),
             locks: std::array::from_fn(|_| Cell::new(0)),
             counts: std::array::from_fn(|_| Cell::new(0)),
             sites: std::array::from_fn(|_| Cell::new(None)),
@@ -124,10 +134,22 @@ impl LocalReader {
         }
     }
 
+    /// True once every 256 calls: time for a fenced reader to check whether its shard may
+    /// become reader-biased again.
+    #[inline]
+    pub(crate) fn tick(&self) -> bool {
+        let n = self.fenced_reads.get().wrapping_add(1);
+        self.fenced_reads.set(n);
+        n.is_multiple_of(256)
+    }
+
     /// The site of a read this thread holds on `lock`, if it holds one.
     pub(crate) fn held_site(&self, lock: usize) -> Option<&'static Location<'static>> {
-        for slot in 0..SLOTS {
-            if self.used.get() & (1 << slot) != 0 && self.locks[slot].get() == lock {
+        let mut used = self.used.get();
+        while used != 0 {
+            let slot = used.trailing_zeros() as usize;
+            used &= used - 1;
+            if self.locks[slot].get() == lock {
                 return self.sites[slot].get();
             }
         }
@@ -154,9 +176,12 @@ impl Drop for LocalReader {
 thread_local! {
     /// This thread's reader record, claimed on first use.
     pub(crate) static LOCAL: LocalReader = LocalReader::new();
+}
+
+thread_local! {
     /// A byte whose address identifies this thread while it lives (no destructor, so it is
     /// usable even while other thread-locals are being destroyed).
-    static THREAD_TAG: u8 = const { 0 };
+    static THREAD_TAG: u8 = 0;
 }
 
 /// A non-zero number that identifies the calling thread among live threads.

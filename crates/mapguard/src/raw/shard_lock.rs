@@ -9,6 +9,18 @@
 //! "big reader" / BRAVO technique with a permanent reader bias: reads cost one atomic store to a
 //! line only this thread writes; writes cost a walk over one line per reading thread.
 //!
+//! **Reader bias.** The `SeqCst` store is a full fence on the reader's core (an `xchg` on x86),
+//! which stalls the pipeline and stops consecutive lookups from overlapping their cache
+//! misses. While a shard is not being written, it is *reader-biased*: readers publish with a
+//! plain store and a compiler barrier only, and the first writer that comes along clears the
+//! bias and runs a heavy barrier (`membarrier` on Linux, see [`barrier`]) before it looks at
+//! the slots, which orders every reader as the fences would have. A revoked bias stays off
+//! for 64 times what the revocation cost (at least 100 µs), so a shard written often keeps
+//! fenced readers and cheap writers; a fenced reader turns the bias back on, once in 256
+//! reads, when that window has passed (taking the writer word for an instant to do so, since
+//! only its holder may change the bias). Where heavy barriers are unavailable (and under
+//! loom, which cannot model them) shards are never biased.
+//!
 //! Re-entrancy is handled in the thread's own bookkeeping, not on shared memory:
 //! - a second read of a lock the thread already reads only increments a thread-local count (it
 //!   never waits for a writer, which would be waiting for this thread's first read);
@@ -18,12 +30,17 @@
 //! The module owns every `unsafe` of the lock: the `UnsafeCell` access and the guards' pointer
 //! mapping. Callers get safe guards whose lifetimes tie them to the lock.
 
-use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
+
+use super::barrier;
+use super::primitive::{
+    AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, DataCell, ReadAccess, WriteAccess, pause,
+    store_load_fence,
+};
 
 use super::readers::{LOCAL, LocalReader, OverflowHold, SLOTS, for_each_record, thread_tag};
 
@@ -31,13 +48,19 @@ use super::readers::{LOCAL, LocalReader, OverflowHold, SLOTS, for_each_record, t
 pub(crate) struct ShardLock<T> {
     /// 0 when no writer holds the lock, else the holder's [`thread_tag`].
     writer: AtomicUsize,
+    /// While set, readers publish with a plain store and a compiler barrier; a writer that
+    /// finds it set clears it and pays a heavy barrier (see [`barrier`]). Only changed by a
+    /// thread that holds the writer word.
+    bias: AtomicBool,
+    /// A reader may set `bias` again once the clock passes this (see `revoke_bias`).
+    inhibit_until_ns: AtomicU64,
     /// Readers that could not use a slot of their own record.
     shared_readers: AtomicUsize,
     /// Where the current writer took the lock (meaningful only while `writer != 0`).
     write_site: AtomicPtr<Location<'static>>,
     /// The shard's index in its map, for reports.
     index: usize,
-    data: UnsafeCell<T>,
+    data: DataCell<T>,
 }
 
 // SAFETY: the lock hands out `&T` to several threads at once only through read guards, and
@@ -46,6 +69,11 @@ pub(crate) struct ShardLock<T> {
 unsafe impl<T: Send> Send for ShardLock<T> {}
 // SAFETY: see above.
 unsafe impl<T: Send + Sync> Sync for ShardLock<T> {}
+
+/// A revoked bias stays off for this many times what the revocation cost...
+const BIAS_INHIBIT_FACTOR: u64 = 64;
+/// ...and at least this long (nanoseconds).
+const MIN_INHIBIT_NS: u64 = 100_000;
 
 /// How a read guard is registered, so that dropping it undoes exactly that.
 #[derive(Clone, Copy)]
@@ -63,10 +91,12 @@ impl<T> ShardLock<T> {
     pub(crate) fn new(index: usize, data: T) -> Self {
         Self {
             writer: AtomicUsize::new(0),
+            bias: AtomicBool::new(barrier::available()),
+            inhibit_until_ns: AtomicU64::new(0),
             shared_readers: AtomicUsize::new(0),
             write_site: AtomicPtr::new(std::ptr::null_mut()),
             index,
-            data: UnsafeCell::new(data),
+            data: DataCell::new(data),
         }
     }
 
@@ -142,13 +172,67 @@ impl<T> ShardLock<T> {
         site: &'static Location<'static>,
     ) -> Option<ReadHold> {
         let me = self.addr();
-        // Publish first, then look for a writer (see the module docs for why SeqCst).
-        local.record.held[slot].store(me, Ordering::SeqCst);
-        if self.writer.load(Ordering::SeqCst) != 0 {
-            local.record.held[slot].store(0, Ordering::Release);
+        let held = &local.record.held[slot];
+        if self.bias.load(Ordering::Relaxed) {
+            // Reader-biased: no fence. A writer clears `bias` and runs a heavy barrier before
+            // it looks at the slots, so either it sees this store or the loads below see its
+            // writer word or the cleared bias (module docs of `barrier`).
+            held.store(me, Ordering::Relaxed);
+            barrier::light();
+            if self.writer.load(Ordering::Acquire) == 0 && self.bias.load(Ordering::Relaxed) {
+                return Some(local.note_read(slot, me, site));
+            }
+            held.store(0, Ordering::Release);
             return None;
         }
+        // Publish first, then look for a writer (see the module docs for why SeqCst).
+        held.store(me, Ordering::SeqCst);
+        store_load_fence();
+        if self.writer.load(Ordering::SeqCst) != 0 {
+            held.store(0, Ordering::Release);
+            return None;
+        }
+        if local.tick() {
+            self.restore_bias();
+        }
         Some(local.note_read(slot, me, site))
+    }
+
+    /// Turns the reader bias back on once its inhibition window has passed. Called now and
+    /// then by readers that had to fence.
+    #[cold]
+    fn restore_bias(&self) {
+        if !barrier::available()
+            || barrier::now_ns() < self.inhibit_until_ns.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        // Only a holder of the writer word changes `bias`: a writer that holds it without the
+        // heavy barrier (because bias was off) must not have light readers appear meanwhile.
+        let tag = thread_tag();
+        if self
+            .writer
+            .compare_exchange(0, tag, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.bias.store(true, Ordering::Relaxed);
+            self.writer.store(0, Ordering::Release);
+        }
+    }
+
+    /// Clears the reader bias, making every light reader visible, and keeps it off for a
+    /// while proportional to what this cost, so that a shard written often stays fenced.
+    #[cold]
+    fn revoke_bias(&self) {
+        let start = barrier::now_ns();
+        self.bias.store(false, Ordering::Relaxed);
+        barrier::heavy();
+        let end = barrier::now_ns();
+        let window = (end - start)
+            .saturating_mul(BIAS_INHIBIT_FACTOR)
+            .max(MIN_INHIBIT_NS);
+        self.inhibit_until_ns
+            .store(end.saturating_add(window), Ordering::Relaxed);
     }
 
     #[cold]
@@ -202,6 +286,7 @@ impl<T> ShardLock<T> {
 
     fn try_read_shared(&self) -> bool {
         self.shared_readers.fetch_add(1, Ordering::SeqCst);
+        store_load_fence();
         if self.writer.load(Ordering::SeqCst) == 0 {
             return true;
         }
@@ -266,6 +351,9 @@ impl<T> ShardLock<T> {
         {
             self.acquire_writer_slow(tag, site);
         }
+        if self.bias.load(Ordering::Relaxed) {
+            self.revoke_bias();
+        }
         self.write_site.store(
             site as *const Location<'static> as *mut _,
             Ordering::Relaxed,
@@ -280,8 +368,11 @@ impl<T> ShardLock<T> {
             self.self_deadlock("write", site, "a read guard", Some(read_site));
         }
         self.wait_for_readers();
+        let (data, access) = self.data.write_access();
         WriteGuard {
             lock: self,
+            data,
+            _access: access,
             _not_send: PhantomData,
         }
     }
@@ -289,6 +380,15 @@ impl<T> ShardLock<T> {
     #[cold]
     #[track_caller]
     fn acquire_writer_slow(&self, tag: usize, site: &'static Location<'static>) {
+        // Another thread holds the writer word and may be waiting for a read this thread holds:
+        // waiting for that writer would hang both threads, so report it before waiting.
+        if let Some(read_site) = LOCAL
+            .try_with(|local| local.held_site(self.addr()))
+            .ok()
+            .flatten()
+        {
+            self.self_deadlock("write", site, "a read guard", Some(read_site));
+        }
         let mut backoff = Waiter::new();
         loop {
             let writer = self.writer.load(Ordering::Relaxed);
@@ -310,6 +410,7 @@ impl<T> ShardLock<T> {
     /// Waits until no thread reads this lock. Called with the writer word set, so no new
     /// reader can get in (see the module docs).
     fn wait_for_readers(&self) {
+        store_load_fence();
         let me = self.addr();
         for_each_record(|record| {
             for slot in &record.held {
@@ -376,15 +477,7 @@ impl Waiter {
     #[cold]
     fn wait(&mut self) {
         self.rounds = self.rounds.saturating_add(1);
-        if self.rounds <= 6 {
-            for _ in 0..(1u32 << self.rounds) {
-                std::hint::spin_loop();
-            }
-        } else if self.rounds <= 200 {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(std::time::Duration::from_micros(50));
-        }
+        pause(self.rounds);
     }
 }
 
@@ -395,16 +488,19 @@ pub(crate) struct ReadGuard<'a, T, U: ?Sized = T> {
     lock: &'a ShardLock<T>,
     hold: ReadHold,
     data: NonNull<U>,
+    access: ReadAccess<T>,
     _not_send: PhantomData<(*const (), &'a U)>,
 }
 
 impl<'a, T> ReadGuard<'a, T> {
     fn new(lock: &'a ShardLock<T>, hold: ReadHold) -> Self {
+        let (data, access) = lock.data.read_access();
         Self {
             lock,
             hold,
-            // SAFETY: `UnsafeCell::get` never returns null.
-            data: unsafe { NonNull::new_unchecked(lock.data.get()) },
+            // SAFETY: a cell's data pointer is never null.
+            data: unsafe { NonNull::new_unchecked(data) },
+            access,
             _not_send: PhantomData,
         }
     }
@@ -413,14 +509,15 @@ impl<'a, T> ReadGuard<'a, T> {
 impl<'a, T, U: ?Sized> ReadGuard<'a, T, U> {
     /// Narrows the guard to a part of the data.
     pub(crate) fn map<W: ?Sized>(this: Self, f: impl FnOnce(&U) -> &W) -> ReadGuard<'a, T, W> {
-        let this = std::mem::ManuallyDrop::new(this);
         // SAFETY: the read lock is held (it moves into the new guard), so no writer can change
         // the data while the returned reference, or the new guard, lives.
         let data = NonNull::from(f(unsafe { this.data.as_ref() }));
+        let (lock, hold, access) = Self::into_parts_mapped(this);
         ReadGuard {
-            lock: this.lock,
-            hold: this.hold,
+            lock,
+            hold,
             data,
+            access,
             _not_send: PhantomData,
         }
     }
@@ -434,16 +531,25 @@ impl<'a, T, U: ?Sized> ReadGuard<'a, T, U> {
         match f(unsafe { this.data.as_ref() }) {
             Some(part) => {
                 let data = NonNull::from(part);
-                let this = std::mem::ManuallyDrop::new(this);
+                let (lock, hold, access) = Self::into_parts_mapped(this);
                 Ok(ReadGuard {
-                    lock: this.lock,
-                    hold: this.hold,
+                    lock,
+                    hold,
                     data,
+                    access,
                     _not_send: PhantomData,
                 })
             }
             None => Err(this),
         }
+    }
+
+    /// Moves the parts out of a guard without running its `Drop` (which would unlock).
+    fn into_parts_mapped(this: Self) -> (&'a ShardLock<T>, ReadHold, ReadAccess<T>) {
+        let this = std::mem::ManuallyDrop::new(this);
+        // SAFETY: `this` is never used or dropped again, so `access` is moved out exactly once.
+        let access = unsafe { std::ptr::read(&this.access) };
+        (this.lock, this.hold, access)
     }
 
     /// Another read guard on the same lock, for the whole data (a recursive read, which never
@@ -478,6 +584,9 @@ impl<T, U: ?Sized> Drop for ReadGuard<'_, T, U> {
 /// A write lock on a [`ShardLock`]. `!Send`, like the read guard.
 pub(crate) struct WriteGuard<'a, T> {
     lock: &'a ShardLock<T>,
+    data: *mut T,
+    /// Tracks the exclusive access under loom; nothing otherwise.
+    _access: WriteAccess<T>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -520,14 +629,14 @@ impl<T> Deref for WriteGuard<'_, T> {
 
     fn deref(&self) -> &T {
         // SAFETY: the write lock is held: no other guard exists.
-        unsafe { &*self.lock.data.get() }
+        unsafe { &*self.data }
     }
 }
 
 impl<T> DerefMut for WriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: the write lock is held and `&mut self` makes this the only access.
-        unsafe { &mut *self.lock.data.get() }
+        unsafe { &mut *self.data }
     }
 }
 

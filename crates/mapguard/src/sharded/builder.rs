@@ -133,10 +133,11 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
                 capacity: self.capacity,
                 source,
             };
-            let per_shard = self.capacity.div_ceil(shards);
-            if per_shard > isize::MAX as usize / std::mem::size_of::<(K, V)>().max(1) {
+            // The whole capacity, not each shard's share: see `ShardedMap::try_reserve`.
+            if self.capacity > isize::MAX as usize / std::mem::size_of::<(K, V)>().max(1) {
                 return Err(capacity_error(ReserveError::CapacityOverflow));
             }
+            let per_shard = self.capacity.div_ceil(shards);
             for shard in map.shards.iter_mut() {
                 shard
                     .get_mut()

@@ -1,0 +1,494 @@
+//! Self-deadlock detection: a call that would wait for a guard its own thread holds panics with
+//! "deadlock avoided", the shard index and both call sites, and leaves the map usable; the legal
+//! re-entrant patterns (many read guards, nested iteration, guards on other shards) never panic
+//! and never hang, including while a writer is queued on the shard.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use mapguard::{Action, Entry, ShardedMap};
+
+use crate::common::{
+    TIMEOUT, TestState, expect_panic, keys_by_shard, map_with_shards, site, within_timeout,
+};
+
+type Map = ShardedMap<u64, u64, TestState>;
+
+/// Asserts a self-deadlock report: the marker, the shard, and both call sites of this file.
+#[track_caller]
+fn assert_report(message: &str, shard: usize, held_line: u32, call_line: u32) {
+    assert!(
+        message.contains("deadlock avoided"),
+        "not a deadlock report: {message}"
+    );
+    assert!(
+        message.contains(&format!("shard {shard} ")),
+        "report does not name shard {shard}: {message}"
+    );
+    for line in [held_line, call_line] {
+        let at = site(file!(), line);
+        assert!(
+            message.contains(&at),
+            "report does not name the call site {at}: {message}"
+        );
+    }
+}
+
+/// The map must be fully usable after a caught self-deadlock panic: every shard readable and
+/// writable from this thread and from another one (no lock left held).
+fn assert_usable(map: &Arc<Map>) {
+    let keys = (1000..1000 + 64 * map.shard_count() as u64).collect::<Vec<_>>();
+    for &key in &keys {
+        map.insert(key, key);
+        assert_eq!(map.get_cloned(&key), Some(key));
+    }
+    let other = Arc::clone(map);
+    let other_keys = keys.clone();
+    within_timeout("writes from another thread after the panic", move || {
+        for &key in &other_keys {
+            assert_eq!(other.insert(key, key + 1), Some(key));
+            assert_eq!(other.remove(&key), Some(key + 1));
+        }
+        other.clear();
+        assert!(other.is_empty());
+    });
+    assert!(map.is_empty());
+}
+
+fn one_shard() -> Arc<Map> {
+    Arc::new(map_with_shards(1))
+}
+
+#[test]
+fn insert_while_holding_get_panics() {
+    let map = one_shard();
+    map.insert(1, 10);
+    let held_line = line!() + 1;
+    let guard = map.get(&1).unwrap();
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.insert(2, 20));
+    assert_report(&message, 0, held_line, call_line);
+    // The guard is still valid and the failed insert changed nothing.
+    assert_eq!(*guard, 10);
+    drop(guard);
+    assert_eq!(map.len(), 1);
+    assert_eq!(map.get_cloned(&2), None);
+    assert_usable(&map);
+}
+
+#[test]
+fn insert_while_holding_get_on_same_shard_of_many_names_that_shard() {
+    let map: Arc<Map> = Arc::new(map_with_shards(64));
+    let keys = keys_by_shard(&map, 2);
+    // A shard other than 0, so that the index in the report is really the guard's.
+    let shard = 37;
+    let (held_key, other_key) = (keys[shard][0], keys[shard][1]);
+    map.insert(held_key, 1);
+    let held_line = line!() + 1;
+    let guard = map.get(&held_key).unwrap();
+    assert_eq!(guard.shard(), shard);
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.insert(other_key, 2));
+    assert_report(&message, shard, held_line, call_line);
+    drop(guard);
+    assert_eq!(map.get_cloned(&other_key), None);
+    map.clear();
+    assert_usable(&map);
+}
+
+#[test]
+fn compute_closure_calling_get_panics() {
+    let map = one_shard();
+    map.insert(1, 10);
+    map.insert(2, 20);
+    let held_line = line!() + 2;
+    let message = expect_panic(|| {
+        map.compute(1, |_, _| {
+            let _ = map.get_cloned(&2);
+            Action::Keep
+        })
+    });
+    assert_report(&message, 0, held_line, held_line + 1);
+    assert_eq!(
+        map.get_cloned(&1),
+        Some(10),
+        "a panicking compute changed the entry"
+    );
+    map.clear();
+    assert_usable(&map);
+}
+
+#[test]
+fn compute_closure_calling_insert_panics() {
+    let map = one_shard();
+    let held_line = line!() + 2;
+    let message = expect_panic(|| {
+        map.compute(1, |_, _| {
+            map.insert(2, 20);
+            Action::Set(10)
+        })
+    });
+    assert_report(&message, 0, held_line, held_line + 1);
+    assert!(map.is_empty(), "a panicking compute inserted something");
+    assert_usable(&map);
+}
+
+#[test]
+fn get_while_holding_entry_panics() {
+    let map = one_shard();
+    map.insert(1, 10);
+    let held_line = line!() + 1;
+    let entry = map.entry(1);
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.get(&1).map(|r| *r));
+    assert_report(&message, 0, held_line, call_line);
+    match entry {
+        Entry::Occupied(mut occupied) => *occupied.get_mut() += 1,
+        Entry::Vacant(_) => panic!("key 1 is present"),
+    }
+    assert_eq!(map.get_cloned(&1), Some(11));
+    map.clear();
+    assert_usable(&map);
+}
+
+#[test]
+fn vacant_entry_then_contains_key_panics() {
+    let map = one_shard();
+    let held_line = line!() + 1;
+    let entry = map.entry(5);
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.contains_key(&6));
+    assert_report(&message, 0, held_line, call_line);
+    drop(entry);
+    assert!(map.is_empty());
+    assert_usable(&map);
+}
+
+#[test]
+fn insert_while_holding_get_mut_panics() {
+    let map = one_shard();
+    map.insert(1, 10);
+    let held_line = line!() + 1;
+    let mut guard = map.get_mut(&1).unwrap();
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.insert(2, 20));
+    assert_report(&message, 0, held_line, call_line);
+    *guard += 5;
+    drop(guard);
+    assert_eq!(map.get_cloned(&1), Some(15));
+    assert_eq!(map.len(), 1);
+    map.clear();
+    assert_usable(&map);
+}
+
+#[test]
+fn whole_map_calls_while_holding_get_mut_panic() {
+    let map = one_shard();
+    map.insert(1, 10);
+    let held_line = line!() + 1;
+    let guard = map.get_mut(&1).unwrap();
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.len());
+    assert_report(&message, 0, held_line, call_line);
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.is_empty());
+    assert_report(&message, 0, held_line, call_line);
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.capacity());
+    assert_report(&message, 0, held_line, call_line);
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.clear());
+    assert_report(&message, 0, held_line, call_line);
+    let call_line = line!() + 1;
+    let message = expect_panic(|| map.retain(|_, _| true));
+    assert_report(&message, 0, held_line, call_line);
+    drop(guard);
+    map.clear();
+    assert_usable(&map);
+}
+
+#[test]
+fn insert_while_iterating_same_shard_panics() {
+    let map = one_shard();
+    map.insert(1, 10);
+    let mut iter = map.iter();
+    let item = iter.next().unwrap();
+    let message = expect_panic(|| map.insert(2, 20));
+    assert!(message.contains("deadlock avoided"), "{message}");
+    assert!(message.contains("shard 0 "), "{message}");
+    drop(item);
+    drop(iter);
+    map.clear();
+    assert_usable(&map);
+}
+
+/// A thread holding a read guard calls `insert` on the same shard while another thread's
+/// `insert` is already queued there (holding the writer word and waiting for this reader).
+/// Waiting for the queued writer would hang both threads; the call must panic instead.
+#[test]
+fn insert_while_holding_get_with_writer_queued_panics() {
+    let map = one_shard();
+    map.insert(1, 10);
+    let (queued_tx, queued_rx) = mpsc::channel();
+    let writer_done = Arc::new(AtomicBool::new(false));
+    let reader_map = Arc::clone(&map);
+    let reader_writer_done = Arc::clone(&writer_done);
+    let outcome = within_timeout(
+        "insert while holding get, with a writer queued",
+        move || {
+            let map = reader_map;
+            let held_line = line!() + 1;
+            let guard = map.get(&1).unwrap();
+            let writer_map = Arc::clone(&map);
+            let done = Arc::clone(&reader_writer_done);
+            let writer = std::thread::spawn(move || {
+                queued_tx.send(()).unwrap();
+                writer_map.insert(3, 30);
+                done.store(true, Ordering::SeqCst);
+            });
+            queued_rx.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(
+                !reader_writer_done.load(Ordering::SeqCst),
+                "the writer finished while a read guard was held"
+            );
+            let call_line = line!() + 1;
+            let message = expect_panic(|| map.insert(2, 20));
+            drop(guard);
+            writer.join().unwrap();
+            (message, held_line, call_line)
+        },
+    );
+    let (message, held_line, call_line) = outcome;
+    assert_report(&message, 0, held_line, call_line);
+    assert!(writer_done.load(Ordering::SeqCst));
+    assert_eq!(map.get_cloned(&3), Some(30));
+    assert_eq!(map.get_cloned(&2), None);
+    map.clear();
+    assert_usable(&map);
+}
+
+#[test]
+fn many_read_guards_on_one_shard_do_not_panic() {
+    let map = one_shard();
+    for key in 0..32 {
+        map.insert(key, key * 2);
+    }
+    let guards: Vec<_> = (0..32)
+        .chain(0..32)
+        .map(|key| map.get(&key).unwrap())
+        .collect();
+    for (i, guard) in guards.iter().enumerate() {
+        assert_eq!(*guard.key(), i as u64 % 32);
+        assert_eq!(**guard, (i as u64 % 32) * 2);
+        assert_eq!(guard.shard(), 0);
+    }
+    // Reads of every kind while the guards are held.
+    assert_eq!(map.len(), 32);
+    assert!(map.contains_key(&3));
+    assert_eq!(map.iter().count(), 32);
+    assert_eq!(map.clone().len(), 32);
+    drop(guards);
+    assert_usable(&{
+        map.clear();
+        map
+    });
+}
+
+/// More distinct shards read at once than a thread has reader slots: the extra reads take
+/// the overflow path, which must still exclude writers and be released exactly.
+#[test]
+fn read_guards_on_64_shards_at_once() {
+    let map: Arc<Map> = Arc::new(map_with_shards(64));
+    let keys = keys_by_shard(&map, 1);
+    for shard_keys in &keys {
+        map.insert(shard_keys[0], shard_keys[0] + 1);
+    }
+    let mut guards: Vec<_> = keys
+        .iter()
+        .map(|shard_keys| map.get(&shard_keys[0]).unwrap())
+        .collect();
+    for (shard, guard) in guards.iter().enumerate() {
+        assert_eq!(guard.shard(), shard);
+        assert_eq!(**guard, keys[shard][0] + 1);
+    }
+    // Writers of a slot-held shard (0) and an overflow-held one (63) must wait for the guards.
+    let started = Arc::new(AtomicBool::new(false));
+    let (done_tx, done_rx) = mpsc::channel();
+    let writer = {
+        let map = Arc::clone(&map);
+        let keys = keys.clone();
+        let started = Arc::clone(&started);
+        std::thread::spawn(move || {
+            started.store(true, Ordering::SeqCst);
+            for shard in [0, 63] {
+                map.insert(keys[shard][0], 0);
+                done_tx.send(shard).unwrap();
+            }
+        })
+    };
+    while !started.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    assert_eq!(
+        done_rx.recv_timeout(Duration::from_millis(100)),
+        Err(mpsc::RecvTimeoutError::Timeout),
+        "a writer got in while its shard was read-locked"
+    );
+    // Release the first guards (the slot holders), then read overflow-held shards again: the
+    // re-reads find a free slot but must count on the overflow hold they already have.
+    let slot_guards: Vec<_> = guards.drain(..8).collect();
+    let again: Vec<_> = (40..64).map(|s| map.get(&keys[s][0]).unwrap()).collect();
+    drop(slot_guards);
+    assert_eq!(done_rx.recv_timeout(TIMEOUT), Ok(0));
+    assert_eq!(
+        done_rx.recv_timeout(Duration::from_millis(100)),
+        Err(mpsc::RecvTimeoutError::Timeout),
+        "a writer got in while its shard was read-locked through the overflow path"
+    );
+    drop(guards);
+    assert_eq!(
+        done_rx.recv_timeout(Duration::from_millis(100)),
+        Err(mpsc::RecvTimeoutError::Timeout),
+        "a writer got in while a re-read of its shard was alive"
+    );
+    drop(again);
+    assert_eq!(done_rx.recv_timeout(TIMEOUT), Ok(63));
+    writer.join().unwrap();
+    // Nothing is left read-locked by this thread: writing every shard from here must not panic.
+    for shard_keys in &keys {
+        map.insert(shard_keys[0], 7);
+    }
+    assert!(map.iter().all(|entry| *entry == 7));
+    map.clear();
+    assert_usable(&map);
+}
+
+#[test]
+fn iterating_while_holding_a_get_guard() {
+    let map: Arc<Map> = Arc::new(map_with_shards(4));
+    for key in 0..100 {
+        map.insert(key, key);
+    }
+    let guard = map.get(&42).unwrap();
+    let mut seen: Vec<u64> = map.iter().map(|entry| *entry.key()).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..100).collect::<Vec<_>>());
+    assert_eq!(*guard, 42);
+    drop(guard);
+    map.clear();
+    assert_usable(&map);
+}
+
+#[test]
+fn nested_iteration() {
+    let map: Arc<Map> = Arc::new(map_with_shards(4));
+    for key in 0..40 {
+        map.insert(key, key);
+    }
+    let mut pairs = 0;
+    let mut sum = 0;
+    for outer in map.iter() {
+        for inner in map.values() {
+            pairs += 1;
+            sum += *outer * *inner;
+        }
+    }
+    assert_eq!(pairs, 40 * 40);
+    assert_eq!(sum, (0..40u64).sum::<u64>().pow(2));
+    map.clear();
+    assert_usable(&map);
+}
+
+#[test]
+fn guard_on_one_shard_while_writing_another() {
+    let map: Arc<Map> = Arc::new(map_with_shards(8));
+    let keys = keys_by_shard(&map, 2);
+    map.insert(keys[2][0], 1);
+    let guard = map.get(&keys[2][0]).unwrap();
+    assert_eq!(guard.shard(), 2);
+    for (shard, shard_keys) in keys.iter().enumerate() {
+        if shard == 2 {
+            continue;
+        }
+        assert_eq!(map.insert(shard_keys[0], 5), None);
+        map.compute(shard_keys[1], |_, _| Action::Set(6));
+        *map.entry(shard_keys[1]).or_insert(0) += 1;
+        assert_eq!(map.remove(&shard_keys[0]), Some(5));
+        let mut write = map.get_mut(&shard_keys[1]).unwrap();
+        *write += 1;
+        // A read guard and a write guard on two other shards at once.
+        assert_eq!(*guard, 1);
+    }
+    drop(guard);
+    assert_eq!(map.len(), 8);
+    assert!(
+        map.iter()
+            .all(|entry| *entry.key() == keys[2][0] || *entry == 8)
+    );
+    // Writing other shards while iterating one: the iterator holds only its current shard.
+    let mut visited = 0;
+    for entry in map.iter() {
+        let shard = entry.shard();
+        let other = keys[(shard + 1) % 8][1];
+        map.update(&other, |v| *v += 0);
+        visited += 1;
+    }
+    assert_eq!(visited, 8);
+    map.clear();
+    assert_usable(&map);
+}
+
+/// parking_lot issue 212: a thread that holds a read lock and reads again while a writer is
+/// queued must not wait for the writer (which waits for it).
+#[test]
+fn recursive_read_with_writer_queued_does_not_hang() {
+    let map = one_shard();
+    map.insert(1, 10);
+    map.insert(2, 20);
+    let writer_done = Arc::new(AtomicBool::new(false));
+    let (queued_tx, queued_rx) = mpsc::channel();
+    let (writer_tx, writer_rx) = mpsc::channel();
+    let reader_map = Arc::clone(&map);
+    let reader_writer_done = Arc::clone(&writer_done);
+    let writer_map = Arc::clone(&map);
+    let writer_flag = Arc::clone(&writer_done);
+    within_timeout("recursive reads while a writer is queued", move || {
+        let map = reader_map;
+        let first = map.get(&1).unwrap();
+        let writer = std::thread::spawn(move || {
+            queued_tx.send(()).unwrap();
+            writer_map.insert(3, 30);
+            writer_flag.store(true, Ordering::SeqCst);
+            writer_tx.send(()).unwrap();
+        });
+        queued_rx.recv().unwrap();
+        // Give the writer time to take the writer word and start waiting for this reader.
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            !reader_writer_done.load(Ordering::SeqCst),
+            "the writer finished while a read guard was held"
+        );
+        let second = map.get(&2).unwrap();
+        let same = map.get(&1).unwrap();
+        assert_eq!((*first, *second, *same), (10, 20, 10));
+        assert!(map.contains_key(&2));
+        assert_eq!(
+            map.get_cloned(&3),
+            None,
+            "the queued writer must not be in yet"
+        );
+        assert_eq!(map.iter().count(), 2);
+        assert_eq!(map.len(), 2);
+        drop((first, second, same));
+        writer_rx
+            .recv_timeout(TIMEOUT)
+            .expect("the writer completes");
+        writer.join().unwrap();
+    });
+    assert!(writer_done.load(Ordering::SeqCst));
+    assert_eq!(map.get_cloned(&3), Some(30));
+    map.clear();
+    assert_usable(&map);
+}
