@@ -395,6 +395,10 @@ impl Garbage {
             domain.try_advance();
             self.free_expired(domain);
         }
+        if self.items.is_empty() {
+            // Give the list's memory back too: after a `clear`, nothing of the map is left.
+            self.items = Vec::new();
+        }
         self.collect_at = self.items.len() + COLLECT_BATCH;
     }
 
