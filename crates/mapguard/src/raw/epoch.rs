@@ -196,7 +196,7 @@ impl Domain {
 
 impl Drop for Domain {
     fn drop(&mut self) {
-        let mut cursor = *self.records.get_mut();
+        let mut cursor = self.records.load(Ordering::Relaxed);
         while !cursor.is_null() {
             // SAFETY: with `&mut self` no thread uses the records any more; each was allocated
             // by `Box::new` in `register` and is freed once, here.
