@@ -41,12 +41,14 @@
 #![deny(unsafe_code)]
 
 mod error;
+pub mod locked;
 #[allow(unsafe_code)]
 mod raw;
 pub mod read_mostly;
 pub mod sharded;
 
 pub use error::{BuildError, ReserveError};
+pub use locked::{LockedMap, LockedMapBuilder, LockedRef};
 pub use read_mostly::{ReadMostlyMap, ReadMostlyMapBuilder};
 
 /// The epoch-reclamation protocol, public only under `--cfg loom` for its model
