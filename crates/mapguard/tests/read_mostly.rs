@@ -330,3 +330,52 @@ fn serde_round_trip() {
     assert_eq!(back.len(), 2);
     assert_eq!(back.get_cloned("b"), Some(2));
 }
+
+/// A key whose `clone` panics while `PANIC_ON_CLONE` is set.
+#[derive(PartialEq, Eq, Hash, Debug)]
+struct FragileKey(u32);
+
+static PANIC_ON_CLONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl Clone for FragileKey {
+    fn clone(&self) -> Self {
+        if PANIC_ON_CLONE.load(std::sync::atomic::Ordering::Relaxed) {
+            panic!("clone refused");
+        }
+        FragileKey(self.0)
+    }
+}
+
+#[test]
+fn a_panicking_key_clone_during_growth_leaves_the_map_intact() {
+    let map = ReadMostlyMap::builder().shards(1).build().unwrap();
+    let mut inserted = 0u32;
+    // Fill until the next insert of a new key must rebuild the table.
+    let grown_at = loop {
+        let before = map.capacity();
+        map.insert(FragileKey(inserted), inserted);
+        inserted += 1;
+        if map.capacity() != before && inserted > 8 {
+            break map.capacity();
+        }
+    };
+    while map.capacity() == grown_at && map.len() < grown_at {
+        map.insert(FragileKey(inserted), inserted);
+        inserted += 1;
+    }
+    // `map.len() == capacity`: the next new key needs a rebuild.
+    assert_eq!(map.len(), grown_at);
+    PANIC_ON_CLONE.store(true, std::sync::atomic::Ordering::Relaxed);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        map.insert(FragileKey(u32::MAX), 0);
+    }));
+    PANIC_ON_CLONE.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(result.is_err());
+    assert_eq!(map.len(), inserted as usize);
+    assert!(!map.contains_key(&FragileKey(u32::MAX)));
+    for i in 0..inserted {
+        assert_eq!(map.get_cloned(&FragileKey(i)), Some(i));
+    }
+    map.insert(FragileKey(u32::MAX), 1);
+    assert_eq!(map.get_cloned(&FragileKey(u32::MAX)), Some(1));
+}

@@ -1,30 +1,37 @@
 //! The table behind [`ReadMostlyMap`](crate::ReadMostlyMap): shards of open-addressing slot
-//! arrays whose slots point to immutable entries, read without locks under an epoch pin.
+//! arrays with the keys inline and each value behind an atomic pointer, read without locks
+//! under an epoch pin.
 //!
 //! # Layout
-//! Each shard has one [`Table`]: a power-of-two array of [`Slot`]s, each a 64-bit tag (the key's
-//! hash with the top bit set; 0 = never used) and a pointer to a boxed [`Entry`] `{key, value}`.
-//! The low bit of the pointer marks a removed entry ([`DEAD`]) that still holds its key.
+//! Each shard has one table: a power-of-two array of [`Slot`]s, each holding a 64-bit tag (the
+//! key's hash with the top bit set; 0 = never used), the key itself, and an atomic pointer to
+//! the boxed value (null = removed). A reader finds a key by comparing tags and keys in the slot
+//! array alone; it follows the value pointer only when it reads the value.
 //!
 //! # Invariants (all writes hold the shard's mutex; readers hold none)
-//! 1. A slot, once tagged, keeps its tag and its key for the life of the table: a key lives in at
-//!    most one slot of a table, overwrites and re-inserts reuse that slot, and removal only
-//!    sets [`DEAD`]. So a scan of one table never meets a key twice, and a reader probing for a
-//!    key present all along finds it.
-//! 2. An entry is never written after it is published. Overwriting publishes a new entry
-//!    (release store) and retires the old one; a reader sees either, whole.
+//! 1. A slot's key is written once, before its tag is published (release store), and then never
+//!    written again for the life of the table: a key lives in at most one slot of a table,
+//!    overwrites and re-inserts reuse that slot, and removal only nulls the value pointer. So a
+//!    scan of one table never meets a key twice, and a probe for a key present all along finds
+//!    it.
+//! 2. A value is never written after it is published. Overwriting publishes a new box (release
+//!    store) and retires the old one; a reader sees either, whole.
 //! 3. A table is never written after a rebuild has published its successor (release store of
-//!    the shard pointer). Readers and iterators still on it see a frozen, consistent state.
-//! 4. At most 5/8 of a table's slots are tagged, so every probe ends at an untagged slot.
-//! 5. Entries and tables are freed only through [`Garbage::retire`] after they were unlinked,
-//!    or with exclusive access (drop); readers that can reach them are pinned.
+//!    the shard pointer). Readers and iterators still on it see a frozen, consistent state. A
+//!    rebuild *clones* the live keys into the new table (readers may still be reading the old
+//!    copies) and moves the value pointers.
+//! 4. At most 5/8 of a table's slots are tagged, so every probe ends at an untagged slot. A
+//!    shard without a table has a null pointer.
+//! 5. Values and tables are freed only through [`Garbage::retire`] after they were unlinked, or
+//!    with exclusive access (drop); readers that can reach them are pinned.
 //!
 //! This module owns every pointer of the map; the public wrapper hashes keys and shapes the
 //! API, and never sees a raw pointer.
 
 use std::alloc::{self, Layout};
+use std::cell::UnsafeCell;
 use std::marker::PhantomData;
-use std::ops::Deref;
+use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
@@ -36,22 +43,15 @@ use crate::error::ReserveError;
 
 /// Tag bit: set in every used slot's tag, so that 0 means "never used".
 const TAG_BIT: u64 = 1 << 63;
-/// Pointer bit marking a removed entry that keeps its slot (and key) until the next rebuild.
-const DEAD: usize = 1;
 /// The smallest table that is allocated.
 const MIN_CAPACITY: usize = 8;
+/// Alignment of slot arrays (and so the number of low pointer bits free for log2(capacity)).
+const TABLE_ALIGN: usize = 64;
 
-/// A key and its value, immutable once published.
-#[repr(C, align(4))]
-pub(crate) struct Entry<K, V> {
-    pub(crate) key: K,
-    pub(crate) value: V,
-}
-
-#[repr(C)]
 struct Slot<K, V> {
     tag: AtomicU64,
-    entry: AtomicPtr<Entry<K, V>>,
+    value: AtomicPtr<V>,
+    key: UnsafeCell<MaybeUninit<K>>,
 }
 
 /// A shard's slot array: a 64-byte-aligned allocation of a power-of-two number of slots. It is
@@ -59,27 +59,6 @@ struct Slot<K, V> {
 /// bits, so a reader gets the slots and the mask from the one word it loads.
 struct Table<K, V> {
     _slots: PhantomData<Slot<K, V>>,
-}
-
-/// Alignment of slot arrays (and so the number of low pointer bits free for log2(capacity)).
-const TABLE_ALIGN: usize = 64;
-
-/// The table every shard starts with when no capacity is asked for: one untagged slot, never
-/// written. Laid out like the slot of any `K`, `V` (two words).
-#[repr(C, align(64))]
-struct EmptyTable {
-    tag: AtomicU64,
-    entry: AtomicPtr<()>,
-}
-
-static EMPTY: EmptyTable = EmptyTable {
-    tag: AtomicU64::new(0),
-    entry: AtomicPtr::new(ptr::null_mut()),
-};
-
-/// The packed pointer of the empty table (capacity 1, log2 = 0).
-fn empty_table<K, V>() -> *mut Table<K, V> {
-    (&raw const EMPTY).cast::<Table<K, V>>().cast_mut()
 }
 
 /// The slots and mask of a table, from its packed pointer.
@@ -117,9 +96,23 @@ impl<K, V> View<K, V> {
     /// pinned since loading it, or it is owned exclusively).
     #[inline(always)]
     unsafe fn slot<'t>(self, index: usize) -> &'t Slot<K, V> {
-        // SAFETY: the allocation holds `mask + 1` slots (the empty table one) and the index is
-        // masked; the caller keeps the allocation alive for `'t`.
+        // SAFETY: the allocation holds `mask + 1` slots and the index is masked; the caller
+        // keeps the allocation alive for `'t`.
         unsafe { &*self.slots.add(index & self.mask) }
+    }
+}
+
+impl<K, V> Slot<K, V> {
+    /// The slot's key.
+    ///
+    /// # Safety
+    /// The slot's tag was seen non-zero with an acquire load (or by the writer that set it), and
+    /// the table is alive for `'t`.
+    #[inline(always)]
+    unsafe fn key(&self) -> &K {
+        // SAFETY: a tagged slot's key was initialized before the tag was published and is never
+        // written while the table is reachable (invariant 1).
+        unsafe { (*self.key.get()).assume_init_ref() }
     }
 }
 
@@ -137,129 +130,114 @@ impl<K, V> Table<K, V> {
     fn allocate(capacity: usize) -> Result<*mut Self, ReserveError> {
         debug_assert!(capacity.is_power_of_two() && capacity >= MIN_CAPACITY);
         let layout = Self::layout(capacity)?;
-        // SAFETY: the layout has a non-zero size (at least `MIN_CAPACITY` slots).
+        if layout.size() == 0 {
+            // Only a zero-sized slot could get here, which a slot (two atomics) is not.
+            return Err(ReserveError::CapacityOverflow);
+        }
+        // SAFETY: the layout has a non-zero size (checked above).
         let table = unsafe { alloc::alloc_zeroed(layout) };
         if table.is_null() {
             return Err(ReserveError::AllocError {
                 bytes: layout.size(),
             });
         }
-        // Zeroed memory is a valid untagged slot (a zero `AtomicU64` and a null `AtomicPtr`).
+        // Zeroed memory is an untagged slot: zero tag, null value, key not yet initialized.
         let log2 = capacity.trailing_zeros() as usize;
         Ok(table.map_addr(|addr| addr | log2).cast())
     }
 
-    /// Frees the slot array only (not the entries).
+    /// Drops the keys of the tagged slots, and the values too if `with_values`, then frees the
+    /// slot array.
     ///
     /// # Safety
-    /// - `packed` came from [`allocate`](Self::allocate) (it is not the empty table).
-    /// - No thread uses it any more, and it is freed once.
-    unsafe fn deallocate(packed: *mut Self) {
+    /// - `packed` came from [`allocate`](Self::allocate) and is freed once.
+    /// - No thread uses it any more.
+    /// - With `with_values`, the table owns its values (nothing else frees them).
+    unsafe fn deallocate(packed: *mut Self, with_values: bool) {
         let view = View::of(packed);
+        for index in 0..view.capacity() {
+            // SAFETY: the caller says the table is live and ours alone.
+            let slot = unsafe { view.slot(index) };
+            if slot.tag.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            if with_values {
+                let value = slot.value.load(Ordering::Relaxed);
+                if !value.is_null() {
+                    // SAFETY: values come from `Box::into_raw`; the table owns this one.
+                    drop(unsafe { Box::from_raw(value) });
+                }
+            }
+            // SAFETY: tagged slots hold an initialized key, dropped once, here.
+            unsafe { (*slot.key.get()).assume_init_drop() };
+        }
         let layout = Self::layout(view.capacity()).expect("the layout was valid when allocated");
         // SAFETY: allocated with this layout (see above), freed once.
         unsafe { alloc::dealloc(view.slots.cast_mut().cast(), layout) };
     }
 
-    /// Frees every entry the table points to, then the table.
-    ///
-    /// # Safety
-    /// As for [`deallocate`](Self::deallocate), and no other table or garbage list still owns
-    /// its entries.
-    unsafe fn deallocate_with_entries(packed: *mut Self) {
-        let view = View::of(packed);
-        for index in 0..view.capacity() {
-            // SAFETY: the caller says the table is live and ours alone.
-            let entry = untag(unsafe { view.slot(index) }.entry.load(Ordering::Relaxed));
-            if !entry.is_null() {
-                // SAFETY: every entry was made by `Box::into_raw` and this table owns it now.
-                drop(unsafe { Box::from_raw(entry) });
-            }
-        }
-        // SAFETY: see the contract.
-        unsafe { Self::deallocate(packed) };
-    }
-
     /// Most slots a table of this capacity may have tagged (invariant 4).
     fn max_tagged(capacity: usize) -> usize {
-        if capacity < MIN_CAPACITY {
-            0
-        } else {
-            capacity / 8 * 5
-        }
+        capacity / 8 * 5
     }
 }
 
 /// `retire` callbacks.
-unsafe fn free_entry<K, V>(entry: *mut ()) {
-    // SAFETY: retired entries came from `Box::into_raw` and are freed once (`Garbage::retire`).
-    drop(unsafe { Box::from_raw(entry.cast::<Entry<K, V>>()) });
+unsafe fn free_value<V>(value: *mut ()) {
+    // SAFETY: retired values came from `Box::into_raw` and are freed once (`Garbage::retire`).
+    drop(unsafe { Box::from_raw(value.cast::<V>()) });
 }
 
-unsafe fn free_table<K, V>(table: *mut ()) {
-    // SAFETY: retired tables came from `Table::allocate` and are freed once.
-    unsafe { Table::<K, V>::deallocate(table.cast()) };
+unsafe fn free_table_keys<K, V>(table: *mut ()) {
+    // SAFETY: retired tables came from `Table::allocate` and are freed once; a table retired
+    // by a rebuild has handed its values to its successor.
+    unsafe { Table::<K, V>::deallocate(table.cast(), false) };
 }
 
-unsafe fn free_table_with_entries<K, V>(table: *mut ()) {
-    // SAFETY: as above, and a table retired this way owns its entries (it was cleared).
-    unsafe { Table::<K, V>::deallocate_with_entries(table.cast()) };
+unsafe fn free_table_all<K, V>(table: *mut ()) {
+    // SAFETY: as above; a table retired by `clear` still owns its values.
+    unsafe { Table::<K, V>::deallocate(table.cast(), true) };
 }
 
-#[inline(always)]
-fn untag<K, V>(entry: *mut Entry<K, V>) -> *mut Entry<K, V> {
-    entry.map_addr(|addr| addr & !DEAD)
-}
-
-#[inline(always)]
-fn is_dead<K, V>(entry: *mut Entry<K, V>) -> bool {
-    entry.addr() & DEAD != 0
-}
-
-/// A reference kept valid by an epoch pin of the calling thread.
+/// A key and value kept valid by an epoch pin of the calling thread.
 ///
 /// `!Send`: the pin belongs to the thread that took it.
-pub(crate) struct Pinned<'a, T> {
-    ptr: NonNull<T>,
+pub(crate) struct Pinned<'a, K, V> {
+    key: NonNull<K>,
+    value: NonNull<V>,
     _guard: EpochGuard,
-    _borrow: PhantomData<&'a T>,
+    _borrow: PhantomData<&'a (K, V)>,
 }
 
-impl<T> Deref for Pinned<'_, T> {
-    type Target = T;
-
-    #[inline]
-    fn deref(&self) -> &T {
-        // SAFETY: `ptr` was reachable from the map while the thread was pinned, and the guard
-        // kept here keeps that pin: the object is not freed before this `Pinned` is dropped
-        // (invariant 5), and it is never written after publication (invariant 2).
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
-impl<'a, T> Pinned<'a, T> {
+impl<'a, K, V> Pinned<'a, K, V> {
     /// # Safety
-    /// The calling thread is pinned (by a guard alive now) and `ptr` was reachable from the
-    /// map during that pin, with the map borrowed for `'a`.
+    /// `guard` is alive since before `key` and `value` were loaded from the map, with the map
+    /// borrowed for `'a`.
     #[inline(always)]
-    unsafe fn new(ptr: *const T) -> Self {
-        // SAFETY: the caller's contract, and a nested pin keeps the thread pinned.
-        unsafe { Self::with_guard(ptr, pin()) }
-    }
-
-    /// As [`new`](Self::new), keeping the caller's own `guard`.
-    ///
-    /// # Safety
-    /// `guard` is alive since before `ptr` was loaded from the map, with the map borrowed for
-    /// `'a`.
-    #[inline(always)]
-    unsafe fn with_guard(ptr: *const T, guard: EpochGuard) -> Self {
+    unsafe fn new(key: &K, value: *const V, guard: EpochGuard) -> Self {
         Self {
-            // SAFETY: the caller gives a pointer to a live object.
-            ptr: unsafe { NonNull::new_unchecked(ptr.cast_mut()) },
+            key: NonNull::from(key),
+            // SAFETY: callers pass values they found non-null.
+            value: unsafe { NonNull::new_unchecked(value.cast_mut()) },
             _guard: guard,
             _borrow: PhantomData,
         }
+    }
+
+    /// The key.
+    #[inline(always)]
+    pub(crate) fn key(&self) -> &K {
+        // SAFETY: the key was reachable from the map while the thread was pinned, and the guard
+        // kept here keeps that pin: its table is not freed before this `Pinned` is dropped, and
+        // the key is never written meanwhile (invariants 1, 3, 5).
+        unsafe { self.key.as_ref() }
+    }
+
+    /// The value.
+    #[inline(always)]
+    pub(crate) fn value(&self) -> &V {
+        // SAFETY: as for the key (invariants 2 and 5).
+        unsafe { self.value.as_ref() }
     }
 }
 
@@ -267,9 +245,9 @@ impl<'a, T> Pinned<'a, T> {
 pub(crate) enum Decision<V> {
     /// Nothing.
     Keep,
-    /// Publish an entry of the looked-up key (which must then be owned) with this value.
+    /// Publish this value for the looked-up key (which must then be owned).
     Store(V),
-    /// Remove the live entry, if any.
+    /// Remove the value, if any.
     Remove,
 }
 
@@ -281,16 +259,16 @@ pub(crate) trait Lookup<K> {
     fn into_owned(self) -> Option<K>;
 }
 
-/// The entries a write saw and left.
+/// The values a write saw and left.
 pub(crate) struct Outcome<'a, K, V> {
-    /// The live entry before the write, if any.
-    pub(crate) previous: Option<Pinned<'a, Entry<K, V>>>,
-    /// The live entry after the write, if any.
-    pub(crate) current: Option<Pinned<'a, Entry<K, V>>>,
+    /// The value before the write, if any.
+    pub(crate) previous: Option<Pinned<'a, K, V>>,
+    /// The value after the write, if any.
+    pub(crate) current: Option<Pinned<'a, K, V>>,
 }
 
 /// The writer side of a shard: its lock, tagged-slot count and garbage. Padded so that
-/// writers of different shards do not share a line, and readers never read it.
+/// writers of different shards do not share a line; readers never read it.
 struct Writer {
     state: Mutex<WriterState>,
     len: AtomicUsize,
@@ -302,20 +280,21 @@ struct WriterState {
 }
 
 /// Where a key is, or would go, in a table.
-enum Place<K, V> {
-    Live(usize, *mut Entry<K, V>),
-    Dead(usize, *mut Entry<K, V>),
+enum Place<V> {
+    Live(usize, *mut V),
+    Dead(usize),
     Vacant(usize),
 }
 
 /// The sharded slot tables of a read-mostly map. See the module docs.
 pub(crate) struct RawReadMostly<K, V> {
-    /// The current table of each shard: the only shared words readers load before the slots.
+    /// The packed pointer to the current table of each shard (null: no table): the only shared
+    /// words readers load before the slots.
     tables: Box<[AtomicPtr<Table<K, V>>]>,
     writers: Box<[CachePadded<Writer>]>,
     /// Right shift that brings the shard bits (the top bits of the hash) down to bit 0.
     shift: u32,
-    _owns: PhantomData<Box<Entry<K, V>>>,
+    _owns: PhantomData<(K, Box<V>)>,
 }
 
 // SAFETY: the map owns its keys and values; sending it sends them.
@@ -324,40 +303,34 @@ unsafe impl<K: Send, V: Send> Send for RawReadMostly<K, V> {}
 // move keys and values in and drop them on any thread (needs `Send`).
 unsafe impl<K: Send + Sync, V: Send + Sync> Sync for RawReadMostly<K, V> {}
 
+/// The capacity of a table for `live` entries: at most half full after a rebuild.
+fn capacity_for(live: usize) -> Option<usize> {
+    live.checked_mul(2)?
+        .checked_next_power_of_two()
+        .map(|capacity| capacity.max(MIN_CAPACITY))
+}
+
 impl<K, V> RawReadMostly<K, V> {
     /// `shards` shards (a power of two) with room for `capacity` entries spread over them.
     pub(crate) fn new(shards: usize, capacity: usize) -> Result<Self, ReserveError> {
         debug_assert!(shards.is_power_of_two());
         let per_shard = capacity.div_ceil(shards);
-        let table_capacity = if per_shard == 0 {
-            0
-        } else {
-            per_shard
-                .checked_mul(2)
-                .and_then(usize::checked_next_power_of_two)
-                .ok_or(ReserveError::CapacityOverflow)?
-                .max(MIN_CAPACITY)
-        };
-        if table_capacity > 0 {
+        let mut tables = Vec::with_capacity(shards);
+        if per_shard > 0 {
+            let table_capacity = capacity_for(per_shard).ok_or(ReserveError::CapacityOverflow)?;
             // Fail before allocating anything on a size that can never fit.
             Table::<K, V>::layout(table_capacity)?;
-        }
-        let mut tables = Vec::with_capacity(shards);
-        for _ in 0..shards {
-            let table = if table_capacity == 0 {
-                empty_table()
-            } else {
+            for _ in 0..shards {
                 match Table::allocate(table_capacity) {
-                    Ok(table) => table,
+                    Ok(table) => tables.push(AtomicPtr::new(table)),
                     Err(err) => {
-                        let built = Self::assemble(tables, shards);
-                        drop(built);
+                        drop(Self::assemble(tables, shards));
                         return Err(err);
                     }
                 }
-            };
-            tables.push(AtomicPtr::new(table));
+            }
         }
+        tables.resize_with(shards, || AtomicPtr::new(ptr::null_mut()));
         Ok(Self::assemble(tables, shards))
     }
 
@@ -400,41 +373,47 @@ impl<K, V> RawReadMostly<K, V> {
             .sum()
     }
 
-    /// Slots allocated over all shards (how many entries fit before some table is rebuilt is
-    /// 5/8 of this).
+    /// Slots allocated over all shards.
     pub(crate) fn slot_count(&self) -> usize {
         self.tables
             .iter()
-            .map(|table| View::of(table.load(Ordering::Acquire)).capacity())
-            .filter(|&capacity| capacity >= MIN_CAPACITY)
+            .map(|table| table.load(Ordering::Acquire))
+            .filter(|table| !table.is_null())
+            .map(|table| View::of(table).capacity())
             .sum()
     }
 
-    /// Scans the current table of the hash's shard for the key. The caller is pinned.
+    /// Scans the current table of the hash's shard for the key; returns its slot if the key is
+    /// there with a value. The caller is pinned for `'g`.
     #[inline(always)]
     fn find<'g>(
-        &self,
+        &'g self,
         hash: u64,
         mut eq: impl FnMut(&K) -> bool,
         _guard: &'g EpochGuard,
-    ) -> Option<&'g Entry<K, V>> {
-        let shard = self.shard_for(hash);
-        // SAFETY (for the three dereferences below): the table and entries reached from the
-        // shard pointer while pinned stay allocated until the guard drops (invariant 5); the
-        // acquire loads pair with the release stores that published them.
-        let table = View::of(self.tables[shard].load(Ordering::Acquire));
+    ) -> Option<(&'g K, *mut V)> {
+        let packed = self.tables[self.shard_for(hash)].load(Ordering::Acquire);
+        if packed.is_null() {
+            return None;
+        }
+        let table = View::of(packed);
         let tag = hash | TAG_BIT;
         let mut index = hash as usize;
         loop {
-            // SAFETY: see above.
+            // SAFETY: the table was loaded while pinned, so it stays allocated for `'g`
+            // (invariant 5); the acquire load pairs with the release store that published it.
             let slot = unsafe { table.slot(index) };
             let found = slot.tag.load(Ordering::Acquire);
             if found == tag {
-                let entry = slot.entry.load(Ordering::Acquire);
-                // SAFETY: see above; a tagged slot always points to an entry.
-                let live = unsafe { &*untag(entry) };
-                if eq(&live.key) {
-                    return if is_dead(entry) { None } else { Some(live) };
+                // SAFETY: the tag was seen non-zero with an acquire load.
+                let key = unsafe { slot.key() };
+                if eq(key) {
+                    let value = slot.value.load(Ordering::Acquire);
+                    return if value.is_null() {
+                        None
+                    } else {
+                        Some((key, value))
+                    };
                 }
             } else if found == 0 {
                 return None;
@@ -443,33 +422,39 @@ impl<K, V> RawReadMostly<K, V> {
         }
     }
 
-    /// A pinned reference to the live entry of the key.
+    /// The key and value of `hash`/`eq`, kept pinned.
     #[inline]
-    pub(crate) fn get(
-        &self,
-        hash: u64,
-        eq: impl FnMut(&K) -> bool,
-    ) -> Option<Pinned<'_, Entry<K, V>>> {
+    pub(crate) fn get(&self, hash: u64, eq: impl FnMut(&K) -> bool) -> Option<Pinned<'_, K, V>> {
         let guard = pin();
-        let entry: *const Entry<K, V> = self.find(hash, eq, &guard)?;
-        // SAFETY: pinned by `guard` since before the entry was found in the map.
-        Some(unsafe { Pinned::with_guard(entry, guard) })
+        let (key, value) = self.find(hash, eq, &guard)?;
+        let key: *const K = key;
+        // SAFETY: pinned by `guard` since before the slot was found in the map.
+        Some(unsafe { Pinned::new(&*key, value, guard) })
     }
 
-    /// Applies `read` to the live entry of the key, pinned only for the call.
+    /// Whether the key is present (the value is not touched).
+    #[inline]
+    pub(crate) fn contains(&self, hash: u64, eq: impl FnMut(&K) -> bool) -> bool {
+        let guard = pin();
+        self.find(hash, eq, &guard).is_some()
+    }
+
+    /// Applies `read` to the value of the key, pinned only for the call.
     #[inline]
     pub(crate) fn read<R>(
         &self,
         hash: u64,
         eq: impl FnMut(&K) -> bool,
-        read: impl FnOnce(&Entry<K, V>) -> R,
+        read: impl FnOnce(&V) -> R,
     ) -> Option<R> {
         let guard = pin();
-        self.find(hash, eq, &guard).map(read)
+        let (_, value) = self.find(hash, eq, &guard)?;
+        // SAFETY: found while pinned by `guard`, which is still alive (invariants 2, 5).
+        Some(read(unsafe { &*value }))
     }
 
     /// Looks up the key under the shard's lock and applies `decide`'s choice. `decide` runs
-    /// under the lock; if it panics nothing changes.
+    /// under the lock; if it (or `K::clone` in a rebuild) panics, the map is left as it was.
     ///
     /// # Panics
     /// If `decide` stores with a borrowed `key`.
@@ -477,92 +462,121 @@ impl<K, V> RawReadMostly<K, V> {
         &self,
         hash: u64,
         key: impl Lookup<K>,
-        decide: impl FnOnce(Option<&Entry<K, V>>) -> Decision<V>,
-    ) -> Outcome<'_, K, V> {
-        // Pinned before anything is retired: the entries returned stay valid while pinned.
+        decide: impl FnOnce(Option<&V>) -> Decision<V>,
+    ) -> Outcome<'_, K, V>
+    where
+        K: Clone,
+    {
+        // Pinned before anything is retired: the values returned stay valid while pinned.
         let _guard = pin();
         let shard = self.shard_for(hash);
         let writer = &self.writers[shard];
         let mut state = writer.state.lock();
         let mut table = self.tables[shard].load(Ordering::Relaxed);
-        // SAFETY: writers hold the lock, so this table is current and not retired.
-        let mut place = unsafe { find_place(View::of(table), hash, &mut |k| key.matches(k)) };
-        let live = match place {
-            // SAFETY: a live entry of the current table is valid while the lock is held.
-            Place::Live(_, entry) => Some(unsafe { &*entry }),
+        let mut place = if table.is_null() {
+            None
+        } else {
+            // SAFETY: writers hold the lock, so this table is current and not retired.
+            Some(unsafe { find_place(View::of(table), hash, &mut |k| key.matches(k)) })
+        };
+        let present = match place {
+            // SAFETY: a live value of the current table stays allocated while the lock is held.
+            Some(Place::Live(_, value)) => Some(unsafe { &*value }),
             _ => None,
         };
         let mut outcome = Outcome {
             previous: None,
             current: None,
         };
-        match decide(live) {
+        // Below, `table` is the shard's current table and the lock is held: it is allocated and
+        // only this thread writes it.
+        match decide(present) {
             Decision::Keep => {
-                // SAFETY: pinned, and the entry is in the map.
-                outcome.current = live.map(|entry| unsafe { Pinned::new(entry) });
+                if let Some(Place::Live(index, value)) = place {
+                    // SAFETY: `table` is the current table and the lock is held (see above).
+                    let key = unsafe { View::of(table).slot(index).key() };
+                    // SAFETY: pinned, and the value is in the map.
+                    outcome.current = Some(unsafe { Pinned::new(key, value, pin()) });
+                }
             }
             Decision::Store(value) => {
-                let key = key.into_owned().expect("only an owned key can be stored");
-                let new = Box::into_raw(Box::new(Entry { key, value }));
-                match place {
-                    Place::Live(index, old) => {
-                        // SAFETY: `table` is current and locked; slot `index` holds `old`.
-                        unsafe { View::of(table).slot(index) }
-                            .entry
-                            .store(new, Ordering::Release);
+                let new = Box::into_raw(Box::new(value));
+                let index = match place {
+                    Some(Place::Live(index, old)) => {
+                        // SAFETY: `table` is the current table and the lock is held (see above).
+                        let slot = unsafe { View::of(table).slot(index) };
+                        slot.value.store(new, Ordering::Release);
                         // SAFETY: `old` is unlinked by the store above; it came from a Box.
-                        unsafe { state.garbage.retire(old.cast(), free_entry::<K, V>) };
+                        unsafe { state.garbage.retire(old.cast(), free_value::<V>) };
                         // SAFETY: pinned since before `old` was retired.
-                        outcome.previous = Some(unsafe { Pinned::new(old) });
+                        outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, pin()) });
+                        index
                     }
-                    Place::Dead(index, old) => {
-                        // SAFETY: as above.
+                    Some(Place::Dead(index)) => {
+                        // SAFETY: `table` is the current table and the lock is held (see above).
                         unsafe { View::of(table).slot(index) }
-                            .entry
+                            .value
                             .store(new, Ordering::Release);
-                        // SAFETY: as above.
-                        unsafe { state.garbage.retire(old.cast(), free_entry::<K, V>) };
                         writer.len.fetch_add(1, Ordering::Relaxed);
+                        index
                     }
-                    Place::Vacant(_) => {
-                        // SAFETY: `table` is current and locked.
-                        let capacity = View::of(table).capacity();
+                    Some(Place::Vacant(_)) | None => {
+                        let owned = key.into_owned().expect("only an owned key can be stored");
+                        let capacity = if table.is_null() {
+                            0
+                        } else {
+                            View::of(table).capacity()
+                        };
                         if state.tagged + 1 > Table::<K, V>::max_tagged(capacity) {
                             let live = writer.len.load(Ordering::Relaxed);
-                            table = self.rebuild(shard, &mut state, live + 1);
+                            table = match self.rebuild(shard, &mut state, live + 1) {
+                                Ok(table) => table,
+                                Err(panic) => {
+                                    // SAFETY: `new` was not published.
+                                    drop(unsafe { Box::from_raw(new) });
+                                    std::panic::resume_unwind(panic)
+                                }
+                            };
                             // The key was absent and a rebuild keeps the same keys: it goes to
                             // the end of its probe sequence in the new table.
-                            // SAFETY: the new table is current and locked.
-                            place = unsafe { find_place(View::of(table), hash, &mut |_| false) };
+                            place =
+                                // SAFETY: `table` is the current table and the lock is held (see above).
+                                Some(unsafe { find_place(View::of(table), hash, &mut |_| false) });
                         }
-                        let Place::Vacant(index) = place else {
+                        let Some(Place::Vacant(index)) = place else {
                             unreachable!("a rebuild keeps the same keys");
                         };
-                        // SAFETY: current and locked.
+                        // SAFETY: `table` is the current table and the lock is held (see above).
                         let slot = unsafe { View::of(table).slot(index) };
-                        // Entry before tag: a reader that sees the tag finds the entry.
-                        slot.entry.store(new, Ordering::Release);
+                        // Key and value before the tag: a reader that sees the tag sees both.
+                        // SAFETY: the slot is untagged, so no reader reads its key.
+                        unsafe { (*slot.key.get()).write(owned) };
+                        slot.value.store(new, Ordering::Release);
                         slot.tag.store(hash | TAG_BIT, Ordering::Release);
                         state.tagged += 1;
                         writer.len.fetch_add(1, Ordering::Relaxed);
+                        index
                     }
-                }
+                };
+                // SAFETY: `table` is the current table and the lock is held (see above).
+                let key = unsafe { View::of(table).slot(index).key() };
                 // SAFETY: pinned, and `new` was just published.
-                outcome.current = Some(unsafe { Pinned::new(new) });
+                outcome.current = Some(unsafe { Pinned::new(key, new, pin()) });
             }
             Decision::Remove => {
-                if let Place::Live(index, old) = place {
-                    // SAFETY: current and locked.
+                if let Some(Place::Live(index, old)) = place {
+                    // SAFETY: `table` is the current table and the lock is held (see above).
                     let slot = unsafe { View::of(table).slot(index) };
-                    slot.entry
-                        .store(old.map_addr(|addr| addr | DEAD), Ordering::Release);
+                    slot.value.store(ptr::null_mut(), Ordering::Release);
+                    // SAFETY: `old` is unlinked by the store above; it came from a Box.
+                    unsafe { state.garbage.retire(old.cast(), free_value::<V>) };
+                    // SAFETY: pinned since before `old` was retired.
+                    outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, pin()) });
                     let len = writer.len.fetch_sub(1, Ordering::Relaxed) - 1;
-                    // SAFETY: pinned; `old` stays allocated as the dead entry of its slot.
-                    outcome.previous = Some(unsafe { Pinned::new(old) });
-                    // SAFETY: current and locked.
                     let capacity = View::of(table).capacity();
-                    if capacity > MIN_CAPACITY && len * 8 < capacity {
-                        self.rebuild(shard, &mut state, len);
+                    if capacity > MIN_CAPACITY && len * 8 < capacity || len == 0 {
+                        // A failed shrink (a panicking `K::clone`) leaves the table as it is.
+                        let _ = self.rebuild(shard, &mut state, len);
                     }
                 }
             }
@@ -570,83 +584,79 @@ impl<K, V> RawReadMostly<K, V> {
         outcome
     }
 
-    /// Replaces the shard's table by a fresh one sized for `live` entries, copying the live
-    /// entry pointers and retiring the dead entries and the old slot array. Returns the new
-    /// table. Called with the shard's lock held (`state`).
+    /// Replaces the shard's table by a fresh one sized for `live` entries (none for 0), cloning
+    /// the live keys and moving the value pointers, and retires the old slot array (with its
+    /// keys). Returns the new table, or the panic of a `K::clone` (then nothing changed).
+    /// Called with the shard's lock held (`state`).
     #[cold]
-    fn rebuild(&self, shard: usize, state: &mut WriterState, live: usize) -> *mut Table<K, V> {
-        let capacity = live
-            .checked_mul(2)
-            .and_then(usize::checked_next_power_of_two)
-            .unwrap_or_else(|| panic!("mapguard: a shard of {live} entries cannot be addressed"))
-            .max(MIN_CAPACITY);
-        let new = match Table::<K, V>::allocate(capacity) {
-            Ok(table) => table,
-            Err(ReserveError::AllocError { bytes }) => alloc::handle_alloc_error(
-                Layout::from_size_align(bytes, 8).unwrap_or(Layout::new::<u64>()),
-            ),
-            Err(err) => panic!("mapguard: cannot grow a shard to {capacity} slots: {err}"),
-        };
+    #[inline(never)]
+    fn rebuild(
+        &self,
+        shard: usize,
+        state: &mut WriterState,
+        live: usize,
+    ) -> Result<*mut Table<K, V>, Box<dyn std::any::Any + Send>>
+    where
+        K: Clone,
+    {
         let old = self.tables[shard].load(Ordering::Relaxed);
-        let mut dead = Vec::new();
-        let mut tagged = 0;
-        {
-            // SAFETY: the old table is current and locked; the new one is not shared yet.
-            let (from, to) = (View::of(old), View::of(new));
-            for index in 0..from.capacity() {
-                // SAFETY: the old table is current and locked.
-                let slot = unsafe { from.slot(index) };
-                let tag = slot.tag.load(Ordering::Relaxed);
-                if tag == 0 {
-                    continue;
+        let new = if live == 0 {
+            ptr::null_mut()
+        } else {
+            let capacity = capacity_for(live).unwrap_or_else(|| {
+                panic!("mapguard: a shard of {live} entries cannot be addressed")
+            });
+            let new = match Table::<K, V>::allocate(capacity) {
+                Ok(table) => table,
+                Err(ReserveError::AllocError { bytes }) => alloc::handle_alloc_error(
+                    Layout::from_size_align(bytes, TABLE_ALIGN).unwrap_or(Layout::new::<u64>()),
+                ),
+                Err(err) => panic!("mapguard: cannot grow a shard to {capacity} slots: {err}"),
+            };
+            // Until published, the new table owns only the keys cloned into it: a panicking
+            // clone frees it with those keys (and not the values, still owned by the old one).
+            let filled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if old.is_null() {
+                    0
+                } else {
+                    copy_live(View::of(old), View::of(new))
                 }
-                let entry = slot.entry.load(Ordering::Relaxed);
-                if is_dead(entry) {
-                    dead.push(untag(entry));
-                    continue;
+            }));
+            match filled {
+                Ok(tagged) => state.tagged = tagged,
+                Err(panic) => {
+                    // SAFETY: the new table is unpublished and owns only its keys.
+                    unsafe { Table::deallocate(new, false) };
+                    return Err(panic);
                 }
-                let mut at = tag as usize;
-                // SAFETY: the new table is ours until published.
-                while unsafe { to.slot(at) }.tag.load(Ordering::Relaxed) != 0 {
-                    at = at.wrapping_add(1);
-                }
-                // SAFETY: as above.
-                let target = unsafe { to.slot(at) };
-                target.entry.store(entry, Ordering::Relaxed);
-                target.tag.store(tag, Ordering::Relaxed);
-                tagged += 1;
             }
+            new
+        };
+        if new.is_null() {
+            state.tagged = 0;
         }
         // Publishes the copied slots with the table (readers load it with acquire).
         self.tables[shard].store(new, Ordering::Release);
-        state.tagged = tagged;
-        if old != empty_table() {
-            // SAFETY: the old table is unlinked by the store above and came from `allocate`.
-            unsafe { state.garbage.retire(old.cast(), free_table::<K, V>) };
+        if !old.is_null() {
+            // SAFETY: the old table is unlinked by the store above and came from `allocate`;
+            // its live values now belong to the new table and it has no dead ones (removal
+            // retires values), so it owns only its keys.
+            unsafe { state.garbage.retire(old.cast(), free_table_keys::<K, V>) };
         }
-        for entry in dead {
-            // SAFETY: dead entries were reachable only from the old table, now unlinked.
-            unsafe { state.garbage.retire(entry.cast(), free_entry::<K, V>) };
-        }
-        new
+        Ok(new)
     }
 
-    /// Removes every entry: each shard gets the empty table, and the old tables are retired
-    /// with their entries. Frees them before returning unless a reader is pinned somewhere.
+    /// Removes every entry: each shard drops its table, and the old tables are retired with
+    /// their keys and values. Frees them before returning unless a reader is pinned somewhere.
     pub(crate) fn clear(&self) {
         for (shard, writer) in self.writers.iter().enumerate() {
             let mut state = writer.state.lock();
-            let old = self.tables[shard].swap(empty_table(), Ordering::Release);
+            let old = self.tables[shard].swap(ptr::null_mut(), Ordering::Release);
             state.tagged = 0;
             writer.len.store(0, Ordering::Relaxed);
-            if old != empty_table() {
-                // SAFETY: unlinked by the swap above; the table owns its entries (live and
-                // dead), and nothing else does.
-                unsafe {
-                    state
-                        .garbage
-                        .retire(old.cast(), free_table_with_entries::<K, V>)
-                };
+            if !old.is_null() {
+                // SAFETY: unlinked by the swap above; the table owns its keys and values.
+                unsafe { state.garbage.retire(old.cast(), free_table_all::<K, V>) };
             }
         }
         self.collect();
@@ -681,10 +691,38 @@ impl<K, V> RawReadMostly<K, V> {
             raw: self,
             _guard: pin(),
             shard: 0,
-            table: ptr::null_mut(),
+            table: None,
             index: 0,
         }
     }
+}
+
+/// Clones the keys of `from`'s live slots into `to` (fresh, unpublished) and copies their value
+/// pointers. Returns how many slots it tagged.
+fn copy_live<K: Clone, V>(from: View<K, V>, to: View<K, V>) -> usize {
+    let mut tagged = 0;
+    for index in 0..from.capacity() {
+        // SAFETY: `from` is current and locked by the caller.
+        let slot = unsafe { from.slot(index) };
+        let tag = slot.tag.load(Ordering::Relaxed);
+        let value = slot.value.load(Ordering::Relaxed);
+        if tag == 0 || value.is_null() {
+            continue;
+        }
+        let mut at = tag as usize;
+        // SAFETY: `to` is owned by the caller until published.
+        while unsafe { to.slot(at) }.tag.load(Ordering::Relaxed) != 0 {
+            at = at.wrapping_add(1);
+        }
+        // SAFETY: as above; the slot is tagged in `from`, so its key is initialized.
+        let (target, key) = unsafe { (to.slot(at), slot.key()) };
+        // SAFETY: `target` is untagged and unpublished: nothing reads its key.
+        unsafe { (*target.key.get()).write(key.clone()) };
+        target.value.store(value, Ordering::Relaxed);
+        target.tag.store(tag, Ordering::Relaxed);
+        tagged += 1;
+    }
+    tagged
 }
 
 /// Where the key is in `table`, or the untagged slot that ends its probe sequence.
@@ -695,7 +733,7 @@ unsafe fn find_place<K, V>(
     table: View<K, V>,
     hash: u64,
     eq: &mut impl FnMut(&K) -> bool,
-) -> Place<K, V> {
+) -> Place<V> {
     let tag = hash | TAG_BIT;
     let mut index = hash as usize & table.mask;
     loop {
@@ -705,17 +743,14 @@ unsafe fn find_place<K, V>(
         if found == 0 {
             return Place::Vacant(index);
         }
-        if found == tag {
-            let entry = slot.entry.load(Ordering::Relaxed);
-            // SAFETY: tagged slots of the current table point to entries owned by it; the lock
-            // keeps them from being retired.
-            if eq(unsafe { &(*untag(entry)).key }) {
-                return if is_dead(entry) {
-                    Place::Dead(index, untag(entry))
-                } else {
-                    Place::Live(index, entry)
-                };
-            }
+        // SAFETY: tagged (this thread is the only writer).
+        if found == tag && eq(unsafe { slot.key() }) {
+            let value = slot.value.load(Ordering::Relaxed);
+            return if value.is_null() {
+                Place::Dead(index)
+            } else {
+                Place::Live(index, value)
+            };
         }
         index = (index + 1) & table.mask;
     }
@@ -725,11 +760,11 @@ impl<K, V> Drop for RawReadMostly<K, V> {
     fn drop(&mut self) {
         for table in self.tables.iter_mut() {
             let table = *table.get_mut();
-            if table != empty_table() {
+            if !table.is_null() {
                 // SAFETY: with `&mut self` no reference into the map is alive, so no reader
-                // uses the table; it owns its entries (retired ones are in the garbage lists,
-                // dropped right after this).
-                unsafe { Table::deallocate_with_entries(table) };
+                // uses the table; it owns its keys and values (retired ones are in the garbage
+                // lists, dropped right after this).
+                unsafe { Table::deallocate(table, true) };
             }
         }
     }
@@ -738,38 +773,44 @@ impl<K, V> Drop for RawReadMostly<K, V> {
 /// Live entries of every shard, each shard's taken from one table (invariant 3).
 pub(crate) struct RawIter<'a, K, V> {
     raw: &'a RawReadMostly<K, V>,
-    /// Keeps every table and entry met during the iteration allocated.
+    /// Keeps every table and value met during the iteration allocated.
     _guard: EpochGuard,
     shard: usize,
-    table: *mut Table<K, V>,
+    table: Option<View<K, V>>,
     index: usize,
 }
 
 impl<'a, K, V> Iterator for RawIter<'a, K, V> {
-    type Item = Pinned<'a, Entry<K, V>>;
+    type Item = Pinned<'a, K, V>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if self.table.is_null() {
-                let table = self.raw.tables.get(self.shard)?;
-                self.table = table.load(Ordering::Acquire);
-                self.index = 0;
-            }
-            let table = View::of(self.table);
+            let table = match self.table {
+                Some(table) => table,
+                None => {
+                    let packed = self.raw.tables.get(self.shard)?.load(Ordering::Acquire);
+                    self.shard += 1;
+                    if packed.is_null() {
+                        continue;
+                    }
+                    self.index = 0;
+                    *self.table.insert(View::of(packed))
+                }
+            };
             while self.index < table.capacity() {
                 // SAFETY: loaded while pinned by `_guard`, which lives as long as the iterator.
                 let slot = unsafe { table.slot(self.index) };
                 self.index += 1;
                 if slot.tag.load(Ordering::Acquire) != 0 {
-                    let entry = slot.entry.load(Ordering::Acquire);
-                    if !is_dead(entry) {
-                        // SAFETY: pinned by `_guard`; the entry was reachable from the map.
-                        return Some(unsafe { Pinned::new(entry) });
+                    let value = slot.value.load(Ordering::Acquire);
+                    if !value.is_null() {
+                        // SAFETY: pinned by `_guard` (and now by a nested pin too) since before
+                        // the slot was read; the tag was seen non-zero.
+                        return Some(unsafe { Pinned::new(slot.key(), value, pin()) });
                     }
                 }
             }
-            self.table = ptr::null_mut();
-            self.shard += 1;
+            self.table = None;
         }
     }
 }

@@ -3,26 +3,29 @@
 //!
 //! # Design
 //! The map is split into shards by the top bits of the key's hash. Each shard is an
-//! open-addressing table (linear probing) of slots; a slot holds the key's 64-bit hash and a
-//! pointer to an immutable boxed entry `{key, value}`. Nothing a reader touches is ever written
-//! in place except slot pointers, which are swapped atomically:
+//! open-addressing table (linear probing) of slots; a slot holds the key's 64-bit hash, the key
+//! itself, and an atomic pointer to the boxed value. A key never changes once its slot is
+//! published; only value pointers are swapped:
 //!
 //! - **A read** hashes the key, *pins* the thread (copies the global epoch into a record only
 //!   this thread writes, plus a compiler fence), loads the shard's table pointer, probes slots
-//!   comparing the stored hash, follows one pointer to compare the key, and unpins. No lock, no
+//!   comparing the stored hash and then the key, and unpins. The value pointer is followed only
+//!   when the value is read (`contains_key` and `get(..).is_some()` never touch it). No lock, no
 //!   retry loop, no write to memory another core reads: it is wait-free and its cost does not
 //!   depend on what writers do.
-//! - **A write** locks the key's shard (a mutex only writers take) and publishes a new entry
-//!   with one release store: an overwrite swaps the slot's pointer, a new key claims the next
-//!   free slot. The replaced entry is *retired*: freed once every reader that might still hold
-//!   it has unpinned (epoch-based reclamation; see below). Overwrites and new keys of different
-//!   shards never wait for each other, and no write ever waits for a reader.
-//! - **Removal** marks the slot's pointer dead but keeps the entry (and so the key) in its slot,
-//!   so a key keeps its slot until the shard's table is rebuilt: a scan never meets one key twice.
+//! - **A write** locks the key's shard (a mutex only writers take). An overwrite publishes a new
+//!   value box with one release store; a new key is written into the next free slot, whose hash
+//!   is published last. The replaced value is *retired*: freed once every reader that might still
+//!   hold it has unpinned (epoch-based reclamation; see below). Writes to different shards never
+//!   wait for each other, and no write ever waits for a reader.
+//! - **Removal** nulls the value pointer but keeps the key in its slot, so a key keeps its slot
+//!   until the shard's table is rebuilt: a scan of a table never meets one key twice.
 //! - **Growth** rebuilds one shard's table, under that shard's lock, when 5/8 of its slots are
-//!   used; it copies only entry pointers (never keys or values), drops dead entries, and
+//!   used: it *clones* the live keys into a new table (readers may still be reading the old
+//!   ones; this is why writes need `K: Clone`), moves the value pointers, drops removed keys, and
 //!   publishes the new table with one store. Readers on the old table keep reading a frozen,
-//!   consistent copy. A shard whose live entries fall below 1/8 of its slots shrinks the same way.
+//!   consistent copy. A shard whose live entries fall below 1/8 of its slots shrinks the same
+//!   way, and one left empty frees its table.
 //!
 //! Compared with Go's classic `sync.Map`: new keys take their shard's lock, not a map-wide one,
 //! and there is no read-only/dirty pair, so no O(n) copy after a promotion and no miss counting;
@@ -49,7 +52,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::ops::Deref;
 
-use crate::raw::read_mostly::{Decision, Entry, Lookup, Pinned, RawReadMostly};
+use crate::raw::read_mostly::{Decision, Lookup, Pinned, RawReadMostly};
 
 pub use builder::ReadMostlyMapBuilder;
 pub use iter::Iter;
@@ -67,7 +70,8 @@ pub type DefaultHashBuilder = crate::sharded::DefaultHashBuilder;
 ///   only the calling thread's own epoch record. Readers on different cores do not slow each
 ///   other down, and no writer makes them wait.
 /// - **Writes lock one shard** (a lock readers never take). An overwrite allocates the new
-///   entry and publishes it with one atomic store; readers see the old or the new value, whole.
+///   value and publishes it with one atomic store; readers see the old or the new value, whole.
+///   Writes need `K: Clone`: a growing or shrinking shard copies its keys (see the module docs).
 /// - **Each single-key call is atomic** (linearizable), including
 ///   [`get_or_insert`](Self::get_or_insert), [`swap`](Self::swap),
 ///   [`compare_exchange`](Self::compare_exchange) and [`remove_if_eq`](Self::remove_if_eq).
@@ -116,11 +120,11 @@ pub struct ReadMostlyMap<K, V, S = DefaultHashBuilder> {
 /// assert_eq!((*one.key(), one.value().as_str()), (1, "one"));
 /// ```
 pub struct Ref<'a, K, V> {
-    entry: Pinned<'a, Entry<K, V>>,
+    entry: Pinned<'a, K, V>,
 }
 
 impl<'a, K, V> Ref<'a, K, V> {
-    fn new(entry: Pinned<'a, Entry<K, V>>) -> Self {
+    fn new(entry: Pinned<'a, K, V>) -> Self {
         Self { entry }
     }
 
@@ -133,7 +137,7 @@ impl<'a, K, V> Ref<'a, K, V> {
     /// assert_eq!(*map.get("k").unwrap().key(), "k");
     /// ```
     pub fn key(&self) -> &K {
-        &self.entry.key
+        self.entry.key()
     }
 
     /// The value of the entry.
@@ -145,7 +149,7 @@ impl<'a, K, V> Ref<'a, K, V> {
     /// assert_eq!(*map.get("k").unwrap().value(), 1);
     /// ```
     pub fn value(&self) -> &V {
-        &self.entry.value
+        self.entry.value()
     }
 
     /// The key and the value.
@@ -158,7 +162,7 @@ impl<'a, K, V> Ref<'a, K, V> {
     /// assert_eq!(entry.pair(), (&'a', &1));
     /// ```
     pub fn pair(&self) -> (&K, &V) {
-        (&self.entry.key, &self.entry.value)
+        (self.entry.key(), self.entry.value())
     }
 }
 
@@ -166,7 +170,7 @@ impl<K, V> Deref for Ref<'_, K, V> {
     type Target = V;
 
     fn deref(&self) -> &V {
-        &self.entry.value
+        self.entry.value()
     }
 }
 
@@ -433,8 +437,7 @@ where
         V: Clone,
     {
         let hash = self.hash(key);
-        self.raw
-            .read(hash, |k| k.borrow() == key, |entry| entry.value.clone())
+        self.raw.read(hash, |k| k.borrow() == key, V::clone)
     }
 
     /// Whether `key` is present. Wait-free.
@@ -453,13 +456,22 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        self.raw.read(hash, |k| k.borrow() == key, |_| ()).is_some()
+        self.raw.contains(hash, |k| k.borrow() == key)
     }
+}
 
+/// Writes. They need `K: Clone` because keys live inline in the shard tables, and a table
+/// that grows or shrinks gets copies of its keys while readers may still read the old ones.
+impl<K, V, S> ReadMostlyMap<K, V, S>
+where
+    K: Hash + Eq + Clone,
+    S: BuildHasher,
+{
     /// Stores `value` under `key` (Go's `Store`); returns `true` if it replaced a value.
     ///
-    /// An overwrite publishes a new entry (with this `key`) and frees the old one once no
-    /// reader holds it. Use [`swap`](Self::swap) to see the replaced value.
+    /// An overwrite keeps the stored key (this `key` is dropped), publishes the new value and
+    /// frees the old one once no reader holds it. Use [`swap`](Self::swap) to see the replaced
+    /// value.
     ///
     /// # Examples
     /// ```
@@ -581,7 +593,7 @@ where
         let outcome = self
             .raw
             .write(hash, BorrowedKey(key), |present| match present {
-                Some(entry) if entry.value == *current => Decision::Remove,
+                Some(value) if value == current => Decision::Remove,
                 _ => Decision::Keep,
             });
         outcome.previous.is_some()
@@ -615,7 +627,7 @@ where
         let outcome = self
             .raw
             .write(hash, OwnedKey(key), |present| match present {
-                Some(entry) if entry.value == *current => Decision::Store(new),
+                Some(value) if value == current => Decision::Store(new),
                 _ => Decision::Keep,
             });
         match outcome.previous {
@@ -667,13 +679,13 @@ impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for ReadMostlyMap<K, V, S> {
     }
 }
 
-impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for ReadMostlyMap<K, V, S> {
+impl<K: Hash + Eq + Clone, V, S: BuildHasher> Extend<(K, V)> for ReadMostlyMap<K, V, S> {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         (&*self).extend(iter);
     }
 }
 
-impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for &ReadMostlyMap<K, V, S> {
+impl<K: Hash + Eq + Clone, V, S: BuildHasher> Extend<(K, V)> for &ReadMostlyMap<K, V, S> {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         for (key, value) in iter {
             self.insert(key, value);
@@ -681,7 +693,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for &ReadMostlyMap<K, V, S>
     }
 }
 
-impl<K: Hash + Eq, V, S: BuildHasher + Default> FromIterator<(K, V)> for ReadMostlyMap<K, V, S> {
+impl<K: Hash + Eq + Clone, V, S: BuildHasher + Default> FromIterator<(K, V)>
+    for ReadMostlyMap<K, V, S>
+{
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let iter = iter.into_iter();
         let map = Self::with_capacity_and_hasher(iter.size_hint().0, S::default());

@@ -23,7 +23,7 @@ impl<K: Serialize, V: Serialize, S> Serialize for ReadMostlyMap<K, V, S> {
 
 impl<'de, K, V, S> Deserialize<'de> for ReadMostlyMap<K, V, S>
 where
-    K: Deserialize<'de> + Hash + Eq,
+    K: Deserialize<'de> + Hash + Eq + Clone,
     V: Deserialize<'de>,
     S: BuildHasher + Default,
 {
@@ -33,7 +33,7 @@ where
 
         impl<'de, K, V, S> Visitor<'de> for MapVisitor<K, V, S>
         where
-            K: Deserialize<'de> + Hash + Eq,
+            K: Deserialize<'de> + Hash + Eq + Clone,
             V: Deserialize<'de>,
             S: BuildHasher + Default,
         {
