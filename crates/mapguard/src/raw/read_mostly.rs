@@ -20,7 +20,7 @@
 //!    the shard pointer). Readers and iterators still on it see a frozen, consistent state. A
 //!    rebuild *clones* the live keys into the new table (readers may still be reading the old
 //!    copies) and moves the value pointers.
-//! 4. At most 5/8 of a table's slots are tagged, so every probe ends at an untagged slot. A
+//! 4. At most half of a table's slots are tagged, so every probe ends at an untagged slot. A
 //!    shard without a table has a null pointer.
 //! 5. Values and tables are freed only through [`Garbage::retire`] after they were unlinked, or
 //!    with exclusive access (drop); readers that can reach them are pinned.
@@ -178,7 +178,7 @@ impl<K, V> Table<K, V> {
 
     /// Most slots a table of this capacity may have tagged (invariant 4).
     fn max_tagged(capacity: usize) -> usize {
-        capacity / 8 * 5
+        capacity / 2
     }
 }
 
@@ -303,9 +303,11 @@ unsafe impl<K: Send, V: Send> Send for RawReadMostly<K, V> {}
 // move keys and values in and drop them on any thread (needs `Send`).
 unsafe impl<K: Send + Sync, V: Send + Sync> Sync for RawReadMostly<K, V> {}
 
-/// The capacity of a table for `live` entries: at most half full after a rebuild.
+/// The capacity of a table for `live` entries: a third full or less after a rebuild. Short
+/// probe sequences matter more than memory here: a lookup that stops at its first or second
+/// slot is one predictable branch, and mispredicted probe loops are what cost the most.
 fn capacity_for(live: usize) -> Option<usize> {
-    live.checked_mul(2)?
+    live.checked_mul(3)?
         .checked_next_power_of_two()
         .map(|capacity| capacity.max(MIN_CAPACITY))
 }

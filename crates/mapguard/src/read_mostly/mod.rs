@@ -20,7 +20,7 @@
 //!   wait for each other, and no write ever waits for a reader.
 //! - **Removal** nulls the value pointer but keeps the key in its slot, so a key keeps its slot
 //!   until the shard's table is rebuilt: a scan of a table never meets one key twice.
-//! - **Growth** rebuilds one shard's table, under that shard's lock, when 5/8 of its slots are
+//! - **Growth** rebuilds one shard's table, under that shard's lock, when half of its slots are
 //!   used: it *clones* the live keys into a new table (readers may still be reading the old
 //!   ones; this is why writes need `K: Clone`), moves the value pointers, drops removed keys, and
 //!   publishes the new table with one store. Readers on the old table keep reading a frozen,
@@ -322,7 +322,7 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     /// assert!(map.capacity() >= 500);
     /// ```
     pub fn capacity(&self) -> usize {
-        self.raw.slot_count() / 8 * 5
+        self.raw.slot_count() / 2
     }
 
     /// Removes every entry. The shards' tables are released, and their memory is freed before
