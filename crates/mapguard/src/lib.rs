@@ -6,6 +6,11 @@
 //! [`ShardedMap`] is the general-purpose map: std/dashmap-style API, any `K: Hash + Eq` and
 //! `V`, lookups by `&Q` where `K: Borrow<Q>`.
 //!
+//! [`ReadMostlyMap`] takes Go's `sync.Map` role (keys written once and read many times, or
+//! threads on disjoint keys): reads take no lock and write no shared memory, replaced values
+//! are reclaimed with epochs (see [`read_mostly`]). [`LockedMap`] is one `RwLock` around one
+//! table: the minimal fix, and the baseline the others are measured against.
+//!
 //! ```
 //! use mapguard::{Action, ShardedMap};
 //!

@@ -8,7 +8,7 @@
 //! and takes another read may deadlock if a writer is waiting in between (the lock is fair to
 //! writers).
 //!
-//! The lock is reached only through the [`TableLock`] type in this module, so that it can be
+//! The lock is reached only through the private `TableLock` alias in this module, so that it can be
 //! replaced (for example by a lock-order-checking lock) without touching the map.
 
 use std::borrow::Borrow;

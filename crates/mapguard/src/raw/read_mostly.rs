@@ -286,11 +286,16 @@ enum Place<V> {
     Vacant(usize),
 }
 
+/// A shard's packed table pointer, alone on its cache line.
+type ShardTable<K, V> = CachePadded<AtomicPtr<Table<K, V>>>;
+
 /// The sharded slot tables of a read-mostly map. See the module docs.
 pub(crate) struct RawReadMostly<K, V> {
     /// The packed pointer to the current table of each shard (null: no table): the only shared
     /// words readers load before the slots.
-    tables: Box<[AtomicPtr<Table<K, V>>]>,
+    /// Each on its own cache line, so that neither a rebuild of another shard nor whatever the
+    /// allocator puts next to this array makes readers miss.
+    tables: Box<[ShardTable<K, V>]>,
     writers: Box<[CachePadded<Writer>]>,
     /// Right shift that brings the shard bits (the top bits of the hash) down to bit 0.
     shift: u32,
@@ -324,7 +329,7 @@ impl<K, V> RawReadMostly<K, V> {
             Table::<K, V>::layout(table_capacity)?;
             for _ in 0..shards {
                 match Table::allocate(table_capacity) {
-                    Ok(table) => tables.push(AtomicPtr::new(table)),
+                    Ok(table) => tables.push(CachePadded::new(AtomicPtr::new(table))),
                     Err(err) => {
                         drop(Self::assemble(tables, shards));
                         return Err(err);
@@ -332,11 +337,11 @@ impl<K, V> RawReadMostly<K, V> {
                 }
             }
         }
-        tables.resize_with(shards, || AtomicPtr::new(ptr::null_mut()));
+        tables.resize_with(shards, || CachePadded::new(AtomicPtr::new(ptr::null_mut())));
         Ok(Self::assemble(tables, shards))
     }
 
-    fn assemble(tables: Vec<AtomicPtr<Table<K, V>>>, shards: usize) -> Self {
+    fn assemble(tables: Vec<ShardTable<K, V>>, shards: usize) -> Self {
         let writers = (0..tables.len())
             .map(|_| {
                 CachePadded::new(Writer {
