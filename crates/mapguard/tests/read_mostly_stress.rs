@@ -209,3 +209,50 @@ fn references_outlive_overwrites_and_clears() {
         stop_after(&stop, RUN_FOR);
     });
 }
+
+/// A value whose comparison stalls while `STALL` is set, to keep a writer inside its shard's
+/// lock (`compare_exchange` compares under the lock).
+#[derive(Debug)]
+struct SlowEq(u64);
+
+static STALL: AtomicBool = AtomicBool::new(false);
+static IN_EQ: AtomicBool = AtomicBool::new(false);
+
+impl PartialEq for SlowEq {
+    fn eq(&self, other: &Self) -> bool {
+        if STALL.load(Ordering::Relaxed) {
+            IN_EQ.store(true, Ordering::SeqCst);
+            thread::sleep(Duration::from_millis(300));
+            IN_EQ.store(false, Ordering::SeqCst);
+        }
+        self.0 == other.0
+    }
+}
+
+#[test]
+fn reads_do_not_wait_for_a_writer_holding_the_shard() {
+    let map: ReadMostlyMap<u64, SlowEq> = ReadMostlyMap::builder().shards(1).build().unwrap();
+    map.insert(1, SlowEq(10));
+    map.insert(2, SlowEq(20));
+    STALL.store(true, Ordering::SeqCst);
+    thread::scope(|s| {
+        let writer = s.spawn(|| map.compare_exchange(1, &SlowEq(10), SlowEq(11)).is_ok());
+        while !IN_EQ.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        // The only shard is locked by the writer for the next ~300 ms.
+        for _ in 0..10_000 {
+            assert_eq!(map.get(&1).map(|v| v.0), Some(10));
+            assert_eq!(map.get(&2).map(|v| v.0), Some(20));
+            assert!(map.contains_key(&2));
+        }
+        assert_eq!(map.iter().count(), 2);
+        assert!(
+            IN_EQ.load(Ordering::SeqCst),
+            "reads waited for the writer's lock"
+        );
+        STALL.store(false, Ordering::SeqCst);
+        assert!(writer.join().unwrap());
+    });
+    assert_eq!(map.get(&1).map(|v| v.0), Some(11));
+}
