@@ -164,6 +164,11 @@ impl Domain {
     /// Moves the global epoch forward by one if every pinned record shows the current epoch.
     /// Returns the global epoch as this call leaves it.
     pub fn try_advance(&self) -> u64 {
+        // A writer that never pinned must still see whether readers use light fences.
+        #[cfg(not(loom))]
+        if ptr::eq(self, &GLOBAL) {
+            init_global();
+        }
         let epoch = self.word.epoch.load(Ordering::Relaxed);
         heavy_fence(self.asymmetric());
         let mut cursor = self.records.load(Ordering::Acquire);
@@ -299,19 +304,25 @@ pub(crate) fn pin() -> EpochGuard {
     }
 }
 
+/// Decides, once per process and before any record of the global domain is handed out, whether
+/// its readers use light fences. Every thread that pins or advances passes here first, and the
+/// `Once` orders the decision before what it does next.
+#[cfg(not(loom))]
+fn init_global() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        GLOBAL
+            .word
+            .asymmetric
+            .store(barrier::available(), Ordering::Relaxed);
+    });
+}
+
 #[cold]
 #[inline(never)]
 fn pin_slow(local: &Local) {
     #[cfg(not(loom))]
-    {
-        static INIT: std::sync::Once = std::sync::Once::new();
-        INIT.call_once(|| {
-            GLOBAL
-                .word
-                .asymmetric
-                .store(barrier::available(), Ordering::Relaxed);
-        });
-    }
+    init_global();
     let record = global().register();
     local.record.set(record);
     // Registers the destructor that gives the record back. During thread exit (after that
