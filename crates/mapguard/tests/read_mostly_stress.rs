@@ -256,3 +256,38 @@ fn reads_do_not_wait_for_a_writer_holding_the_shard() {
     });
     assert_eq!(map.get(&1).map(|v| v.0), Some(11));
 }
+
+#[test]
+fn racing_stores_of_new_keys_agree_on_one_value() {
+    let map: ReadMostlyMap<u64, u64> = ReadMostlyMap::builder().shards(2).build().unwrap();
+    const KEYS: u64 = 5_000;
+    let winners: Vec<Vec<u64>> = thread::scope(|s| {
+        let racers: Vec<_> = (0..2u64)
+            .map(|racer| {
+                let map = &map;
+                s.spawn(move || {
+                    (0..KEYS)
+                        .map(|key| match key % 3 {
+                            0 => *map.get_or_insert(key, racer),
+                            1 => *map.get_or_insert_with(key, || racer),
+                            _ => {
+                                // Only a swap from "absent" may report no previous value.
+                                match map.compare_exchange(key, &u64::MAX, racer) {
+                                    Ok(_) => unreachable!("no value is ever u64::MAX"),
+                                    Err(_) => *map.get_or_insert(key, racer),
+                                }
+                            }
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(map.len(), KEYS as usize);
+    for key in 0..KEYS {
+        let stored = map.get_cloned(&key).unwrap();
+        assert_eq!(winners[0][key as usize], stored, "key {key}");
+        assert_eq!(winners[1][key as usize], stored, "key {key}");
+    }
+}
