@@ -379,3 +379,43 @@ fn a_panicking_key_clone_during_growth_leaves_the_map_intact() {
     map.insert(FragileKey(u32::MAX), 1);
     assert_eq!(map.get_cloned(&FragileKey(u32::MAX)), Some(1));
 }
+
+/// A value whose comparison writes to the map it lives in.
+#[derive(Debug)]
+struct Reentrant(u64);
+
+static REENTRANT_MAP: std::sync::OnceLock<ReadMostlyMap<u64, Reentrant>> =
+    std::sync::OnceLock::new();
+
+impl PartialEq for Reentrant {
+    fn eq(&self, other: &Self) -> bool {
+        REENTRANT_MAP.get().unwrap().insert(1, Reentrant(99));
+        self.0 == other.0
+    }
+}
+
+#[test]
+fn a_write_from_code_under_the_same_shard_lock_panics_instead_of_hanging() {
+    let map = REENTRANT_MAP.get_or_init(|| ReadMostlyMap::builder().shards(1).build().unwrap());
+    map.insert(1, Reentrant(5));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        map.compare_exchange(1, &Reentrant(5), Reentrant(6))
+    }));
+    let message = result.unwrap_err();
+    let message = message
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| message.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap();
+    assert!(message.contains("deadlock avoided"), "{message}");
+    // The lock was released and the map is unchanged.
+    assert_eq!(map.get(&1).map(|v| v.0), Some(5));
+    assert!(map.remove(&1).is_some());
+}
+
+#[test]
+fn maps_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ReadMostlyMap<String, Vec<u8>>>();
+    send_sync::<mapguard::LockedMap<String, Vec<u8>>>();
+}

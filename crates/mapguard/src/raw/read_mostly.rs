@@ -279,6 +279,63 @@ struct WriterState {
     garbage: Garbage,
 }
 
+thread_local! {
+    /// The shard writer lock this thread holds, if any (address of its `Writer`).
+    static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A shard's lock held by this thread; remembers it so that a re-entrant write panics.
+struct WriterGuard<'a> {
+    state: parking_lot::MutexGuard<'a, WriterState>,
+    previous: usize,
+}
+
+impl Writer {
+    /// Locks the shard for writing.
+    ///
+    /// # Panics
+    /// If this thread already holds it: user code that runs under the lock (`V::eq` in a
+    /// compare, `K::clone`/`K::eq` in a rebuild, a `Drop` of a freed value) called the map's
+    /// writing side for the same shard, which would wait for itself forever.
+    #[inline]
+    fn lock(&self) -> WriterGuard<'_> {
+        let me = self as *const Self as usize;
+        let previous = HELD.with(|held| held.replace(me));
+        if previous == me {
+            HELD.with(|held| held.set(previous));
+            panic!(
+                "mapguard: deadlock avoided: a ReadMostlyMap write was called from code that runs \
+                 under the same shard's write lock (`PartialEq`, `Hash`, `Clone` or `Drop` of a key \
+                 or value); it would wait for itself"
+            );
+        }
+        WriterGuard {
+            state: self.state.lock(),
+            previous,
+        }
+    }
+}
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        let previous = self.previous;
+        HELD.with(|held| held.set(previous));
+    }
+}
+
+impl std::ops::Deref for WriterGuard<'_> {
+    type Target = WriterState;
+    fn deref(&self) -> &WriterState {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for WriterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut WriterState {
+        &mut self.state
+    }
+}
+
 /// Where a key is, or would go, in a table.
 enum Place<V> {
     Live(usize, *mut V),
@@ -478,7 +535,7 @@ impl<K, V> RawReadMostly<K, V> {
         let _guard = pin();
         let shard = self.shard_for(hash);
         let writer = &self.writers[shard];
-        let mut state = writer.state.lock();
+        let mut state = writer.lock();
         let mut table = self.tables[shard].load(Ordering::Relaxed);
         let mut place = if table.is_null() {
             None
@@ -657,7 +714,7 @@ impl<K, V> RawReadMostly<K, V> {
     /// their keys and values. Frees them before returning unless a reader is pinned somewhere.
     pub(crate) fn clear(&self) {
         for (shard, writer) in self.writers.iter().enumerate() {
-            let mut state = writer.state.lock();
+            let mut state = writer.lock();
             let old = self.tables[shard].swap(ptr::null_mut(), Ordering::Release);
             state.tagged = 0;
             writer.len.store(0, Ordering::Relaxed);
@@ -674,7 +731,7 @@ impl<K, V> RawReadMostly<K, V> {
     pub(crate) fn collect(&self) {
         let mut first = true;
         for writer in self.writers.iter() {
-            let mut state = writer.state.lock();
+            let mut state = writer.lock();
             if state.garbage.len() > 0 {
                 // Two advances make everything retired so far expire; later shards find the
                 // epoch already moved.
@@ -688,7 +745,7 @@ impl<K, V> RawReadMostly<K, V> {
     pub(crate) fn garbage_len(&self) -> usize {
         self.writers
             .iter()
-            .map(|writer| writer.state.lock().garbage.len())
+            .map(|writer| writer.lock().garbage.len())
             .sum()
     }
 

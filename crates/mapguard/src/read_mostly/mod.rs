@@ -573,7 +573,8 @@ where
     /// Removes `key` only if its value equals `current` (Go's `CompareAndDelete`); returns
     /// whether it did.
     ///
-    /// `V::eq` runs under the shard's write lock: it must not call this map.
+    /// `V::eq` runs under the shard's write lock: reads of the map from it are fine, a write to
+    /// the same shard panics (it would wait for itself).
     ///
     /// # Examples
     /// ```
@@ -603,7 +604,8 @@ where
     /// `CompareAndSwap`). Returns the replaced value on success, or the present value (`None`
     /// if absent) on failure; `new` is dropped then.
     ///
-    /// `V::eq` runs under the shard's write lock: it must not call this map.
+    /// `V::eq` runs under the shard's write lock: reads of the map from it are fine, a write to
+    /// the same shard panics (it would wait for itself).
     ///
     /// # Examples
     /// ```
