@@ -291,6 +291,16 @@ struct WriterGuard<'a> {
 }
 
 impl Writer {
+    /// Changes the entry count by `delta` and returns the new count. Only called with the lock
+    /// held, so a plain load and store do (no locked instruction); readers of `len` only need
+    /// some recent value.
+    #[inline]
+    fn add_len(&self, delta: isize) -> usize {
+        let len = self.len.load(Ordering::Relaxed).wrapping_add_signed(delta);
+        self.len.store(len, Ordering::Relaxed);
+        len
+    }
+
     /// Locks the shard for writing.
     ///
     /// # Panics
@@ -581,7 +591,7 @@ impl<K, V> RawReadMostly<K, V> {
                         unsafe { View::of(table).slot(index) }
                             .value
                             .store(new, Ordering::Release);
-                        writer.len.fetch_add(1, Ordering::Relaxed);
+                        writer.add_len(1);
                         index
                     }
                     Some(Place::Vacant(_)) | None => {
@@ -618,7 +628,7 @@ impl<K, V> RawReadMostly<K, V> {
                         slot.value.store(new, Ordering::Release);
                         slot.tag.store(hash | TAG_BIT, Ordering::Release);
                         state.tagged += 1;
-                        writer.len.fetch_add(1, Ordering::Relaxed);
+                        writer.add_len(1);
                         index
                     }
                 };
@@ -636,7 +646,7 @@ impl<K, V> RawReadMostly<K, V> {
                     unsafe { state.garbage.retire(old.cast(), free_value::<V>) };
                     // SAFETY: pinned since before `old` was retired.
                     outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, pin()) });
-                    let len = writer.len.fetch_sub(1, Ordering::Relaxed) - 1;
+                    let len = writer.add_len(-1);
                     let capacity = View::of(table).capacity();
                     if capacity > MIN_CAPACITY && len * 8 < capacity || len == 0 {
                         // A failed shrink (a panicking `K::clone`) leaves the table as it is.
