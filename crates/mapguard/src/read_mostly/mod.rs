@@ -68,7 +68,8 @@ pub type DefaultHashBuilder = crate::sharded::DefaultHashBuilder;
 /// - **Reads are wait-free** ([`get`](Self::get), [`get_cloned`](Self::get_cloned),
 ///   [`contains_key`](Self::contains_key), iteration): they never wait, never retry and write
 ///   only the calling thread's own epoch record. Readers on different cores do not slow each
-///   other down, and no writer makes them wait.
+///   other down, and no writer makes them wait. (A thread's very first read claims its record:
+///   a one-time, lock-free step.)
 /// - **Writes lock one shard** (a lock readers never take). An overwrite allocates the new
 ///   value and publishes it with one atomic store; readers see the old or the new value, whole.
 ///   Writes need `K: Clone`: a growing or shrinking shard copies its keys (see the module docs).
