@@ -31,6 +31,7 @@ pub(crate) const SLOTS: usize = 8;
 pub(crate) struct ReaderRecord {
     /// Address of the lock read through each slot, or 0 when the slot is free.
     pub(crate) held: [AtomicUsize; SLOTS],
+
     /// Whether a live thread owns this record.
     in_use: AtomicBool,
     /// The next record in the global list (records are only ever pushed at the head).

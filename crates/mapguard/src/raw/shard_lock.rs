@@ -54,6 +54,10 @@ pub(crate) struct ShardLock<T> {
     bias: AtomicBool,
     /// A reader may set `bias` again once the clock passes this (see `revoke_bias`).
     inhibit_until_ns: AtomicU64,
+    /// Writes so far (changed only under the writer word), and the count a reader saw when
+    /// it last considered restoring the bias.
+    writes: AtomicU64,
+    writes_seen: AtomicU64,
     /// Readers that could not use a slot of their own record.
     shared_readers: AtomicUsize,
     /// Where the current writer took the lock (meaningful only while `writer != 0`).
@@ -93,6 +97,8 @@ impl<T> ShardLock<T> {
             writer: AtomicUsize::new(0),
             bias: AtomicBool::new(barrier::available()),
             inhibit_until_ns: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            writes_seen: AtomicU64::new(0),
             shared_readers: AtomicUsize::new(0),
             write_site: AtomicPtr::new(std::ptr::null_mut()),
             index,
@@ -182,27 +188,33 @@ impl<T> ShardLock<T> {
             if self.writer.load(Ordering::Acquire) == 0 && self.bias.load(Ordering::Relaxed) {
                 return Some(local.note_read(slot, me, site));
             }
-            held.store(0, Ordering::Release);
-            return None;
+        } else {
+            // Publish first, then look for a writer (see the module docs for why SeqCst).
+            held.store(me, Ordering::SeqCst);
+            store_load_fence();
+            if self.writer.load(Ordering::SeqCst) == 0 {
+                if local.tick() {
+                    self.restore_bias();
+                }
+                return Some(local.note_read(slot, me, site));
+            }
         }
-        // Publish first, then look for a writer (see the module docs for why SeqCst).
-        held.store(me, Ordering::SeqCst);
-        store_load_fence();
-        if self.writer.load(Ordering::SeqCst) != 0 {
-            held.store(0, Ordering::Release);
-            return None;
-        }
-        if local.tick() {
-            self.restore_bias();
-        }
-        Some(local.note_read(slot, me, site))
+        held.store(0, Ordering::Release);
+        None
     }
 
     /// Turns the reader bias back on once its inhibition window has passed. Called now and
     /// then by readers that had to fence.
     #[cold]
     fn restore_bias(&self) {
-        if !barrier::available()
+        if !barrier::available() {
+            return;
+        }
+        // Only a shard that nobody wrote between two looks is quiet enough: re-biasing a
+        // shard that is written all the time would make its next writer pay the heavy
+        // barrier again and again.
+        let writes = self.writes.load(Ordering::Relaxed);
+        if self.writes_seen.swap(writes, Ordering::Relaxed) != writes
             || barrier::now_ns() < self.inhibit_until_ns.load(Ordering::Relaxed)
         {
             return;
@@ -354,6 +366,11 @@ impl<T> ShardLock<T> {
         if self.bias.load(Ordering::Relaxed) {
             self.revoke_bias();
         }
+        // Under the writer word: a plain increment, on a line this writer already owns.
+        self.writes.store(
+            self.writes.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
         self.write_site.store(
             site as *const Location<'static> as *mut _,
             Ordering::Relaxed,

@@ -1,0 +1,274 @@
+//! The checked locks: parking_lot locks plus the bookkeeping that feeds the detectors.
+//!
+//! This module owns the order of operations around an acquisition: check and register
+//! *before* blocking (so a report comes before a hang), try the lock, fall back to the
+//! contended path (statistics, events, real-deadlock detection), and on release pop the
+//! registration before the lock is actually unlocked.
+
+mod condvar;
+mod mutex;
+mod rwlock;
+
+use std::panic::Location;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+pub use condvar::Condvar;
+pub use mutex::{Mutex, MutexGuard};
+pub use rwlock::{
+    GenericRwLock, GenericRwLockReadGuard, GenericRwLockWriteGuard, RecursiveRwLock,
+    RecursiveRwLockReadGuard, RecursiveRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
+
+use crate::MAX_SUBCLASSES;
+use crate::class::{ClassCell, ClassKey, Node};
+use crate::config::{ENABLED, FLAGS, HOLD_TIMES, SETTINGS, SUBSCRIBER};
+use crate::event::{Event, EventKind, emit};
+use crate::raw::SiteSlot;
+use crate::thread::{self, Mode};
+
+/// Makes a guard `!Send` whatever parking_lot's `send_guard` feature says: held-lock
+/// tracking is per thread. (`std::sync::MutexGuard` is `!Send` and `Sync`.)
+type NotSend = std::marker::PhantomData<std::sync::MutexGuard<'static, ()>>;
+
+/// What a checked lock carries besides the parking_lot lock.
+pub(crate) struct LockMeta {
+    class: ClassCell,
+    /// The last acquisition site: who holds the lock, as seen by a contended waiter.
+    holder: SiteSlot,
+}
+
+impl LockMeta {
+    #[track_caller]
+    pub(crate) const fn new(name: Option<&'static str>, kind: &'static str) -> Self {
+        let created = Location::caller();
+        let key = match name {
+            Some(name) => ClassKey::Name(name),
+            None => ClassKey::Site(created),
+        };
+        Self {
+            class: ClassCell::new(key, kind, created),
+            holder: SiteSlot::new(),
+        }
+    }
+
+    /// The graph node of this lock for `subclass`.
+    #[inline]
+    fn node(&self, subclass: u32) -> Node {
+        self.class.node(subclass)
+    }
+
+    /// A blocking acquisition: check, register, lock (via `try_now`, else the contended
+    /// path with `wait_for` / `wait`). Returns the inner guard and whether it is tracked.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn acquire<G>(
+        &self,
+        lock: usize,
+        mode: Mode,
+        subclass: u32,
+        site: &'static Location<'static>,
+        try_now: impl FnOnce() -> Option<G>,
+        wait_for: impl FnMut(Duration) -> Option<G>,
+        wait: impl FnOnce() -> G,
+    ) -> (G, bool) {
+        // The switched-off path stays inline: one relaxed load more than a plain lock.
+        let flags = FLAGS.load(Ordering::Relaxed);
+        if flags & ENABLED == 0 {
+            return (wait(), false);
+        }
+        self.acquire_checked(lock, mode, subclass, site, flags, try_now, wait_for, wait)
+    }
+
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn acquire_checked<G>(
+        &self,
+        lock: usize,
+        mode: Mode,
+        subclass: u32,
+        site: &'static Location<'static>,
+        flags: u8,
+        try_now: impl FnOnce() -> Option<G>,
+        wait_for: impl FnMut(Duration) -> Option<G>,
+        wait: impl FnOnce() -> G,
+    ) -> (G, bool) {
+        let node = self.node(subclass);
+        let tracked = thread::enter(lock, node, mode, site);
+        let guard = match try_now() {
+            Some(guard) => guard,
+            None => self.contended(lock, node, mode, site, tracked, wait_for, wait),
+        };
+        self.holder.set(site);
+        if flags & (SUBSCRIBER | HOLD_TIMES) != 0 {
+            after_acquire(lock, node, mode, site, tracked);
+        }
+        (guard, tracked)
+    }
+
+    /// A non-blocking acquisition: nothing to check, since it cannot wait.
+    #[inline]
+    pub(crate) fn try_acquire<G>(
+        &self,
+        lock: usize,
+        mode: Mode,
+        subclass: u32,
+        site: &'static Location<'static>,
+        try_now: impl FnOnce() -> Option<G>,
+    ) -> Option<(G, bool)> {
+        let flags = FLAGS.load(Ordering::Relaxed);
+        let guard = try_now()?;
+        if flags & ENABLED == 0 {
+            return Some((guard, false));
+        }
+        let node = self.node(subclass);
+        let tracked = thread::enter_acquired(lock, node, mode, site);
+        self.holder.set(site);
+        if flags & (SUBSCRIBER | HOLD_TIMES) != 0 {
+            after_acquire(lock, node, mode, site, tracked);
+        }
+        Some((guard, tracked))
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn contended<G>(
+        &self,
+        lock: usize,
+        node: Node,
+        mode: Mode,
+        site: &'static Location<'static>,
+        tracked: bool,
+        mut wait_for: impl FnMut(Duration) -> Option<G>,
+        wait: impl FnOnce() -> G,
+    ) -> G {
+        let start = Instant::now();
+        let holder = self.holder.get();
+        if FLAGS.load(Ordering::Relaxed) & SUBSCRIBER != 0 {
+            emit_event(EventKind::Contended, node, mode, site);
+        }
+        // If a report panics while we wait, the registration made by `enter` must go.
+        let undo = UndoEnter {
+            lock,
+            armed: tracked,
+        };
+        let timeout = SETTINGS.read().deadlock_timeout;
+        let guard = match timeout {
+            Some(period) if tracked => {
+                let registration = crate::watchdog::register(lock, node, mode, site, start);
+                loop {
+                    if let Some(guard) = wait_for(period) {
+                        break guard;
+                    }
+                    if let Some(report) = crate::watchdog::scan(&registration, period) {
+                        crate::report::raise(report, thread::reaction(), false);
+                    }
+                }
+            }
+            _ => wait(),
+        };
+        std::mem::forget(undo);
+        if let Some(block) = thread::stats_block() {
+            block.contended(
+                node / MAX_SUBCLASSES,
+                mode.side(),
+                start.elapsed(),
+                site,
+                holder,
+            );
+        }
+        guard
+    }
+
+    /// Bookkeeping for a release, before the lock is unlocked.
+    #[inline(always)]
+    pub(crate) fn release(&self, lock: usize, tracked: bool) {
+        if tracked {
+            release_tracked(lock);
+        }
+    }
+
+    /// `assert_held` / `assert_not_held`.
+    #[track_caller]
+    pub(crate) fn assert_held(&self, lock: usize, expected: bool) {
+        if FLAGS.load(Ordering::Relaxed) & ENABLED == 0 {
+            return;
+        }
+        if thread::holds(lock).is_some_and(|held| held != expected) {
+            thread::assert_failed(expected, self.node(0), Location::caller());
+        }
+    }
+}
+
+/// Pops the entry `enter` pushed if the contended path unwinds.
+struct UndoEnter {
+    lock: usize,
+    armed: bool,
+}
+
+impl Drop for UndoEnter {
+    fn drop(&mut self) {
+        if self.armed {
+            thread::exit(self.lock);
+        }
+    }
+}
+
+#[cold]
+fn after_acquire(
+    lock: usize,
+    node: Node,
+    mode: Mode,
+    site: &'static Location<'static>,
+    tracked: bool,
+) {
+    let flags = FLAGS.load(Ordering::Relaxed);
+    if flags & HOLD_TIMES != 0 && tracked {
+        thread::mark_acquired(lock);
+    }
+    if flags & SUBSCRIBER != 0 {
+        emit_event(EventKind::Acquired, node, mode, site);
+    }
+}
+
+/// Out of line, so that guards of untracked acquisitions (switch off) drop as cheaply as
+/// plain ones.
+#[inline(never)]
+fn release_tracked(lock: usize) {
+    if FLAGS.load(Ordering::Relaxed) & SUBSCRIBER == 0 {
+        thread::exit(lock);
+    } else {
+        release_with_event(lock);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn release_with_event(lock: usize) {
+    if let Some(held) = thread::exit_with_info(lock) {
+        emit_event(EventKind::Released, held.node, held.mode, held.site);
+    }
+}
+
+#[cold]
+fn emit_event(kind: EventKind, node: Node, mode: Mode, site: &'static Location<'static>) {
+    let (class, _) = crate::class::class_label(node / MAX_SUBCLASSES);
+    emit(&Event {
+        kind,
+        class: &class,
+        side: mode.side(),
+        thread: std::thread::current().id(),
+        site,
+    });
+}
+
+/// Panics unless `subclass` is in range.
+#[track_caller]
+#[inline]
+pub(crate) fn check_subclass(subclass: u32) {
+    assert!(
+        subclass < MAX_SUBCLASSES,
+        "lockdep: subclass {subclass} is out of range; lock_nested takes 0..{MAX_SUBCLASSES}"
+    );
+}
