@@ -6,6 +6,11 @@
 //! [`ShardedMap`] is the general-purpose map: std/dashmap-style API, any `K: Hash + Eq` and
 //! `V`, lookups by `&Q` where `K: Borrow<Q>`.
 //!
+//! [`ReadMostlyMap`] takes Go's `sync.Map` role (keys written once and read many times, or
+//! threads on disjoint keys): reads take no lock and write no shared memory, replaced values
+//! are reclaimed with epochs (see [`read_mostly`]). [`LockedMap`] is one `RwLock` around one
+//! table: the minimal fix, and the baseline the others are measured against.
+//!
 //! ```
 //! use mapguard::{Action, ShardedMap};
 //!
@@ -41,11 +46,21 @@
 #![deny(unsafe_code)]
 
 mod error;
+pub mod locked;
 #[allow(unsafe_code)]
 mod raw;
+pub mod read_mostly;
 pub mod sharded;
 
 pub use error::{BuildError, ReserveError};
+pub use locked::{LockedMap, LockedMapBuilder, LockedRef};
+pub use read_mostly::{ReadMostlyMap, ReadMostlyMapBuilder};
+
+/// The epoch-reclamation protocol, public only under `--cfg loom` for its model
+/// (`tests/loom_read_mostly.rs`); not part of the API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub use raw::epoch::{Domain as LoomDomain, Record as LoomRecord};
 pub use sharded::{
     Action, Computed, DefaultHashBuilder, Entry, KeyRef, OccupiedEntry, OccupiedError, Ref, RefMut,
     ShardedMap, ShardedMapBuilder, VacantEntry,

@@ -150,3 +150,9 @@ macro_rules! global {
     };
 }
 pub(crate) use global;
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::fence;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;
