@@ -5,8 +5,10 @@
 //! - [`shard_lock`]: the reader-biased lock built on them, and its guards.
 
 mod barrier;
+mod lock_class;
 mod primitive;
 pub(crate) mod readers;
 pub(crate) mod shard_lock;
 
+pub(crate) use lock_class::MapId;
 pub(crate) use shard_lock::{ReadGuard, ShardLock, WriteGuard};

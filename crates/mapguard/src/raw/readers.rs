@@ -102,6 +102,22 @@ pub(crate) struct OverflowHold {
     pub(crate) lock: usize,
     pub(crate) count: u32,
     pub(crate) site: &'static Location<'static>,
+    /// The lockdep registration of this span of reads.
+    #[cfg(feature = "lockdep")]
+    pub(crate) token: lockdep::foreign::Token,
+}
+
+impl OverflowHold {
+    /// The first read of `lock` through the overflow list, taken at `site`.
+    pub(crate) fn new(lock: usize, site: &'static Location<'static>) -> Self {
+        Self {
+            lock,
+            count: 1,
+            site,
+            #[cfg(feature = "lockdep")]
+            token: Default::default(),
+        }
+    }
 }
 
 /// The calling thread's view of its record.
@@ -119,6 +135,9 @@ pub(crate) struct LocalReader {
     pub(crate) sites: [Cell<Option<&'static Location<'static>>>; SLOTS],
     /// Reads beyond `SLOTS` distinct locks.
     pub(crate) overflow: RefCell<Vec<OverflowHold>>,
+    /// The lockdep registration of each slot's span of reads (first read to last release).
+    #[cfg(feature = "lockdep")]
+    pub(crate) tokens: [Cell<lockdep::foreign::Token>; SLOTS],
 }
 
 impl LocalReader {
@@ -131,6 +150,8 @@ impl LocalReader {
             counts: std::array::from_fn(|_| Cell::new(0)),
             sites: std::array::from_fn(|_| Cell::new(None)),
             overflow: RefCell::new(Vec::new()),
+            #[cfg(feature = "lockdep")]
+            tokens: Default::default(),
         }
     }
 
