@@ -43,6 +43,16 @@
 //! ## Features
 //! - `serde`: `Serialize`/`Deserialize` for the maps, as maps.
 //! - `rayon`: parallel iteration (`par_for_each`, `par_retain`, `into_par_iter`).
+//! - `lockdep`: every shard lock reports its acquisitions and releases to the [`lockdep`]
+//!   crate (with its `check` feature), so that two threads taking shards of one map in
+//!   opposite orders — `get(a)` then `insert(b)` in one, `get(b)` then `insert(a)` in the
+//!   other (dashmap issue 369) — are reported, with both call sites, the first time the second
+//!   order happens, whether or not the threads ever overlap. Reads count too: a read guard
+//!   holds its shard. A debugging feature: off, it adds no code to any lock path; on, each
+//!   first read of a shard and each write costs a lockdep check (tens of nanoseconds once the
+//!   order is known). See [`sharded`] for the lock classes and exactly what is reported.
+//!
+//! [`lockdep`]: https://docs.rs/lockdep
 #![deny(unsafe_code)]
 
 mod error;

@@ -9,9 +9,11 @@
 
 mod barrier;
 pub(crate) mod epoch;
+mod lock_class;
 mod primitive;
 pub(crate) mod read_mostly;
 pub(crate) mod readers;
 pub(crate) mod shard_lock;
 
+pub(crate) use lock_class::MapId;
 pub(crate) use shard_lock::{ReadGuard, ShardLock, WriteGuard};

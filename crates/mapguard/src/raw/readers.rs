@@ -117,6 +117,22 @@ pub(crate) struct OverflowHold {
     pub(crate) lock: usize,
     pub(crate) count: u32,
     pub(crate) site: &'static Location<'static>,
+    /// The lockdep registration of this span of reads.
+    #[cfg(feature = "lockdep")]
+    pub(crate) token: lockdep::foreign::Token,
+}
+
+impl OverflowHold {
+    /// The first read of `lock` through the overflow list, taken at `site`.
+    pub(crate) fn new(lock: usize, site: &'static Location<'static>) -> Self {
+        Self {
+            lock,
+            count: 1,
+            site,
+            #[cfg(feature = "lockdep")]
+            token: Default::default(),
+        }
+    }
 }
 
 /// The calling thread's view of its record.
@@ -136,6 +152,9 @@ pub(crate) struct LocalReader {
     pub(crate) overflow: RefCell<Vec<OverflowHold>>,
     /// Whether `overflow` is non-empty, readable without borrowing it.
     pub(crate) overflowed: Cell<bool>,
+    /// The lockdep registration of each slot's span of reads (first read to last release).
+    #[cfg(feature = "lockdep")]
+    pub(crate) tokens: [Cell<lockdep::foreign::Token>; SLOTS],
 }
 
 impl LocalReader {
@@ -149,6 +168,8 @@ impl LocalReader {
             sites: std::array::from_fn(|_| Cell::new(None)),
             overflow: RefCell::new(Vec::new()),
             overflowed: Cell::new(false),
+            #[cfg(feature = "lockdep")]
+            tokens: Default::default(),
         }
     }
 
@@ -185,11 +206,9 @@ impl LocalReader {
 impl LocalReader {
     /// Remembers a read of `lock` that went through the lock's shared count.
     pub(crate) fn push_overflow(&self, lock: usize, site: &'static Location<'static>) {
-        self.overflow.borrow_mut().push(OverflowHold {
-            lock,
-            count: 1,
-            site,
-        });
+        self.overflow
+            .borrow_mut()
+            .push(OverflowHold::new(lock, site));
         self.overflowed.set(true);
     }
 }

@@ -37,12 +37,16 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
 use super::barrier;
+use super::lock_class::MapId;
 use super::primitive::{
     AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, DataCell, ReadAccess, WriteAccess, pause,
     store_load_fence,
 };
 
 use super::readers::{ALL_SLOTS, LOCAL, LocalReader, SLOTS, records, thread_tag};
+
+#[cfg(feature = "lockdep")]
+use lockdep::foreign::{Access, LockClass, Token};
 
 /// A reader-writer lock for one shard. See the module docs.
 pub(crate) struct ShardLock<T> {
@@ -64,6 +68,9 @@ pub(crate) struct ShardLock<T> {
     write_site: AtomicPtr<Location<'static>>,
     /// The shard's index in its map, for reports.
     index: usize,
+    /// This shard's lockdep class (see `lock_class`).
+    #[cfg(feature = "lockdep")]
+    class: LockClass,
     data: DataCell<T>,
 }
 
@@ -91,8 +98,10 @@ enum ReadHold {
 }
 
 impl<T> ShardLock<T> {
-    /// A lock around `data`, reported as shard `index`.
-    pub(crate) fn new(index: usize, data: T) -> Self {
+    /// A lock around `data`, reported as shard `index` of map `map`.
+    pub(crate) fn new(map: MapId, index: usize, data: T) -> Self {
+        #[cfg(not(feature = "lockdep"))]
+        let _ = map;
         Self {
             writer: AtomicUsize::new(0),
             bias: AtomicBool::new(barrier::available()),
@@ -102,6 +111,8 @@ impl<T> ShardLock<T> {
             shared_readers: AtomicUsize::new(0),
             write_site: AtomicPtr::new(std::ptr::null_mut()),
             index,
+            #[cfg(feature = "lockdep")]
+            class: map.shard_class(index),
             data: DataCell::new(data),
         }
     }
@@ -124,13 +135,67 @@ impl<T> ShardLock<T> {
     ///
     /// # Panics
     /// If this thread holds the write lock (the read would wait for itself).
+    #[cfg(not(feature = "lockdep"))]
     #[inline]
     #[track_caller]
     pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+        ReadGuard::new(self, self.read_hold(Location::caller()))
+    }
+
+    /// Locks for reading, telling lockdep: the first read of a span (this thread did not
+    /// read the shard yet) is checked before it may wait and stays registered until the last
+    /// read guard of the span is dropped. A re-read never waits, so lockdep does not see it.
+    ///
+    /// # Panics
+    /// If this thread holds the write lock (with the message of the unchecked build), or as
+    /// lockdep's reaction says.
+    #[cfg(feature = "lockdep")]
+    #[track_caller]
+    pub(crate) fn read(&self) -> ReadGuard<'_, T> {
         let site = Location::caller();
+        if let Ok(Some(hold)) = LOCAL.try_with(|local| local.recursive_read(self.addr())) {
+            return ReadGuard::new(self, hold);
+        }
+        // This thread's own write: the lock's message, not lockdep's (it says which shard).
+        if self.writer.load(Ordering::Relaxed) == thread_tag() {
+            self.self_deadlock("read", site, "the write lock", self.write_site());
+        }
+        let token = self.class.acquire_at(self, Access::Read, site);
+        let hold = self.read_hold(site);
+        token.acquired();
+        self.keep_read_token(hold, token);
+        ReadGuard::new(self, hold)
+    }
+
+    /// Files the lockdep token of a first read where its release will find it: with the
+    /// thread's slot or overflow entry, whose last guard releases it.
+    #[cfg(feature = "lockdep")]
+    fn keep_read_token(&self, hold: ReadHold, token: Token) {
+        match hold {
+            ReadHold::Slot(slot) => {
+                let _ = LOCAL.try_with(|local| local.tokens[usize::from(slot)].set(token));
+            }
+            ReadHold::Overflow => {
+                let me = self.addr();
+                let _ = LOCAL.try_with(|local| {
+                    let mut overflow = local.overflow.borrow_mut();
+                    if let Some(entry) = overflow.iter_mut().find(|hold| hold.lock == me) {
+                        entry.token = token;
+                    }
+                });
+            }
+            // The thread's records are being destroyed; so is, most likely, its lockdep
+            // state. The read is not tracked.
+            ReadHold::Shared => drop(token),
+        }
+    }
+
+    /// Takes a read through this thread's record (or the shared count): the lock itself.
+    #[inline]
+    fn read_hold(&self, site: &'static Location<'static>) -> ReadHold {
         let fast = LOCAL.try_with(|local| self.try_read_local(local, site));
         match fast {
-            Ok(Some(hold)) => ReadGuard::new(self, hold),
+            Ok(Some(hold)) => hold,
             _ => self.read_slow(site),
         }
     }
@@ -249,14 +314,14 @@ impl<T> ShardLock<T> {
 
     #[cold]
     #[track_caller]
-    fn read_slow(&self, site: &'static Location<'static>) -> ReadGuard<'_, T> {
+    fn read_slow(&self, site: &'static Location<'static>) -> ReadHold {
         let me = self.addr();
         let mut backoff = Waiter::new();
         loop {
             // A read of a lock this thread already reads never waits: a writer queued behind
             // the first read would wait for it, and it would wait for the writer.
             if let Ok(Some(hold)) = LOCAL.try_with(|local| local.recursive_read(me)) {
-                return ReadGuard::new(self, hold);
+                return hold;
             }
             let writer = self.writer.load(Ordering::Acquire);
             if writer != 0 && writer == thread_tag() {
@@ -278,12 +343,12 @@ impl<T> ShardLock<T> {
                     None
                 });
                 match attempt {
-                    Ok(Some(hold)) => return ReadGuard::new(self, hold),
+                    Ok(Some(hold)) => return hold,
                     Ok(None) => {}
                     // Thread-locals are being destroyed: count on the lock itself.
                     Err(_) => {
                         if self.try_read_shared() {
-                            return ReadGuard::new(self, ReadHold::Shared);
+                            return ReadHold::Shared;
                         }
                     }
                 }
@@ -317,6 +382,10 @@ impl<T> ShardLock<T> {
                         local.locks[slot].set(0);
                         local.used.set(local.used.get() & !(1 << slot));
                         local.record.held[slot].store(0, Ordering::Release);
+                        // The span's last read: lockdep's registration goes (after the
+                        // slot is free, so a subscriber that reads the map finds it free).
+                        #[cfg(feature = "lockdep")]
+                        drop(local.tokens[slot].take());
                     }
                 });
             }
@@ -328,16 +397,18 @@ impl<T> ShardLock<T> {
     fn read_unlock_shared(&self, hold: ReadHold) {
         if let ReadHold::Overflow = hold {
             let me = self.addr();
-            let _ = LOCAL.try_with(|local| {
+            // The finished entry is dropped (with its lockdep token) after the borrow ends.
+            let _finished = LOCAL.try_with(|local| {
                 let mut overflow = local.overflow.borrow_mut();
-                if let Some(at) = overflow.iter().position(|hold| hold.lock == me) {
-                    overflow[at].count -= 1;
-                    if overflow[at].count == 0 {
-                        overflow.swap_remove(at);
-                        local.overflowed.set(!overflow.is_empty());
-                        self.shared_readers.fetch_sub(1, Ordering::Release);
-                    }
+                let at = overflow.iter().position(|hold| hold.lock == me)?;
+                overflow[at].count -= 1;
+                if overflow[at].count != 0 {
+                    return None;
                 }
+                let finished = overflow.swap_remove(at);
+                local.overflowed.set(!overflow.is_empty());
+                self.shared_readers.fetch_sub(1, Ordering::Release);
+                Some(finished)
             });
         } else {
             self.shared_readers.fetch_sub(1, Ordering::Release);
@@ -352,6 +423,40 @@ impl<T> ShardLock<T> {
     #[track_caller]
     pub(crate) fn write(&self) -> WriteGuard<'_, T> {
         let site = Location::caller();
+        #[cfg(feature = "lockdep")]
+        {
+            let token = self.check_write(site);
+            let mut guard = self.write_at(site);
+            token.acquired();
+            guard.token = token;
+            guard
+        }
+        #[cfg(not(feature = "lockdep"))]
+        self.write_at(site)
+    }
+
+    /// Before a write may wait: this thread's own guards on the shard panic with the lock's
+    /// message (naming the shard), then lockdep checks the order.
+    #[cfg(feature = "lockdep")]
+    #[track_caller]
+    fn check_write(&self, site: &'static Location<'static>) -> Token {
+        if self.writer.load(Ordering::Relaxed) == thread_tag() {
+            self.self_deadlock("write", site, "the write lock", self.write_site());
+        }
+        if let Some(read_site) = LOCAL
+            .try_with(|local| local.held_site(self.addr()))
+            .ok()
+            .flatten()
+        {
+            self.self_deadlock("write", site, "a read guard", Some(read_site));
+        }
+        self.class.acquire_at(self, Access::Write, site)
+    }
+
+    /// The write lock itself.
+    #[inline]
+    #[track_caller]
+    fn write_at(&self, site: &'static Location<'static>) -> WriteGuard<'_, T> {
         let tag = thread_tag();
         if self
             .writer
@@ -387,6 +492,8 @@ impl<T> ShardLock<T> {
             lock: self,
             data,
             _access: access,
+            #[cfg(feature = "lockdep")]
+            token: Token::default(),
             _not_send: PhantomData,
         }
     }
@@ -607,14 +714,22 @@ pub(crate) struct WriteGuard<'a, T> {
     data: *mut T,
     /// Tracks the exclusive access under loom; nothing otherwise.
     _access: WriteAccess<T>,
+    /// The write's lockdep registration.
+    #[cfg(feature = "lockdep")]
+    token: Token,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<'a, T> WriteGuard<'a, T> {
     /// Turns the write lock into a read lock without letting another writer in between.
     #[track_caller]
-    pub(crate) fn downgrade(this: Self) -> ReadGuard<'a, T> {
+    pub(crate) fn downgrade(
+        #[cfg_attr(not(feature = "lockdep"), allow(unused_mut))] mut this: Self,
+    ) -> ReadGuard<'a, T> {
         let lock = this.lock;
+        // The registration stays in place as a read (a downgrade never waits).
+        #[cfg(feature = "lockdep")]
+        let mut token = std::mem::take(&mut this.token);
         let site = Location::caller();
         // Publish the read while still holding the writer word: no writer can be waiting for
         // readers of this lock (we are the writer), so publishing cannot race.
@@ -636,6 +751,11 @@ impl<'a, T> WriteGuard<'a, T> {
                 ReadHold::Shared
             });
         drop(this);
+        #[cfg(feature = "lockdep")]
+        {
+            token.downgrade(Access::Read);
+            lock.keep_read_token(hold, token);
+        }
         ReadGuard::new(lock, hold)
     }
 }
@@ -658,6 +778,9 @@ impl<T> DerefMut for WriteGuard<'_, T> {
 
 impl<T> Drop for WriteGuard<'_, T> {
     fn drop(&mut self) {
+        // Unregistered before the unlock, as lockdep's own locks do.
+        #[cfg(feature = "lockdep")]
+        drop(std::mem::take(&mut self.token));
         self.lock.writer.store(0, Ordering::Release);
     }
 }
