@@ -9,14 +9,15 @@
 //! strong-cycle rule). The search below tracks that per step.
 
 use std::backtrace::Backtrace;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write;
 use std::panic::Location;
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::Mutex;
 
-use crate::class::{Node, describe};
+use crate::MAX_SUBCLASSES;
+use crate::class::{Node, UNIQUE_BASE, describe};
 use crate::report::{first_time, signature};
 use crate::thread::{Held, Mode};
 use crate::{Report, ReportKind};
@@ -50,6 +51,8 @@ struct Witness {
 struct Graph {
     out: HashMap<Node, Vec<(Node, u8)>>,
     witness: HashMap<(Node, Node), Witness>,
+    /// Unique classes with at least one edge, so that retiring one without edges is cheap.
+    unique_with_edges: HashSet<u32>,
 }
 
 static GRAPH: LazyLock<Mutex<Graph>> = LazyLock::new(Default::default);
@@ -63,6 +66,12 @@ impl Graph {
     }
 
     fn insert(&mut self, from: Node, to: Node, t: EdgeType, witness: Witness) {
+        for node in [from, to] {
+            let class = node / MAX_SUBCLASSES;
+            if class >= UNIQUE_BASE {
+                self.unique_with_edges.insert(class);
+            }
+        }
         let edges = self.out.entry(from).or_default();
         match edges.iter_mut().find(|(n, _)| *n == to) {
             Some((_, types)) => *types |= 1 << t,
@@ -106,6 +115,28 @@ impl Graph {
         }
         None
     }
+}
+
+/// Removes every edge into or out of the nodes of class `id` (a retired unique class).
+///
+/// Without this, a path through a dropped lock (`A -> dropped -> B`) would still count, and
+/// `B -> A` would be reported although the dropped lock can no longer be part of a deadlock.
+pub(crate) fn forget_class(id: u32) {
+    let mut graph = GRAPH.lock();
+    if !graph.unique_with_edges.remove(&id) {
+        return;
+    }
+    let nodes = id * MAX_SUBCLASSES..(id + 1) * MAX_SUBCLASSES;
+    graph.out.retain(|from, edges| {
+        if nodes.contains(from) {
+            return false;
+        }
+        edges.retain(|(to, _)| !nodes.contains(to));
+        !edges.is_empty()
+    });
+    graph
+        .witness
+        .retain(|(from, to), _| !nodes.contains(from) && !nodes.contains(to));
 }
 
 /// What an inversion report needs, collected under the graph lock and rendered after it.

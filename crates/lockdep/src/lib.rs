@@ -19,6 +19,9 @@
 //! It also keeps lock_stat-style figures per class ([`stats`]) and can feed every acquire and
 //! release to a subscriber ([`set_subscriber`]).
 //!
+//! Locks of other crates get the same order checks through [`foreign`]: a lock reports each
+//! acquisition before it may wait, and its release.
+//!
 //! # Usage
 //!
 //! ```
@@ -62,6 +65,7 @@
 
 mod config;
 mod event;
+pub mod foreign;
 pub mod plain;
 mod report;
 mod stats;

@@ -354,21 +354,30 @@ mod acc {
     }
 
     impl ThreadStats {
-        /// Moves the thread-local counters in (and zeroes them).
-        pub(crate) fn merge_local(&self, local: &mut [[LocalSide; 2]]) {
+        /// Moves the thread-local counters in (and zeroes them): the dense ones by class
+        /// id, and the unique classes' ones (drained).
+        pub(crate) fn merge_local(
+            &self,
+            local: &mut [[LocalSide; 2]],
+            unique: &mut HashMap<u32, [LocalSide; 2]>,
+        ) {
             let mut table = self.table.lock();
-            for (class, sides) in local.iter_mut().enumerate() {
+            let dense = local
+                .iter_mut()
+                .enumerate()
+                .map(|(class, sides)| (u32::try_from(class).unwrap_or(u32::MAX), sides));
+            for (class, sides) in dense.chain(unique.iter_mut().map(|(c, s)| (*c, s))) {
                 for (i, side) in sides.iter_mut().enumerate() {
                     if side.acquisitions == 0 && side.hold.count == 0 {
                         continue;
                     }
-                    let class = u32::try_from(class).unwrap_or(u32::MAX);
                     let acc = &mut table.entry(class).or_default()[i];
                     acc.acquisitions += side.acquisitions;
                     acc.hold.merge(&side.hold);
                     *side = LocalSide::default();
                 }
             }
+            unique.clear();
         }
 
         /// Records one contended acquisition.

@@ -6,6 +6,7 @@
 //! returned to the caller and delivered after the borrow ends.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::panic::Location;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use crate::MAX_SUBCLASSES;
 use crate::Reaction;
 use crate::Report;
 use crate::ReportKind;
-use crate::class::{Node, describe};
+use crate::class::{Node, UNIQUE_BASE, describe};
 use crate::config::SETTINGS;
 use crate::event::Side;
 use crate::graph;
@@ -107,8 +108,11 @@ pub(crate) struct LocalSide {
 pub(crate) struct ThreadState {
     held: Vec<Held>,
     cache: Box<[u64]>,
-    /// Per class id: read and write side.
+    /// Per class id below `UNIQUE_BASE`: read and write side.
     local: Vec<[LocalSide; 2]>,
+    /// The same for unique classes (foreign locks), whose ids are too large and too many to
+    /// index densely; emptied at each flush.
+    local_unique: HashMap<u32, [LocalSide; 2]>,
     flush_in: u32,
     stats: Arc<ThreadStats>,
     reaction: Option<Reaction>,
@@ -130,6 +134,7 @@ impl ThreadState {
             held: Vec::with_capacity(8),
             cache: vec![0; CACHE_SLOTS].into_boxed_slice(),
             local: Vec::new(),
+            local_unique: HashMap::new(),
             flush_in: FLUSH_EVERY,
             stats: crate::stats::register(),
             reaction: None,
@@ -202,14 +207,27 @@ impl ThreadState {
 
     #[cold]
     fn grow_local(&mut self, class: usize, side: Side) {
-        self.local.resize(class + 1, Default::default());
-        self.local[class][side as usize].acquisitions += 1;
+        self.local_sides(class)[side as usize].acquisitions += 1;
+    }
+
+    /// The local counters of `class`, made on first use.
+    fn local_sides(&mut self, class: usize) -> &mut [LocalSide; 2] {
+        match u32::try_from(class) {
+            Ok(id) if id >= UNIQUE_BASE => self.local_unique.entry(id).or_default(),
+            _ => {
+                if class >= self.local.len() {
+                    self.local.resize(class + 1, Default::default());
+                }
+                &mut self.local[class]
+            }
+        }
     }
 
     #[cold]
     fn flush(&mut self) {
         self.flush_in = FLUSH_EVERY;
-        self.stats.merge_local(&mut self.local);
+        self.stats
+            .merge_local(&mut self.local, &mut self.local_unique);
     }
 
     #[inline]
@@ -244,6 +262,12 @@ impl ThreadState {
     fn remove_inner(&mut self, lock: usize) -> Option<Held> {
         let index = self.held.iter().rposition(|h| h.lock == lock)?;
         let held = self.held.remove(index);
+        self.rekey_from(index);
+        Some(held)
+    }
+
+    /// Recomputes the chain keys of the entries from `index` up.
+    fn rekey_from(&mut self, index: usize) {
         let mut prev = if index == 0 {
             0
         } else {
@@ -253,16 +277,22 @@ impl ThreadState {
             h.chain = chain_next(prev, h.node, h.mode);
             prev = h.chain;
         }
-        Some(held)
+    }
+
+    /// Changes how the topmost entry of `lock` is held (a downgrade), keeping its place.
+    fn set_mode(&mut self, lock: usize, mode: Mode) {
+        if let Some(index) = self.held.iter().rposition(|h| h.lock == lock) {
+            self.held[index].mode = mode;
+            self.rekey_from(index);
+        }
     }
 
     #[cold]
     fn record_hold(&mut self, held: &Held, hold: Duration) {
         let class = (held.node / MAX_SUBCLASSES) as usize;
-        if class >= self.local.len() {
-            self.local.resize(class + 1, Default::default());
-        }
-        self.local[class][held.mode.side() as usize].hold.add(hold);
+        self.local_sides(class)[held.mode.side() as usize]
+            .hold
+            .add(hold);
     }
 
     fn reaction(&self) -> Reaction {
@@ -274,7 +304,8 @@ impl ThreadState {
 
 impl Drop for ThreadState {
     fn drop(&mut self) {
-        self.stats.merge_local(&mut self.local);
+        self.stats
+            .merge_local(&mut self.local, &mut self.local_unique);
         crate::stats::retire(&self.stats);
         if self.held.is_empty() {
             return;
@@ -379,6 +410,16 @@ pub(crate) fn exit(lock: usize) {
     let _ = STATE.try_with(|state| {
         if let Ok(mut state) = state.try_borrow_mut() {
             state.pop(lock);
+        }
+    });
+}
+
+/// Changes how this thread holds `lock` without releasing it (write to read: cannot wait,
+/// so nothing to check).
+pub(crate) fn downgrade(lock: usize, mode: Mode) {
+    let _ = STATE.try_with(|state| {
+        if let Ok(mut state) = state.try_borrow_mut() {
+            state.set_mode(lock, mode);
         }
     });
 }

@@ -6,6 +6,11 @@
 //! [`ShardedMap`] is the general-purpose map: std/dashmap-style API, any `K: Hash + Eq` and
 //! `V`, lookups by `&Q` where `K: Borrow<Q>`.
 //!
+//! [`ReadMostlyMap`] takes Go's `sync.Map` role (keys written once and read many times, or
+//! threads on disjoint keys): reads take no lock and write no shared memory, replaced values
+//! are reclaimed with epochs (see [`read_mostly`]). [`LockedMap`] is one `RwLock` around one
+//! table: the minimal fix, and the baseline the others are measured against.
+//!
 //! ```
 //! use mapguard::{Action, ShardedMap};
 //!
@@ -38,14 +43,34 @@
 //! ## Features
 //! - `serde`: `Serialize`/`Deserialize` for the maps, as maps.
 //! - `rayon`: parallel iteration (`par_for_each`, `par_retain`, `into_par_iter`).
+//! - `lockdep`: every shard lock reports its acquisitions and releases to the [`lockdep`]
+//!   crate (with its `check` feature), so that two threads taking shards of one map in
+//!   opposite orders — `get(a)` then `insert(b)` in one, `get(b)` then `insert(a)` in the
+//!   other (dashmap issue 369) — are reported, with both call sites, the first time the second
+//!   order happens, whether or not the threads ever overlap. Reads count too: a read guard
+//!   holds its shard. A debugging feature: off, it adds no code to any lock path; on, each
+//!   first read of a shard and each write costs a lockdep check (tens of nanoseconds once the
+//!   order is known). See [`sharded`] for the lock classes and exactly what is reported.
+//!
+//! [`lockdep`]: https://docs.rs/lockdep
 #![deny(unsafe_code)]
 
 mod error;
+pub mod locked;
 #[allow(unsafe_code)]
 mod raw;
+pub mod read_mostly;
 pub mod sharded;
 
 pub use error::{BuildError, ReserveError};
+pub use locked::{LockedMap, LockedMapBuilder, LockedRef};
+pub use read_mostly::{ReadMostlyMap, ReadMostlyMapBuilder};
+
+/// The epoch-reclamation protocol, public only under `--cfg loom` for its model
+/// (`tests/loom_read_mostly.rs`); not part of the API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub use raw::epoch::{Domain as LoomDomain, Record as LoomRecord};
 pub use sharded::{
     Action, Computed, DefaultHashBuilder, Entry, KeyRef, OccupiedEntry, OccupiedError, Ref, RefMut,
     ShardedMap, ShardedMapBuilder, VacantEntry,

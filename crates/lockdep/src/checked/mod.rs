@@ -216,7 +216,7 @@ impl Drop for UndoEnter {
 }
 
 #[cold]
-fn after_acquire(
+pub(crate) fn after_acquire(
     lock: usize,
     node: Node,
     mode: Mode,
@@ -235,7 +235,7 @@ fn after_acquire(
 /// Out of line, so that guards of untracked acquisitions (switch off) drop as cheaply as
 /// plain ones.
 #[inline(never)]
-fn release_tracked(lock: usize) {
+pub(crate) fn release_tracked(lock: usize) {
     if FLAGS.load(Ordering::Relaxed) & SUBSCRIBER == 0 {
         thread::exit(lock);
     } else {

@@ -5,6 +5,7 @@
 mod common;
 
 mod deadlock;
+mod foreign;
 mod legal;
 mod misc;
 mod order;

@@ -3,10 +3,17 @@
 //! - [`barrier`]: asymmetric barriers, so that readers of a rarely written shard need no fence.
 //! - [`readers`]: the per-thread records where readers announce what they read.
 //! - [`shard_lock`]: the reader-biased lock built on them, and its guards.
+//! - [`epoch`]: epoch-based reclamation for memory that readers reach without a lock (built on
+//!   [`barrier`] and `primitive`, like the lock).
+//! - [`read_mostly`]: the slot tables of `ReadMostlyMap`.
 
 mod barrier;
+pub(crate) mod epoch;
+mod lock_class;
 mod primitive;
+pub(crate) mod read_mostly;
 pub(crate) mod readers;
 pub(crate) mod shard_lock;
 
+pub(crate) use lock_class::MapId;
 pub(crate) use shard_lock::{ReadGuard, ShardLock, WriteGuard};

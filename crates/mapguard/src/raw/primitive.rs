@@ -22,6 +22,12 @@ pub(crate) fn store_load_fence() {
 
 /// Declares a thread-local, with `std` or loom.
 macro_rules! thread_local_shim {
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = const { $init:expr };) => {
+        #[cfg(not(loom))]
+        ::std::thread_local! { $(#[$attr])* $vis static $name: $t = const { $init }; }
+        #[cfg(loom)]
+        ::loom::thread_local! { $(#[$attr])* $vis static $name: $t = $init; }
+    };
     ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr;) => {
         #[cfg(not(loom))]
         ::std::thread_local! { $(#[$attr])* $vis static $name: $t = $init; }
@@ -144,3 +150,9 @@ macro_rules! global {
     };
 }
 pub(crate) use global;
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::fence;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;

@@ -23,7 +23,12 @@ use super::primitive::{AtomicBool, AtomicPtr, AtomicUsize, global, thread_local}
 
 /// Number of distinct locks a thread can read at once through its own record. Reads beyond
 /// this many distinct locks fall back to the lock's shared reader count.
-pub(crate) const SLOTS: usize = 8;
+/// Four: most threads hold at most a couple of guards at a time, and every write scans every
+/// thread's slots, so fewer slots make writes cheaper.
+pub(crate) const SLOTS: usize = 4;
+
+/// The `used` mask with every slot taken.
+pub(crate) const ALL_SLOTS: u8 = (1 << SLOTS) - 1;
 
 /// One thread's published reads. Aligned to 128 bytes so that no two threads' records share a
 /// cache line (or an adjacent-line prefetch pair).
@@ -31,6 +36,7 @@ pub(crate) const SLOTS: usize = 8;
 pub(crate) struct ReaderRecord {
     /// Address of the lock read through each slot, or 0 when the slot is free.
     pub(crate) held: [AtomicUsize; SLOTS],
+
     /// Whether a live thread owns this record.
     in_use: AtomicBool,
     /// The next record in the global list (records are only ever pushed at the head).
@@ -39,52 +45,61 @@ pub(crate) struct ReaderRecord {
 
 global! {
     /// Head of the global list of records.
-    fn records() -> &'static AtomicPtr<ReaderRecord> = AtomicPtr::new(ptr::null_mut());
+    fn records_head() -> &'static AtomicPtr<ReaderRecord> = AtomicPtr::new(ptr::null_mut());
 }
 
-/// Calls `f` for every record that exists now. Records pushed during the walk may be missed;
-/// that is fine for writers, which hold their lock's writer flag before walking (see
-/// `ShardLock::write`): a reader that registers later sees the flag and backs off.
-pub(crate) fn for_each_record(mut f: impl FnMut(&ReaderRecord)) {
+/// The records that exist now. Records pushed during the walk may be missed; that is fine for
+/// writers, which hold their lock's writer word before walking (see `ShardLock::write`): a
+/// reader that registers later sees the word and backs off.
+#[inline]
+pub(crate) fn records() -> Records {
     // SeqCst: a writer walks after its SeqCst CAS of the writer word; a reader registers its
     // record (SeqCst) before it publishes a read (SeqCst). In the single order of SeqCst
     // operations, a reader whose read the writer must see registered before the walk starts.
-    let mut cursor = records().load(Ordering::SeqCst);
-    // SAFETY: records are leaked `Box`es that are never freed, and `next` pointers are set
-    // before a record is published with a release CAS, so every pointer reached here is valid
-    // for the rest of the program.
-    while let Some(record) = unsafe { cursor.as_ref() } {
-        f(record);
-        cursor = record.next.load(Ordering::Acquire);
+    Records {
+        cursor: records_head().load(Ordering::SeqCst),
+    }
+}
+
+/// Iterator over the global list of records, from [`records`].
+pub(crate) struct Records {
+    cursor: *mut ReaderRecord,
+}
+
+impl Iterator for Records {
+    type Item = &'static ReaderRecord;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'static ReaderRecord> {
+        // SAFETY: records are leaked `Box`es that are never freed, and `next` pointers are set
+        // before a record is published with a SeqCst CAS, so every pointer reached here is
+        // valid for the rest of the program.
+        let record = unsafe { self.cursor.as_ref() }?;
+        self.cursor = record.next.load(Ordering::Acquire);
+        Some(record)
     }
 }
 
 fn claim_record() -> &'static ReaderRecord {
-    let mut reused = None;
-    for_each_record(|record| {
-        if reused.is_none()
-            && !record.in_use.load(Ordering::Relaxed)
+    let reused = records().find(|record| {
+        !record.in_use.load(Ordering::Relaxed)
             && record
                 .in_use
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
-        {
-            reused = Some(record as *const ReaderRecord);
-        }
     });
     if let Some(record) = reused {
-        // SAFETY: see `for_each_record`: records live for the rest of the program.
-        return unsafe { &*record };
+        return record;
     }
     let record: &'static ReaderRecord = Box::leak(Box::new(ReaderRecord {
         held: std::array::from_fn(|_| AtomicUsize::new(0)),
         in_use: AtomicBool::new(true),
         next: AtomicPtr::new(ptr::null_mut()),
     }));
-    let mut head = records().load(Ordering::Relaxed);
+    let mut head = records_head().load(Ordering::Relaxed);
     loop {
         record.next.store(head, Ordering::Relaxed);
-        match records().compare_exchange_weak(
+        match records_head().compare_exchange_weak(
             head,
             record as *const ReaderRecord as *mut ReaderRecord,
             Ordering::SeqCst,
@@ -102,6 +117,22 @@ pub(crate) struct OverflowHold {
     pub(crate) lock: usize,
     pub(crate) count: u32,
     pub(crate) site: &'static Location<'static>,
+    /// The lockdep registration of this span of reads.
+    #[cfg(feature = "lockdep")]
+    pub(crate) token: lockdep::foreign::Token,
+}
+
+impl OverflowHold {
+    /// The first read of `lock` through the overflow list, taken at `site`.
+    pub(crate) fn new(lock: usize, site: &'static Location<'static>) -> Self {
+        Self {
+            lock,
+            count: 1,
+            site,
+            #[cfg(feature = "lockdep")]
+            token: Default::default(),
+        }
+    }
 }
 
 /// The calling thread's view of its record.
@@ -119,6 +150,11 @@ pub(crate) struct LocalReader {
     pub(crate) sites: [Cell<Option<&'static Location<'static>>>; SLOTS],
     /// Reads beyond `SLOTS` distinct locks.
     pub(crate) overflow: RefCell<Vec<OverflowHold>>,
+    /// Whether `overflow` is non-empty, readable without borrowing it.
+    pub(crate) overflowed: Cell<bool>,
+    /// The lockdep registration of each slot's span of reads (first read to last release).
+    #[cfg(feature = "lockdep")]
+    pub(crate) tokens: [Cell<lockdep::foreign::Token>; SLOTS],
 }
 
 impl LocalReader {
@@ -131,6 +167,9 @@ impl LocalReader {
             counts: std::array::from_fn(|_| Cell::new(0)),
             sites: std::array::from_fn(|_| Cell::new(None)),
             overflow: RefCell::new(Vec::new()),
+            overflowed: Cell::new(false),
+            #[cfg(feature = "lockdep")]
+            tokens: Default::default(),
         }
     }
 
@@ -153,11 +192,24 @@ impl LocalReader {
                 return self.sites[slot].get();
             }
         }
+        if !self.overflowed.get() {
+            return None;
+        }
         self.overflow
             .borrow()
             .iter()
             .find(|hold| hold.lock == lock)
             .map(|hold| hold.site)
+    }
+}
+
+impl LocalReader {
+    /// Remembers a read of `lock` that went through the lock's shared count.
+    pub(crate) fn push_overflow(&self, lock: usize, site: &'static Location<'static>) {
+        self.overflow
+            .borrow_mut()
+            .push(OverflowHold::new(lock, site));
+        self.overflowed.set(true);
     }
 }
 
@@ -181,7 +233,7 @@ thread_local! {
 thread_local! {
     /// A byte whose address identifies this thread while it lives (no destructor, so it is
     /// usable even while other thread-locals are being destroyed).
-    static THREAD_TAG: u8 = 0;
+    static THREAD_TAG: u8 = const { 0 };
 }
 
 /// A non-zero number that identifies the calling thread among live threads.

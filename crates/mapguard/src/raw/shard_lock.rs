@@ -37,12 +37,16 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
 use super::barrier;
+use super::lock_class::MapId;
 use super::primitive::{
     AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, DataCell, ReadAccess, WriteAccess, pause,
     store_load_fence,
 };
 
-use super::readers::{LOCAL, LocalReader, OverflowHold, SLOTS, for_each_record, thread_tag};
+use super::readers::{ALL_SLOTS, LOCAL, LocalReader, SLOTS, records, thread_tag};
+
+#[cfg(feature = "lockdep")]
+use lockdep::foreign::{Access, LockClass, Token};
 
 /// A reader-writer lock for one shard. See the module docs.
 pub(crate) struct ShardLock<T> {
@@ -54,12 +58,19 @@ pub(crate) struct ShardLock<T> {
     bias: AtomicBool,
     /// A reader may set `bias` again once the clock passes this (see `revoke_bias`).
     inhibit_until_ns: AtomicU64,
+    /// Writes so far (changed only under the writer word), and the count a reader saw when
+    /// it last considered restoring the bias.
+    writes: AtomicU64,
+    writes_seen: AtomicU64,
     /// Readers that could not use a slot of their own record.
     shared_readers: AtomicUsize,
     /// Where the current writer took the lock (meaningful only while `writer != 0`).
     write_site: AtomicPtr<Location<'static>>,
     /// The shard's index in its map, for reports.
     index: usize,
+    /// This shard's lockdep class (see `lock_class`).
+    #[cfg(feature = "lockdep")]
+    class: LockClass,
     data: DataCell<T>,
 }
 
@@ -87,15 +98,21 @@ enum ReadHold {
 }
 
 impl<T> ShardLock<T> {
-    /// A lock around `data`, reported as shard `index`.
-    pub(crate) fn new(index: usize, data: T) -> Self {
+    /// A lock around `data`, reported as shard `index` of map `map`.
+    pub(crate) fn new(map: MapId, index: usize, data: T) -> Self {
+        #[cfg(not(feature = "lockdep"))]
+        let _ = map;
         Self {
             writer: AtomicUsize::new(0),
             bias: AtomicBool::new(barrier::available()),
             inhibit_until_ns: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            writes_seen: AtomicU64::new(0),
             shared_readers: AtomicUsize::new(0),
             write_site: AtomicPtr::new(std::ptr::null_mut()),
             index,
+            #[cfg(feature = "lockdep")]
+            class: map.shard_class(index),
             data: DataCell::new(data),
         }
     }
@@ -118,13 +135,67 @@ impl<T> ShardLock<T> {
     ///
     /// # Panics
     /// If this thread holds the write lock (the read would wait for itself).
+    #[cfg(not(feature = "lockdep"))]
     #[inline]
     #[track_caller]
     pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+        ReadGuard::new(self, self.read_hold(Location::caller()))
+    }
+
+    /// Locks for reading, telling lockdep: the first read of a span (this thread did not
+    /// read the shard yet) is checked before it may wait and stays registered until the last
+    /// read guard of the span is dropped. A re-read never waits, so lockdep does not see it.
+    ///
+    /// # Panics
+    /// If this thread holds the write lock (with the message of the unchecked build), or as
+    /// lockdep's reaction says.
+    #[cfg(feature = "lockdep")]
+    #[track_caller]
+    pub(crate) fn read(&self) -> ReadGuard<'_, T> {
         let site = Location::caller();
+        if let Ok(Some(hold)) = LOCAL.try_with(|local| local.recursive_read(self.addr())) {
+            return ReadGuard::new(self, hold);
+        }
+        // This thread's own write: the lock's message, not lockdep's (it says which shard).
+        if self.writer.load(Ordering::Relaxed) == thread_tag() {
+            self.self_deadlock("read", site, "the write lock", self.write_site());
+        }
+        let token = self.class.acquire_at(self, Access::Read, site);
+        let hold = self.read_hold(site);
+        token.acquired();
+        self.keep_read_token(hold, token);
+        ReadGuard::new(self, hold)
+    }
+
+    /// Files the lockdep token of a first read where its release will find it: with the
+    /// thread's slot or overflow entry, whose last guard releases it.
+    #[cfg(feature = "lockdep")]
+    fn keep_read_token(&self, hold: ReadHold, token: Token) {
+        match hold {
+            ReadHold::Slot(slot) => {
+                let _ = LOCAL.try_with(|local| local.tokens[usize::from(slot)].set(token));
+            }
+            ReadHold::Overflow => {
+                let me = self.addr();
+                let _ = LOCAL.try_with(|local| {
+                    let mut overflow = local.overflow.borrow_mut();
+                    if let Some(entry) = overflow.iter_mut().find(|hold| hold.lock == me) {
+                        entry.token = token;
+                    }
+                });
+            }
+            // The thread's records are being destroyed; so is, most likely, its lockdep
+            // state. The read is not tracked.
+            ReadHold::Shared => drop(token),
+        }
+    }
+
+    /// Takes a read through this thread's record (or the shared count): the lock itself.
+    #[inline]
+    fn read_hold(&self, site: &'static Location<'static>) -> ReadHold {
         let fast = LOCAL.try_with(|local| self.try_read_local(local, site));
         match fast {
-            Ok(Some(hold)) => ReadGuard::new(self, hold),
+            Ok(Some(hold)) => hold,
             _ => self.read_slow(site),
         }
     }
@@ -182,27 +253,33 @@ impl<T> ShardLock<T> {
             if self.writer.load(Ordering::Acquire) == 0 && self.bias.load(Ordering::Relaxed) {
                 return Some(local.note_read(slot, me, site));
             }
-            held.store(0, Ordering::Release);
-            return None;
+        } else {
+            // Publish first, then look for a writer (see the module docs for why SeqCst).
+            held.store(me, Ordering::SeqCst);
+            store_load_fence();
+            if self.writer.load(Ordering::SeqCst) == 0 {
+                if local.tick() {
+                    self.restore_bias();
+                }
+                return Some(local.note_read(slot, me, site));
+            }
         }
-        // Publish first, then look for a writer (see the module docs for why SeqCst).
-        held.store(me, Ordering::SeqCst);
-        store_load_fence();
-        if self.writer.load(Ordering::SeqCst) != 0 {
-            held.store(0, Ordering::Release);
-            return None;
-        }
-        if local.tick() {
-            self.restore_bias();
-        }
-        Some(local.note_read(slot, me, site))
+        held.store(0, Ordering::Release);
+        None
     }
 
     /// Turns the reader bias back on once its inhibition window has passed. Called now and
     /// then by readers that had to fence.
     #[cold]
     fn restore_bias(&self) {
-        if !barrier::available()
+        if !barrier::available() {
+            return;
+        }
+        // Only a shard that nobody wrote between two looks is quiet enough: re-biasing a
+        // shard that is written all the time would make its next writer pay the heavy
+        // barrier again and again.
+        let writes = self.writes.load(Ordering::Relaxed);
+        if self.writes_seen.swap(writes, Ordering::Relaxed) != writes
             || barrier::now_ns() < self.inhibit_until_ns.load(Ordering::Relaxed)
         {
             return;
@@ -237,14 +314,14 @@ impl<T> ShardLock<T> {
 
     #[cold]
     #[track_caller]
-    fn read_slow(&self, site: &'static Location<'static>) -> ReadGuard<'_, T> {
+    fn read_slow(&self, site: &'static Location<'static>) -> ReadHold {
         let me = self.addr();
         let mut backoff = Waiter::new();
         loop {
             // A read of a lock this thread already reads never waits: a writer queued behind
             // the first read would wait for it, and it would wait for the writer.
             if let Ok(Some(hold)) = LOCAL.try_with(|local| local.recursive_read(me)) {
-                return ReadGuard::new(self, hold);
+                return hold;
             }
             let writer = self.writer.load(Ordering::Acquire);
             if writer != 0 && writer == thread_tag() {
@@ -255,27 +332,23 @@ impl<T> ShardLock<T> {
                     if let Some(hold) = self.try_read_local(local, site) {
                         return Some(hold);
                     }
-                    if local.used.get() != u8::MAX {
+                    if local.used.get() != ALL_SLOTS {
                         return None; // A writer came in: wait for it.
                     }
                     // Every slot is taken: count on the lock, remember it in the overflow list.
                     if self.try_read_shared() {
-                        local.overflow.borrow_mut().push(OverflowHold {
-                            lock: me,
-                            count: 1,
-                            site,
-                        });
+                        local.push_overflow(me, site);
                         return Some(ReadHold::Overflow);
                     }
                     None
                 });
                 match attempt {
-                    Ok(Some(hold)) => return ReadGuard::new(self, hold),
+                    Ok(Some(hold)) => return hold,
                     Ok(None) => {}
                     // Thread-locals are being destroyed: count on the lock itself.
                     Err(_) => {
                         if self.try_read_shared() {
-                            return ReadGuard::new(self, ReadHold::Shared);
+                            return ReadHold::Shared;
                         }
                     }
                 }
@@ -309,6 +382,10 @@ impl<T> ShardLock<T> {
                         local.locks[slot].set(0);
                         local.used.set(local.used.get() & !(1 << slot));
                         local.record.held[slot].store(0, Ordering::Release);
+                        // The span's last read: lockdep's registration goes (after the
+                        // slot is free, so a subscriber that reads the map finds it free).
+                        #[cfg(feature = "lockdep")]
+                        drop(local.tokens[slot].take());
                     }
                 });
             }
@@ -320,15 +397,18 @@ impl<T> ShardLock<T> {
     fn read_unlock_shared(&self, hold: ReadHold) {
         if let ReadHold::Overflow = hold {
             let me = self.addr();
-            let _ = LOCAL.try_with(|local| {
+            // The finished entry is dropped (with its lockdep token) after the borrow ends.
+            let _finished = LOCAL.try_with(|local| {
                 let mut overflow = local.overflow.borrow_mut();
-                if let Some(at) = overflow.iter().position(|hold| hold.lock == me) {
-                    overflow[at].count -= 1;
-                    if overflow[at].count == 0 {
-                        overflow.swap_remove(at);
-                        self.shared_readers.fetch_sub(1, Ordering::Release);
-                    }
+                let at = overflow.iter().position(|hold| hold.lock == me)?;
+                overflow[at].count -= 1;
+                if overflow[at].count != 0 {
+                    return None;
                 }
+                let finished = overflow.swap_remove(at);
+                local.overflowed.set(!overflow.is_empty());
+                self.shared_readers.fetch_sub(1, Ordering::Release);
+                Some(finished)
             });
         } else {
             self.shared_readers.fetch_sub(1, Ordering::Release);
@@ -343,6 +423,40 @@ impl<T> ShardLock<T> {
     #[track_caller]
     pub(crate) fn write(&self) -> WriteGuard<'_, T> {
         let site = Location::caller();
+        #[cfg(feature = "lockdep")]
+        {
+            let token = self.check_write(site);
+            let mut guard = self.write_at(site);
+            token.acquired();
+            guard.token = token;
+            guard
+        }
+        #[cfg(not(feature = "lockdep"))]
+        self.write_at(site)
+    }
+
+    /// Before a write may wait: this thread's own guards on the shard panic with the lock's
+    /// message (naming the shard), then lockdep checks the order.
+    #[cfg(feature = "lockdep")]
+    #[track_caller]
+    fn check_write(&self, site: &'static Location<'static>) -> Token {
+        if self.writer.load(Ordering::Relaxed) == thread_tag() {
+            self.self_deadlock("write", site, "the write lock", self.write_site());
+        }
+        if let Some(read_site) = LOCAL
+            .try_with(|local| local.held_site(self.addr()))
+            .ok()
+            .flatten()
+        {
+            self.self_deadlock("write", site, "a read guard", Some(read_site));
+        }
+        self.class.acquire_at(self, Access::Write, site)
+    }
+
+    /// The write lock itself.
+    #[inline]
+    #[track_caller]
+    fn write_at(&self, site: &'static Location<'static>) -> WriteGuard<'_, T> {
         let tag = thread_tag();
         if self
             .writer
@@ -354,6 +468,11 @@ impl<T> ShardLock<T> {
         if self.bias.load(Ordering::Relaxed) {
             self.revoke_bias();
         }
+        // Under the writer word: a plain increment, on a line this writer already owns.
+        self.writes.store(
+            self.writes.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
         self.write_site.store(
             site as *const Location<'static> as *mut _,
             Ordering::Relaxed,
@@ -373,6 +492,8 @@ impl<T> ShardLock<T> {
             lock: self,
             data,
             _access: access,
+            #[cfg(feature = "lockdep")]
+            token: Token::default(),
             _not_send: PhantomData,
         }
     }
@@ -412,16 +533,13 @@ impl<T> ShardLock<T> {
     fn wait_for_readers(&self) {
         store_load_fence();
         let me = self.addr();
-        for_each_record(|record| {
+        for record in records() {
             for slot in &record.held {
                 if slot.load(Ordering::SeqCst) == me {
-                    let mut backoff = Waiter::new();
-                    while slot.load(Ordering::SeqCst) == me {
-                        backoff.wait();
-                    }
+                    wait_while_held(slot, me);
                 }
             }
-        });
+        }
         if self.shared_readers.load(Ordering::SeqCst) != 0 {
             let mut backoff = Waiter::new();
             while self.shared_readers.load(Ordering::SeqCst) != 0 {
@@ -460,6 +578,15 @@ impl<T> ShardLock<T> {
                 "writing"
             },
         );
+    }
+}
+
+/// Waits until a reader's slot stops naming the lock at `me`.
+#[cold]
+fn wait_while_held(slot: &AtomicUsize, me: usize) {
+    let mut backoff = Waiter::new();
+    while slot.load(Ordering::SeqCst) == me {
+        backoff.wait();
     }
 }
 
@@ -587,14 +714,22 @@ pub(crate) struct WriteGuard<'a, T> {
     data: *mut T,
     /// Tracks the exclusive access under loom; nothing otherwise.
     _access: WriteAccess<T>,
+    /// The write's lockdep registration.
+    #[cfg(feature = "lockdep")]
+    token: Token,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<'a, T> WriteGuard<'a, T> {
     /// Turns the write lock into a read lock without letting another writer in between.
     #[track_caller]
-    pub(crate) fn downgrade(this: Self) -> ReadGuard<'a, T> {
+    pub(crate) fn downgrade(
+        #[cfg_attr(not(feature = "lockdep"), allow(unused_mut))] mut this: Self,
+    ) -> ReadGuard<'a, T> {
         let lock = this.lock;
+        // The registration stays in place as a read (a downgrade never waits).
+        #[cfg(feature = "lockdep")]
+        let mut token = std::mem::take(&mut this.token);
         let site = Location::caller();
         // Publish the read while still holding the writer word: no writer can be waiting for
         // readers of this lock (we are the writer), so publishing cannot race.
@@ -607,11 +742,7 @@ impl<'a, T> WriteGuard<'a, T> {
                     local.note_read(slot, me, site)
                 } else {
                     lock.shared_readers.fetch_add(1, Ordering::SeqCst);
-                    local.overflow.borrow_mut().push(OverflowHold {
-                        lock: me,
-                        count: 1,
-                        site,
-                    });
+                    local.push_overflow(me, site);
                     ReadHold::Overflow
                 }
             })
@@ -620,6 +751,11 @@ impl<'a, T> WriteGuard<'a, T> {
                 ReadHold::Shared
             });
         drop(this);
+        #[cfg(feature = "lockdep")]
+        {
+            token.downgrade(Access::Read);
+            lock.keep_read_token(hold, token);
+        }
         ReadGuard::new(lock, hold)
     }
 }
@@ -642,6 +778,9 @@ impl<T> DerefMut for WriteGuard<'_, T> {
 
 impl<T> Drop for WriteGuard<'_, T> {
     fn drop(&mut self) {
+        // Unregistered before the unlock, as lockdep's own locks do.
+        #[cfg(feature = "lockdep")]
+        drop(std::mem::take(&mut self.token));
         self.lock.writer.store(0, Ordering::Release);
     }
 }
@@ -658,9 +797,7 @@ impl LocalReader {
     }
 
     fn overflow_holds(&self, lock: usize) -> bool {
-        // Only consulted when a slot is free, which is rare once overflow is in use.
-        let overflow = self.overflow.borrow();
-        !overflow.is_empty() && overflow.iter().any(|hold| hold.lock == lock)
+        self.overflowed.get() && self.overflow.borrow().iter().any(|hold| hold.lock == lock)
     }
 
     /// Counts one more read of `lock` if this thread already reads it.
@@ -673,6 +810,9 @@ impl LocalReader {
                 self.counts[slot].set(self.counts[slot].get() + 1);
                 return Some(ReadHold::Slot(slot as u8));
             }
+        }
+        if !self.overflowed.get() {
+            return None;
         }
         let mut overflow = self.overflow.borrow_mut();
         let hold = overflow.iter_mut().find(|hold| hold.lock == lock)?;

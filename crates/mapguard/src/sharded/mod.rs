@@ -36,6 +36,42 @@
 //! that would otherwise wait; the fast read path only stores its call site (one store to a
 //! thread-local), so the check is always on, in release builds too.
 //!
+//! # Lock-order checking (the `lockdep` feature)
+//! The self-deadlock check above covers one thread. Two threads that each hold a guard on one
+//! shard and then wait for the other's shard (dashmap issue 369: `get(a)` + `insert(b)` against
+//! `get(b)` + `insert(a)`) hang silently without it. With the `lockdep` feature every shard
+//! lock reports to the `lockdep` crate, which learns the order in which each thread takes
+//! shards and reports an order that closes a cycle *before* the acquisition that closes it
+//! waits — the first time the second order happens, even if the threads never overlap.
+//!
+//! - **Classes.** Every shard of every map is a lockdep class of its own, named
+//!   `ShardedMap#<map>.shard[<index>]`; maps are numbered in creation order and numbers are
+//!   never reused (addresses are). One class per map with the shard index as lockdep
+//!   subclass would not fit: lockdep has 8 subclasses and a map up to 65536 shards, and two
+//!   shards sharing a subclass would make a legal "guard on one shard, write to another" look
+//!   like a problem. The price of per-shard classes: orders are learned per map, so an
+//!   inversion is found when both orders happen on one map, not across two maps. A dropped
+//!   map's classes and orders are forgotten.
+//! - **Writes** (`insert`, `remove`, `compute`, `entry`, `get_mut`, `clear`, …) are checked
+//!   before they wait for the shard.
+//! - **Reads** take the shard's lock too (see above), and a new reader waits while a writer
+//!   holds *or waits for* the shard. So a read is checked like a write: `get(a)` then `get(b)`
+//!   in one thread and `get(b)` then `get(a)` in another can hang once writers queue on both
+//!   shards, and is reported; so is nested iteration over one map, which does exactly that.
+//!   A re-read of a shard the thread already reads never waits and is not reported: lockdep
+//!   sees one acquisition per span of reads of a shard, from the first read guard to the
+//!   drop of the last.
+//! - Taking many shards in one consistent order (all shards in index order, a guard on one
+//!   shard while iterating or writing another) is never reported.
+//! - A same-thread self-deadlock still panics with this crate's "deadlock avoided" message,
+//!   checked before lockdep is asked.
+//! - Reports go wherever lockdep's reaction says (a panic by default, before anything
+//!   blocks; `lockdep::set_thread_reaction` to print or collect them instead).
+//!
+//! Off, the feature adds no code to any lock path; on, the first read of a shard and every
+//! write cost a lockdep check (a thread-local step once the order is known), and lockdep's
+//! statistics (`lockdep::stats()`) show acquisitions per shard.
+//!
 //! This module owns the public API and its documentation; the lock itself (and every `unsafe`)
 //! lives in `crate::raw`.
 
@@ -57,7 +93,7 @@ use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 
 use crate::error::ReserveError;
-use crate::raw::{ReadGuard, ShardLock};
+use crate::raw::{MapId, ReadGuard, ShardLock};
 
 pub use builder::ShardedMapBuilder;
 pub use entry::{Entry, OccupiedEntry, VacantEntry};
@@ -154,8 +190,9 @@ pub enum Computed<V> {
 ///   same shard (an `insert` while a [`Ref`] into that shard is alive; a `compute` closure that
 ///   calls back into the map) panics with a message naming the shard and both call sites instead
 ///   of hanging. A thread may hold any number of read guards, including several on one shard.
-///   (Two threads that each hold a guard and wait for the other's shard are a lock-order bug that
-///   the `lockdep` crate reports; this check covers one thread.)
+///   (Two threads that each hold a guard and wait for the other's shard are a lock-order bug
+///   that the `lockdep` feature reports, see the [module docs](crate::sharded); this check covers one
+///   thread.)
 /// - **Panics in user closures** leave the map consistent: no poisoning, no lock left held, no
 ///   value leaked or dropped twice.
 /// - **Iteration** visits shards one at a time and read-locks each while it yields that shard's
@@ -273,8 +310,9 @@ impl<K, V, S> ShardedMap<K, V, S> {
 
     fn from_parts(shard_count: usize, hasher: S) -> Self {
         debug_assert!(shard_count.is_power_of_two() && shard_count <= MAX_SHARDS);
+        let map = MapId::next();
         let shards = (0..shard_count)
-            .map(|index| CachePadded::new(ShardLock::new(index, HashTable::new())))
+            .map(|index| CachePadded::new(ShardLock::new(map, index, HashTable::new())))
             .collect();
         Self {
             shards,
@@ -569,11 +607,16 @@ where
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
         let mut table = self.shard_for(hash).write();
-        if let Some((_, slot)) = table.find_mut(hash, |(k, _)| *k == key) {
-            return Some(std::mem::replace(slot, value));
+        // One probe: the entry either holds the key or marks where it goes.
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+            hashbrown::hash_table::Entry::Occupied(mut entry) => {
+                Some(std::mem::replace(&mut entry.get_mut().1, value))
+            }
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert((key, value));
+                None
+            }
         }
-        table.insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
-        None
     }
 
     /// Inserts `value` only if `key` is absent. Returns a guard on the new value, or an error
@@ -868,11 +911,14 @@ impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for ShardedMap<K, V, S> {
 impl<K: Clone, V: Clone, S: Clone> Clone for ShardedMap<K, V, S> {
     /// Copies the shards one at a time, each under its read lock.
     fn clone(&self) -> Self {
+        let map = MapId::next();
         let shards = self
             .shards
             .iter()
             .enumerate()
-            .map(|(index, shard)| CachePadded::new(ShardLock::new(index, shard.read().clone())))
+            .map(|(index, shard)| {
+                CachePadded::new(ShardLock::new(map, index, shard.read().clone()))
+            })
             .collect();
         Self {
             shards,

@@ -383,6 +383,13 @@ fn iterating_while_holding_a_get_guard() {
 
 #[test]
 fn nested_iteration() {
+    // Legal in one thread, and that is what this test checks. With the `lockdep` feature
+    // lockdep rightly reports it: the outer loop holds shard i while the inner one reads
+    // shard j, and later holds j while reading i; two threads doing that while writers queue
+    // on i and j would hang (a new reader waits behind a queued writer). Record the report
+    // instead of panicking, and check it is that inversion.
+    #[cfg(feature = "lockdep")]
+    let recorder = crate::lockdep::Recorder::install();
     let map: Arc<Map> = Arc::new(map_with_shards(4));
     for key in 0..40 {
         map.insert(key, key);
@@ -397,12 +404,21 @@ fn nested_iteration() {
     }
     assert_eq!(pairs, 40 * 40);
     assert_eq!(sum, (0..40u64).sum::<u64>().pow(2));
+    #[cfg(feature = "lockdep")]
+    crate::lockdep::assert_inversions_within_one_map(&recorder.reports());
     map.clear();
     assert_usable(&map);
 }
 
 #[test]
 fn guard_on_one_shard_while_writing_another() {
+    // Legal in one thread, and that is what this test checks. With the `lockdep` feature
+    // lockdep rightly reports it: the first part reads shard 2 while writing shard 1, the
+    // last loop reads shard 1 while writing shard 2 (and each shard while writing the next,
+    // all the way round); two threads doing two of these at once would hang. Record the
+    // report instead of panicking, and check it is such an inversion.
+    #[cfg(feature = "lockdep")]
+    let recorder = crate::lockdep::Recorder::install();
     let map: Arc<Map> = Arc::new(map_with_shards(8));
     let keys = keys_by_shard(&map, 2);
     map.insert(keys[2][0], 1);
@@ -436,6 +452,8 @@ fn guard_on_one_shard_while_writing_another() {
         visited += 1;
     }
     assert_eq!(visited, 8);
+    #[cfg(feature = "lockdep")]
+    crate::lockdep::assert_inversions_within_one_map(&recorder.reports());
     map.clear();
     assert_usable(&map);
 }

@@ -9,12 +9,16 @@
 //! - `builder`: builder and allocation errors.
 //! - `compile_fail`: trybuild tests of what the guards' types forbid.
 //! - `features`: serde and rayon support.
+//! - `lockdep`: with the `lockdep` feature, inversions between shards are reported, consistent
+//!   orders are not, and self-deadlocks keep the map's own panic.
 
 mod builder;
 mod common;
 mod compile_fail;
 mod deadlock;
 mod features;
+#[cfg(feature = "lockdep")]
+mod lockdep;
 mod model;
 mod panic_safety;
 mod stress;

@@ -1,0 +1,896 @@
+//! [`LockedMap`]: one reader-writer lock around one hash table — the smallest correct fix for
+//! a map shared between threads, and the baseline that shows what the other maps buy.
+//!
+//! Every read takes the lock shared and every write takes it exclusively, so reads on two cores
+//! contend on the lock's one counter, and a writer stops every reader. Guards follow the rules
+//! of `std`'s `RwLock` (without poisoning): a thread that holds a guard and calls a writing
+//! method of the same map deadlocks, as it would with `std`; a thread that holds a read guard
+//! and takes another read may deadlock if a writer is waiting in between (the lock is fair to
+//! writers).
+//!
+//! The lock is reached only through the private `TableLock` alias in this module, so that it can be
+//! replaced (for example by a lock-order-checking lock) without touching the map.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as TableEntry;
+
+use crate::error::{BuildError, ReserveError};
+use crate::sharded::{Action, Computed, DefaultHashBuilder};
+
+/// The lock around the table. Swap this (and the two guard aliases) to change the lock.
+type TableLock<T> = parking_lot::RwLock<T>;
+type TableReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
+type MappedReadGuard<'a, T> = parking_lot::MappedRwLockReadGuard<'a, T>;
+type TableWriteGuard<'a, T> = parking_lot::RwLockWriteGuard<'a, T>;
+
+type Table<K, V> = HashTable<(K, V)>;
+
+/// A hash map behind one reader-writer lock. See the [module docs](self).
+///
+/// # Examples
+/// ```
+/// use mapguard::LockedMap;
+/// use std::sync::Arc;
+///
+/// let map = Arc::new(LockedMap::new());
+/// let writer = {
+///     let map = Arc::clone(&map);
+///     std::thread::spawn(move || {
+///         for i in 0..100u32 {
+///             map.insert(i, i * 2);
+///         }
+///     })
+/// };
+/// writer.join().unwrap();
+/// assert_eq!(map.len(), 100);
+/// assert_eq!(*map.get(&7).unwrap(), 14);
+/// ```
+pub struct LockedMap<K, V, S = DefaultHashBuilder> {
+    table: TableLock<Table<K, V>>,
+    hasher: S,
+}
+
+/// A read guard on one entry of a [`LockedMap`]: the whole map stays read-locked while it
+/// lives. Dereferences to the value.
+///
+/// # Examples
+/// ```
+/// let map = mapguard::LockedMap::new();
+/// map.insert("k", 1);
+/// let entry = map.get("k").unwrap();
+/// assert_eq!((*entry.key(), *entry.value(), *entry), ("k", 1, 1));
+/// ```
+pub struct LockedRef<'a, K, V> {
+    entry: MappedReadGuard<'a, (K, V)>,
+}
+
+impl<K, V> LockedRef<'_, K, V> {
+    /// The key of the entry.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert(1, 'a');
+    /// assert_eq!(*map.get(&1).unwrap().key(), 1);
+    /// ```
+    pub fn key(&self) -> &K {
+        &self.entry.0
+    }
+
+    /// The value of the entry.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert(1, 'a');
+    /// assert_eq!(*map.get(&1).unwrap().value(), 'a');
+    /// ```
+    pub fn value(&self) -> &V {
+        &self.entry.1
+    }
+}
+
+impl<K, V> Deref for LockedRef<'_, K, V> {
+    type Target = V;
+
+    fn deref(&self) -> &V {
+        &self.entry.1
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for LockedRef<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockedRef")
+            .field("key", self.key())
+            .field("value", self.value())
+            .finish()
+    }
+}
+
+/// The whole map read-locked, for iteration: `for (k, v) in &map.iter()`. Writers wait while
+/// it lives.
+///
+/// # Examples
+/// ```
+/// let map: mapguard::LockedMap<u32, u32> = (0..4).map(|i| (i, i * 10)).collect();
+/// let locked = map.iter();
+/// let mut pairs: Vec<(u32, u32)> = locked.iter().map(|(k, v)| (*k, *v)).collect();
+/// pairs.sort();
+/// assert_eq!(pairs, [(0, 0), (1, 10), (2, 20), (3, 30)]);
+/// assert_eq!(locked.len(), 4);
+/// ```
+pub struct Iter<'a, K, V> {
+    table: TableReadGuard<'a, Table<K, V>>,
+}
+
+impl<K, V> Iter<'_, K, V> {
+    /// The entries, as key-value pairs, in table order.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert(1, 2);
+    /// assert_eq!(map.iter().iter().count(), 1);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
+        self.table.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The number of entries (stable while this guard lives).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert(1, 2);
+    /// assert_eq!(map.iter().len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether there are no entries.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::<u8, u8>::new();
+    /// assert!(map.iter().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+impl<'b, K, V> IntoIterator for &'b Iter<'_, K, V> {
+    type Item = (&'b K, &'b V);
+    type IntoIter = std::iter::Map<hashbrown::hash_table::Iter<'b, (K, V)>, PairRef<K, V>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.table.iter().map(pair_ref as PairRef<K, V>)
+    }
+}
+
+type PairRef<K, V> = for<'r> fn(&'r (K, V)) -> (&'r K, &'r V);
+
+fn pair_ref<K, V>((k, v): &(K, V)) -> (&K, &V) {
+    (k, v)
+}
+
+impl<K, V> fmt::Debug for Iter<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings for a [`LockedMap`], checked by [`build`](Self::build).
+///
+/// # Examples
+/// ```
+/// let map = mapguard::LockedMap::<u64, u64>::builder()
+///     .capacity(1000)
+///     .hasher(foldhash::fast::FixedState::with_seed(3))
+///     .build()?;
+/// assert!(map.capacity() >= 1000);
+/// # Ok::<(), mapguard::BuildError>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct LockedMapBuilder<K, V, S = DefaultHashBuilder> {
+    capacity: usize,
+    hasher: S,
+    _entries: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> LockedMapBuilder<K, V, DefaultHashBuilder> {
+    /// Default settings: no capacity, the default hasher.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::LockedMap<u8, u8> = mapguard::LockedMapBuilder::new().build()?;
+    /// assert!(map.is_empty());
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            capacity: 0,
+            hasher: DefaultHashBuilder::default(),
+            _entries: PhantomData,
+        }
+    }
+}
+
+impl<K, V> Default for LockedMapBuilder<K, V, DefaultHashBuilder> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V, S> LockedMapBuilder<K, V, S> {
+    /// Room for `capacity` entries before the table grows.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::<u8, u8>::builder().capacity(50).build()?;
+    /// assert!(map.capacity() >= 50);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// The hasher for keys.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::<u8, u8>::builder()
+    ///     .hasher(std::collections::hash_map::RandomState::new())
+    ///     .build()?;
+    /// map.insert(1, 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn hasher<T>(self, hasher: T) -> LockedMapBuilder<K, V, T> {
+        LockedMapBuilder {
+            capacity: self.capacity,
+            hasher,
+            _entries: PhantomData,
+        }
+    }
+
+    /// Checks the settings and builds the map.
+    ///
+    /// # Errors
+    /// [`BuildError::Capacity`] if the capacity overflows or cannot be allocated.
+    ///
+    /// # Examples
+    /// ```
+    /// use mapguard::{BuildError, LockedMap};
+    /// let err = LockedMap::<u64, u64>::builder().capacity(usize::MAX).build().unwrap_err();
+    /// assert!(matches!(err, BuildError::Capacity { .. }));
+    /// ```
+    pub fn build(self) -> Result<LockedMap<K, V, S>, BuildError> {
+        let mut table = HashTable::new();
+        table
+            .try_reserve(self.capacity, |_: &(K, V)| {
+                unreachable!("an empty table has nothing to rehash")
+            })
+            .map_err(|err| BuildError::Capacity {
+                capacity: self.capacity,
+                source: err.into(),
+            })?;
+        Ok(LockedMap {
+            table: TableLock::new(table),
+            hasher: self.hasher,
+        })
+    }
+}
+
+impl<K, V, S> fmt::Debug for LockedMapBuilder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockedMapBuilder")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> LockedMap<K, V, DefaultHashBuilder> {
+    /// An empty map with the default hasher; allocates nothing until the first insert.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::LockedMap<String, u32> = mapguard::LockedMap::new();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::with_hasher(DefaultHashBuilder::default())
+    }
+
+    /// An empty map with room for `capacity` entries.
+    ///
+    /// # Panics
+    /// If the capacity cannot be allocated; [`builder`](Self::builder) returns an error instead.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::LockedMap<u64, u64> = mapguard::LockedMap::with_capacity(100);
+    /// assert!(map.capacity() >= 100);
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_capacity_and_hasher(capacity, DefaultHashBuilder::default())
+    }
+
+    /// A builder to choose the capacity and hasher, with errors for bad values.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::<u64, u64>::builder().capacity(10).build()?;
+    /// assert!(map.capacity() >= 10);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn builder() -> LockedMapBuilder<K, V, DefaultHashBuilder> {
+        LockedMapBuilder::new()
+    }
+}
+
+impl<K, V, S> LockedMap<K, V, S> {
+    /// An empty map hashing keys with `hasher`.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::LockedMap<u64, u64, _> =
+    ///     mapguard::LockedMap::with_hasher(foldhash::fast::FixedState::with_seed(7));
+    /// map.insert(1, 2);
+    /// assert_eq!(map.get_cloned(&1), Some(2));
+    /// ```
+    pub fn with_hasher(hasher: S) -> Self {
+        Self {
+            table: TableLock::new(HashTable::new()),
+            hasher,
+        }
+    }
+
+    /// An empty map with room for `capacity` entries, hashing keys with `hasher`.
+    ///
+    /// # Panics
+    /// If the capacity cannot be allocated; [`builder`](Self::builder) returns an error instead.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::LockedMap<u8, u8, _> =
+    ///     mapguard::LockedMap::with_capacity_and_hasher(8, foldhash::fast::RandomState::default());
+    /// assert!(map.capacity() >= 8);
+    /// ```
+    pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
+        match LockedMapBuilder::new()
+            .hasher(hasher)
+            .capacity(capacity)
+            .build()
+        {
+            Ok(map) => map,
+            Err(err) => panic!("mapguard: {err}"),
+        }
+    }
+
+    /// The map's hasher.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::hash::BuildHasher;
+    /// let map: mapguard::LockedMap<u8, u8> = mapguard::LockedMap::new();
+    /// let _ = map.hasher().hash_one(5u8);
+    /// ```
+    pub fn hasher(&self) -> &S {
+        &self.hasher
+    }
+
+    /// The number of entries.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert(1, 1);
+    /// assert_eq!(map.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.table.read().len()
+    }
+
+    /// Whether the map has no entries.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::<u8, u8>::new();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.table.read().is_empty()
+    }
+
+    /// How many entries fit before the table grows.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::<u8, u8>::with_capacity(20);
+    /// assert!(map.capacity() >= 20);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.table.read().capacity()
+    }
+
+    /// Removes every entry, keeping the allocated memory.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert(1, 1);
+    /// map.clear();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn clear(&self) {
+        self.table.write().clear();
+    }
+
+    /// Read-locks the whole map for iteration (see [`Iter`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert(1, 10);
+    /// map.insert(2, 20);
+    /// let sum: i32 = map.iter().iter().map(|(_, v)| *v).sum();
+    /// assert_eq!(sum, 30);
+    /// for (k, v) in &map.iter() {
+    ///     assert_eq!(*v, *k * 10);
+    /// }
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter {
+            table: self.table.read(),
+        }
+    }
+
+    /// Keeps only the entries for which `keep` returns `true`, under the write lock.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::LockedMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
+    /// map.retain(|_, v| *v % 2 == 0);
+    /// assert_eq!(map.len(), 5);
+    /// ```
+    pub fn retain(&self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        self.table.write().retain(|(k, v)| keep(k, v));
+    }
+}
+
+impl<K, V, S> LockedMap<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    #[inline]
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// A read guard on the entry of `key`, or `None` if absent. The whole map stays
+    /// read-locked while the guard lives.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert("a".to_string(), 1);
+    /// assert!(map.get("a").is_some());
+    /// assert!(map.get("b").is_none());
+    /// ```
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<LockedRef<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let table = self.table.read();
+        TableReadGuard::try_map(table, |table| table.find(hash, |(k, _)| k.borrow() == key))
+            .ok()
+            .map(|entry| LockedRef { entry })
+    }
+
+    /// A clone of the value of `key`, taken under a short read lock.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert(1, vec![1]);
+    /// assert_eq!(map.get_cloned(&1), Some(vec![1]));
+    /// ```
+    #[inline]
+    pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let hash = self.hash(key);
+        let table = self.table.read();
+        table
+            .find(hash, |(k, _)| k.borrow() == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Whether `key` is present.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert(1, ());
+    /// assert!(map.contains_key(&1));
+    /// assert!(!map.contains_key(&2));
+    /// ```
+    #[inline]
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        self.table
+            .read()
+            .find(hash, |(k, _)| k.borrow() == key)
+            .is_some()
+    }
+
+    /// Inserts `value` under `key`, returning the value it replaced.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// assert_eq!(map.insert(1, 'a'), None);
+    /// assert_eq!(map.insert(1, 'b'), Some('a'));
+    /// ```
+    #[inline]
+    pub fn insert(&self, key: K, value: V) -> Option<V> {
+        let hash = self.hash(&key);
+        let mut table = self.table.write();
+        if let Some((_, slot)) = table.find_mut(hash, |(k, _)| *k == key) {
+            return Some(std::mem::replace(slot, value));
+        }
+        table.insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
+        None
+    }
+
+    /// Removes `key`, returning its value.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert(1, 'a');
+    /// assert_eq!(map.remove(&1), Some('a'));
+    /// assert_eq!(map.remove(&1), None);
+    /// ```
+    #[inline]
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove_entry(key).map(|(_, v)| v)
+    }
+
+    /// Removes `key`, returning the stored key and its value.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert("k".to_string(), 1);
+    /// assert_eq!(map.remove_entry("k"), Some(("k".to_string(), 1)));
+    /// ```
+    pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let mut table = self.table.write();
+        let entry = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
+        Some(entry.remove().0)
+    }
+
+    /// Removes `key` if `condition` returns `true` for its entry, atomically.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert(1, 5);
+    /// assert_eq!(map.remove_if(&1, |_, v| *v > 9), None);
+    /// assert_eq!(map.remove_if(&1, |_, v| *v == 5), Some((1, 5)));
+    /// ```
+    pub fn remove_if<Q>(&self, key: &Q, condition: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let mut table = self.table.write();
+        let entry = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
+        let (k, v) = entry.get();
+        if condition(k, v) {
+            Some(entry.remove().0)
+        } else {
+            None
+        }
+    }
+
+    /// A read guard on the value of `key`, inserting `make()` first if the key is absent. The
+    /// check and the insert happen under one write lock; `make` runs under it and must not use
+    /// this map.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// assert_eq!(*map.get_or_insert_with(1, || 10), 10);
+    /// assert_eq!(*map.get_or_insert_with(1, || 20), 10);
+    /// ```
+    pub fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> LockedRef<'_, K, V> {
+        if let Some(found) = self.get(&key) {
+            return found;
+        }
+        let hash = self.hash(&key);
+        let mut table = self.table.write();
+        let index = match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+            TableEntry::Occupied(entry) => entry.bucket_index(),
+            TableEntry::Vacant(entry) => entry.insert((key, make())).bucket_index(),
+        };
+        let table = TableWriteGuard::downgrade(table);
+        let entry = TableReadGuard::map(table, |table| {
+            table
+                .get_bucket(index)
+                .expect("the bucket was just found or filled")
+        });
+        LockedRef { entry }
+    }
+
+    /// A read guard on the value of `key`, inserting `value` first if the key is absent.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// assert_eq!(*map.get_or_insert(1, 'a'), 'a');
+    /// assert_eq!(*map.get_or_insert(1, 'b'), 'a');
+    /// ```
+    pub fn get_or_insert(&self, key: K, value: V) -> LockedRef<'_, K, V> {
+        self.get_or_insert_with(key, || value)
+    }
+
+    /// Decides atomically, under the write lock, what happens to `key`.
+    ///
+    /// # Examples
+    /// ```
+    /// use mapguard::{Action, Computed, LockedMap};
+    ///
+    /// let map = LockedMap::new();
+    /// assert_eq!(map.compute(1, |_, _| Action::Set(10)), Computed::Inserted);
+    /// assert_eq!(map.compute(1, |_, v| Action::Set(v.unwrap() + 1)), Computed::Replaced(10));
+    /// assert_eq!(map.compute(1, |_, _| Action::Remove), Computed::Removed(11));
+    /// assert_eq!(map.compute(1, |_, _| Action::<i32>::Keep), Computed::Unchanged);
+    /// ```
+    pub fn compute(&self, key: K, decide: impl FnOnce(&K, Option<&V>) -> Action<V>) -> Computed<V> {
+        let hash = self.hash(&key);
+        let mut table = self.table.write();
+        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+            TableEntry::Occupied(mut entry) => {
+                let action = {
+                    let (k, v) = entry.get();
+                    decide(k, Some(v))
+                };
+                match action {
+                    Action::Keep => Computed::Unchanged,
+                    Action::Set(value) => {
+                        Computed::Replaced(std::mem::replace(&mut entry.get_mut().1, value))
+                    }
+                    Action::Remove => Computed::Removed(entry.remove().0.1),
+                }
+            }
+            TableEntry::Vacant(entry) => match decide(&key, None) {
+                Action::Set(value) => {
+                    entry.insert((key, value));
+                    Computed::Inserted
+                }
+                Action::Keep | Action::Remove => Computed::Unchanged,
+            },
+        }
+    }
+
+    /// Changes the value of `key` in place under the write lock; returns what `change` returned,
+    /// or `None` if the key is absent.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert("n", 1);
+    /// assert_eq!(map.update("n", |n| { *n += 1; *n }), Some(2));
+    /// assert_eq!(map.update("m", |n| *n), None);
+    /// ```
+    pub fn update<Q, R>(&self, key: &Q, change: impl FnOnce(&mut V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let mut table = self.table.write();
+        let (_, value) = table.find_mut(hash, |(k, _)| k.borrow() == key)?;
+        Some(change(value))
+    }
+
+    /// Makes room for at least `additional` more entries.
+    ///
+    /// # Panics
+    /// If the capacity overflows or cannot be allocated; see [`try_reserve`](Self::try_reserve).
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::LockedMap<u64, u64> = mapguard::LockedMap::new();
+    /// map.reserve(100);
+    /// assert!(map.capacity() >= 100);
+    /// ```
+    pub fn reserve(&self, additional: usize) {
+        if let Err(err) = self.try_reserve(additional) {
+            panic!("mapguard: cannot reserve {additional} entries: {err}");
+        }
+    }
+
+    /// Makes room for at least `additional` more entries, or says why it cannot.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::LockedMap<u64, u64> = mapguard::LockedMap::new();
+    /// assert!(map.try_reserve(10).is_ok());
+    /// assert_eq!(map.try_reserve(usize::MAX), Err(mapguard::ReserveError::CapacityOverflow));
+    /// ```
+    pub fn try_reserve(&self, additional: usize) -> Result<(), ReserveError> {
+        self.table
+            .write()
+            .try_reserve(additional, |(k, _)| self.hasher.hash_one(k))
+            .map_err(ReserveError::from)
+    }
+
+    /// Shrinks the table as far as its entries allow.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::LockedMap<u64, u64> = mapguard::LockedMap::with_capacity(1000);
+    /// map.insert(1, 1);
+    /// map.shrink_to_fit();
+    /// assert!(map.capacity() < 1000);
+    /// ```
+    pub fn shrink_to_fit(&self) {
+        self.table
+            .write()
+            .shrink_to_fit(|(k, _)| self.hasher.hash_one(k));
+    }
+}
+
+impl<K, V, S: Default> Default for LockedMap<K, V, S> {
+    fn default() -> Self {
+        Self::with_hasher(S::default())
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for LockedMap<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(&self.iter()).finish()
+    }
+}
+
+impl<K: Clone, V: Clone, S: Clone> Clone for LockedMap<K, V, S> {
+    /// Copies the table under its read lock.
+    fn clone(&self) -> Self {
+        Self {
+            table: TableLock::new(self.table.read().clone()),
+            hasher: self.hasher.clone(),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for LockedMap<K, V, S> {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        (&*self).extend(iter);
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for &LockedMap<K, V, S> {
+    /// Inserts every pair under one write lock.
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        let iter = iter.into_iter();
+        let hasher = &self.hasher;
+        let mut table = self.table.write();
+        table.reserve(iter.size_hint().0, |(k, _)| hasher.hash_one(k));
+        for (key, value) in iter {
+            let hash = hasher.hash_one(&key);
+            match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
+                TableEntry::Occupied(mut entry) => entry.get_mut().1 = value,
+                TableEntry::Vacant(entry) => {
+                    entry.insert((key, value));
+                }
+            }
+        }
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher + Default> FromIterator<(K, V)> for LockedMap<K, V, S> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut map = Self::default();
+        map.extend(iter);
+        map
+    }
+}
+
+#[cfg(feature = "serde")]
+mod serde_impls {
+    use std::fmt;
+    use std::hash::{BuildHasher, Hash};
+    use std::marker::PhantomData;
+
+    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+    use serde::ser::{Serialize, SerializeMap, Serializer};
+
+    use super::LockedMap;
+
+    impl<K: Serialize, V: Serialize, S> Serialize for LockedMap<K, V, S> {
+        /// Serializes under the read lock: a consistent snapshot.
+        fn serialize<Ser: Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+            let locked = self.iter();
+            let mut map = serializer.serialize_map(Some(locked.len()))?;
+            for (key, value) in &locked {
+                map.serialize_entry(key, value)?;
+            }
+            map.end()
+        }
+    }
+
+    impl<'de, K, V, S> Deserialize<'de> for LockedMap<K, V, S>
+    where
+        K: Deserialize<'de> + Hash + Eq,
+        V: Deserialize<'de>,
+        S: BuildHasher + Default,
+    {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            type Marker<K, V, S> = PhantomData<fn() -> (K, V, S)>;
+            struct MapVisitor<K, V, S>(Marker<K, V, S>);
+
+            impl<'de, K, V, S> Visitor<'de> for MapVisitor<K, V, S>
+            where
+                K: Deserialize<'de> + Hash + Eq,
+                V: Deserialize<'de>,
+                S: BuildHasher + Default,
+            {
+                type Value = LockedMap<K, V, S>;
+
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a map")
+                }
+
+                fn visit_map<A: MapAccess<'de>>(
+                    self,
+                    mut access: A,
+                ) -> Result<Self::Value, A::Error> {
+                    let map = LockedMap::with_capacity_and_hasher(
+                        access.size_hint().unwrap_or(0).min(1 << 16),
+                        S::default(),
+                    );
+                    while let Some((key, value)) = access.next_entry()? {
+                        map.insert(key, value);
+                    }
+                    Ok(map)
+                }
+            }
+
+            deserializer.deserialize_map(MapVisitor(PhantomData))
+        }
+    }
+}

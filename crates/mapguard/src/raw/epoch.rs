@@ -1,0 +1,441 @@
+#![cfg_attr(not(loom), allow(unreachable_pub))] // `pub` for the loom model (see lib.rs).
+//! Epoch-based reclamation: when memory that readers reach without a lock may be freed.
+//!
+//! A [`Domain`] has a global epoch and one [`Record`] per thread that reads. A reader *pins*:
+//! it copies the global epoch into its own record (marked as pinned) and runs a fence, then
+//! reads shared pointers, then *unpins* by clearing its record. Only the reader writes its
+//! record, which sits alone on its cache line: pinning writes nothing another core reads.
+//!
+//! A writer that unlinks an object *retires* it with the epoch it read after a `SeqCst` fence.
+//! The global epoch moves from `e` to `e + 1` only when every pinned record shows `e`; an object
+//! retired at `g` is freed once the global epoch is `g + 2` or later: by then every reader that
+//! was pinned when it was unlinked has unpinned.
+//!
+//! The reader's fence is the costly part of a pin. On Linux the global domain registers for
+//! the `membarrier` system call and the advancing thread makes every running thread execute a
+//! barrier, so a pin only needs a compiler fence (the asymmetric-fence technique of userspace
+//! RCU). Advancing therefore costs a system call; writers try it once per batch of retired
+//! objects, never on the read path.
+//!
+//! This module owns the domain, the per-thread records and their thread-local cache, and the
+//! garbage lists; it does not know what the retired objects are.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ptr;
+
+use std::sync::atomic::Ordering;
+
+use super::barrier;
+use super::primitive::{AtomicBool, AtomicPtr, AtomicU64, fence};
+
+/// Record state of a thread that is not pinned. A pinned record holds `epoch << 1 | 1`.
+const IDLE: u64 = 0;
+
+/// How many retired objects a garbage list holds before it tries to free some.
+const COLLECT_BATCH: usize = 1024;
+
+/// One thread's published pin, alone on its cache line.
+#[repr(C, align(128))]
+pub struct Record {
+    /// `IDLE`, or the pinned epoch shifted left by one with bit 0 set.
+    state: AtomicU64,
+    /// Whether a thread owns this record.
+    in_use: AtomicBool,
+    /// The next record of the domain's list (records are only pushed at the head).
+    next: AtomicPtr<Record>,
+}
+
+/// The global epoch and the flags every pin reads, on a cache line that only advancing writes.
+#[repr(C, align(128))]
+struct EpochWord {
+    epoch: AtomicU64,
+    /// Whether readers may use a compiler fence (see the module docs). Set once, before any
+    /// record of the domain is handed out.
+    asymmetric: AtomicBool,
+}
+
+/// An epoch domain: a global epoch and the records of the threads that pin in it.
+///
+/// The maps share one process-wide domain reached through [`pin`]; separate domains exist for
+/// the loom model of the protocol.
+pub struct Domain {
+    word: EpochWord,
+    records: AtomicPtr<Record>,
+}
+
+impl Domain {
+    /// A domain whose readers use `SeqCst` fences (no `membarrier`).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Self {
+            word: EpochWord {
+                epoch: AtomicU64::new(0),
+                asymmetric: AtomicBool::new(false),
+            },
+            records: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    #[cfg(not(loom))]
+    const fn new_global() -> Self {
+        Self {
+            word: EpochWord {
+                epoch: AtomicU64::new(0),
+                asymmetric: AtomicBool::new(false),
+            },
+            records: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    #[inline(always)]
+    fn asymmetric(&self) -> bool {
+        self.word.asymmetric.load(Ordering::Relaxed)
+    }
+
+    /// Claims a free record of this domain, or adds one. The record stays claimed until
+    /// [`release`](Self::release).
+    pub fn register(&self) -> &Record {
+        let mut cursor = self.records.load(Ordering::Acquire);
+        // SAFETY: records are freed only by `Drop for Domain`, which has `&mut self`; they are
+        // fully initialized before the release CAS that publishes them, so every pointer of the
+        // list is valid for as long as `self` is borrowed.
+        while let Some(record) = unsafe { cursor.as_ref() } {
+            if !record.in_use.load(Ordering::Relaxed)
+                && record
+                    .in_use
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return record;
+            }
+            cursor = record.next.load(Ordering::Acquire);
+        }
+        let record = Box::into_raw(Box::new(Record {
+            state: AtomicU64::new(IDLE),
+            in_use: AtomicBool::new(true),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }));
+        let mut head = self.records.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `record` was just allocated and is not yet shared.
+            unsafe { (*record).next.store(head, Ordering::Relaxed) };
+            match self.records.compare_exchange_weak(
+                head,
+                record,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                // SAFETY: published records live as long as the domain (see above).
+                Ok(_) => return unsafe { &*record },
+                Err(current) => head = current,
+            }
+        }
+    }
+
+    /// Gives a record back for another thread to claim. It must not be pinned.
+    pub fn release(&self, record: &Record) {
+        debug_assert_eq!(record.state.load(Ordering::Relaxed), IDLE);
+        record.in_use.store(false, Ordering::Release);
+    }
+
+    /// Publishes a pin of the current epoch in `record` (which the caller owns).
+    #[inline(always)]
+    pub fn pin(&self, record: &Record) {
+        let epoch = self.word.epoch.load(Ordering::Relaxed);
+        record.state.store(epoch << 1 | 1, Ordering::Relaxed);
+        // Orders the store above before the loads of shared pointers that follow the pin;
+        // `try_advance` pairs with it (see the module docs).
+        light_fence(self.asymmetric());
+    }
+
+    /// Clears the pin of `record`: everything read while pinned is no longer used.
+    #[inline(always)]
+    pub fn unpin(&self, record: &Record) {
+        record.state.store(IDLE, Ordering::Release);
+    }
+
+    /// The epoch to retire an object with; call it after the object was unlinked.
+    pub fn retire_epoch(&self) -> u64 {
+        fence(Ordering::SeqCst);
+        self.word.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Moves the global epoch forward by one if every pinned record shows the current epoch.
+    /// Returns the global epoch as this call leaves it.
+    pub fn try_advance(&self) -> u64 {
+        // A writer that never pinned must still see whether readers use light fences.
+        #[cfg(not(loom))]
+        if ptr::eq(self, &GLOBAL) {
+            init_global();
+        }
+        let epoch = self.word.epoch.load(Ordering::Relaxed);
+        heavy_fence(self.asymmetric());
+        let mut cursor = self.records.load(Ordering::Acquire);
+        // SAFETY: see `register`: list records live as long as the domain.
+        while let Some(record) = unsafe { cursor.as_ref() } {
+            let state = record.state.load(Ordering::Relaxed);
+            if state & 1 == 1 && state >> 1 != epoch {
+                return epoch;
+            }
+            cursor = record.next.load(Ordering::Acquire);
+        }
+        // Everything the readers did before unpinning happens before the advance.
+        fence(Ordering::Acquire);
+        match self.word.epoch.compare_exchange(
+            epoch,
+            epoch + 1,
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => epoch + 1,
+            Err(current) => current,
+        }
+    }
+
+    /// Whether an object retired at `retired_at` may be freed now.
+    pub fn is_expired(&self, retired_at: u64) -> bool {
+        self.word.epoch.load(Ordering::Acquire) >= retired_at + 2
+    }
+}
+
+impl Drop for Domain {
+    fn drop(&mut self) {
+        let mut cursor = self.records.load(Ordering::Relaxed);
+        while !cursor.is_null() {
+            // SAFETY: with `&mut self` no thread uses the records any more; each was allocated
+            // by `Box::new` in `register` and is freed once, here.
+            let record = unsafe { Box::from_raw(cursor) };
+            cursor = record.next.load(Ordering::Relaxed);
+        }
+    }
+}
+
+/// The reader's fence of a pin: a compiler fence when writers use heavy barriers.
+#[inline(always)]
+fn light_fence(asymmetric: bool) {
+    if asymmetric {
+        barrier::light();
+    } else {
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// The advancing writer's fence, pairing with [`light_fence`].
+fn heavy_fence(asymmetric: bool) {
+    fence(Ordering::SeqCst);
+    if asymmetric {
+        barrier::heavy();
+    }
+}
+
+#[cfg(not(loom))]
+static GLOBAL: Domain = Domain::new_global();
+
+/// The process-wide domain of the maps.
+#[inline(always)]
+fn global() -> &'static Domain {
+    #[cfg(not(loom))]
+    return &GLOBAL;
+    #[cfg(loom)]
+    unreachable!("the maps' global epoch domain is not available under loom")
+}
+
+/// The calling thread's record in the global domain and how many guards it holds.
+struct Local {
+    record: Cell<*const Record>,
+    depth: Cell<usize>,
+}
+
+/// Gives the thread's record back when the thread exits.
+struct RecordOwner;
+
+impl Drop for RecordOwner {
+    fn drop(&mut self) {
+        LOCAL.with(|local| {
+            // A guard still alive now (kept in another thread-local) keeps the record pinned
+            // and claimed forever, like any guard that is never dropped.
+            if local.depth.get() == 0 {
+                let record = local.record.replace(ptr::null());
+                // SAFETY: records of the global domain are never freed.
+                if let Some(record) = unsafe { record.as_ref() } {
+                    global().release(record);
+                }
+            }
+        });
+    }
+}
+
+thread_local! {
+    // No destructor: usable while other thread-locals are destroyed, and cheap to reach.
+    static LOCAL: Local = const {
+        Local {
+            record: Cell::new(ptr::null()),
+            depth: Cell::new(0),
+        }
+    };
+    static OWNER: RecordOwner = const { RecordOwner };
+}
+
+/// A pin of the calling thread in the global domain: while any guard of a thread lives,
+/// nothing retired after the pin began is freed. Guards nest; only the outermost one publishes
+/// and clears the pin. `!Send`: it must be dropped by the thread that pinned.
+pub(crate) struct EpochGuard {
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Pins the calling thread (see [`EpochGuard`]).
+#[inline(always)]
+pub(crate) fn pin() -> EpochGuard {
+    LOCAL.with(|local| {
+        let depth = local.depth.get();
+        if depth == 0 {
+            // SAFETY: a non-null record pointer in `LOCAL` points to a record of the global
+            // domain, claimed by this thread; global records are never freed.
+            match unsafe { local.record.get().as_ref() } {
+                Some(record) => global().pin(record),
+                None => pin_slow(local),
+            }
+        }
+        local.depth.set(depth + 1);
+    });
+    EpochGuard {
+        _not_send: PhantomData,
+    }
+}
+
+/// Decides, once per process and before any record of the global domain is handed out, whether
+/// its readers use light fences. Every thread that pins or advances passes here first, and the
+/// `Once` orders the decision before what it does next.
+#[cfg(not(loom))]
+fn init_global() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        GLOBAL
+            .word
+            .asymmetric
+            .store(barrier::available(), Ordering::Relaxed);
+    });
+}
+
+#[cold]
+#[inline(never)]
+fn pin_slow(local: &Local) {
+    #[cfg(not(loom))]
+    init_global();
+    let record = global().register();
+    local.record.set(record);
+    // Registers the destructor that gives the record back. During thread exit (after that
+    // destructor ran) the record simply stays claimed.
+    let _ = OWNER.try_with(|_| ());
+    global().pin(record);
+}
+
+impl Drop for EpochGuard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        LOCAL.with(|local| {
+            let depth = local.depth.get() - 1;
+            local.depth.set(depth);
+            if depth == 0 {
+                // SAFETY: the record was set by the pin this guard belongs to (see `pin`).
+                if let Some(record) = unsafe { local.record.get().as_ref() } {
+                    global().unpin(record);
+                }
+            }
+        });
+    }
+}
+
+/// An object waiting to be freed.
+struct Retired {
+    ptr: *mut (),
+    free: unsafe fn(*mut ()),
+    epoch: u64,
+}
+
+/// Objects retired by one writer side (one shard of a map, under its lock), freed once no
+/// reader can reach them any more.
+pub(crate) struct Garbage {
+    items: Vec<Retired>,
+    collect_at: usize,
+}
+
+// SAFETY: a `Garbage` only holds pointers to objects that no thread uses any more except
+// pinned readers, which only read them; the owner (a map) requires its keys and values to be
+// `Send` to be `Send` itself, so freeing them on another thread is allowed.
+unsafe impl Send for Garbage {}
+
+impl Garbage {
+    pub(crate) fn new() -> Self {
+        Self {
+            items: Vec::new(),
+            collect_at: COLLECT_BATCH,
+        }
+    }
+
+    /// How many objects wait to be freed.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Retires `ptr`, to be freed by `free(ptr)` once no reader can hold it; may free older
+    /// objects.
+    ///
+    /// # Safety
+    /// - `ptr` is no longer reachable from the shared structure: a reader that pins from now on
+    ///   cannot find it.
+    /// - `free(ptr)` is sound once no reader holds it, and nothing else frees `ptr`.
+    pub(crate) unsafe fn retire(&mut self, ptr: *mut (), free: unsafe fn(*mut ())) {
+        let epoch = global().retire_epoch();
+        self.items.push(Retired { ptr, free, epoch });
+        if self.items.len() >= self.collect_at {
+            self.collect(1);
+        }
+    }
+
+    /// Frees what has expired, trying to advance the global epoch up to `advances` times
+    /// while something is left.
+    pub(crate) fn collect(&mut self, advances: usize) {
+        let domain = global();
+        self.free_expired(domain);
+        for _ in 0..advances {
+            if self.items.is_empty() {
+                break;
+            }
+            domain.try_advance();
+            self.free_expired(domain);
+        }
+        if self.items.is_empty() {
+            // Give the list's memory back too: after a `clear`, nothing of the map is left.
+            self.items = Vec::new();
+        }
+        self.collect_at = self.items.len() + COLLECT_BATCH;
+    }
+
+    fn free_expired(&mut self, domain: &Domain) {
+        self.items.retain(|item| {
+            if domain.is_expired(item.epoch) {
+                // SAFETY: the epoch moved twice since the object was unlinked, so every reader
+                // that could have found it has unpinned (module docs); `retire`'s contract
+                // says `free` is sound then and nothing else frees it.
+                unsafe { (item.free)(item.ptr) };
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+impl Drop for Garbage {
+    fn drop(&mut self) {
+        // A `Garbage` is owned by a map shard and dropped only with the map, that is with
+        // exclusive access: no reference into the map, hence no reader of these objects, is
+        // left.
+        for item in self.items.drain(..) {
+            // SAFETY: see above; each object is freed once, as `retire` allows.
+            unsafe { (item.free)(item.ptr) };
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! [`ReadMostlyMapBuilder`]: checked construction of a [`ReadMostlyMap`].
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use super::{DefaultHashBuilder, ReadMostlyMap};
+use crate::error::BuildError;
+use crate::raw::read_mostly::RawReadMostly;
+use crate::sharded::{MAX_SHARDS, default_shard_count};
+
+/// Settings for a [`ReadMostlyMap`], checked by [`build`](Self::build).
+///
+/// # Examples
+/// ```
+/// use mapguard::ReadMostlyMap;
+///
+/// let map: ReadMostlyMap<u64, String, _> = ReadMostlyMap::builder()
+///     .shards(32)
+///     .capacity(10_000)
+///     .hasher(foldhash::fast::FixedState::with_seed(1))
+///     .build()?;
+/// assert_eq!(map.shard_count(), 32);
+/// assert!(ReadMostlyMap::<u64, u64>::builder().shards(0).build().is_err());
+/// # Ok::<(), mapguard::BuildError>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ReadMostlyMapBuilder<K, V, S = DefaultHashBuilder> {
+    shards: Option<usize>,
+    capacity: usize,
+    hasher: S,
+    _entries: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> ReadMostlyMapBuilder<K, V, DefaultHashBuilder> {
+    /// Default settings: [`default_shard_count`] shards, no capacity, the default hasher.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ReadMostlyMap<u8, u8> = mapguard::ReadMostlyMapBuilder::new().build()?;
+    /// assert_eq!(map.shard_count(), mapguard::sharded::default_shard_count());
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            shards: None,
+            capacity: 0,
+            hasher: DefaultHashBuilder::default(),
+            _entries: PhantomData,
+        }
+    }
+}
+
+impl<K, V> Default for ReadMostlyMapBuilder<K, V, DefaultHashBuilder> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V, S> ReadMostlyMapBuilder<K, V, S> {
+    /// The number of shards: a power of two from 1 to [`MAX_SHARDS`]. Writers of new keys in
+    /// different shards do not wait for each other; readers do not care.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::<u8, u8>::builder().shards(1).build()?;
+    /// assert_eq!(map.shard_count(), 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// Room for about `capacity` entries, spread evenly over the shards.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::<u8, u8>::builder().capacity(100).build()?;
+    /// assert!(map.capacity() >= 100);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// The hasher for keys.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::<u8, u8>::builder()
+    ///     .hasher(std::collections::hash_map::RandomState::new())
+    ///     .build()?;
+    /// map.insert(1, 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn hasher<T>(self, hasher: T) -> ReadMostlyMapBuilder<K, V, T> {
+        ReadMostlyMapBuilder {
+            shards: self.shards,
+            capacity: self.capacity,
+            hasher,
+            _entries: PhantomData,
+        }
+    }
+
+    /// Checks the settings and builds the map.
+    ///
+    /// # Errors
+    /// [`BuildError`] if the shard count is 0, not a power of two or above [`MAX_SHARDS`], or if
+    /// the capacity cannot be allocated.
+    ///
+    /// # Examples
+    /// ```
+    /// use mapguard::{BuildError, ReadMostlyMap};
+    /// let err = ReadMostlyMap::<u8, u8>::builder().shards(6).build().unwrap_err();
+    /// assert_eq!(err, BuildError::ShardsNotPowerOfTwo { shards: 6 });
+    /// let err = ReadMostlyMap::<u8, u8>::builder().capacity(usize::MAX).build().unwrap_err();
+    /// assert!(matches!(err, BuildError::Capacity { .. }));
+    /// ```
+    pub fn build(self) -> Result<ReadMostlyMap<K, V, S>, BuildError> {
+        let shards = match self.shards {
+            None => default_shard_count(),
+            Some(0) => return Err(BuildError::ZeroShards { max: MAX_SHARDS }),
+            Some(n) if n > MAX_SHARDS => {
+                return Err(BuildError::TooManyShards {
+                    shards: n,
+                    max: MAX_SHARDS,
+                });
+            }
+            Some(n) if !n.is_power_of_two() => {
+                return Err(BuildError::ShardsNotPowerOfTwo { shards: n });
+            }
+            Some(n) => n,
+        };
+        let raw =
+            RawReadMostly::new(shards, self.capacity).map_err(|source| BuildError::Capacity {
+                capacity: self.capacity,
+                source,
+            })?;
+        Ok(ReadMostlyMap::from_raw(raw, self.hasher))
+    }
+}
+
+impl<K, V, S> fmt::Debug for ReadMostlyMapBuilder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadMostlyMapBuilder")
+            .field("shards", &self.shards)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V, S: Clone> Clone for ReadMostlyMapBuilder<K, V, S> {
+    fn clone(&self) -> Self {
+        Self {
+            shards: self.shards,
+            capacity: self.capacity,
+            hasher: self.hasher.clone(),
+            _entries: PhantomData,
+        }
+    }
+}

@@ -1,0 +1,717 @@
+//! [`ReadMostlyMap`]: a concurrent map for keys that are written once and read many times,
+//! and for threads that work on disjoint key sets (the two cases Go documents for `sync.Map`).
+//!
+//! # Design
+//! The map is split into shards by the top bits of the key's hash. Each shard is an
+//! open-addressing table (linear probing) of slots; a slot holds the key's 64-bit hash, the key
+//! itself, and an atomic pointer to the boxed value. A key never changes once its slot is
+//! published; only value pointers are swapped:
+//!
+//! - **A read** hashes the key, *pins* the thread (copies the global epoch into a record only
+//!   this thread writes, plus a compiler fence), loads the shard's table pointer, probes slots
+//!   comparing the stored hash and then the key, and unpins. The value pointer is followed only
+//!   when the value is read (`contains_key` and `get(..).is_some()` never touch it). No lock, no
+//!   retry loop, no write to memory another core reads: it is wait-free and its cost does not
+//!   depend on what writers do.
+//! - **A write** locks the key's shard (a mutex only writers take). An overwrite publishes a new
+//!   value box with one release store; a new key is written into the next free slot, whose hash
+//!   is published last. The replaced value is *retired*: freed once every reader that might still
+//!   hold it has unpinned (epoch-based reclamation; see below). Writes to different shards never
+//!   wait for each other, and no write ever waits for a reader.
+//! - **Removal** nulls the value pointer but keeps the key in its slot, so a key keeps its slot
+//!   until the shard's table is rebuilt: a scan of a table never meets one key twice.
+//! - **Growth** rebuilds one shard's table, under that shard's lock, when half of its slots are
+//!   used: it *clones* the live keys into a new table (readers may still be reading the old
+//!   ones; this is why writes need `K: Clone`), moves the value pointers, drops removed keys, and
+//!   publishes the new table with one store. Readers on the old table keep reading a frozen,
+//!   consistent copy. A shard whose live entries fall below 1/8 of its slots shrinks the same
+//!   way, and one left empty frees its table.
+//!
+//! Compared with Go's classic `sync.Map`: new keys take their shard's lock, not a map-wide one,
+//! and there is no read-only/dirty pair, so no O(n) copy after a promotion and no miss counting;
+//! a rebuild is the amortized growth of one shard's table, as in any hash table.
+//!
+//! # Reclamation
+//! Memory is reclaimed with epochs shared by all maps of the process: a global epoch moves on
+//! only when every pinned thread has seen it, and a retired object is freed two epochs later.
+//! Advancing costs a `membarrier` system call on Linux (which lets a pin avoid a `SeqCst` fence)
+//! and is tried by writers once per batch of retired objects. A [`Ref`] (or an iterator) keeps
+//! its thread pinned: while one is alive anywhere in the process, retired entries of every map
+//! wait. [`clear`](ReadMostlyMap::clear) frees what it removed before returning unless such a
+//! reference is alive; dropping the map frees everything.
+//!
+//! This module owns the public API; the tables, pointers and epochs live in `crate::raw`.
+
+mod builder;
+mod iter;
+#[cfg(feature = "serde")]
+mod serde;
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::ops::Deref;
+
+use crate::raw::read_mostly::{Decision, Lookup, Pinned, RawReadMostly};
+
+pub use builder::ReadMostlyMapBuilder;
+pub use iter::Iter;
+
+/// The hasher [`ReadMostlyMap`] uses unless told otherwise (foldhash's fast, randomly seeded
+/// hasher, as for [`ShardedMap`](crate::ShardedMap)).
+pub type DefaultHashBuilder = crate::sharded::DefaultHashBuilder;
+
+/// A concurrent hash map whose reads take no lock and write no shared memory, for keys that are
+/// mostly read. See the [module docs](self) for the design.
+///
+/// # Guarantees
+/// - **Reads are wait-free** ([`get`](Self::get), [`get_cloned`](Self::get_cloned),
+///   [`contains_key`](Self::contains_key), iteration): they never wait, never retry and write
+///   only the calling thread's own epoch record. Readers on different cores do not slow each
+///   other down, and no writer makes them wait. (A thread's very first read claims its record:
+///   a one-time, lock-free step.)
+/// - **Writes lock one shard** (a lock readers never take). An overwrite allocates the new
+///   value and publishes it with one atomic store; readers see the old or the new value, whole.
+///   Writes need `K: Clone`: a growing or shrinking shard copies its keys (see the module docs).
+/// - **Each single-key call is atomic** (linearizable), including
+///   [`get_or_insert`](Self::get_or_insert), [`swap`](Self::swap),
+///   [`compare_exchange`](Self::compare_exchange) and [`remove_if_eq`](Self::remove_if_eq).
+/// - **Iteration** visits the shards one at a time and reads each shard's table as it was when
+///   the iterator reached it: a key present for the whole iteration is seen exactly once, with a
+///   value it had during the iteration; a key inserted or removed meanwhile may or may not be
+///   seen; no key is seen twice.
+/// - **[`len`](Self::len)** sums per-shard counts without locking: under concurrent writes it
+///   may be off by the writes in flight.
+/// - **References** ([`Ref`]) stay valid while they live, even if the entry is overwritten or
+///   removed meanwhile; they keep the calling thread pinned (see the module docs on
+///   reclamation), so do not keep one for long.
+///
+/// # Examples
+/// ```
+/// use mapguard::ReadMostlyMap;
+/// use std::sync::Arc;
+///
+/// let config = Arc::new(ReadMostlyMap::new());
+/// config.insert("timeout_ms".to_string(), 250u64);
+/// let reader = {
+///     let config = Arc::clone(&config);
+///     std::thread::spawn(move || config.get_cloned("timeout_ms"))
+/// };
+/// assert_eq!(reader.join().unwrap(), Some(250));
+/// assert!(config.get("retries").is_none());
+/// ```
+pub struct ReadMostlyMap<K, V, S = DefaultHashBuilder> {
+    raw: RawReadMostly<K, V>,
+    hasher: S,
+}
+
+/// A reference to an entry of a [`ReadMostlyMap`], dereferencing to the value.
+///
+/// It stays valid while it lives, even if the key is overwritten or removed meanwhile (it then
+/// shows the value it was created with). It keeps the calling thread pinned, which delays the
+/// freeing of replaced entries in the whole process: drop it soon. `!Send`.
+///
+/// # Examples
+/// ```
+/// let map = mapguard::ReadMostlyMap::new();
+/// map.insert(1, "one".to_string());
+/// let one = map.get(&1).unwrap();
+/// map.insert(1, "uno".to_string());
+/// assert_eq!(*one, "one");
+/// assert_eq!((*one.key(), one.value().as_str()), (1, "one"));
+/// ```
+pub struct Ref<'a, K, V> {
+    entry: Pinned<'a, K, V>,
+}
+
+impl<'a, K, V> Ref<'a, K, V> {
+    fn new(entry: Pinned<'a, K, V>) -> Self {
+        Self { entry }
+    }
+
+    /// The key of the entry.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert("k", 1);
+    /// assert_eq!(*map.get("k").unwrap().key(), "k");
+    /// ```
+    pub fn key(&self) -> &K {
+        self.entry.key()
+    }
+
+    /// The value of the entry.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert("k", 1);
+    /// assert_eq!(*map.get("k").unwrap().value(), 1);
+    /// ```
+    pub fn value(&self) -> &V {
+        self.entry.value()
+    }
+
+    /// The key and the value.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert('a', 1);
+    /// let entry = map.get(&'a').unwrap();
+    /// assert_eq!(entry.pair(), (&'a', &1));
+    /// ```
+    pub fn pair(&self) -> (&K, &V) {
+        (self.entry.key(), self.entry.value())
+    }
+}
+
+impl<K, V> Deref for Ref<'_, K, V> {
+    type Target = V;
+
+    fn deref(&self) -> &V {
+        self.entry.value()
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for Ref<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ref")
+            .field("key", self.key())
+            .field("value", self.value())
+            .finish()
+    }
+}
+
+impl<K, V> ReadMostlyMap<K, V, DefaultHashBuilder> {
+    /// An empty map with the default shard count and hasher. Allocates no table until the first
+    /// insert.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ReadMostlyMap<String, u32> = mapguard::ReadMostlyMap::new();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::with_hasher(DefaultHashBuilder::default())
+    }
+
+    /// An empty map with room for about `capacity` entries before any shard grows.
+    ///
+    /// # Panics
+    /// If the capacity cannot be allocated; [`builder`](Self::builder) returns an error instead.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ReadMostlyMap<u64, u64> = mapguard::ReadMostlyMap::with_capacity(1000);
+    /// assert!(map.capacity() >= 1000);
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_capacity_and_hasher(capacity, DefaultHashBuilder::default())
+    }
+
+    /// A builder to choose the shard count, capacity and hasher, with errors for bad values.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::<u64, u64>::builder().shards(4).build()?;
+    /// assert_eq!(map.shard_count(), 4);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn builder() -> ReadMostlyMapBuilder<K, V, DefaultHashBuilder> {
+        ReadMostlyMapBuilder::new()
+    }
+}
+
+impl<K, V, S> ReadMostlyMap<K, V, S> {
+    /// An empty map with the default shard count, hashing keys with `hasher`.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ReadMostlyMap<u64, u64, _> =
+    ///     mapguard::ReadMostlyMap::with_hasher(foldhash::fast::FixedState::with_seed(7));
+    /// map.insert(1, 2);
+    /// assert_eq!(map.get_cloned(&1), Some(2));
+    /// ```
+    pub fn with_hasher(hasher: S) -> Self {
+        Self::with_capacity_and_hasher(0, hasher)
+    }
+
+    /// An empty map with room for about `capacity` entries, hashing keys with `hasher`.
+    ///
+    /// # Panics
+    /// If the capacity cannot be allocated; [`builder`](Self::builder) returns an error instead.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ReadMostlyMap<u64, u64, _> =
+    ///     mapguard::ReadMostlyMap::with_capacity_and_hasher(64, foldhash::fast::RandomState::default());
+    /// assert!(map.capacity() >= 64);
+    /// ```
+    pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
+        match ReadMostlyMapBuilder::new()
+            .hasher(hasher)
+            .capacity(capacity)
+            .build()
+        {
+            Ok(map) => map,
+            Err(err) => panic!("mapguard: {err}"),
+        }
+    }
+
+    pub(crate) fn from_raw(raw: RawReadMostly<K, V>, hasher: S) -> Self {
+        Self { raw, hasher }
+    }
+
+    /// The number of shards (a power of two): how many writers of new keys can work at once.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::<u8, u8>::builder().shards(16).build()?;
+    /// assert_eq!(map.shard_count(), 16);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn shard_count(&self) -> usize {
+        self.raw.shard_count()
+    }
+
+    /// The map's hasher.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::hash::BuildHasher;
+    /// let map: mapguard::ReadMostlyMap<u8, u8> = mapguard::ReadMostlyMap::new();
+    /// let _ = map.hasher().hash_one(5u8);
+    /// ```
+    pub fn hasher(&self) -> &S {
+        &self.hasher
+    }
+
+    /// The number of entries (see the type's docs for what it sees under writes).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert('a', 1);
+    /// map.insert('b', 2);
+    /// assert_eq!(map.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether the map has no entries.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// assert!(map.is_empty());
+    /// map.insert(1, 1);
+    /// assert!(!map.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// About how many entries fit before some shard's table is rebuilt (with keys spread evenly
+    /// over the shards).
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ReadMostlyMap<u32, u32> = mapguard::ReadMostlyMap::with_capacity(500);
+    /// assert!(map.capacity() >= 500);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.raw.slot_count() / 2
+    }
+
+    /// Removes every entry. The shards' tables are released, and their memory is freed before
+    /// `clear` returns unless a [`Ref`] or iterator of some map is alive on some thread (then
+    /// later writes or dropping the map free it).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert(1, "one");
+    /// map.clear();
+    /// assert!(map.is_empty());
+    /// assert!(map.get(&1).is_none());
+    /// ```
+    pub fn clear(&self) {
+        self.raw.clear();
+    }
+
+    /// An iterator over the entries; see the type's docs for what it sees under writes.
+    ///
+    /// The iterator and its items keep the thread pinned while they live.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert(1, 10);
+    /// map.insert(2, 20);
+    /// let sum: i32 = map.iter().map(|entry| *entry).sum();
+    /// assert_eq!(sum, 30);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter::new(self.raw.iter())
+    }
+
+    /// How many replaced or removed entries wait to be freed (they are freed once no thread
+    /// that might read them is pinned; see the module docs).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert(1, 1);
+    /// map.insert(1, 2);
+    /// map.reclaim();
+    /// assert_eq!(map.pending_reclamation(), 0);
+    /// ```
+    pub fn pending_reclamation(&self) -> usize {
+        self.raw.garbage_len()
+    }
+
+    /// Frees every replaced or removed entry that no reader can still hold, without waiting.
+    ///
+    /// Writes do this on their own in batches; call it to release memory at once, for example
+    /// after a burst of overwrites.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// for i in 0..100 {
+    ///     map.insert(1, i);
+    /// }
+    /// map.reclaim();
+    /// assert_eq!(map.pending_reclamation(), 0);
+    /// ```
+    pub fn reclaim(&self) {
+        self.raw.collect();
+    }
+}
+
+impl<K, V, S> ReadMostlyMap<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    #[inline(always)]
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// A reference to the entry of `key`, or `None` if the key is absent. Wait-free.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert("a".to_string(), 1);
+    /// assert!(map.get("a").is_some());
+    /// assert_eq!(*map.get("a").unwrap(), 1);
+    /// assert!(map.get("b").is_none());
+    /// ```
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        self.raw.get(hash, |k| k.borrow() == key).map(Ref::new)
+    }
+
+    /// A clone of the value of `key`. Wait-free; the thread is pinned only during the call.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert(1, vec![1, 2]);
+    /// assert_eq!(map.get_cloned(&1), Some(vec![1, 2]));
+    /// ```
+    #[inline]
+    pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let hash = self.hash(key);
+        self.raw.read(hash, |k| k.borrow() == key, V::clone)
+    }
+
+    /// Whether `key` is present. Wait-free.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert(7, ());
+    /// assert!(map.contains_key(&7));
+    /// assert!(!map.contains_key(&8));
+    /// ```
+    #[inline]
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        self.raw.contains(hash, |k| k.borrow() == key)
+    }
+}
+
+/// Writes. They need `K: Clone` because keys live inline in the shard tables, and a table
+/// that grows or shrinks gets copies of its keys while readers may still read the old ones.
+impl<K, V, S> ReadMostlyMap<K, V, S>
+where
+    K: Hash + Eq + Clone,
+    S: BuildHasher,
+{
+    /// Stores `value` under `key` (Go's `Store`); returns `true` if it replaced a value.
+    ///
+    /// An overwrite keeps the stored key (this `key` is dropped), publishes the new value and
+    /// frees the old one once no reader holds it. Use [`swap`](Self::swap) to see the replaced
+    /// value.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// assert!(!map.insert(1, "a"));
+    /// assert!(map.insert(1, "b"));
+    /// assert_eq!(map.get_cloned(&1), Some("b"));
+    /// ```
+    pub fn insert(&self, key: K, value: V) -> bool {
+        self.swap(key, value).is_some()
+    }
+
+    /// Stores `value` under `key` and returns a reference to the value it replaced (Go's
+    /// `Swap`).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// assert!(map.swap(1, 'a').is_none());
+    /// assert_eq!(*map.swap(1, 'b').unwrap(), 'a');
+    /// ```
+    pub fn swap(&self, key: K, value: V) -> Option<Ref<'_, K, V>> {
+        let hash = self.hash(&key);
+        let outcome = self
+            .raw
+            .write(hash, OwnedKey(key), |_| Decision::Store(value));
+        outcome.previous.map(Ref::new)
+    }
+
+    /// A reference to the value of `key`, storing `value` first if the key is absent (Go's
+    /// `LoadOrStore`). The check and the store are one atomic step.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// assert_eq!(*map.get_or_insert(1, 'a'), 'a');
+    /// assert_eq!(*map.get_or_insert(1, 'b'), 'a');
+    /// ```
+    pub fn get_or_insert(&self, key: K, value: V) -> Ref<'_, K, V> {
+        if let Some(found) = self.get(&key) {
+            return found;
+        }
+        self.store_if_absent(key, value)
+    }
+
+    /// A reference to the value of `key`, storing `make()` first if the key is absent.
+    ///
+    /// `make` runs without any lock held (so it may use this map), and only when the key was
+    /// absent just before; if another thread stores the key first, that value wins and the one
+    /// `make` returned is dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// assert_eq!(*map.get_or_insert_with(1, || 10), 10);
+    /// assert_eq!(*map.get_or_insert_with(1, || 20), 10);
+    /// ```
+    pub fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> Ref<'_, K, V> {
+        if let Some(found) = self.get(&key) {
+            return found;
+        }
+        self.store_if_absent(key, make())
+    }
+
+    fn store_if_absent(&self, key: K, value: V) -> Ref<'_, K, V> {
+        let hash = self.hash(&key);
+        let outcome = self
+            .raw
+            .write(hash, OwnedKey(key), |present| match present {
+                Some(_) => Decision::Keep,
+                None => Decision::Store(value),
+            });
+        Ref::new(
+            outcome
+                .current
+                .expect("the key is present after storing it"),
+        )
+    }
+
+    /// Removes `key` and returns a reference to the value it had (Go's `LoadAndDelete`).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert(1, 'a');
+    /// assert_eq!(*map.remove(&1).unwrap(), 'a');
+    /// assert!(map.remove(&1).is_none());
+    /// ```
+    pub fn remove<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let outcome = self.raw.write(hash, BorrowedKey(key), |_| Decision::Remove);
+        outcome.previous.map(Ref::new)
+    }
+
+    /// Removes `key` only if its value equals `current` (Go's `CompareAndDelete`); returns
+    /// whether it did.
+    ///
+    /// `V::eq` runs under the shard's write lock: reads of the map from it are fine, a write to
+    /// the same shard panics (it would wait for itself).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert(1, 5);
+    /// assert!(!map.remove_if_eq(&1, &6));
+    /// assert!(map.remove_if_eq(&1, &5));
+    /// assert!(!map.contains_key(&1));
+    /// ```
+    pub fn remove_if_eq<Q>(&self, key: &Q, current: &V) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: PartialEq,
+    {
+        let hash = self.hash(key);
+        let outcome = self
+            .raw
+            .write(hash, BorrowedKey(key), |present| match present {
+                Some(value) if value == current => Decision::Remove,
+                _ => Decision::Keep,
+            });
+        outcome.previous.is_some()
+    }
+
+    /// Stores `new` under `key` only if the present value equals `current` (Go's
+    /// `CompareAndSwap`). Returns the replaced value on success, or the present value (`None`
+    /// if absent) on failure; `new` is dropped then.
+    ///
+    /// `V::eq` runs under the shard's write lock: reads of the map from it are fine, a write to
+    /// the same shard panics (it would wait for itself).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert("n", 1);
+    /// assert_eq!(*map.compare_exchange("n", &1, 2).unwrap(), 1);
+    /// assert_eq!(*map.compare_exchange("n", &1, 3).unwrap_err().unwrap(), 2);
+    /// assert!(map.compare_exchange("m", &1, 3).unwrap_err().is_none());
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn compare_exchange(
+        &self,
+        key: K,
+        current: &V,
+        new: V,
+    ) -> Result<Ref<'_, K, V>, Option<Ref<'_, K, V>>>
+    where
+        V: PartialEq,
+    {
+        let hash = self.hash(&key);
+        let outcome = self
+            .raw
+            .write(hash, OwnedKey(key), |present| match present {
+                Some(value) if value == current => Decision::Store(new),
+                _ => Decision::Keep,
+            });
+        match outcome.previous {
+            Some(previous) => Ok(Ref::new(previous)),
+            None => Err(outcome.current.map(Ref::new)),
+        }
+    }
+}
+
+/// A key given by value: it can be stored.
+struct OwnedKey<K>(K);
+
+impl<K: Eq> Lookup<K> for OwnedKey<K> {
+    fn matches(&self, stored: &K) -> bool {
+        *stored == self.0
+    }
+
+    fn into_owned(self) -> Option<K> {
+        Some(self.0)
+    }
+}
+
+/// A key given by reference: it can only be looked up.
+struct BorrowedKey<'q, Q: ?Sized>(&'q Q);
+
+impl<K: Borrow<Q>, Q: Eq + ?Sized> Lookup<K> for BorrowedKey<'_, Q> {
+    fn matches(&self, stored: &K) -> bool {
+        stored.borrow() == self.0
+    }
+
+    fn into_owned(self) -> Option<K> {
+        None
+    }
+}
+
+impl<K, V, S: Default> Default for ReadMostlyMap<K, V, S> {
+    fn default() -> Self {
+        Self::with_hasher(S::default())
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for ReadMostlyMap<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for entry in self.iter() {
+            map.entry(entry.key(), entry.value());
+        }
+        map.finish()
+    }
+}
+
+impl<K: Hash + Eq + Clone, V, S: BuildHasher> Extend<(K, V)> for ReadMostlyMap<K, V, S> {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        (&*self).extend(iter);
+    }
+}
+
+impl<K: Hash + Eq + Clone, V, S: BuildHasher> Extend<(K, V)> for &ReadMostlyMap<K, V, S> {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (key, value) in iter {
+            self.insert(key, value);
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V, S: BuildHasher + Default> FromIterator<(K, V)>
+    for ReadMostlyMap<K, V, S>
+{
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let map = Self::with_capacity_and_hasher(iter.size_hint().0, S::default());
+        (&map).extend(iter);
+        map
+    }
+}
+
+impl<'a, K, V, S> IntoIterator for &'a ReadMostlyMap<K, V, S> {
+    type Item = Ref<'a, K, V>;
+    type IntoIter = Iter<'a, K, V>;
+
+    fn into_iter(self) -> Iter<'a, K, V> {
+        self.iter()
+    }
+}

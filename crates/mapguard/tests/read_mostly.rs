@@ -1,0 +1,421 @@
+//! Tests of `ReadMostlyMap`: model tests against `std::collections::HashMap` over the whole
+//! API, across shard counts, capacities and hashers (including one that gives every key the
+//! same hash), plus the behaviour of references and errors.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+
+use mapguard::{BuildError, ReadMostlyMap, ReserveError};
+use proptest::prelude::*;
+
+/// A hasher that gives every key the same hash: every key of the map collides.
+#[derive(Clone, Default)]
+struct SameHash;
+
+impl BuildHasher for SameHash {
+    type Hasher = SameHasher;
+    fn build_hasher(&self) -> SameHasher {
+        SameHasher
+    }
+}
+
+struct SameHasher;
+
+impl Hasher for SameHasher {
+    fn finish(&self) -> u64 {
+        0x5555
+    }
+    fn write(&mut self, _: &[u8]) {}
+}
+
+/// A hasher that keeps only four bits of entropy, all in the low bits.
+#[derive(Clone, Default)]
+struct FewBits;
+
+impl BuildHasher for FewBits {
+    type Hasher = FewBitsHasher;
+    fn build_hasher(&self) -> FewBitsHasher {
+        FewBitsHasher(0)
+    }
+}
+
+struct FewBitsHasher(u64);
+
+impl Hasher for FewBitsHasher {
+    fn finish(&self) -> u64 {
+        self.0 & 0xF
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.wrapping_mul(31).wrapping_add(u64::from(b));
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(u8, u8),
+    Swap(u8, u8),
+    Get(u8),
+    GetCloned(u8),
+    Contains(u8),
+    GetOrInsert(u8, u8),
+    GetOrInsertWith(u8, u8),
+    Remove(u8),
+    RemoveIfEq(u8, u8),
+    CompareExchange(u8, u8, u8),
+    Len,
+    Iter,
+    Clear,
+    Reclaim,
+    HoldAndOverwrite(u8, u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let key = 0u8..24;
+    let value = 0u8..4;
+    prop_oneof![
+        6 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::Insert(k, v)),
+        2 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::Swap(k, v)),
+        3 => key.clone().prop_map(Op::Get),
+        1 => key.clone().prop_map(Op::GetCloned),
+        1 => key.clone().prop_map(Op::Contains),
+        2 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::GetOrInsert(k, v)),
+        1 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::GetOrInsertWith(k, v)),
+        4 => key.clone().prop_map(Op::Remove),
+        2 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::RemoveIfEq(k, v)),
+        2 => (key.clone(), value.clone(), value.clone())
+            .prop_map(|(k, c, n)| Op::CompareExchange(k, c, n)),
+        1 => Just(Op::Len),
+        1 => Just(Op::Iter),
+        1 => Just(Op::Clear),
+        1 => Just(Op::Reclaim),
+        1 => (key, value).prop_map(|(k, v)| Op::HoldAndOverwrite(k, v)),
+    ]
+}
+
+/// Applies `ops` to `map` and to a `HashMap`, checking every answer and the final contents.
+fn check_against_model<S: BuildHasher>(map: ReadMostlyMap<u8, u8, S>, ops: &[Op]) {
+    let mut model: HashMap<u8, u8> = HashMap::new();
+    for (step, op) in ops.iter().enumerate() {
+        let at = format!("step {step}: {op:?}");
+        match *op {
+            Op::Insert(k, v) => {
+                assert_eq!(map.insert(k, v), model.insert(k, v).is_some(), "{at}");
+            }
+            Op::Swap(k, v) => {
+                assert_eq!(map.swap(k, v).map(|r| *r), model.insert(k, v), "{at}");
+            }
+            Op::Get(k) => {
+                let got = map.get(&k);
+                assert_eq!(got.as_deref(), model.get(&k), "{at}");
+                if let Some(entry) = got {
+                    assert_eq!(*entry.key(), k, "{at}");
+                }
+            }
+            Op::GetCloned(k) => assert_eq!(map.get_cloned(&k), model.get(&k).copied(), "{at}"),
+            Op::Contains(k) => assert_eq!(map.contains_key(&k), model.contains_key(&k), "{at}"),
+            Op::GetOrInsert(k, v) => {
+                assert_eq!(
+                    *map.get_or_insert(k, v),
+                    *model.entry(k).or_insert(v),
+                    "{at}"
+                );
+            }
+            Op::GetOrInsertWith(k, v) => {
+                let mut called = false;
+                let got = *map.get_or_insert_with(k, || {
+                    called = true;
+                    v
+                });
+                assert_eq!(called, !model.contains_key(&k), "{at}: make called");
+                assert_eq!(got, *model.entry(k).or_insert(v), "{at}");
+            }
+            Op::Remove(k) => assert_eq!(map.remove(&k).map(|r| *r), model.remove(&k), "{at}"),
+            Op::RemoveIfEq(k, v) => {
+                let expected = model.get(&k) == Some(&v);
+                if expected {
+                    model.remove(&k);
+                }
+                assert_eq!(map.remove_if_eq(&k, &v), expected, "{at}");
+            }
+            Op::CompareExchange(k, current, new) => {
+                let result = map.compare_exchange(k, &current, new);
+                match model.get(&k).copied() {
+                    Some(present) if present == current => {
+                        assert_eq!(result.map(|r| *r).ok(), Some(current), "{at}");
+                        model.insert(k, new);
+                    }
+                    present => {
+                        let actual = result.err().map(|r| r.map(|r| *r));
+                        assert_eq!(actual, Some(present), "{at}");
+                    }
+                }
+            }
+            Op::Len => {
+                assert_eq!(map.len(), model.len(), "{at}");
+                assert_eq!(map.is_empty(), model.is_empty(), "{at}");
+            }
+            Op::Iter => {
+                let mut seen: Vec<(u8, u8)> = map.iter().map(|e| (*e.key(), *e)).collect();
+                seen.sort_unstable();
+                let mut expected: Vec<(u8, u8)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+                expected.sort_unstable();
+                assert_eq!(seen, expected, "{at}");
+            }
+            Op::Clear => {
+                map.clear();
+                model.clear();
+            }
+            Op::Reclaim => map.reclaim(),
+            Op::HoldAndOverwrite(k, v) => {
+                // A reference keeps showing the value it was taken with.
+                let held = map.get(&k);
+                let before = held.as_deref().copied();
+                map.insert(k, v.wrapping_add(100));
+                map.remove(&k);
+                assert_eq!(held.as_deref().copied(), before, "{at}");
+                drop(held);
+                model.remove(&k);
+                map.insert(k, v);
+                model.insert(k, v);
+            }
+        }
+    }
+    assert_eq!(map.len(), model.len());
+    for (k, v) in &model {
+        assert_eq!(map.get_cloned(k), Some(*v));
+    }
+    let debug = format!("{map:?}");
+    assert_eq!(debug.matches(':').count(), model.len());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn model_default(ops in prop::collection::vec(op(), 1..300)) {
+        check_against_model(ReadMostlyMap::new(), &ops);
+    }
+
+    #[test]
+    fn model_one_shard(ops in prop::collection::vec(op(), 1..300)) {
+        check_against_model(ReadMostlyMap::builder().shards(1).build().unwrap(), &ops);
+    }
+
+    #[test]
+    fn model_many_shards_presized(ops in prop::collection::vec(op(), 1..300)) {
+        let map = ReadMostlyMap::builder().shards(64).capacity(100).build().unwrap();
+        check_against_model(map, &ops);
+    }
+
+    #[test]
+    fn model_same_hash(ops in prop::collection::vec(op(), 1..300)) {
+        let map = ReadMostlyMap::builder().shards(4).hasher(SameHash).build().unwrap();
+        check_against_model(map, &ops);
+    }
+
+    #[test]
+    fn model_few_hash_bits(ops in prop::collection::vec(op(), 1..300)) {
+        let map = ReadMostlyMap::builder().shards(2).hasher(FewBits).build().unwrap();
+        check_against_model(map, &ops);
+    }
+}
+
+#[test]
+fn growth_and_shrink_keep_every_entry() {
+    for shards in [1, 8] {
+        let map = ReadMostlyMap::builder().shards(shards).build().unwrap();
+        for i in 0..20_000u32 {
+            map.insert(i, i * 2);
+        }
+        assert_eq!(map.len(), 20_000);
+        assert!(map.capacity() >= 20_000);
+        for i in 0..20_000u32 {
+            assert_eq!(map.get_cloned(&i), Some(i * 2), "key {i}");
+        }
+        let grown = map.capacity();
+        for i in 0..19_990u32 {
+            assert_eq!(map.remove(&i).map(|v| *v), Some(i * 2));
+        }
+        assert!(
+            map.capacity() < grown / 8,
+            "shrank from {grown} to {}",
+            map.capacity()
+        );
+        let rest: Vec<u32> = {
+            let mut keys: Vec<u32> = map.iter().map(|e| *e.key()).collect();
+            keys.sort_unstable();
+            keys
+        };
+        assert_eq!(rest, (19_990..20_000).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn borrowed_lookups() {
+    let map: ReadMostlyMap<String, Vec<u8>> = ReadMostlyMap::new();
+    map.insert("alpha".to_string(), vec![1]);
+    assert!(map.get("alpha").is_some());
+    assert!(map.contains_key("alpha"));
+    assert_eq!(map.get_cloned("alpha"), Some(vec![1]));
+    assert!(map.remove_if_eq("alpha", &vec![1]));
+    assert!(map.remove("alpha").is_none());
+}
+
+#[test]
+fn builder_errors_are_typed() {
+    let err = ReadMostlyMap::<u8, u8>::builder()
+        .shards(0)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, BuildError::ZeroShards { .. }));
+    let err = ReadMostlyMap::<u8, u8>::builder()
+        .shards(12)
+        .build()
+        .unwrap_err();
+    assert_eq!(err, BuildError::ShardsNotPowerOfTwo { shards: 12 });
+    let err = ReadMostlyMap::<u8, u8>::builder()
+        .shards(1 << 20)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, BuildError::TooManyShards { .. }));
+    let err = ReadMostlyMap::<u64, u64>::builder()
+        .capacity(usize::MAX / 2)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BuildError::Capacity {
+            capacity: usize::MAX / 2,
+            source: ReserveError::CapacityOverflow
+        }
+    );
+    assert!(err.to_string().contains("cannot be allocated"));
+}
+
+#[test]
+#[should_panic(expected = "mapguard: capacity")]
+fn with_capacity_overflow_panics_with_message() {
+    let _ = ReadMostlyMap::<u64, u64>::with_capacity(usize::MAX);
+}
+
+#[test]
+fn extend_from_iter_default_debug() {
+    let mut map: ReadMostlyMap<u8, char> = [(1, 'a'), (2, 'b')].into_iter().collect();
+    map.extend([(3, 'c')]);
+    (&map).extend([(4, 'd')]);
+    assert_eq!(map.len(), 4);
+    let single: ReadMostlyMap<u8, char> = [(1, 'a')].into_iter().collect();
+    assert_eq!(format!("{single:?}"), "{1: 'a'}");
+    let empty: ReadMostlyMap<u8, u8> = ReadMostlyMap::default();
+    assert!(empty.is_empty());
+    assert_eq!(format!("{:?}", empty.get(&1)), "None");
+    let r = single.get(&1).unwrap();
+    assert_eq!(format!("{r:?}"), "Ref { key: 1, value: 'a' }");
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn serde_round_trip() {
+    let map: ReadMostlyMap<String, u32> = [("a".to_string(), 1), ("b".to_string(), 2)]
+        .into_iter()
+        .collect();
+    let json = serde_json::to_string(&map).unwrap();
+    assert!(
+        json == r#"{"a":1,"b":2}"# || json == r#"{"b":2,"a":1}"#,
+        "{json}"
+    );
+    let back: ReadMostlyMap<String, u32> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.len(), 2);
+    assert_eq!(back.get_cloned("b"), Some(2));
+}
+
+/// A key whose `clone` panics while `PANIC_ON_CLONE` is set.
+#[derive(PartialEq, Eq, Hash, Debug)]
+struct FragileKey(u32);
+
+static PANIC_ON_CLONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl Clone for FragileKey {
+    fn clone(&self) -> Self {
+        if PANIC_ON_CLONE.load(std::sync::atomic::Ordering::Relaxed) {
+            panic!("clone refused");
+        }
+        FragileKey(self.0)
+    }
+}
+
+#[test]
+fn a_panicking_key_clone_during_growth_leaves_the_map_intact() {
+    let map = ReadMostlyMap::builder().shards(1).build().unwrap();
+    let mut inserted = 0u32;
+    // Fill until the next insert of a new key must rebuild the table.
+    let grown_at = loop {
+        let before = map.capacity();
+        map.insert(FragileKey(inserted), inserted);
+        inserted += 1;
+        if map.capacity() != before && inserted > 8 {
+            break map.capacity();
+        }
+    };
+    while map.capacity() == grown_at && map.len() < grown_at {
+        map.insert(FragileKey(inserted), inserted);
+        inserted += 1;
+    }
+    // `map.len() == capacity`: the next new key needs a rebuild.
+    assert_eq!(map.len(), grown_at);
+    PANIC_ON_CLONE.store(true, std::sync::atomic::Ordering::Relaxed);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        map.insert(FragileKey(u32::MAX), 0);
+    }));
+    PANIC_ON_CLONE.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(result.is_err());
+    assert_eq!(map.len(), inserted as usize);
+    assert!(!map.contains_key(&FragileKey(u32::MAX)));
+    for i in 0..inserted {
+        assert_eq!(map.get_cloned(&FragileKey(i)), Some(i));
+    }
+    map.insert(FragileKey(u32::MAX), 1);
+    assert_eq!(map.get_cloned(&FragileKey(u32::MAX)), Some(1));
+}
+
+/// A value whose comparison writes to the map it lives in.
+#[derive(Debug)]
+struct Reentrant(u64);
+
+static REENTRANT_MAP: std::sync::OnceLock<ReadMostlyMap<u64, Reentrant>> =
+    std::sync::OnceLock::new();
+
+impl PartialEq for Reentrant {
+    fn eq(&self, other: &Self) -> bool {
+        REENTRANT_MAP.get().unwrap().insert(1, Reentrant(99));
+        self.0 == other.0
+    }
+}
+
+#[test]
+fn a_write_from_code_under_the_same_shard_lock_panics_instead_of_hanging() {
+    let map = REENTRANT_MAP.get_or_init(|| ReadMostlyMap::builder().shards(1).build().unwrap());
+    map.insert(1, Reentrant(5));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        map.compare_exchange(1, &Reentrant(5), Reentrant(6))
+    }));
+    let message = result.unwrap_err();
+    let message = message
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| message.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap();
+    assert!(message.contains("deadlock avoided"), "{message}");
+    // The lock was released and the map is unchanged.
+    assert_eq!(map.get(&1).map(|v| v.0), Some(5));
+    assert!(map.remove(&1).is_some());
+}
+
+#[test]
+fn maps_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ReadMostlyMap<String, Vec<u8>>>();
+    send_sync::<mapguard::LockedMap<String, Vec<u8>>>();
+}
