@@ -38,8 +38,9 @@ pub struct BenchArgs {
     /// exchange, rapid-grow, hot-keys]
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub workloads: Option<Vec<String>>,
-    /// Maps to compare, comma-separated [default: all: sharded, dashmap, papaya, scc,
-    /// rwlock-std, mutex-std, hashbrown]. The hashbrown baseline always runs at one thread.
+    /// Maps to compare, comma-separated [default: sharded, dashmap, papaya, scc, rwlock-std,
+    /// mutex-std, hashbrown; also: read-mostly, locked]. The hashbrown baseline always runs at
+    /// one thread.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub maps: Option<Vec<String>>,
     /// Thread counts, comma-separated.

@@ -43,7 +43,7 @@ fn unknown_names_exit_2_with_the_valid_names() {
         &["bench", "--maps", "dashmap,flurry"],
         &[
             "unknown map `flurry`",
-            "sharded, dashmap, papaya, scc, rwlock-std",
+            "sharded, read-mostly, locked, dashmap, papaya, scc, rwlock-std",
         ],
     );
 }

@@ -60,6 +60,10 @@ pub trait MapHandle {
 pub enum MapKind {
     /// `mapguard::ShardedMap`.
     Sharded,
+    /// `mapguard::ReadMostlyMap`.
+    ReadMostly,
+    /// `mapguard::LockedMap`.
+    Locked,
     /// std `RwLock<HashMap>`.
     RwLockStd,
     /// std `Mutex<HashMap>`.
@@ -87,7 +91,22 @@ pub enum MapRole {
 
 impl MapKind {
     /// Every map, in the order the bench runs and prints them.
-    pub const ALL: [MapKind; 7] = [
+    pub const ALL: [MapKind; 9] = [
+        MapKind::Sharded,
+        MapKind::ReadMostly,
+        MapKind::Locked,
+        MapKind::Dashmap,
+        MapKind::Papaya,
+        MapKind::Scc,
+        MapKind::RwLockStd,
+        MapKind::MutexStd,
+        MapKind::Hashbrown,
+    ];
+
+    /// The maps of the default set: `ShardedMap`, the peers and the baseline. mapguard's
+    /// other maps run when named with `--maps`, to keep the default set near a minute on two
+    /// cores.
+    pub const DEFAULT: [MapKind; 7] = [
         MapKind::Sharded,
         MapKind::Dashmap,
         MapKind::Papaya,
@@ -101,6 +120,8 @@ impl MapKind {
     pub fn name(self) -> &'static str {
         match self {
             MapKind::Sharded => "sharded",
+            MapKind::ReadMostly => "read-mostly",
+            MapKind::Locked => "locked",
             MapKind::RwLockStd => "rwlock-std",
             MapKind::MutexStd => "mutex-std",
             MapKind::Dashmap => "dashmap",
@@ -113,7 +134,7 @@ impl MapKind {
     /// Whose map it is.
     pub fn role(self) -> MapRole {
         match self {
-            MapKind::Sharded => MapRole::Ours,
+            MapKind::Sharded | MapKind::ReadMostly | MapKind::Locked => MapRole::Ours,
             MapKind::Hashbrown => MapRole::Baseline,
             _ => MapRole::Peer,
         }
@@ -155,6 +176,72 @@ impl BenchMap for Sharded {
 }
 
 impl MapHandle for &Sharded {
+    #[inline]
+    fn get(&mut self, key: &u64) -> bool {
+        self.0.get(key).map(|v| black_box(*v)).is_some()
+    }
+    #[inline]
+    fn insert(&mut self, key: u64, value: u64) {
+        black_box(self.0.insert(key, value));
+    }
+    #[inline]
+    fn remove(&mut self, key: &u64) -> bool {
+        self.0.remove(key).is_some()
+    }
+}
+
+/// `mapguard::ReadMostlyMap`.
+pub struct ReadMostly(mapguard::ReadMostlyMap<u64, u64, BenchHasher>);
+
+impl BenchMap for ReadMostly {
+    type Handle<'m> = &'m ReadMostly;
+    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+        ReadMostly(mapguard::ReadMostlyMap::with_capacity_and_hasher(
+            capacity, hasher,
+        ))
+    }
+    fn handle(&self) -> &ReadMostly {
+        self
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl MapHandle for &ReadMostly {
+    #[inline]
+    fn get(&mut self, key: &u64) -> bool {
+        self.0.get(key).map(|v| black_box(*v)).is_some()
+    }
+    #[inline]
+    fn insert(&mut self, key: u64, value: u64) {
+        black_box(self.0.insert(key, value));
+    }
+    #[inline]
+    fn remove(&mut self, key: &u64) -> bool {
+        self.0.remove(key).is_some()
+    }
+}
+
+/// `mapguard::LockedMap`: one lock around one table, mapguard's baseline.
+pub struct Locked(mapguard::LockedMap<u64, u64, BenchHasher>);
+
+impl BenchMap for Locked {
+    type Handle<'m> = &'m Locked;
+    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+        Locked(mapguard::LockedMap::with_capacity_and_hasher(
+            capacity, hasher,
+        ))
+    }
+    fn handle(&self) -> &Locked {
+        self
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl MapHandle for &Locked {
     #[inline]
     fn get(&mut self, key: &u64) -> bool {
         self.0.get(key).map(|v| black_box(*v)).is_some()
@@ -404,6 +491,8 @@ mod tests {
     #[test]
     fn every_adapter_behaves_like_a_map() {
         exercise::<Sharded>();
+        exercise::<ReadMostly>();
+        exercise::<Locked>();
         exercise::<RwLockStd>();
         exercise::<MutexStd>();
         exercise::<Dashmap>();

@@ -63,9 +63,9 @@ pub enum ConfigError {
 /// Raw user choices, as given on the command line (names not yet checked).
 #[derive(Clone, Debug, Default)]
 pub struct Choices {
-    /// Workload names; empty means the default set.
+    /// Workload names; `None` means all.
     pub workloads: Option<Vec<String>>,
-    /// Map names; empty means all.
+    /// Map names; `None` means the default set ([`MapKind::DEFAULT`]).
     pub maps: Option<Vec<String>>,
     /// Thread counts.
     pub threads: Vec<usize>,
@@ -122,7 +122,7 @@ impl Choices {
         let maps = names(
             self.maps.as_deref(),
             "--maps",
-            || MapKind::ALL.to_vec(),
+            || MapKind::DEFAULT.to_vec(),
             MapKind::by_name,
             MapKind::valid_names(),
             |name, valid| ConfigError::UnknownMap { name, valid },
@@ -186,7 +186,7 @@ mod tests {
     fn defaults_select_everything() {
         let c = choices().validate().unwrap();
         assert_eq!(c.workloads.len(), 7);
-        assert_eq!(c.maps, MapKind::ALL.to_vec());
+        assert_eq!(c.maps, MapKind::DEFAULT.to_vec());
         assert_eq!(
             c.length,
             RunLength::Ops {
@@ -209,7 +209,9 @@ mod tests {
         let mut c = choices();
         c.maps = Some(vec!["chashmap".into()]);
         let err = c.validate().unwrap_err().to_string();
-        assert!(err.starts_with("unknown map `chashmap`; valid maps: sharded, dashmap"));
+        assert!(err.starts_with(
+            "unknown map `chashmap`; valid maps: sharded, read-mostly, locked, dashmap"
+        ));
     }
 
     #[test]

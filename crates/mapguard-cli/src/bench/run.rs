@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::adapter::{
-    BenchHasher, BenchMap, Dashmap, Hashbrown, MapHandle, MapKind, MutexStd, Papaya, RwLockStd,
-    Scc, Sharded, bench_hasher,
+    BenchHasher, BenchMap, Dashmap, Hashbrown, Locked, MapHandle, MapKind, MutexStd, Papaya,
+    ReadMostly, RwLockStd, Scc, Sharded, bench_hasher,
 };
 use super::alloc;
 use super::plan::{self, Op};
@@ -305,6 +305,8 @@ pub fn sample(
 ) -> Sample {
     match map {
         MapKind::Sharded => sample_map::<Sharded>(workload, plans, length, hasher),
+        MapKind::ReadMostly => sample_map::<ReadMostly>(workload, plans, length, hasher),
+        MapKind::Locked => sample_map::<Locked>(workload, plans, length, hasher),
         MapKind::RwLockStd => sample_map::<RwLockStd>(workload, plans, length, hasher),
         MapKind::MutexStd => sample_map::<MutexStd>(workload, plans, length, hasher),
         MapKind::Dashmap => sample_map::<Dashmap>(workload, plans, length, hasher),
