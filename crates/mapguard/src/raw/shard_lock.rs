@@ -15,9 +15,10 @@
 //! plain store and a compiler barrier only, and the first writer that comes along clears the
 //! bias and runs a heavy barrier (`membarrier` on Linux, see [`barrier`]) before it looks at
 //! the slots, which orders every reader as the fences would have. A revoked bias stays off
-//! for 64 times what the revocation cost (at least 100 µs), so a shard written often keeps
+//! for 64 times what the revocation cost (at least 1 ms), so a shard written often keeps
 //! fenced readers and cheap writers; a fenced reader turns the bias back on, once in 256
-//! reads, when that window has passed (taking the writer word for an instant to do so, since
+//! reads, when the shard has gone a whole window without a write (each look that finds new
+//! writes pushes the window out again) (taking the writer word for an instant to do so, since
 //! only its holder may change the bias). Where heavy barriers are unavailable (and under
 //! loom, which cannot model them) shards are never biased.
 //!
@@ -56,8 +57,10 @@ pub(crate) struct ShardLock<T> {
     /// finds it set clears it and pays a heavy barrier (see [`barrier`]). Only changed by a
     /// thread that holds the writer word.
     bias: AtomicBool,
-    /// A reader may set `bias` again once the clock passes this (see `revoke_bias`).
+    /// A reader may set `bias` again once the clock passes this (see `revoke_bias`)...
     inhibit_until_ns: AtomicU64,
+    /// ...which moves this far ahead whenever a reader sees that the shard was written.
+    inhibit_window_ns: AtomicU64,
     /// Writes so far (changed only under the writer word), and the count a reader saw when
     /// it last considered restoring the bias.
     writes: AtomicU64,
@@ -83,8 +86,9 @@ unsafe impl<T: Send + Sync> Sync for ShardLock<T> {}
 
 /// A revoked bias stays off for this many times what the revocation cost...
 const BIAS_INHIBIT_FACTOR: u64 = 64;
-/// ...and at least this long (nanoseconds).
-const MIN_INHIBIT_NS: u64 = 100_000;
+/// ...and at least this long (nanoseconds). A heavy barrier costs from about a microsecond on
+/// bare metal to tens of microseconds in a virtual machine (it interrupts every core).
+const MIN_INHIBIT_NS: u64 = 1_000_000;
 
 /// How a read guard is registered, so that dropping it undoes exactly that.
 #[derive(Clone, Copy)]
@@ -106,6 +110,7 @@ impl<T> ShardLock<T> {
             writer: AtomicUsize::new(0),
             bias: AtomicBool::new(barrier::available()),
             inhibit_until_ns: AtomicU64::new(0),
+            inhibit_window_ns: AtomicU64::new(MIN_INHIBIT_NS),
             writes: AtomicU64::new(0),
             writes_seen: AtomicU64::new(0),
             shared_readers: AtomicUsize::new(0),
@@ -275,13 +280,18 @@ impl<T> ShardLock<T> {
         if !barrier::available() {
             return;
         }
-        // Only a shard that nobody wrote between two looks is quiet enough: re-biasing a
-        // shard that is written all the time would make its next writer pay the heavy
-        // barrier again and again.
+        // Only a shard that nobody wrote for a whole window is quiet enough: every look that
+        // finds new writes pushes the window out again. Re-biasing a shard that is written
+        // now and then would make its next writer pay the heavy barrier again and again.
         let writes = self.writes.load(Ordering::Relaxed);
-        if self.writes_seen.swap(writes, Ordering::Relaxed) != writes
-            || barrier::now_ns() < self.inhibit_until_ns.load(Ordering::Relaxed)
-        {
+        let now = barrier::now_ns();
+        if self.writes_seen.swap(writes, Ordering::Relaxed) != writes {
+            let window = self.inhibit_window_ns.load(Ordering::Relaxed);
+            self.inhibit_until_ns
+                .store(now.saturating_add(window), Ordering::Relaxed);
+            return;
+        }
+        if now < self.inhibit_until_ns.load(Ordering::Relaxed) {
             return;
         }
         // Only a holder of the writer word changes `bias`: a writer that holds it without the
@@ -308,6 +318,7 @@ impl<T> ShardLock<T> {
         let window = (end - start)
             .saturating_mul(BIAS_INHIBIT_FACTOR)
             .max(MIN_INHIBIT_NS);
+        self.inhibit_window_ns.store(window, Ordering::Relaxed);
         self.inhibit_until_ns
             .store(end.saturating_add(window), Ordering::Relaxed);
     }
