@@ -8,6 +8,10 @@
 //! and takes another read may deadlock if a writer is waiting in between (the lock is fair to
 //! writers).
 //!
+//! With the `lockdep` feature, each map's lock reports its acquisitions to the `lockdep` crate
+//! as a class of its own (`LockedMap#<n>`): two threads that lock two maps in opposite orders,
+//! or a thread that re-enters a map it holds, are reported before they hang.
+//!
 //! The lock is reached only through the private `TableLock` alias in this module, so that it can be
 //! replaced (for example by a lock-order-checking lock) without touching the map.
 
@@ -23,11 +27,144 @@ use hashbrown::hash_table::Entry as TableEntry;
 use crate::error::{BuildError, ReserveError};
 use crate::sharded::{Action, Computed, DefaultHashBuilder};
 
-/// The lock around the table. Swap this (and the two guard aliases) to change the lock.
+/// The lock around the table. Swap this (and the guard aliases) to change the lock.
+#[cfg(not(feature = "lockdep"))]
 type TableLock<T> = parking_lot::RwLock<T>;
+#[cfg(not(feature = "lockdep"))]
 type TableReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
+#[cfg(not(feature = "lockdep"))]
 type MappedReadGuard<'a, T> = parking_lot::MappedRwLockReadGuard<'a, T>;
+#[cfg(not(feature = "lockdep"))]
 type TableWriteGuard<'a, T> = parking_lot::RwLockWriteGuard<'a, T>;
+
+#[cfg(feature = "lockdep")]
+use traced::{MappedReadGuard, TableLock, TableReadGuard, TableWriteGuard};
+
+/// With the `lockdep` feature: the same parking_lot lock, each acquisition reported to
+/// lockdep as a foreign lock of a class of the map's own (`LockedMap#<n>`, numbered in
+/// creation order), so that two threads locking two maps in opposite orders are reported
+/// before they hang, and a thread re-entering its own map is reported before it blocks.
+#[cfg(feature = "lockdep")]
+mod traced {
+    use std::ops::{Deref, DerefMut};
+    use std::panic::Location;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use lockdep::foreign::{Access, LockClass, Token};
+
+    pub(super) struct TableLock<T> {
+        inner: parking_lot::RwLock<T>,
+        class: LockClass,
+    }
+
+    impl<T> TableLock<T> {
+        pub(super) fn new(value: T) -> Self {
+            static MAPS: AtomicU64 = AtomicU64::new(0);
+            let id = MAPS.fetch_add(1, Ordering::Relaxed);
+            Self {
+                inner: parking_lot::RwLock::new(value),
+                class: LockClass::unique(format_args!("LockedMap#{id}")),
+            }
+        }
+
+        #[track_caller]
+        pub(super) fn read(&self) -> TableReadGuard<'_, T> {
+            // parking_lot's lock is fair to writers: a re-read can wait behind a queued writer.
+            let token = self
+                .class
+                .acquire_at(self, Access::Read, Location::caller());
+            let guard = self.inner.read();
+            token.acquired();
+            TableReadGuard { guard, token }
+        }
+
+        #[track_caller]
+        pub(super) fn write(&self) -> TableWriteGuard<'_, T> {
+            let token = self
+                .class
+                .acquire_at(self, Access::Write, Location::caller());
+            let guard = self.inner.write();
+            token.acquired();
+            TableWriteGuard { guard, token }
+        }
+    }
+
+    pub(super) struct TableReadGuard<'a, T> {
+        guard: parking_lot::RwLockReadGuard<'a, T>,
+        token: Token,
+    }
+
+    impl<'a, T> TableReadGuard<'a, T> {
+        pub(super) fn map<U>(this: Self, f: impl FnOnce(&T) -> &U) -> MappedReadGuard<'a, U> {
+            MappedReadGuard {
+                guard: parking_lot::RwLockReadGuard::map(this.guard, f),
+                _token: this.token,
+            }
+        }
+
+        pub(super) fn try_map<U>(
+            this: Self,
+            f: impl FnOnce(&T) -> Option<&U>,
+        ) -> Result<MappedReadGuard<'a, U>, Self> {
+            let token = this.token;
+            match parking_lot::RwLockReadGuard::try_map(this.guard, f) {
+                Ok(guard) => Ok(MappedReadGuard {
+                    guard,
+                    _token: token,
+                }),
+                Err(guard) => Err(Self { guard, token }),
+            }
+        }
+    }
+
+    impl<T> Deref for TableReadGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.guard
+        }
+    }
+
+    pub(super) struct MappedReadGuard<'a, T> {
+        guard: parking_lot::MappedRwLockReadGuard<'a, T>,
+        _token: Token,
+    }
+
+    impl<T> Deref for MappedReadGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.guard
+        }
+    }
+
+    pub(super) struct TableWriteGuard<'a, T> {
+        guard: parking_lot::RwLockWriteGuard<'a, T>,
+        token: Token,
+    }
+
+    impl<'a, T> TableWriteGuard<'a, T> {
+        pub(super) fn downgrade(this: Self) -> TableReadGuard<'a, T> {
+            let mut token = this.token;
+            token.downgrade(Access::Read);
+            TableReadGuard {
+                guard: parking_lot::RwLockWriteGuard::downgrade(this.guard),
+                token,
+            }
+        }
+    }
+
+    impl<T> Deref for TableWriteGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.guard
+        }
+    }
+
+    impl<T> DerefMut for TableWriteGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            &mut self.guard
+        }
+    }
+}
 
 type Table<K, V> = HashTable<(K, V)>;
 

@@ -347,3 +347,59 @@ fn concurrent_writers_readers_and_iterators_agree() {
         stop.store(true, Ordering::Relaxed);
     });
 }
+
+/// With the `lockdep` feature each `LockedMap` is a lockdep class of its own: two threads
+/// that lock two maps in opposite orders (one after the other, never overlapping) are
+/// reported as an inversion; a consistent order is not.
+#[cfg(feature = "lockdep")]
+#[test]
+fn lockdep_reports_an_inversion_between_two_maps() {
+    use std::sync::{Arc, Mutex};
+
+    fn reports_of(body: impl FnOnce() + Send + 'static) -> Vec<lockdep::Report> {
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&reports);
+        thread::spawn(move || {
+            lockdep::set_thread_reaction(Some(lockdep::Reaction::Callback(Arc::new(
+                move |report: &lockdep::Report| sink.lock().unwrap().push(report.clone()),
+            ))));
+            body();
+        })
+        .join()
+        .unwrap();
+        let reports = reports.lock().unwrap().clone();
+        reports
+    }
+
+    let a: Arc<LockedMap<u64, u64>> = Arc::new(LockedMap::new());
+    let b: Arc<LockedMap<u64, u64>> = Arc::new(LockedMap::new());
+    a.insert(1, 1);
+    b.insert(1, 1);
+
+    // Consistent order (a, then b) twice: nothing to report.
+    for _ in 0..2 {
+        let (a, b) = (Arc::clone(&a), Arc::clone(&b));
+        let reports = reports_of(move || {
+            let guard = a.get(&1).unwrap();
+            b.insert(2, *guard);
+        });
+        assert!(reports.is_empty(), "consistent order reported: {reports:?}");
+    }
+
+    // The opposite order: b held while a is written.
+    let (a2, b2) = (Arc::clone(&a), Arc::clone(&b));
+    let reports = reports_of(move || {
+        let guard = b2.get(&1).unwrap();
+        a2.insert(3, *guard);
+    });
+    assert_eq!(reports.len(), 1, "expected one report, got {reports:?}");
+    assert_eq!(reports[0].kind(), lockdep::ReportKind::LockOrderInversion);
+    let text = reports[0].to_string();
+    assert!(
+        text.contains("LockedMap#"),
+        "report names no map class: {text}"
+    );
+    // Both maps still work.
+    assert_eq!(a.get_cloned(&3), Some(1));
+    assert_eq!(b.get_cloned(&2), Some(1));
+}
