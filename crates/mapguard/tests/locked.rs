@@ -367,8 +367,7 @@ fn lockdep_reports_an_inversion_between_two_maps() {
         })
         .join()
         .unwrap();
-        let reports = reports.lock().unwrap().clone();
-        reports
+        reports.lock().unwrap().clone()
     }
 
     let a: Arc<LockedMap<u64, u64>> = Arc::new(LockedMap::new());
