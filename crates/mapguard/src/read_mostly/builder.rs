@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use super::{DefaultHashBuilder, ReadMostlyMap};
 use crate::error::BuildError;
 use crate::raw::read_mostly::RawReadMostly;
-use crate::sharded::{MAX_SHARDS, default_shard_count};
+use crate::sharded::shard_count;
 
 /// Settings for a [`ReadMostlyMap`], checked by [`build`](Self::build).
 ///
@@ -32,7 +32,7 @@ pub struct ReadMostlyMapBuilder<K, V, S = DefaultHashBuilder> {
 }
 
 impl<K, V> ReadMostlyMapBuilder<K, V, DefaultHashBuilder> {
-    /// Default settings: [`default_shard_count`] shards, no capacity, the default hasher.
+    /// Default settings: [`default_shard_count`](crate::sharded::default_shard_count) shards, no capacity, the default hasher.
     ///
     /// # Examples
     /// ```
@@ -57,7 +57,7 @@ impl<K, V> Default for ReadMostlyMapBuilder<K, V, DefaultHashBuilder> {
 }
 
 impl<K, V, S> ReadMostlyMapBuilder<K, V, S> {
-    /// The number of shards: a power of two from 1 to [`MAX_SHARDS`]. Writers of new keys in
+    /// The number of shards: a power of two from 1 to [`MAX_SHARDS`](crate::sharded::MAX_SHARDS). Writers of new keys in
     /// different shards do not wait for each other; readers do not care.
     ///
     /// # Examples
@@ -106,7 +106,7 @@ impl<K, V, S> ReadMostlyMapBuilder<K, V, S> {
     /// Checks the settings and builds the map.
     ///
     /// # Errors
-    /// [`BuildError`] if the shard count is 0, not a power of two or above [`MAX_SHARDS`], or if
+    /// [`BuildError`] if the shard count is 0, not a power of two or above [`MAX_SHARDS`](crate::sharded::MAX_SHARDS), or if
     /// the capacity cannot be allocated.
     ///
     /// # Examples
@@ -118,20 +118,7 @@ impl<K, V, S> ReadMostlyMapBuilder<K, V, S> {
     /// assert!(matches!(err, BuildError::Capacity { .. }));
     /// ```
     pub fn build(self) -> Result<ReadMostlyMap<K, V, S>, BuildError> {
-        let shards = match self.shards {
-            None => default_shard_count(),
-            Some(0) => return Err(BuildError::ZeroShards { max: MAX_SHARDS }),
-            Some(n) if n > MAX_SHARDS => {
-                return Err(BuildError::TooManyShards {
-                    shards: n,
-                    max: MAX_SHARDS,
-                });
-            }
-            Some(n) if !n.is_power_of_two() => {
-                return Err(BuildError::ShardsNotPowerOfTwo { shards: n });
-            }
-            Some(n) => n,
-        };
+        let shards = shard_count(self.shards)?;
         let raw =
             RawReadMostly::new(shards, self.capacity).map_err(|source| BuildError::Capacity {
                 capacity: self.capacity,

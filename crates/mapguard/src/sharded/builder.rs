@@ -3,7 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::{DefaultHashBuilder, MAX_SHARDS, ShardedMap, default_shard_count};
+use super::{DefaultHashBuilder, ShardedMap, shard_count};
 use crate::error::{BuildError, ReserveError};
 
 /// Settings for a [`ShardedMap`], checked by [`build`](Self::build).
@@ -30,7 +30,7 @@ pub struct ShardedMapBuilder<K, V, S = DefaultHashBuilder> {
 }
 
 impl<K, V> ShardedMapBuilder<K, V, DefaultHashBuilder> {
-    /// Default settings: [`default_shard_count`] shards, no capacity, the default hasher.
+    /// Default settings: [`default_shard_count`](crate::sharded::default_shard_count) shards, no capacity, the default hasher.
     ///
     /// # Examples
     /// ```
@@ -55,7 +55,7 @@ impl<K, V> Default for ShardedMapBuilder<K, V, DefaultHashBuilder> {
 }
 
 impl<K, V, S> ShardedMapBuilder<K, V, S> {
-    /// The number of shards: a power of two from 1 to [`MAX_SHARDS`].
+    /// The number of shards: a power of two from 1 to [`MAX_SHARDS`](crate::sharded::MAX_SHARDS).
     ///
     /// # Examples
     /// ```
@@ -103,7 +103,7 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
     /// Checks the settings and builds the map.
     ///
     /// # Errors
-    /// [`BuildError`] if the shard count is 0, not a power of two or above [`MAX_SHARDS`], or if
+    /// [`BuildError`] if the shard count is 0, not a power of two or above [`MAX_SHARDS`](crate::sharded::MAX_SHARDS), or if
     /// the capacity cannot be allocated.
     ///
     /// # Examples
@@ -113,20 +113,7 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
     /// assert!(matches!(err, BuildError::TooManyShards { .. }));
     /// ```
     pub fn build(self) -> Result<ShardedMap<K, V, S>, BuildError> {
-        let shards = match self.shards {
-            None => default_shard_count(),
-            Some(0) => return Err(BuildError::ZeroShards { max: MAX_SHARDS }),
-            Some(n) if n > MAX_SHARDS => {
-                return Err(BuildError::TooManyShards {
-                    shards: n,
-                    max: MAX_SHARDS,
-                });
-            }
-            Some(n) if !n.is_power_of_two() => {
-                return Err(BuildError::ShardsNotPowerOfTwo { shards: n });
-            }
-            Some(n) => n,
-        };
+        let shards = shard_count(self.shards)?;
         let mut map = ShardedMap::from_parts(shards, self.hasher);
         if self.capacity > 0 {
             let capacity_error = |source| BuildError::Capacity {

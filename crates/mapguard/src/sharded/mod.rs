@@ -129,6 +129,21 @@ pub fn default_shard_count() -> usize {
     })
 }
 
+/// The shard count a builder asked for, checked: `None` means [`default_shard_count`].
+pub(crate) fn shard_count(asked: Option<usize>) -> Result<usize, crate::BuildError> {
+    use crate::BuildError;
+    match asked {
+        None => Ok(default_shard_count()),
+        Some(0) => Err(BuildError::ZeroShards { max: MAX_SHARDS }),
+        Some(n) if n > MAX_SHARDS => Err(BuildError::TooManyShards {
+            shards: n,
+            max: MAX_SHARDS,
+        }),
+        Some(n) if !n.is_power_of_two() => Err(BuildError::ShardsNotPowerOfTwo { shards: n }),
+        Some(n) => Ok(n),
+    }
+}
+
 /// What a [`compute`](ShardedMap::compute) closure decides for its key.
 ///
 /// # Examples
