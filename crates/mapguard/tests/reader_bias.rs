@@ -97,3 +97,55 @@ fn frequent_writes_never_tear_reads() {
     assert!(reads > 1000, "readers made no progress: {reads} reads");
     assert!(writes > 1000, "writer made no progress: {writes} writes");
 }
+
+/// Reader threads that come and go while a writer writes: each new thread claims a reader
+/// record (often one a finished thread freed) while the writer may be walking the records,
+/// and must still never see a value while it is being written.
+#[test]
+fn short_lived_readers_never_tear_reads() {
+    let map: Arc<ShardedMap<u64, Value>> =
+        Arc::new(ShardedMap::builder().shards(2).build().unwrap());
+    for key in 0..KEYS {
+        map.insert(key, [key; WIDTH]);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (map, stop) = (Arc::clone(&map), Arc::clone(&stop));
+        thread::spawn(move || {
+            let mut generation = 1;
+            while !stop.load(Ordering::Relaxed) {
+                let key = generation % KEYS;
+                let mut entry = map.get_mut(&key).unwrap();
+                for field in entry.iter_mut() {
+                    *field = generation;
+                    std::hint::black_box(&*field);
+                }
+                drop(entry);
+                generation += 1;
+            }
+            generation
+        })
+    };
+    let mut reads = 0u64;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(400) {
+        let spawned: Vec<_> = (0..4u64)
+            .map(|seed| {
+                let map = Arc::clone(&map);
+                thread::spawn(move || {
+                    let mut key = seed;
+                    for _ in 0..200 {
+                        key = (key * 31 + 7) % KEYS;
+                        check(key, &map.get(&key).expect("keys are never removed"));
+                    }
+                    200u64
+                })
+            })
+            .collect();
+        reads += spawned.into_iter().map(|r| r.join().unwrap()).sum::<u64>();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let writes = writer.join().unwrap();
+    assert!(reads > 1000, "readers made no progress: {reads} reads");
+    assert!(writes > 100, "writer made no progress: {writes} writes");
+}

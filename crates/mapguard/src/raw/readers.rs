@@ -85,7 +85,7 @@ fn claim_record() -> &'static ReaderRecord {
         !record.in_use.load(Ordering::Relaxed)
             && record
                 .in_use
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
     });
     if let Some(record) = reused {
@@ -157,6 +157,18 @@ pub(crate) struct LocalReader {
     pub(crate) tokens: [Cell<lockdep::foreign::Token>; SLOTS],
 }
 
+impl ReaderRecord {
+    /// Whether a live thread owns this record. A free record has no read published (a thread
+    /// gives its record up only with every slot empty), so writers may skip it. SeqCst on
+    /// both sides: a thread claims its record (SeqCst CAS) before it publishes any read, so a
+    /// writer whose SeqCst load finds the record free comes before that claim in the single
+    /// SeqCst order, and the reader's check of the writer word will see the writer.
+    #[inline]
+    pub(crate) fn in_use(&self) -> bool {
+        self.in_use.load(Ordering::SeqCst)
+    }
+}
+
 impl LocalReader {
     fn new() -> Self {
         Self {
@@ -220,7 +232,7 @@ impl Drop for LocalReader {
         // stays read-locked forever, exactly as a leaked guard of any lock would; do not hand
         // the record to another thread with that read still published.
         if self.used.get() == 0 {
-            self.record.in_use.store(false, Ordering::Release);
+            self.record.in_use.store(false, Ordering::SeqCst);
         }
     }
 }
