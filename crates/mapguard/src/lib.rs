@@ -60,6 +60,8 @@ pub mod locked;
 #[allow(unsafe_code)]
 mod raw;
 pub mod read_mostly;
+#[cfg(feature = "serde")]
+mod serde_map;
 pub mod sharded;
 
 pub use error::{BuildError, ReserveError};

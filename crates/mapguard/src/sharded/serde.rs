@@ -1,13 +1,12 @@
 //! `serde` support (feature `serde`): a [`ShardedMap`] serializes as a map.
 
-use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::marker::PhantomData;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::ShardedMap;
+use crate::serde_map::FillMap;
 
 impl<K: Serialize, V: Serialize, S> Serialize for ShardedMap<K, V, S> {
     /// Serializes shard by shard, with the guarantees of [`ShardedMap::iter`]. The length
@@ -28,33 +27,16 @@ where
     S: BuildHasher + Default,
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        type Marker<K, V, S> = PhantomData<fn() -> (K, V, S)>;
-        struct MapVisitor<K, V, S>(Marker<K, V, S>);
+        crate::serde_map::deserialize(deserializer)
+    }
+}
 
-        impl<'de, K, V, S> Visitor<'de> for MapVisitor<K, V, S>
-        where
-            K: Deserialize<'de> + Hash + Eq,
-            V: Deserialize<'de>,
-            S: BuildHasher + Default,
-        {
-            type Value = ShardedMap<K, V, S>;
+impl<K: Hash + Eq, V, S: BuildHasher + Default> FillMap<K, V> for ShardedMap<K, V, S> {
+    fn with_room(capacity: usize) -> Self {
+        Self::with_capacity_and_hasher(capacity, S::default())
+    }
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-                let map = ShardedMap::with_capacity_and_hasher(
-                    access.size_hint().unwrap_or(0).min(1 << 16),
-                    S::default(),
-                );
-                while let Some((key, value)) = access.next_entry()? {
-                    map.insert(key, value);
-                }
-                Ok(map)
-            }
-        }
-
-        deserializer.deserialize_map(MapVisitor(PhantomData))
+    fn put(&self, key: K, value: V) {
+        self.insert(key, value);
     }
 }
