@@ -157,104 +157,58 @@ impl fmt::Display for MapKind {
     }
 }
 
-/// `mapguard::ShardedMap`.
-pub struct Sharded(mapguard::ShardedMap<u64, u64, BenchHasher>);
+/// Defines the adapter of a mapguard map: `$name` wraps `$map<u64, u64, BenchHasher>`, built
+/// with `with_capacity_and_hasher`, read with `get` (the value passed to `black_box`).
+macro_rules! mapguard_adapter {
+    ($(#[$doc:meta])* $name:ident, $map:path) => {
+        $(#[$doc])*
+        pub struct $name($map);
 
-impl BenchMap for Sharded {
-    type Handle<'m> = &'m Sharded;
-    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
-        Sharded(mapguard::ShardedMap::with_capacity_and_hasher(
-            capacity, hasher,
-        ))
-    }
-    fn handle(&self) -> &Sharded {
-        self
-    }
-    fn len(&self) -> usize {
-        self.0.len()
-    }
+        impl BenchMap for $name {
+            type Handle<'m> = &'m $name;
+            fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+                $name(<$map>::with_capacity_and_hasher(capacity, hasher))
+            }
+            fn handle(&self) -> &$name {
+                self
+            }
+            fn len(&self) -> usize {
+                self.0.len()
+            }
+        }
+
+        impl MapHandle for &$name {
+            #[inline]
+            fn get(&mut self, key: &u64) -> bool {
+                self.0.get(key).map(|v| black_box(*v)).is_some()
+            }
+            #[inline]
+            fn insert(&mut self, key: u64, value: u64) {
+                black_box(self.0.insert(key, value));
+            }
+            #[inline]
+            fn remove(&mut self, key: &u64) -> bool {
+                self.0.remove(key).is_some()
+            }
+        }
+    };
 }
 
-impl MapHandle for &Sharded {
-    #[inline]
-    fn get(&mut self, key: &u64) -> bool {
-        self.0.get(key).map(|v| black_box(*v)).is_some()
-    }
-    #[inline]
-    fn insert(&mut self, key: u64, value: u64) {
-        black_box(self.0.insert(key, value));
-    }
-    #[inline]
-    fn remove(&mut self, key: &u64) -> bool {
-        self.0.remove(key).is_some()
-    }
-}
-
-/// `mapguard::ReadMostlyMap`.
-pub struct ReadMostly(mapguard::ReadMostlyMap<u64, u64, BenchHasher>);
-
-impl BenchMap for ReadMostly {
-    type Handle<'m> = &'m ReadMostly;
-    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
-        ReadMostly(mapguard::ReadMostlyMap::with_capacity_and_hasher(
-            capacity, hasher,
-        ))
-    }
-    fn handle(&self) -> &ReadMostly {
-        self
-    }
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-
-impl MapHandle for &ReadMostly {
-    #[inline]
-    fn get(&mut self, key: &u64) -> bool {
-        self.0.get(key).map(|v| black_box(*v)).is_some()
-    }
-    #[inline]
-    fn insert(&mut self, key: u64, value: u64) {
-        black_box(self.0.insert(key, value));
-    }
-    #[inline]
-    fn remove(&mut self, key: &u64) -> bool {
-        self.0.remove(key).is_some()
-    }
-}
-
-/// `mapguard::LockedMap`: one lock around one table, mapguard's baseline.
-pub struct Locked(mapguard::LockedMap<u64, u64, BenchHasher>);
-
-impl BenchMap for Locked {
-    type Handle<'m> = &'m Locked;
-    fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
-        Locked(mapguard::LockedMap::with_capacity_and_hasher(
-            capacity, hasher,
-        ))
-    }
-    fn handle(&self) -> &Locked {
-        self
-    }
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-
-impl MapHandle for &Locked {
-    #[inline]
-    fn get(&mut self, key: &u64) -> bool {
-        self.0.get(key).map(|v| black_box(*v)).is_some()
-    }
-    #[inline]
-    fn insert(&mut self, key: u64, value: u64) {
-        black_box(self.0.insert(key, value));
-    }
-    #[inline]
-    fn remove(&mut self, key: &u64) -> bool {
-        self.0.remove(key).is_some()
-    }
-}
+mapguard_adapter!(
+    /// `mapguard::ShardedMap`.
+    Sharded,
+    mapguard::ShardedMap<u64, u64, BenchHasher>
+);
+mapguard_adapter!(
+    /// `mapguard::ReadMostlyMap`.
+    ReadMostly,
+    mapguard::ReadMostlyMap<u64, u64, BenchHasher>
+);
+mapguard_adapter!(
+    /// `mapguard::LockedMap`: one lock around one table, mapguard's baseline.
+    Locked,
+    mapguard::LockedMap<u64, u64, BenchHasher>
+);
 
 /// std `RwLock<HashMap>`: the minimal fix.
 pub struct RwLockStd(RwLock<StdHashMap<u64, u64, BenchHasher>>);
