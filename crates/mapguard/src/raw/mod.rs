@@ -3,6 +3,8 @@
 //! - [`barrier`]: asymmetric barriers, so that readers of a rarely written shard need no fence.
 //! - [`readers`]: the per-thread records where readers announce what they read.
 //! - [`shard_lock`]: the reader-biased lock built on them, and its guards.
+//! - [`waitfor`]: cross-thread deadlock detection for shard locks (a wait-for graph built by
+//!   threads that have waited too long).
 //! - [`epoch`]: epoch-based reclamation for memory that readers reach without a lock (built on
 //!   [`barrier`] and `primitive`, like the lock).
 //! - [`read_mostly`]: the slot tables of `ReadMostlyMap`.
@@ -14,6 +16,7 @@ mod primitive;
 pub(crate) mod read_mostly;
 pub(crate) mod readers;
 pub(crate) mod shard_lock;
+pub(crate) mod waitfor;
 
 pub(crate) use lock_class::MapId;
 pub(crate) use shard_lock::{ReadGuard, ShardLock, WriteGuard};

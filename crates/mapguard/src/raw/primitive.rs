@@ -43,7 +43,10 @@ macro_rules! thread_local_shim {
 }
 pub(crate) use thread_local_shim as thread_local;
 
-/// Gives the scheduler a chance to run another thread: a CPU hint, a yield or a short sleep.
+/// Gives the scheduler a chance to run another thread, for round `rounds` of a wait: spin
+/// (rounds 1 to 6), then yield (up to round 200), then sleep: 50 µs at first, doubling every
+/// 20 sleeps up to 1 ms, so that a wait on a guard held for long costs about a thousand
+/// wake-ups a second, not a core.
 pub(crate) fn pause(rounds: u32) {
     #[cfg(loom)]
     {
@@ -59,7 +62,9 @@ pub(crate) fn pause(rounds: u32) {
         } else if rounds <= 200 {
             std::thread::yield_now();
         } else {
-            std::thread::sleep(std::time::Duration::from_micros(50));
+            let doublings = ((rounds - 200) / 20).min(5);
+            let micros = (50u64 << doublings).min(1000);
+            std::thread::sleep(std::time::Duration::from_micros(micros));
         }
     }
 }

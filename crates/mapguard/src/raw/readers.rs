@@ -20,6 +20,7 @@ use std::ptr;
 use std::sync::atomic::Ordering;
 
 use super::primitive::{AtomicBool, AtomicPtr, AtomicUsize, global, thread_local};
+use super::waitfor::{SiteCell, WaitRecord};
 
 /// Number of distinct locks a thread can read at once through its own record. Reads beyond
 /// this many distinct locks fall back to the lock's shared reader count.
@@ -36,11 +37,16 @@ pub(crate) const ALL_SLOTS: u8 = (1 << SLOTS) - 1;
 pub(crate) struct ReaderRecord {
     /// Address of the lock read through each slot, or 0 when the slot is free.
     pub(crate) held: [AtomicUsize; SLOTS],
+    /// Where each slot's read was taken, on the slot's own line: deadlock reports (this
+    /// thread's and other threads') name it.
+    pub(crate) sites: [SiteCell; SLOTS],
 
     /// Whether a live thread owns this record.
     in_use: AtomicBool,
     /// The next record in the global list (records are only ever pushed at the head).
     next: AtomicPtr<ReaderRecord>,
+    /// What the thread waits for, for cross-thread deadlock detection (its own lines).
+    pub(crate) wait: WaitRecord,
 }
 
 global! {
@@ -93,8 +99,10 @@ fn claim_record() -> &'static ReaderRecord {
     }
     let record: &'static ReaderRecord = Box::leak(Box::new(ReaderRecord {
         held: std::array::from_fn(|_| AtomicUsize::new(0)),
+        sites: std::array::from_fn(|_| SiteCell::new()),
         in_use: AtomicBool::new(true),
         next: AtomicPtr::new(ptr::null_mut()),
+        wait: WaitRecord::new(),
     }));
     let mut head = records_head().load(Ordering::Relaxed);
     loop {
@@ -146,8 +154,6 @@ pub(crate) struct LocalReader {
     pub(crate) locks: [Cell<usize>; SLOTS],
     /// Recursion count per slot.
     pub(crate) counts: [Cell<u32>; SLOTS],
-    /// Where each slot's first read was taken, for deadlock reports.
-    pub(crate) sites: [Cell<Option<&'static Location<'static>>>; SLOTS],
     /// Reads beyond `SLOTS` distinct locks.
     pub(crate) overflow: RefCell<Vec<OverflowHold>>,
     /// Whether `overflow` is non-empty, readable without borrowing it.
@@ -171,13 +177,14 @@ impl ReaderRecord {
 
 impl LocalReader {
     fn new() -> Self {
+        let record = claim_record();
+        record.wait.claimed_by(thread_tag());
         Self {
-            record: claim_record(),
+            record,
             used: Cell::new(0),
             fenced_reads: Cell::new(0),
             locks: std::array::from_fn(|_| Cell::new(0)),
             counts: std::array::from_fn(|_| Cell::new(0)),
-            sites: std::array::from_fn(|_| Cell::new(None)),
             overflow: RefCell::new(Vec::new()),
             overflowed: Cell::new(false),
             #[cfg(feature = "lockdep")]
@@ -201,7 +208,7 @@ impl LocalReader {
             let slot = used.trailing_zeros() as usize;
             used &= used - 1;
             if self.locks[slot].get() == lock {
-                return self.sites[slot].get();
+                return self.record.sites[slot].get();
             }
         }
         if !self.overflowed.get() {
@@ -222,6 +229,8 @@ impl LocalReader {
             .borrow_mut()
             .push(OverflowHold::new(lock, site));
         self.overflowed.set(true);
+        // Such reads are anonymous in the lock's count: name them for deadlock detection.
+        self.record.wait.add_overflow(lock, site);
     }
 }
 

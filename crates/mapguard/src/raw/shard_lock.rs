@@ -41,10 +41,11 @@ use super::barrier;
 use super::lock_class::MapId;
 use super::primitive::{
     AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, DataCell, ReadAccess, SKIP_FREE_RECORDS,
-    WriteAccess, pause, store_load_fence,
+    WriteAccess, store_load_fence,
 };
 
 use super::readers::{ALL_SLOTS, LOCAL, LocalReader, SLOTS, records, thread_tag};
+use super::waitfor::{self, WaitMode, WaitPoint};
 
 #[cfg(feature = "lockdep")]
 use lockdep::foreign::{Access, LockClass, Token};
@@ -71,6 +72,9 @@ pub(crate) struct ShardLock<T> {
     write_site: AtomicPtr<Location<'static>>,
     /// The shard's index in its map, for reports.
     index: usize,
+    /// How long a wait on this lock lasts before it looks for a cross-thread deadlock
+    /// (nanoseconds; `u64::MAX`: never). See `waitfor`.
+    check_after_ns: u64,
     /// This shard's lockdep class (see `lock_class`).
     #[cfg(feature = "lockdep")]
     class: LockClass,
@@ -116,6 +120,7 @@ impl<T> ShardLock<T> {
             shared_readers: AtomicUsize::new(0),
             write_site: AtomicPtr::new(std::ptr::null_mut()),
             index,
+            check_after_ns: waitfor::check_after_ns(waitfor::DEFAULT_CHECK_AFTER),
             #[cfg(feature = "lockdep")]
             class: map.shard_class(index),
             data: DataCell::new(data),
@@ -124,6 +129,31 @@ impl<T> ShardLock<T> {
 
     fn addr(&self) -> usize {
         self as *const Self as usize
+    }
+
+    /// Sets how long a wait on this lock lasts before it looks for a cross-thread deadlock.
+    pub(crate) fn set_deadlock_check_after(&mut self, after: std::time::Duration) {
+        self.check_after_ns = waitfor::check_after_ns(after);
+    }
+
+    /// How long a wait on this lock lasts before it looks for a cross-thread deadlock.
+    pub(crate) fn deadlock_check_after(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.check_after_ns)
+    }
+
+    /// A wait on this lock, for its slow paths (publishes nothing until it pauses).
+    fn wait_point(&self, mode: WaitMode, site: &'static Location<'static>) -> WaitPoint {
+        WaitPoint::new(self.addr(), self.index, mode, site, self.check_after_ns)
+    }
+
+    /// Who holds the writer word, and where it was taken: what a waiter on it is blocked by.
+    fn writer_holder(&self) -> (usize, Option<&'static Location<'static>>) {
+        let writer = self.writer.load(Ordering::Relaxed);
+        if writer == 0 {
+            (0, None)
+        } else {
+            (writer, self.write_site())
+        }
     }
 
     /// Exclusive access through `&mut self`: no locking needed.
@@ -327,7 +357,7 @@ impl<T> ShardLock<T> {
     #[track_caller]
     fn read_slow(&self, site: &'static Location<'static>) -> ReadHold {
         let me = self.addr();
-        let mut backoff = Waiter::new();
+        let mut wait = self.wait_point(WaitMode::Read, site);
         loop {
             // A read of a lock this thread already reads never waits: a writer queued behind
             // the first read would wait for it, and it would wait for the writer.
@@ -364,7 +394,10 @@ impl<T> ShardLock<T> {
                     }
                 }
             }
-            backoff.wait();
+            // A read waiting takes nothing while it waits (each try above takes its slot back).
+            if let Err(deadlock) = wait.pause(&|| self.writer_holder()) {
+                deadlock.raise();
+            }
         }
     }
 
@@ -418,6 +451,7 @@ impl<T> ShardLock<T> {
                 }
                 let finished = overflow.swap_remove(at);
                 local.overflowed.set(!overflow.is_empty());
+                local.record.wait.remove_overflow(me);
                 self.shared_readers.fetch_sub(1, Ordering::Release);
                 Some(finished)
             });
@@ -497,7 +531,7 @@ impl<T> ShardLock<T> {
             self.writer.store(0, Ordering::Release);
             self.self_deadlock("write", site, "a read guard", Some(read_site));
         }
-        self.wait_for_readers();
+        self.wait_for_readers(site);
         let (data, access) = self.data.write_access();
         WriteGuard {
             lock: self,
@@ -521,7 +555,7 @@ impl<T> ShardLock<T> {
         {
             self.self_deadlock("write", site, "a read guard", Some(read_site));
         }
-        let mut backoff = Waiter::new();
+        let mut wait = self.wait_point(WaitMode::Write, site);
         loop {
             let writer = self.writer.load(Ordering::Relaxed);
             if writer == tag {
@@ -535,29 +569,60 @@ impl<T> ShardLock<T> {
             {
                 return;
             }
-            backoff.wait();
+            // Nothing taken yet: a deadlock just ends the wait.
+            if let Err(deadlock) = wait.pause(&|| self.writer_holder()) {
+                deadlock.raise();
+            }
         }
     }
 
     /// Waits until no thread reads this lock. Called with the writer word set, so no new
     /// reader can get in (see the module docs).
-    fn wait_for_readers(&self) {
+    fn wait_for_readers(&self, site: &'static Location<'static>) {
         store_load_fence();
         let me = self.addr();
         // Most records of a process whose threads come and go are free: one load each.
         for record in records().filter(|record| !SKIP_FREE_RECORDS || record.in_use()) {
             for slot in &record.held {
                 if slot.load(Ordering::SeqCst) == me {
-                    wait_while_held(slot, me);
+                    self.wait_while_held(slot, site);
                 }
             }
         }
         if self.shared_readers.load(Ordering::SeqCst) != 0 {
-            let mut backoff = Waiter::new();
-            while self.shared_readers.load(Ordering::SeqCst) != 0 {
-                backoff.wait();
+            self.wait_for_shared_readers(site);
+        }
+    }
+
+    /// Waits until a reader's slot stops naming this lock (the writer word is held).
+    #[cold]
+    fn wait_while_held(&self, slot: &AtomicUsize, site: &'static Location<'static>) {
+        let me = self.addr();
+        let mut wait = self.wait_point(WaitMode::Readers, site);
+        while slot.load(Ordering::SeqCst) == me {
+            if let Err(deadlock) = wait.pause(&|| (0, None)) {
+                self.withdraw_writer(deadlock);
             }
         }
+    }
+
+    /// Waits until no reader counts on the shared count (the writer word is held).
+    #[cold]
+    fn wait_for_shared_readers(&self, site: &'static Location<'static>) {
+        let mut wait = self.wait_point(WaitMode::Readers, site);
+        while self.shared_readers.load(Ordering::SeqCst) != 0 {
+            if let Err(deadlock) = wait.pause(&|| (0, None)) {
+                self.withdraw_writer(deadlock);
+            }
+        }
+    }
+
+    /// A writer waiting for readers is part of a deadlock: it gives the writer word back (so
+    /// that the readers it waited for, and new readers, can go on) and panics.
+    #[cold]
+    fn withdraw_writer(&self, deadlock: waitfor::Deadlock) -> ! {
+        self.writer.store(0, Ordering::Release);
+        deadlock.raise()
     }
 
     fn write_site(&self) -> Option<&'static Location<'static>> {
@@ -590,33 +655,6 @@ impl<T> ShardLock<T> {
                 "writing"
             },
         );
-    }
-}
-
-/// Waits until a reader's slot stops naming the lock at `me`.
-#[cold]
-fn wait_while_held(slot: &AtomicUsize, me: usize) {
-    let mut backoff = Waiter::new();
-    while slot.load(Ordering::SeqCst) == me {
-        backoff.wait();
-    }
-}
-
-/// Backoff for waits: spin briefly, then yield, then sleep in short steps so that a thread
-/// waiting on a guard held for long does not burn a core.
-struct Waiter {
-    rounds: u32,
-}
-
-impl Waiter {
-    fn new() -> Self {
-        Self { rounds: 0 }
-    }
-
-    #[cold]
-    fn wait(&mut self) {
-        self.rounds = self.rounds.saturating_add(1);
-        pause(self.rounds);
     }
 }
 
@@ -803,7 +841,7 @@ impl LocalReader {
     fn note_read(&self, slot: usize, lock: usize, site: &'static Location<'static>) -> ReadHold {
         self.locks[slot].set(lock);
         self.counts[slot].set(1);
-        self.sites[slot].set(Some(site));
+        self.record.sites[slot].set(site);
         self.used.set(self.used.get() | (1 << slot));
         ReadHold::Slot(slot as u8)
     }

@@ -2,8 +2,9 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::time::Duration;
 
-use super::{DefaultHashBuilder, ShardedMap, shard_count};
+use super::{DEFAULT_DEADLOCK_CHECK_AFTER, DefaultHashBuilder, ShardedMap, shard_count};
 use crate::error::{BuildError, ReserveError};
 
 /// Settings for a [`ShardedMap`], checked by [`build`](Self::build).
@@ -26,6 +27,7 @@ pub struct ShardedMapBuilder<K, V, S = DefaultHashBuilder> {
     shards: Option<usize>,
     capacity: usize,
     hasher: S,
+    deadlock_check_after: Duration,
     _entries: PhantomData<fn() -> (K, V)>,
 }
 
@@ -43,6 +45,7 @@ impl<K, V> ShardedMapBuilder<K, V, DefaultHashBuilder> {
             shards: None,
             capacity: 0,
             hasher: DefaultHashBuilder::default(),
+            deadlock_check_after: DEFAULT_DEADLOCK_CHECK_AFTER,
             _entries: PhantomData,
         }
     }
@@ -96,8 +99,32 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
             shards: self.shards,
             capacity: self.capacity,
             hasher,
+            deadlock_check_after: self.deadlock_check_after,
             _entries: PhantomData,
         }
+    }
+
+    /// How long a call waits for a shard before it checks whether it is part of a cross-thread
+    /// deadlock (default [`DEFAULT_DEADLOCK_CHECK_AFTER`], 100 ms); it checks again each time
+    /// this much longer has passed (at least every millisecond). A check that finds threads
+    /// waiting for each other in a cycle makes one of them panic with
+    /// "mapguard: deadlock detected: ..." (see [the map's docs](ShardedMap#deadlocks)). A wait
+    /// that is only long (a guard held for long elsewhere) is never reported, whatever the
+    /// threshold; a lower one finds deadlocks sooner, and costs a few microseconds of checking
+    /// per check on waits that long. `Duration::MAX` turns the cross-thread check off.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let map = mapguard::ShardedMap::<u8, u8>::builder()
+    ///     .deadlock_check_after(Duration::from_millis(20))
+    ///     .build()?;
+    /// assert_eq!(map.deadlock_check_after(), Duration::from_millis(20));
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn deadlock_check_after(mut self, after: Duration) -> Self {
+        self.deadlock_check_after = after;
+        self
     }
 
     /// Checks the settings and builds the map.
@@ -115,6 +142,9 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
     pub fn build(self) -> Result<ShardedMap<K, V, S>, BuildError> {
         let shards = shard_count(self.shards)?;
         let mut map = ShardedMap::from_parts(shards, self.hasher);
+        for shard in map.shards.iter_mut() {
+            shard.set_deadlock_check_after(self.deadlock_check_after);
+        }
         if self.capacity > 0 {
             let capacity_error = |source| BuildError::Capacity {
                 capacity: self.capacity,
@@ -143,6 +173,7 @@ impl<K, V, S> fmt::Debug for ShardedMapBuilder<K, V, S> {
         f.debug_struct("ShardedMapBuilder")
             .field("shards", &self.shards)
             .field("capacity", &self.capacity)
+            .field("deadlock_check_after", &self.deadlock_check_after)
             .finish_non_exhaustive()
     }
 }
@@ -153,6 +184,7 @@ impl<K, V, S: Clone> Clone for ShardedMapBuilder<K, V, S> {
             shards: self.shards,
             capacity: self.capacity,
             hasher: self.hasher.clone(),
+            deadlock_check_after: self.deadlock_check_after,
             _entries: PhantomData,
         }
     }

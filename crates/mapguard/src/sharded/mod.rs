@@ -103,6 +103,10 @@ pub use refs::{KeyRef, OccupiedError, Ref, RefMut};
 /// The largest shard count a [`ShardedMap`] accepts.
 pub const MAX_SHARDS: usize = 1 << 16;
 
+/// How long a call waits for a shard before it first checks for a cross-thread deadlock,
+/// unless [`ShardedMapBuilder::deadlock_check_after`] says otherwise: 100 ms.
+pub const DEFAULT_DEADLOCK_CHECK_AFTER: std::time::Duration = crate::raw::waitfor::DEFAULT_CHECK_AFTER;
+
 /// The hasher [`ShardedMap`] uses unless told otherwise: foldhash's fast, randomly seeded
 /// hasher (the one hashbrown uses by default).
 pub type DefaultHashBuilder = foldhash::fast::RandomState;
@@ -343,6 +347,18 @@ impl<K, V, S> ShardedMap<K, V, S> {
     /// ```
     pub fn shard_count(&self) -> usize {
         self.shards.len()
+    }
+
+    /// How long a call waits for a shard before it checks for a cross-thread deadlock (see
+    /// [`ShardedMapBuilder::deadlock_check_after`] and [Deadlocks](Self#deadlocks)).
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ShardedMap<u8, u8> = mapguard::ShardedMap::new();
+    /// assert_eq!(map.deadlock_check_after(), mapguard::sharded::DEFAULT_DEADLOCK_CHECK_AFTER);
+    /// ```
+    pub fn deadlock_check_after(&self) -> std::time::Duration {
+        self.shards[0].deadlock_check_after()
     }
 
     /// The map's hasher.
@@ -934,7 +950,9 @@ impl<K: Clone, V: Clone, S: Clone> Clone for ShardedMap<K, V, S> {
             .iter()
             .enumerate()
             .map(|(index, shard)| {
-                CachePadded::new(ShardLock::new(map, index, shard.read().clone()))
+                let mut lock = ShardLock::new(map, index, shard.read().clone());
+                lock.set_deadlock_check_after(shard.deadlock_check_after());
+                CachePadded::new(lock)
             })
             .collect();
         Self {

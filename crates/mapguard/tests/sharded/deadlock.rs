@@ -2,15 +2,23 @@
 //! "deadlock avoided", the shard index and both call sites, and leaves the map usable; the legal
 //! re-entrant patterns (many read guards, nested iteration, guards on other shards) never panic
 //! and never hang, including while a writer is queued on the shard.
+//!
+//! Cross-thread deadlocks (dashmap issue 369: two or three threads that each hold a guard and
+//! wait for another's shard) end with exactly one of the threads panicking with "deadlock
+//! detected", naming every thread, shard and call site, after the map's threshold; the others
+//! complete and the map stays usable. A guard held for long without a cycle is never reported.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::sync::{Arc, Barrier, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use mapguard::{Action, Entry, ShardedMap};
 
 use crate::common::{
-    TIMEOUT, TestState, expect_panic, keys_by_shard, map_with_shards, site, within_timeout,
+    TIMEOUT, TestState, expect_panic, keys_by_shard, map_with_shards, panic_message, site,
+    within_timeout,
 };
 
 type Map = ShardedMap<u64, u64, TestState>;
@@ -509,4 +517,377 @@ fn recursive_read_with_writer_queued_does_not_hang() {
     assert_eq!(map.get_cloned(&3), Some(30));
     map.clear();
     assert_usable(&map);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-thread deadlocks.
+
+/// The detection threshold of the cross-thread tests: low, so that the tests are quick.
+const CHECK_AFTER: Duration = Duration::from_millis(20);
+
+/// A map of 8 shards that checks for deadlocks after [`CHECK_AFTER`], and two keys in each of
+/// shards 1, 2 and 3 (`keys[s][0]` is present, `keys[s][1]` absent).
+fn detecting_map() -> (Arc<Map>, Vec<Vec<u64>>) {
+    let map: Map = ShardedMap::builder()
+        .shards(8)
+        .hasher(TestState::Sip(Default::default()))
+        .deadlock_check_after(CHECK_AFTER)
+        .build()
+        .unwrap();
+    assert_eq!(map.deadlock_check_after(), CHECK_AFTER);
+    let keys = keys_by_shard(&map, 2);
+    for shard in 1..=3 {
+        map.insert(keys[shard][0], shard as u64);
+    }
+    (Arc::new(map), keys)
+}
+
+/// What one thread of a deadlock test did: the panic message of its waiting call, if it
+/// panicked, and the lines of its guard and of its waiting call.
+struct Outcome {
+    name: &'static str,
+    message: Option<String>,
+    held_line: u32,
+    call_line: u32,
+}
+
+/// Spawns a named thread that runs `body` once all `barrier` parties are there. Under the
+/// `lockdep` feature, lockdep's reports of the inversion are recorded instead of panicking,
+/// so that the real deadlock happens and the map's own detection is what is tested.
+fn spawn_party(
+    name: &'static str,
+    barrier: &Arc<Barrier>,
+    body: impl FnOnce(&Barrier) -> (Option<String>, u32, u32) + Send + 'static,
+) -> JoinHandle<Outcome> {
+    let barrier = Arc::clone(barrier);
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            #[cfg(feature = "lockdep")]
+            let _recorder = crate::lockdep::Recorder::install();
+            let (message, held_line, call_line) = body(&barrier);
+            Outcome {
+                name,
+                message,
+                held_line,
+                call_line,
+            }
+        })
+        .unwrap()
+}
+
+/// The panic message of `call`, or `None` if it returned.
+fn panic_of<R>(call: impl FnOnce() -> R) -> Option<String> {
+    catch_unwind(AssertUnwindSafe(call))
+        .err()
+        .map(|payload| panic_message(&*payload))
+}
+
+/// Joins the parties (within the timeout) and checks that exactly one panicked with a
+/// deadlock report naming every party, its guard's and its call's lines and the given shards;
+/// returns the outcomes, the panicking one first.
+fn expect_one_deadlock_report(
+    what: &str,
+    parties: Vec<JoinHandle<Outcome>>,
+    shards: &[usize],
+) -> Vec<Outcome> {
+    let mut outcomes = within_timeout(what, move || {
+        parties
+            .into_iter()
+            .map(|party| party.join().expect("parties catch their panics"))
+            .collect::<Vec<_>>()
+    });
+    let panicked = outcomes.iter().filter(|o| o.message.is_some()).count();
+    assert_eq!(
+        panicked,
+        1,
+        "{what}: exactly one thread of the cycle must panic; messages: {:?}",
+        outcomes.iter().map(|o| &o.message).collect::<Vec<_>>()
+    );
+    outcomes.sort_by_key(|o| o.message.is_none());
+    let message = outcomes[0].message.clone().unwrap();
+    assert!(
+        message.starts_with("mapguard: deadlock detected:"),
+        "{what}: not a deadlock report: {message}"
+    );
+    for outcome in &outcomes {
+        assert!(
+            message.contains(&format!("thread '{}'", outcome.name)),
+            "{what}: the report does not name thread {}: {message}",
+            outcome.name
+        );
+        for line in [outcome.held_line, outcome.call_line] {
+            let at = site(file!(), line);
+            assert!(
+                message.contains(&at),
+                "{what}: the report does not name {at} (of {}): {message}",
+                outcome.name
+            );
+        }
+    }
+    for shard in shards {
+        assert!(
+            message.contains(&format!("shard {shard} ")),
+            "{what}: the report does not name shard {shard}: {message}"
+        );
+    }
+    assert!(
+        message.contains(&format!("thread '{}' (", outcomes[0].name))
+            && message.contains("(this thread)"),
+        "{what}: {message}"
+    );
+    outcomes
+}
+
+/// dashmap issue 369: thread A holds a read guard on shard 1 and inserts into shard 2; thread B
+/// holds a read guard on shard 2 and inserts into shard 1.
+#[test]
+fn read_guards_and_inserts_across_two_threads_report_a_deadlock() {
+    let (map, keys) = detecting_map();
+    let barrier = Arc::new(Barrier::new(2));
+    let party = |name, own: usize, other: usize| {
+        let map = Arc::clone(&map);
+        let (held, target) = (keys[own][0], keys[other][1]);
+        spawn_party(name, &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let guard = map.get(&held).unwrap();
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| map.insert(target, 100));
+            assert_eq!(*guard, own as u64, "the guard still reads its value");
+            drop(guard);
+            (message, held_line, call_line)
+        })
+    };
+    let parties = vec![party("reader-a", 1, 2), party("reader-b", 2, 1)];
+    let outcomes = expect_one_deadlock_report("get + insert, AB-BA", parties, &[1, 2]);
+    eprintln!("{}", outcomes[0].message.as_ref().unwrap());
+    // The survivor's insert went in; the panicking one's did not.
+    let (lost, kept) = if outcomes[0].name == "reader-a" {
+        (keys[2][1], keys[1][1])
+    } else {
+        (keys[1][1], keys[2][1])
+    };
+    assert_eq!(map.get_cloned(&kept), Some(100));
+    assert_eq!(map.get_cloned(&lost), None);
+    assert_eq!(map.len(), 4);
+    map.clear();
+    assert_usable(&map);
+}
+
+/// Write guards on both sides: an entry in one thread, a `get_mut` guard in the other.
+#[test]
+fn write_guards_and_inserts_across_two_threads_report_a_deadlock() {
+    let (map, keys) = detecting_map();
+    let barrier = Arc::new(Barrier::new(2));
+    let writer_a = {
+        let map = Arc::clone(&map);
+        let (held, target) = (keys[1][0], keys[2][1]);
+        spawn_party("entry-a", &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let entry = map.entry(held);
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| map.insert(target, 100));
+            if let Entry::Occupied(mut occupied) = entry {
+                *occupied.get_mut() += 10;
+            }
+            (message, held_line, call_line)
+        })
+    };
+    let writer_b = {
+        let map = Arc::clone(&map);
+        let (held, target) = (keys[2][0], keys[1][1]);
+        spawn_party("get-mut-b", &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let mut guard = map.get_mut(&held).unwrap();
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| map.insert(target, 200));
+            *guard += 10;
+            drop(guard);
+            (message, held_line, call_line)
+        })
+    };
+    let outcomes =
+        expect_one_deadlock_report("entry / get_mut + insert", vec![writer_a, writer_b], &[1, 2]);
+    // Both guards were used after the panic (the +10s), and exactly the survivor's insert is in.
+    assert_eq!(map.get_cloned(&keys[1][0]), Some(11));
+    assert_eq!(map.get_cloned(&keys[2][0]), Some(12));
+    let survivor_inserted = if outcomes[1].name == "entry-a" {
+        map.get_cloned(&keys[2][1]) == Some(100) && map.get_cloned(&keys[1][1]).is_none()
+    } else {
+        map.get_cloned(&keys[1][1]) == Some(200) && map.get_cloned(&keys[2][1]).is_none()
+    };
+    assert!(survivor_inserted, "{:?}", map);
+    map.clear();
+    assert_usable(&map);
+}
+
+/// A write guard against a read guard: the writer's insert waits for the reader's guard, the
+/// reader's `get` waits for the writer's guard.
+#[test]
+fn write_guard_and_read_guard_across_two_threads_report_a_deadlock() {
+    let (map, keys) = detecting_map();
+    let barrier = Arc::new(Barrier::new(2));
+    let writer = {
+        let map = Arc::clone(&map);
+        let (held, target) = (keys[1][0], keys[2][1]);
+        spawn_party("writer", &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let guard = map.get_mut(&held).unwrap();
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| map.insert(target, 100));
+            drop(guard);
+            (message, held_line, call_line)
+        })
+    };
+    let reader = {
+        let map = Arc::clone(&map);
+        let (held, target) = (keys[2][0], keys[1][0]);
+        spawn_party("reader", &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let guard = map.get(&held).unwrap();
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| map.get_cloned(&target));
+            drop(guard);
+            (message, held_line, call_line)
+        })
+    };
+    expect_one_deadlock_report("get_mut + insert / get + get", vec![writer, reader], &[1, 2]);
+    map.clear();
+    assert_usable(&map);
+}
+
+/// Three threads in a ring: each holds a read guard on its shard and inserts into the next.
+#[test]
+fn three_thread_cycle_reports_a_deadlock() {
+    let (map, keys) = detecting_map();
+    let barrier = Arc::new(Barrier::new(3));
+    let party = |name, own: usize, next: usize| {
+        let map = Arc::clone(&map);
+        let (held, target) = (keys[own][0], keys[next][1]);
+        spawn_party(name, &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let guard = map.get(&held).unwrap();
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| map.insert(target, 100));
+            drop(guard);
+            (message, held_line, call_line)
+        })
+    };
+    let parties = vec![
+        party("ring-1", 1, 2),
+        party("ring-2", 2, 3),
+        party("ring-3", 3, 1),
+    ];
+    let outcomes = expect_one_deadlock_report("three-thread ring", parties, &[1, 2, 3]);
+    assert!(
+        outcomes[0].message.as_ref().unwrap().contains(": 3 threads "),
+        "{:?}",
+        outcomes[0].message
+    );
+    // The two survivors inserted.
+    assert_eq!(map.len(), 5);
+    map.clear();
+    assert_usable(&map);
+}
+
+/// A guard held for much longer than the threshold, with a chain of waiters behind it (one of
+/// them holding a guard the next waits for) but no cycle: nobody panics, everyone completes.
+#[test]
+fn long_hold_without_a_cycle_is_not_reported() {
+    let (map, keys) = detecting_map();
+    let barrier = Arc::new(Barrier::new(3));
+    let hold = CHECK_AFTER * 15;
+    let holder = {
+        let map = Arc::clone(&map);
+        let held = keys[1][0];
+        spawn_party("holder", &barrier, move |barrier| {
+            let guard = map.get(&held).unwrap();
+            barrier.wait();
+            // Waits on something that is not a shard lock, for long.
+            std::thread::sleep(hold);
+            drop(guard);
+            (None, 0, 0)
+        })
+    };
+    let middle = {
+        let map = Arc::clone(&map);
+        let (held, target) = (keys[2][0], keys[1][1]);
+        spawn_party("middle", &barrier, move |barrier| {
+            let guard = map.get_mut(&held).unwrap();
+            barrier.wait();
+            let message = panic_of(|| map.insert(target, 1));
+            drop(guard);
+            (message, 0, 0)
+        })
+    };
+    let last = {
+        let map = Arc::clone(&map);
+        let target = keys[2][1];
+        spawn_party("last", &barrier, move |barrier| {
+            barrier.wait();
+            std::thread::sleep(CHECK_AFTER);
+            let message = panic_of(|| map.insert(target, 2));
+            (message, 0, 0)
+        })
+    };
+    let started = Instant::now();
+    let outcomes = within_timeout("long hold, no cycle", move || {
+        [holder, middle, last]
+            .map(|party| party.join().unwrap())
+            .into_iter()
+            .collect::<Vec<_>>()
+    });
+    for outcome in &outcomes {
+        assert_eq!(outcome.message, None, "{} panicked", outcome.name);
+    }
+    assert!(started.elapsed() >= hold, "the waits did wait for the hold");
+    assert_eq!(map.get_cloned(&keys[1][1]), Some(1));
+    assert_eq!(map.get_cloned(&keys[2][1]), Some(2));
+    map.clear();
+    assert_usable(&map);
+}
+
+/// Two maps: a cycle through shards of different maps is found too.
+#[test]
+fn cycle_across_two_maps_reports_a_deadlock() {
+    let (first, first_keys) = detecting_map();
+    let (second, second_keys) = detecting_map();
+    let barrier = Arc::new(Barrier::new(2));
+    let one = {
+        let (first, second) = (Arc::clone(&first), Arc::clone(&second));
+        let (held, target) = (first_keys[1][0], second_keys[2][1]);
+        spawn_party("maps-1", &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let guard = first.get(&held).unwrap();
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| second.insert(target, 1));
+            drop(guard);
+            (message, held_line, call_line)
+        })
+    };
+    let two = {
+        let (first, second) = (Arc::clone(&first), Arc::clone(&second));
+        let (held, target) = (second_keys[2][0], first_keys[1][1]);
+        spawn_party("maps-2", &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let guard = second.entry(held);
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| first.insert(target, 2));
+            drop(guard);
+            (message, held_line, call_line)
+        })
+    };
+    expect_one_deadlock_report("two maps", vec![one, two], &[1, 2]);
+    first.clear();
+    second.clear();
+    assert_usable(&first);
+    assert_usable(&second);
 }
