@@ -30,9 +30,36 @@
 //!   `remove_if`, `get_or_insert_with`, [`Entry`]).
 //! - A call that would wait for a guard the same thread holds (an `insert` while a [`Ref`]
 //!   into the same shard is alive, a `compute` closure that calls the map for the same shard)
-//!   **panics with both call sites** instead of deadlocking.
+//!   **panics with both call sites** instead of deadlocking; threads that wait for each
+//!   other's guards panic in one of them (see below).
 //! - User closures that panic leave the map consistent and unlocked; there is no poisoning.
 //! - Iteration sees every key that is present for the whole iteration exactly once.
+//!
+//! ## Deadlocks: never a silent hang
+//! - **[`ShardedMap`], same thread: at once.** A call that would wait for a guard its own
+//!   thread holds on that shard panics before waiting ("mapguard: deadlock avoided:", the
+//!   shard, both call sites).
+//! - **[`ShardedMap`], across threads: after a threshold.** Threads that each hold a guard
+//!   and wait for another's shard in a cycle (dashmap issue 369; two threads or a longer ring;
+//!   read or write guards; one map or several) are found once a call has waited the map's
+//!   [`deadlock_check_after`](ShardedMapBuilder::deadlock_check_after) (100 ms by default),
+//!   in every build: exactly one of them panics ("mapguard: deadlock detected:", every thread
+//!   with the shard it holds and where it took it, the shard it waits for and the call that
+//!   waits), its call has no effect, and the others complete. A guard held for long without
+//!   a cycle is never reported. See [`ShardedMap`'s Deadlocks section](ShardedMap#deadlocks).
+//! - **Orders that have not deadlocked yet** (the two threads above, but at different times)
+//!   are reported only with the `lockdep` feature (below).
+//! - **[`ReadMostlyMap`] cannot deadlock through its API**: its references hold no lock
+//!   (they pin an epoch), reads never wait, and a shard's write lock is held only inside one
+//!   call, during which only the key's and value's own `Hash`, `Eq`, `Clone` and `Drop` run;
+//!   a write from there to the same shard panics ("deadlock avoided"). (Such trait code that
+//!   writes to other shards or maps while another thread does the reverse is the one way left,
+//!   and it is not detected.)
+//! - **[`LockedMap`]** is one `parking_lot` reader-writer lock per map, so within one map the
+//!   only deadlock is a thread waiting for itself (a write while it holds a [`LockedRef`], or
+//!   a read while it holds one and a writer is queued). Without the `lockdep` feature that
+//!   hangs, as with `std`'s `RwLock`; with it, it is reported before it blocks, and so are
+//!   two threads locking two `LockedMap`s in opposite orders.
 //!
 //! ## Design
 //! See the [`sharded`] module docs and [`ShardedMap`] for the lock design: a reader-biased

@@ -6,7 +6,9 @@
 //! of `std`'s `RwLock` (without poisoning): a thread that holds a guard and calls a writing
 //! method of the same map deadlocks, as it would with `std`; a thread that holds a read guard
 //! and takes another read may deadlock if a writer is waiting in between (the lock is fair to
-//! writers).
+//! writers). With one lock per map, that self-deadlock is the only deadlock within one map;
+//! unlike [`ShardedMap`](crate::ShardedMap), the map does not detect it by itself: without the
+//! `lockdep` feature it hangs, as with `std`.
 //!
 //! With the `lockdep` feature, each map's lock reports its acquisitions to the `lockdep` crate
 //! as a class of its own (`LockedMap#<n>`): two threads that lock two maps in opposite orders,

@@ -279,6 +279,9 @@ impl<T> ShardLock<T> {
     ) -> Option<ReadHold> {
         let me = self.addr();
         let held = &local.record.held[slot];
+        // The site first, on the slot's line, while the record's address is at hand (a
+        // failed try leaves it behind harmlessly: only a slot naming a lock is read).
+        local.record.sites[slot].set(site);
         if self.bias.load(Ordering::Relaxed) {
             // Reader-biased: no fence. A writer clears `bias` and runs a heavy barrier before
             // it looks at the slots, so either it sees this store or the loads below see its
@@ -286,7 +289,7 @@ impl<T> ShardLock<T> {
             held.store(me, Ordering::Relaxed);
             barrier::light();
             if self.writer.load(Ordering::Acquire) == 0 && self.bias.load(Ordering::Relaxed) {
-                return Some(local.note_read(slot, me, site));
+                return Some(local.note_read(slot, me));
             }
         } else {
             // Publish first, then look for a writer (see the module docs for why SeqCst).
@@ -296,7 +299,7 @@ impl<T> ShardLock<T> {
                 if local.tick() {
                     self.restore_bias();
                 }
-                return Some(local.note_read(slot, me, site));
+                return Some(local.note_read(slot, me));
             }
         }
         held.store(0, Ordering::Release);
@@ -788,8 +791,9 @@ impl<'a, T> WriteGuard<'a, T> {
                 let me = lock.addr();
                 let slot = (!local.used.get()).trailing_zeros() as usize;
                 if slot < SLOTS {
+                    local.record.sites[slot].set(site);
                     local.record.held[slot].store(me, Ordering::SeqCst);
-                    local.note_read(slot, me, site)
+                    local.note_read(slot, me)
                 } else {
                     lock.shared_readers.fetch_add(1, Ordering::SeqCst);
                     local.push_overflow(me, site);
@@ -836,12 +840,12 @@ impl<T> Drop for WriteGuard<'_, T> {
 }
 
 impl LocalReader {
-    /// Records in the thread's own bookkeeping a read of `lock` published in `slot`.
+    /// Records in the thread's own bookkeeping a read of `lock` published in `slot` (its site
+    /// was published with the slot, in the record).
     #[inline]
-    fn note_read(&self, slot: usize, lock: usize, site: &'static Location<'static>) -> ReadHold {
+    fn note_read(&self, slot: usize, lock: usize) -> ReadHold {
         self.locks[slot].set(lock);
         self.counts[slot].set(1);
-        self.record.sites[slot].set(site);
         self.used.set(self.used.get() | (1 << slot));
         ReadHold::Slot(slot as u8)
     }

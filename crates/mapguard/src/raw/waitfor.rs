@@ -531,10 +531,10 @@ fn report(nodes: &[Node], cycle: &[(usize, Hold)]) -> String {
             .clone();
         match thread {
             Some(thread) => match thread.name() {
-                Some(name) => format!("thread '{name}' ({:?})", thread.id()),
-                None => format!("thread {:?}", thread.id()),
+                Some(name) => format!("thread '{name}' ({:?}", thread.id()),
+                None => format!("thread ({:?}", thread.id()),
             },
-            None => "a thread".to_owned(),
+            None => "a thread (unknown".to_owned(),
         }
     };
     let mut message = format!(
@@ -554,16 +554,21 @@ fn report(nodes: &[Node], cycle: &[(usize, Hold)]) -> String {
         };
         let waits = match node.mode {
             WaitMode::Write => format!("waits to write shard {}", node.shard),
-            WaitMode::Readers => format!("waits for the readers of shard {} to leave", node.shard),
+            WaitMode::Readers => format!("waits to write shard {}", node.shard),
             WaitMode::Read => format!("waits to read shard {}", node.shard),
         };
         message.push_str(&format!(
-            "\n  {}{} holds {held_what} shard {} (taken at {}) and {waits} (call at {})",
+            "\n  {}{}) holds {held_what} shard {} (taken at {}) and {waits} (call at {}{})",
             thread(node),
-            if i == 0 { " (this thread)" } else { "" },
+            if i == 0 { ", this thread" } else { "" },
             held.shard,
             at(hold.site),
             at(node.site),
+            if node.mode == WaitMode::Readers {
+                "; it has that shard's write lock and waits for its readers to leave"
+            } else {
+                ""
+            },
         ));
     }
     message.push_str(

@@ -40,6 +40,12 @@
 //! wait. [`clear`](ReadMostlyMap::clear) frees what it removed before returning unless such a
 //! reference is alive; dropping the map frees everything.
 //!
+//! # Deadlocks
+//! The map cannot deadlock through its API: a [`Ref`] pins an epoch and holds no lock, reads
+//! never wait, and a shard's write lock is held only inside one call, where only the key's and
+//! value's own `Hash`, `Eq`, `Clone` and `Drop` run (a write from there to the same shard
+//! panics with "deadlock avoided" instead of waiting for itself).
+//!
 //! This module owns the public API; the tables, pointers and epochs live in `crate::raw`.
 
 mod builder;

@@ -33,13 +33,31 @@
 //! record, needed anyway to count recursive reads) and the writer word stores the writing
 //! thread's identity. A read that finds its own thread writing, a write that finds its own
 //! thread reading or writing the shard, panics with both call sites. All checks sit on paths
-//! that would otherwise wait; the fast read path only stores its call site (one store to a
-//! thread-local), so the check is always on, in release builds too.
+//! that would otherwise wait; the fast read path only stores its call site (one store to the
+//! cache line of its reader slot, which it writes anyway), so the check is always on, in
+//! release builds too.
+//!
+//! # Cross-thread deadlock detection and its cost
+//! Two threads that each hold a guard on one shard and then wait for the other's shard
+//! (dashmap issue 369: `get(a)` + `insert(b)` against `get(b)` + `insert(a)`), or a longer
+//! ring of such threads, would wait forever. A call that has waited for a shard longer than
+//! the map's threshold ([`ShardedMapBuilder::deadlock_check_after`], 100 ms by default) builds
+//! the wait-for graph from what threads publish in their reader records — the shards each
+//! reads and where (slot and call site), the shard each waits for and where, and the thread
+//! that holds each write lock and where — and looks for a cycle through itself; it looks
+//! again each time the threshold passes once more. A cycle is confirmed with a second look
+//! (every member still in the same wait), then exactly one member withdraws from its wait
+//! (giving back a write lock it was holding while waiting for readers) and panics with
+//! "mapguard: deadlock detected:", naming every thread of the cycle, the shard each holds and
+//! where it took it, and the shard each waits for and the call that waits. Its guards drop
+//! while it unwinds, the other threads go on, and the map stays consistent. Only waits on
+//! shard locks form the graph: a thread that holds a guard while it sleeps, computes or waits
+//! on anything else is a long hold, never a deadlock, and is never reported. Cycles through
+//! shards of several maps are found too. The fast paths are unchanged: everything is
+//! published on paths that already wait, apart from the read site above.
 //!
 //! # Lock-order checking (the `lockdep` feature)
-//! The self-deadlock check above covers one thread. Two threads that each hold a guard on one
-//! shard and then wait for the other's shard (dashmap issue 369: `get(a)` + `insert(b)` against
-//! `get(b)` + `insert(a)`) hang silently without it. With the `lockdep` feature every shard
+//! Detection finds deadlocks that happen. With the `lockdep` feature every shard
 //! lock reports to the `lockdep` crate, which learns the order in which each thread takes
 //! shards and reports an order that closes a cycle *before* the acquisition that closes it
 //! waits — the first time the second order happens, even if the threads never overlap.
@@ -105,7 +123,8 @@ pub const MAX_SHARDS: usize = 1 << 16;
 
 /// How long a call waits for a shard before it first checks for a cross-thread deadlock,
 /// unless [`ShardedMapBuilder::deadlock_check_after`] says otherwise: 100 ms.
-pub const DEFAULT_DEADLOCK_CHECK_AFTER: std::time::Duration = crate::raw::waitfor::DEFAULT_CHECK_AFTER;
+pub const DEFAULT_DEADLOCK_CHECK_AFTER: std::time::Duration =
+    crate::raw::waitfor::DEFAULT_CHECK_AFTER;
 
 /// The hasher [`ShardedMap`] uses unless told otherwise: foldhash's fast, randomly seeded
 /// hasher (the one hashbrown uses by default).
@@ -208,13 +227,9 @@ pub enum Computed<V> {
 ///   other shards are not affected at all.
 /// - **Each single-key call is atomic**, including the closures of `compute`, `update`,
 ///   `remove_if`, `get_or_insert_with` and the whole life of an [`Entry`].
-/// - **No silent self-deadlock.** A call that would wait for a guard its own thread holds on the
-///   same shard (an `insert` while a [`Ref`] into that shard is alive; a `compute` closure that
-///   calls back into the map) panics with a message naming the shard and both call sites instead
-///   of hanging. A thread may hold any number of read guards, including several on one shard.
-///   (Two threads that each hold a guard and wait for the other's shard are a lock-order bug
-///   that the `lockdep` feature reports, see the [module docs](crate::sharded); this check covers one
-///   thread.)
+/// - **No silent deadlock.** See [Deadlocks](#deadlocks): a self-deadlock panics at once, a
+///   deadlock between threads panics in one of them after the map's threshold. A thread may
+///   hold any number of read guards, including several on one shard.
 /// - **Panics in user closures** leave the map consistent: no poisoning, no lock left held, no
 ///   value leaked or dropped twice.
 /// - **Iteration** visits shards one at a time and read-locks each while it yields that shard's
@@ -223,6 +238,66 @@ pub enum Computed<V> {
 /// - **`len`, `is_empty` and `capacity`** sum the shards one at a time, with no map-wide lock:
 ///   under concurrent writes the result is a value the map had at some point of each shard,
 ///   not a snapshot of the whole map.
+///
+/// # Deadlocks
+/// Guards ([`Ref`], [`RefMut`], [`Entry`], iterator items) hold their shard's lock, so a call
+/// made while holding one can wait for another guard. What mapguard does about each case:
+/// - **Same thread, at once.** A call that would wait for a guard its own thread holds on the
+///   same shard (an `insert` while a [`Ref`] into that shard is alive; a `compute` closure that
+///   calls back into the map; a read while this thread holds the shard's write lock) panics
+///   before it waits, with "mapguard: deadlock avoided:", the shard and both call sites. A
+///   re-read of a shard the thread already reads never waits and is always allowed.
+/// - **Across threads, after the threshold.** Threads that wait for each other's shards in a
+///   cycle (thread 1 holds a guard on shard A and inserts into shard B while thread 2 holds a
+///   guard on B and inserts into A; write guards, read guards, or three threads in a ring; one
+///   map or several) are found once a waiting call has waited
+///   [`deadlock_check_after`](ShardedMapBuilder::deadlock_check_after) (100 ms by default).
+///   One thread of the cycle panics with "mapguard: deadlock detected:", naming every thread,
+///   the shard each holds and where it took it, and the shard each waits for and the call that
+///   waits; its call has no effect, its guards drop as it unwinds, and the others complete.
+///   A guard merely held for long, with no cycle, is never reported, however long the wait.
+///   Only waits on `ShardedMap` shards count: a cycle that goes through another lock, a
+///   channel or a join is not seen.
+/// - **Orders that have not deadlocked yet** need the `lockdep` feature: it reports two
+///   threads taking shards in opposite orders the first time the second order happens, even
+///   if they never overlap (see the [module docs](crate::sharded)).
+///
+/// ```
+/// use std::panic::{AssertUnwindSafe, catch_unwind};
+/// use std::sync::{Arc, Barrier};
+/// use std::time::Duration;
+///
+/// let map = Arc::new(
+///     mapguard::ShardedMap::builder()
+///         .shards(64)
+///         .deadlock_check_after(Duration::from_millis(10))
+///         .build()?,
+/// );
+/// for key in 0..100u32 {
+///     map.insert(key, 0);
+/// }
+/// // Two keys in different shards.
+/// let shard = |key: u32| map.get(&key).unwrap().shard();
+/// let (a, b) = (0, (1..100).find(|&key| shard(key) != shard(0)).unwrap());
+/// let barrier = Arc::new(Barrier::new(2));
+/// let threads: Vec<_> = [(a, b), (b, a)]
+///     .into_iter()
+///     .map(|(held, other)| {
+///         let (map, barrier) = (Arc::clone(&map), Arc::clone(&barrier));
+///         std::thread::spawn(move || {
+///             let guard = map.get(&held).unwrap();
+///             barrier.wait();
+///             // Each thread waits for the other's guard: one of them panics.
+///             let outcome = catch_unwind(AssertUnwindSafe(|| map.insert(other, 1)));
+///             drop(guard);
+///             outcome.is_err()
+///         })
+///     })
+///     .collect();
+/// let panicked = threads.into_iter().map(|t| t.join().unwrap());
+/// assert_eq!(panicked.filter(|&p| p).count(), 1);
+/// # Ok::<(), mapguard::BuildError>(())
+/// ```
 ///
 /// # Examples
 /// ```
