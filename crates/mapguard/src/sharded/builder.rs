@@ -106,7 +106,7 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
 
     /// How long a call waits for a shard before it checks whether it is part of a cross-thread
     /// deadlock (default [`DEFAULT_DEADLOCK_CHECK_AFTER`], 100 ms); it checks again each time
-    /// this much longer has passed (at least every millisecond). A check that finds threads
+    /// this much longer has passed (at most once a millisecond). A check that finds threads
     /// waiting for each other in a cycle makes one of them panic with
     /// "mapguard: deadlock detected: ..." (see [the map's docs](ShardedMap#deadlocks)). A wait
     /// that is only long (a guard held for long elsewhere) is never reported, whatever the

@@ -902,3 +902,44 @@ fn cycle_across_two_maps_reports_a_deadlock() {
     assert_usable(&first);
     assert_usable(&second);
 }
+
+/// A cycle through a read taken past the thread's reader slots (its fifth distinct shard,
+/// counted on the shard's shared count): the holder is still found, with its site.
+#[test]
+fn cycle_through_an_overflow_read_reports_a_deadlock() {
+    let (map, keys) = detecting_map();
+    for shard_keys in &keys {
+        map.insert(shard_keys[0], 0);
+    }
+    let barrier = Arc::new(Barrier::new(2));
+    let many = {
+        let map = Arc::clone(&map);
+        let keys = keys.clone();
+        spawn_party("many-guards", &barrier, move |barrier| {
+            let guards: Vec<_> = (1..=4).map(|s| map.get(&keys[s][0]).unwrap()).collect();
+            let held_line = line!() + 1;
+            let overflow = map.get(&keys[5][0]).unwrap();
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| map.insert(keys[6][1], 1));
+            drop((guards, overflow));
+            (message, held_line, call_line)
+        })
+    };
+    let other = {
+        let map = Arc::clone(&map);
+        let keys = keys.clone();
+        spawn_party("one-guard", &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let guard = map.get(&keys[6][0]).unwrap();
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| map.insert(keys[5][1], 2));
+            drop(guard);
+            (message, held_line, call_line)
+        })
+    };
+    expect_one_deadlock_report("overflow read in the cycle", vec![many, other], &[5, 6]);
+    map.clear();
+    assert_usable(&map);
+}
