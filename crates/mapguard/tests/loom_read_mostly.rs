@@ -74,7 +74,6 @@ fn replace_and_reclaim(domain: &Domain, slot: &AtomicPtr<Object>) -> Option<*mut
 
 /// Runs `f` under loom with at most 3 preemptions (unless `LOOM_MAX_PREEMPTIONS` says
 /// otherwise) and prints how many executions it explored.
-#[track_caller]
 fn model(f: impl Fn() + Sync + Send + 'static) {
     use std::sync::atomic::{AtomicU64, Ordering};
     let mut builder = loom::model::Builder::new();
@@ -89,7 +88,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     });
     println!(
         "loom {}: {} iterations (preemption bound {:?})",
-        std::panic::Location::caller(),
+        std::thread::current().name().unwrap_or("?"),
         iterations.load(Ordering::Relaxed),
         builder.preemption_bound
     );

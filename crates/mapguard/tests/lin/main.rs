@@ -52,18 +52,21 @@ struct Recorded {
     finals: HashMap<(usize, u64), Option<u64>>,
 }
 
+/// An operation as recorded: its round, key, event, and whether it is a round's closing read.
+type Record = (usize, u64, Event<Op, Out>, bool);
+
 /// Runs `plan` on `map`, recording every operation.
 fn record(map: &dyn LinMap, plan: Plan, seed: u64) -> Recorded {
     let clock = AtomicU64::new(0);
     let barrier = Barrier::new(plan.threads);
-    let all: Mutex<Vec<(usize, u64, Event<Op, Out>, bool)>> = Mutex::new(Vec::new());
+    let all: Mutex<Vec<Record>> = Mutex::new(Vec::new());
     let timed = |key: u64, op: Op| {
         let call = clock.fetch_add(1, Ordering::SeqCst);
         let out = map.apply(key, op);
         let ret = clock.fetch_add(1, Ordering::SeqCst);
         (key, Event { call, ret, op, out })
     };
-    let closing_reads = |round: usize, mine: &mut Vec<(usize, u64, Event<Op, Out>, bool)>| {
+    let closing_reads = |round: usize, mine: &mut Vec<Record>| {
         for j in 0..plan.keys_per_round {
             let (key, event) = timed(plan.key(round, j), Op::Get);
             mine.push((round, key, event, true));
@@ -73,7 +76,7 @@ fn record(map: &dyn LinMap, plan: Plan, seed: u64) -> Recorded {
         for thread in 0..plan.threads {
             let (barrier, all) = (&barrier, &all);
             scope.spawn(move || {
-                let mut rng = Rng(seed ^ (thread as u64).wrapping_mul(0x51_7cc1_b727_220a_95));
+                let mut rng = Rng(seed ^ (thread as u64).wrapping_mul(0x517c_c1b7_2722_0a95));
                 let mut mine = Vec::with_capacity(plan.rounds * (plan.ops_per_thread + 4));
                 for round in 0..plan.rounds {
                     barrier.wait();

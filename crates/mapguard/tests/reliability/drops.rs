@@ -33,13 +33,6 @@ impl Ledger {
         self.next.load(Ordering::SeqCst)
     }
 
-    /// How many of them are not dropped yet.
-    pub(crate) fn alive(&self) -> usize {
-        (0..self.made())
-            .filter(|&id| self.drops[id].load(Ordering::SeqCst) == 0)
-            .count()
-    }
-
     /// Every id was dropped exactly once.
     pub(crate) fn assert_all_dropped_once(&self, what: &str) {
         for id in 0..self.made() {
@@ -203,10 +196,8 @@ fn sharded_sequence<S: std::hash::BuildHasher>(
                         *x = t(v);
                     })
                 });
-                if got.is_some() {
-                    if let Some(x) = model.get_mut(&k) {
-                        *x = v;
-                    }
+                if let (Some(_), Some(x)) = (got, model.get_mut(&k)) {
+                    *x = v;
                 }
             }
             5 => {
@@ -434,10 +425,8 @@ fn locked_sequence<S: std::hash::BuildHasher>(
                         *x = t(v);
                     })
                 });
-                if got.is_some() {
-                    if let Some(x) = model.get_mut(&k) {
-                        *x = v;
-                    }
+                if let (Some(_), Some(x)) = (got, model.get_mut(&k)) {
+                    *x = v;
                 }
             }
             5 => {

@@ -24,7 +24,7 @@ fn encode(key: u64, generation: u64) -> u64 {
 }
 
 fn check_value(name: &str, key: u64, value: u64) {
-    if key < SHARED_KEYS || key >= OWN_BASE {
+    if !(SHARED_KEYS..OWN_BASE).contains(&key) {
         assert_eq!(
             value >> 20,
             key,
