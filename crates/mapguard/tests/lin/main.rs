@@ -60,15 +60,21 @@ fn record(map: &dyn LinMap, plan: Plan, seed: u64) -> Recorded {
     let clock = AtomicU64::new(0);
     let barrier = Barrier::new(plan.threads);
     let all: Mutex<Vec<Record>> = Mutex::new(Vec::new());
-    let timed = |key: u64, op: Op| {
+    // One operation in 16 yields between its call and its return stamp (as a preemption
+    // there would): other threads' operations on the same keys then run inside its interval,
+    // which gives the checker more orders to consider, even on a loaded machine.
+    let timed = |key: u64, op: Op, widen: bool| {
         let call = clock.fetch_add(1, Ordering::SeqCst);
         let out = map.apply(key, op);
+        if widen {
+            std::thread::yield_now();
+        }
         let ret = clock.fetch_add(1, Ordering::SeqCst);
         (key, Event { call, ret, op, out })
     };
     let closing_reads = |round: usize, mine: &mut Vec<Record>| {
         for j in 0..plan.keys_per_round {
-            let (key, event) = timed(plan.key(round, j), Op::Get);
+            let (key, event) = timed(plan.key(round, j), Op::Get, false);
             mine.push((round, key, event, true));
         }
     };
@@ -86,7 +92,7 @@ fn record(map: &dyn LinMap, plan: Plan, seed: u64) -> Recorded {
                     for _ in 0..plan.ops_per_thread {
                         let key = plan.key(round, rng.below(plan.keys_per_round));
                         let op = map.random_op(&mut rng);
-                        let (key, event) = timed(key, op);
+                        let (key, event) = timed(key, op, rng.below(16) == 0);
                         mine.push((round, key, event, false));
                     }
                 }
