@@ -620,3 +620,29 @@ fn concurrent_writes_drop_every_value_once() {
         _ => drop(m.compute(Tracked::new(k, l), |_, _| Action::Set(Tracked::new(k, l)))),
     });
 }
+
+/// The ledger itself catches a leak and a double drop.
+#[test]
+fn the_ledger_catches_a_leak_and_a_double_drop() {
+    quiet_planned_panics();
+    let ledger = Ledger::new(4);
+    let kept = Tracked::new(1, &ledger);
+    drop(Tracked::new(2, &ledger));
+    let leak = catch_unwind(AssertUnwindSafe(|| ledger.assert_all_dropped_once("leak")));
+    assert!(leak.is_err(), "a value still alive passed as dropped");
+    drop(kept);
+    ledger.assert_all_dropped_once("all dropped");
+
+    let copy = Tracked::new(3, &ledger);
+    // A second handle on the same id, as a double drop would be.
+    let twin = std::mem::ManuallyDrop::new(Tracked {
+        n: copy.n,
+        id: copy.id,
+        ledger: Arc::clone(&copy.ledger),
+    });
+    drop(copy);
+    let double = catch_unwind(AssertUnwindSafe(|| {
+        drop(std::mem::ManuallyDrop::into_inner(twin))
+    }));
+    assert!(double.is_err(), "a second drop of the same object passed");
+}
