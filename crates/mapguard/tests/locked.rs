@@ -1,5 +1,6 @@
 //! Tests of `LockedMap`: a model test against `std::collections::HashMap` over the whole API
-//! (with the default hasher, a presized map and a hasher that gives every key the same hash),
+//! (with the default hasher, a presized map, a hasher that gives every key the same hash and one
+//! that keeps four bits),
 //! a concurrent stress test, and errors.
 
 use std::collections::{HashMap, HashSet};
@@ -29,6 +30,28 @@ impl Hasher for SameHasher {
         42
     }
     fn write(&mut self, _: &[u8]) {}
+}
+
+/// A hasher that keeps only four bits of SipHash.
+#[derive(Clone, Default)]
+struct FourBits;
+
+impl BuildHasher for FourBits {
+    type Hasher = FourBitsHasher;
+    fn build_hasher(&self) -> FourBitsHasher {
+        FourBitsHasher(std::collections::hash_map::DefaultHasher::new())
+    }
+}
+
+struct FourBitsHasher(std::collections::hash_map::DefaultHasher);
+
+impl Hasher for FourBitsHasher {
+    fn finish(&self) -> u64 {
+        self.0.finish() & 0xF
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +244,11 @@ proptest! {
     #[test]
     fn model_same_hash(ops in prop::collection::vec(op(), 1..300)) {
         check_against_model(LockedMap::builder().hasher(SameHash).build().unwrap(), &ops);
+    }
+
+    #[test]
+    fn model_four_hash_bits(ops in prop::collection::vec(op(), 1..300)) {
+        check_against_model(LockedMap::builder().hasher(FourBits).build().unwrap(), &ops);
     }
 }
 

@@ -1,5 +1,6 @@
 //! Loom models of `ShardedMap`'s shard lock: the reader/writer handshake through per-thread
-//! records, recursive reads with a writer waiting, downgrade, and two writers.
+//! records, recursive reads with a writer waiting, downgrade, two writers, and reads and
+//! iteration while a writer grows, shrinks and rebuilds the shard's table.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p mapguard --test loom_sharded --release`.
 //! Under loom every guard holds a tracked access to the shard's data, so a read that could
@@ -14,12 +15,26 @@ fn one_shard() -> Arc<ShardedMap<u64, u64>> {
     Arc::new(ShardedMap::builder().shards(1).build().unwrap())
 }
 
+/// Runs `f` under loom with at most 3 preemptions (unless `LOOM_MAX_PREEMPTIONS` says
+/// otherwise) and prints how many executions it explored.
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    use std::sync::atomic::{AtomicU64, Ordering};
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(3);
     }
-    builder.check(f);
+    let iterations = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = std::sync::Arc::clone(&iterations);
+    builder.check(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        f();
+    });
+    println!(
+        "loom {}: {} iterations (preemption bound {:?})",
+        std::thread::current().name().unwrap_or("?"),
+        iterations.load(Ordering::Relaxed),
+        builder.preemption_bound
+    );
 }
 
 #[test]
@@ -84,5 +99,69 @@ fn two_writers_and_a_downgrade() {
         assert_eq!(value, 1);
         other.join().unwrap();
         assert_eq!(map.len(), 2);
+    });
+}
+
+/// A read of a key present all along, while the writer's insert grows the shard's full table
+/// (every entry moves to a new allocation).
+#[test]
+fn read_path_vs_table_growth() {
+    model(|| {
+        let map = one_shard();
+        for key in 1..4 {
+            map.insert(key, key * 10);
+        }
+        let before = map.capacity();
+        let writer = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                map.insert(4, 40);
+            })
+        };
+        assert_eq!(map.get(&1).map(|v| *v), Some(10));
+        let grown = map.get_cloned(&4);
+        assert!(matches!(grown, None | Some(40)), "read {grown:?}");
+        writer.join().unwrap();
+        assert!(map.capacity() > before, "the insert did not grow the table");
+        assert_eq!(map.get_cloned(&3), Some(30));
+    });
+}
+
+/// Iteration and a read while the writer empties the shard and shrinks its table.
+#[test]
+fn iteration_vs_removal_and_shrink() {
+    model(|| {
+        let map = one_shard();
+        for key in 0..6 {
+            map.insert(key, key);
+        }
+        for key in 2..6 {
+            map.remove(&key);
+        }
+        let before = map.capacity();
+        let writer = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                map.remove(&1);
+                map.shrink_to_fit();
+            })
+        };
+        let mut seen: Vec<u64> = map.iter().map(|r| *r.key()).collect();
+        seen.sort_unstable();
+        assert!(
+            seen.contains(&0),
+            "iteration missed a key present all along: {seen:?}"
+        );
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "a key iterated twice: {seen:?}"
+        );
+        assert_eq!(map.get_cloned(&0), Some(0));
+        writer.join().unwrap();
+        assert_eq!(map.len(), 1);
+        assert!(
+            map.capacity() < before,
+            "shrink_to_fit did not rebuild the table"
+        );
     });
 }

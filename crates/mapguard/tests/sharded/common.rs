@@ -21,6 +21,8 @@ pub(crate) enum TestState {
     Sip(RandomState),
     /// Every key hashes to [`COLLIDING_HASH`]: one shard, one probe sequence, one tag.
     Collide,
+    /// SipHash keeping only its low four bits: 16 hashes, all in one shard, one tag.
+    FourBits(RandomState),
 }
 
 /// The hash of every key under [`TestState::Collide`].
@@ -30,6 +32,7 @@ pub(crate) const COLLIDING_HASH: u64 = 0x9e37_79b9_7f4a_7c15;
 pub(crate) enum TestHasher {
     Sip(DefaultHasher),
     Collide,
+    FourBits(DefaultHasher),
 }
 
 impl BuildHasher for TestState {
@@ -39,6 +42,7 @@ impl BuildHasher for TestState {
         match self {
             Self::Sip(state) => TestHasher::Sip(state.build_hasher()),
             Self::Collide => TestHasher::Collide,
+            Self::FourBits(state) => TestHasher::FourBits(state.build_hasher()),
         }
     }
 }
@@ -48,11 +52,12 @@ impl Hasher for TestHasher {
         match self {
             Self::Sip(hasher) => hasher.finish(),
             Self::Collide => COLLIDING_HASH,
+            Self::FourBits(hasher) => hasher.finish() & 0xF,
         }
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        if let Self::Sip(hasher) = self {
+        if let Self::Sip(hasher) | Self::FourBits(hasher) = self {
             hasher.write(bytes);
         }
     }
@@ -64,6 +69,8 @@ pub(crate) struct Config {
     pub(crate) name: &'static str,
     pub(crate) shards: usize,
     pub(crate) collide: bool,
+    /// Only four bits of hash (ignored if `collide`).
+    pub(crate) four_bits: bool,
 }
 
 impl Config {
@@ -71,6 +78,8 @@ impl Config {
     pub(crate) fn map<K: Hash + Eq, V>(&self) -> ShardedMap<K, V, TestState> {
         let hasher = if self.collide {
             TestState::Collide
+        } else if self.four_bits {
+            TestState::FourBits(RandomState::new())
         } else {
             TestState::Sip(RandomState::new())
         };
@@ -85,28 +94,39 @@ impl Config {
 }
 
 /// The configurations every behaviour test runs against: one shard (everything contends), two,
-/// many, and a hasher under which every key collides (one shard of many, one probe chain).
+/// many, a hasher under which every key collides (one shard of many, one probe chain) and one
+/// that keeps four bits of hash.
 pub(crate) fn configs() -> Vec<Config> {
     vec![
         Config {
             name: "1 shard",
             shards: 1,
             collide: false,
+            four_bits: false,
         },
         Config {
             name: "2 shards",
             shards: 2,
             collide: false,
+            four_bits: false,
         },
         Config {
             name: "256 shards",
             shards: 256,
             collide: false,
+            four_bits: false,
         },
         Config {
             name: "8 shards, all keys collide",
             shards: 8,
             collide: true,
+            four_bits: false,
+        },
+        Config {
+            name: "8 shards, 4-bit hash",
+            shards: 8,
+            collide: false,
+            four_bits: true,
         },
     ]
 }
@@ -131,6 +151,7 @@ pub(crate) fn map_with_shards<K: Hash + Eq, V>(shards: usize) -> ShardedMap<K, V
         name: "custom",
         shards,
         collide: false,
+        four_bits: false,
     }
     .map()
 }
