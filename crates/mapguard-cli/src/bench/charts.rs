@@ -111,39 +111,40 @@ pub fn throughput_chart(results: &[BenchResult], workload: &Workload) -> Result<
         .fold(0.0f64, f64::max)
         .max(1.0)
         * 1.1;
-    // Thread counts sit at evenly spaced positions (1, 2, 8 would crowd on a linear axis).
-    let position = |t: usize| threads.iter().position(|x| *x == t).unwrap_or(0) as f64;
+    // Thread counts sit at evenly spaced positions (1, 2, 8 would crowd on a linear axis),
+    // one labelled segment each.
+    let position =
+        |t: usize| SegmentValue::CenterOf(threads.iter().position(|x| *x == t).unwrap_or(0) as i32);
     let title = format!("{}: throughput by thread count", workload.name);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let (plot, side) = root.split_horizontally(CHART_SIZE.0 - LEGEND_WIDTH);
-        let last = threads.len().saturating_sub(1).max(1) as f64;
+        let segments = threads.len().max(1) as i32;
         let mut chart = ChartBuilder::on(&plot)
             .caption(&title, text_style(18))
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(58)
-            .build_cartesian_2d(-0.25..last + 0.25, 0.0..top)
+            .build_cartesian_2d((0..segments - 1).into_segmented(), 0.0..top)
             .map_err(|e| e.to_string())?;
         let labels = threads.clone();
         chart
             .configure_mesh()
-            .light_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
-            .x_labels(threads.len().max(2) * 4 + 1)
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    labels
-                        .get(i as usize)
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
-                } else {
-                    String::new()
-                }
+            .disable_x_mesh()
+            .x_labels(segments as usize + 1)
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => labels
+                    .get(*i as usize)
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                _ => String::new(),
             })
+            .y_labels(8)
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .x_desc("worker threads")
             .y_desc("Mops/s (higher is better)")
             .label_style(text_style(13))
@@ -152,22 +153,22 @@ pub fn throughput_chart(results: &[BenchResult], workload: &Workload) -> Result<
             .map_err(|e| e.to_string())?;
         let mut entries = Vec::new();
         for map in maps_in(&cells) {
-            let mut points: Vec<(f64, f64)> = cells
+            let mut points: Vec<(usize, f64)> = cells
                 .iter()
                 .filter(|r| r.map == map)
-                .map(|r| (position(r.threads), r.mops()))
+                .map(|r| (r.threads, r.mops()))
                 .collect();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            points.sort_by_key(|p| p.0);
+            let points: Vec<(SegmentValue<i32>, f64)> =
+                points.into_iter().map(|(t, m)| (position(t), m)).collect();
             let style = map_colour(map).stroke_width(line_width(map));
             chart
                 .draw_series(LineSeries::new(points.clone(), style))
                 .map_err(|e| e.to_string())?;
             chart
-                .draw_series(
-                    points.iter().map(|p| {
-                        Circle::new(*p, 3 + line_width(map) / 2, map_colour(map).filled())
-                    }),
-                )
+                .draw_series(points.iter().map(|p| {
+                    Circle::new(p.clone(), 3 + line_width(map) / 2, map_colour(map).filled())
+                }))
                 .map_err(|e| e.to_string())?;
             entries.push((display_name(map), style, false));
         }
@@ -175,7 +176,7 @@ pub fn throughput_chart(results: &[BenchResult], workload: &Workload) -> Result<
             let style = BLACK.stroke_width(2);
             chart
                 .draw_series(DashedLineSeries::new(
-                    vec![(-0.25, limit), (last + 0.25, limit)],
+                    vec![(SegmentValue::Exact(0), limit), (SegmentValue::Last, limit)],
                     8,
                     6,
                     style,
@@ -220,6 +221,7 @@ pub fn latency_chart(results: &[BenchResult], workload: &Workload) -> Result<Cha
         })
         .collect();
     cells.sort_by_key(|r| MapKind::ALL.iter().position(|m| *m == r.map));
+    // p999 is a ring around the others' dots, so that equal percentiles stay visible.
     const QUANTILES: [(f64, &str, RGBColor); 3] = [
         (0.5, "p50", RGBColor(0x1f, 0x4e, 0x79)),
         (0.99, "p99", RGBColor(0xe1, 0x57, 0x59)),
@@ -259,17 +261,19 @@ pub fn latency_chart(results: &[BenchResult], workload: &Workload) -> Result<Cha
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(150)
-            .build_cartesian_2d((lo..hi).log_scale(), (0..rows).into_segmented())
+            .build_cartesian_2d((lo..hi).log_scale(), (0..rows - 1).into_segmented())
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
-            .light_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
             .y_labels(rows as usize + 1)
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    names.get(*i as usize).cloned().unwrap_or_default()
-                }
+                SegmentValue::CenterOf(i) => usize::try_from(rows - 1 - *i)
+                    .ok()
+                    .and_then(|i| names.get(i).cloned())
+                    .unwrap_or_default(),
+                SegmentValue::Exact(_) => String::new(),
                 SegmentValue::Last => String::new(),
             })
             .x_label_formatter(&|v| format_ns(*v))
@@ -279,7 +283,8 @@ pub fn latency_chart(results: &[BenchResult], workload: &Workload) -> Result<Cha
             .draw()
             .map_err(|e| e.to_string())?;
         for (i, r) in cells.iter().enumerate() {
-            let row = || SegmentValue::CenterOf(i as i32);
+            // The first map at the top.
+            let row = || SegmentValue::CenterOf(rows - 1 - i as i32);
             let xs: Vec<f64> = QUANTILES
                 .iter()
                 .map(|(q, _, _)| (r.latency_ns(*q) as f64).max(lo))
@@ -290,19 +295,23 @@ pub fn latency_chart(results: &[BenchResult], workload: &Workload) -> Result<Cha
                     map_colour(r.map).mix(0.5).stroke_width(3),
                 ))
                 .map_err(|e| e.to_string())?;
-            for (x, (_, _, colour)) in xs.iter().zip(QUANTILES) {
+            for (i, (x, (_, _, colour))) in xs.iter().zip(QUANTILES).enumerate() {
+                let dot = if i == 2 {
+                    Circle::new((*x, row()), 8, colour.stroke_width(3))
+                } else {
+                    Circle::new((*x, row()), 5, colour.filled())
+                };
                 chart
-                    .draw_series(std::iter::once(Circle::new(
-                        (*x, row()),
-                        5,
-                        colour.filled(),
-                    )))
+                    .draw_series(std::iter::once(dot))
                     .map_err(|e| e.to_string())?;
             }
         }
         let entries: Vec<(String, ShapeStyle, bool)> = QUANTILES
             .iter()
-            .map(|(_, name, colour)| ((*name).to_owned(), colour.stroke_width(8), false))
+            .map(|(_, name, colour)| {
+                let shape = if *name == "p999" { "ring" } else { "dot" };
+                (format!("{name} ({shape})"), colour.stroke_width(8), false)
+            })
             .collect();
         legend(&side, &entries)?;
         root.present().map_err(|e| e.to_string())?;

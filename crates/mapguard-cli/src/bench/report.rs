@@ -111,7 +111,12 @@ pub fn row_cells(row: &Row<'_>) -> Vec<String> {
     }
     cells.extend([
         format!("{:.1}", r.mops()),
-        format!("{:.0} %", r.spread_percent()),
+        if r.mops_samples.len() < 2 {
+            // One sample has no spread to show.
+            "-".to_owned()
+        } else {
+            format!("{:.0} %", r.spread_percent())
+        },
         r.latency_ns(0.5).to_string(),
         r.latency_ns(0.99).to_string(),
         r.latency_ns(0.999).to_string(),
