@@ -57,7 +57,7 @@ pub struct Cli {
 pub enum Command {
     /// Run workloads × maps × thread counts; print throughput, latency and memory, and write
     /// a report with charts.
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
     /// Replay one failure class of the original incident and print the diagnosis (without a
     /// scenario: list them).
     Demo(DemoArgs),
@@ -80,25 +80,30 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub maps: Option<Vec<String>>,
     /// Thread counts, comma-separated [default: 1, 2, the number of CPUs, 8]
-    #[arg(long, value_delimiter = ',', value_name = "COUNTS")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "COUNTS",
+        allow_negative_numbers = true
+    )]
     pub threads: Option<Vec<usize>>,
     /// Operations per thread (with --duration: the length of the plan that is replayed)
     /// [default: 100000]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub ops: Option<usize>,
     /// On workloads without inserts or removes, replay whole plans until a sample has run at
     /// least this many milliseconds (0: one pass) [default: 10; 0 with --quick]
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub min_time_ms: Option<u64>,
     /// Run each worker for this many seconds instead of a fixed number of operations.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     pub duration: Option<f64>,
     /// Seed of the operation plans and of the hasher.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub seed: u64,
     /// Samples per cell; throughput is their median, latency merges them [default: 3; 1 with
     /// --quick]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub repeat: Option<usize>,
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]

@@ -216,9 +216,7 @@ pub fn latency_chart(results: &[BenchResult], workload: &Workload) -> Result<Cha
     let mut cells: Vec<&BenchResult> = results
         .iter()
         .filter(|r| r.workload.name == workload.name && !r.failed())
-        .filter(|r| {
-            (r.map != MapKind::Hashbrown && r.threads == threads) || r.map == MapKind::Hashbrown
-        })
+        .filter(|r| r.map == MapKind::Hashbrown || r.threads == threads)
         .collect();
     cells.sort_by_key(|r| MapKind::ALL.iter().position(|m| *m == r.map));
     // p999 is a ring around the others' dots, so that equal percentiles stay visible.
