@@ -106,7 +106,8 @@ impl Reporter {
                     "{} {} {}t: {result}",
                     p.workload.name,
                     p.map.name(),
-                    p.threads
+                    p.threads,
+                    result = result.trim_start(),
                 ));
             }
             Reporter::Lines => eprintln!(
