@@ -58,22 +58,39 @@ fn text_style(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().color(&INK)
 }
 
-/// Draws the legend strip: one line sample and name per entry.
+/// How a legend entry shows its series.
+#[derive(Clone, Copy, Debug)]
+enum Swatch {
+    Line,
+    Dashed,
+    Dot,
+    Ring,
+}
+
+/// Draws the legend strip: one sample of the series' mark and its name per entry.
 fn legend(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
-    entries: &[(String, ShapeStyle, bool)],
+    entries: &[(String, ShapeStyle, Swatch)],
 ) -> Result<(), String> {
     let top = 50;
-    for (i, (name, style, dashed)) in entries.iter().enumerate() {
+    for (i, (name, style, swatch)) in entries.iter().enumerate() {
         let y = top + 22 * i as i32;
-        if *dashed {
-            for x in (8..36).step_by(8) {
-                area.draw(&PathElement::new(vec![(x, y), (x + 4, y)], *style))
-                    .map_err(|e| e.to_string())?;
+        match swatch {
+            Swatch::Dashed => {
+                for x in (8..36).step_by(8) {
+                    area.draw(&PathElement::new(vec![(x, y), (x + 4, y)], *style))
+                        .map_err(|e| e.to_string())?;
+                }
             }
-        } else {
-            area.draw(&PathElement::new(vec![(8, y), (36, y)], *style))
-                .map_err(|e| e.to_string())?;
+            Swatch::Line => area
+                .draw(&PathElement::new(vec![(8, y), (36, y)], *style))
+                .map_err(|e| e.to_string())?,
+            Swatch::Dot => area
+                .draw(&Circle::new((22, y), 5, style.color.filled()))
+                .map_err(|e| e.to_string())?,
+            Swatch::Ring => area
+                .draw(&Circle::new((22, y), 8, style.color.stroke_width(3)))
+                .map_err(|e| e.to_string())?,
         }
         area.draw(&Text::new(name.clone(), (44, y - 7), text_style(13)))
             .map_err(|e| e.to_string())?;
@@ -170,7 +187,7 @@ pub fn throughput_chart(results: &[BenchResult], workload: &Workload) -> Result<
                     Circle::new(p.clone(), 3 + line_width(map) / 2, map_colour(map).filled())
                 }))
                 .map_err(|e| e.to_string())?;
-            entries.push((display_name(map), style, false));
+            entries.push((display_name(map), style, Swatch::Line));
         }
         if let Some(limit) = limit {
             let style = BLACK.stroke_width(2);
@@ -182,7 +199,7 @@ pub fn throughput_chart(results: &[BenchResult], workload: &Workload) -> Result<
                     style,
                 ))
                 .map_err(|e| e.to_string())?;
-            entries.push(("2-core limit".to_owned(), style, true));
+            entries.push(("2-core limit".to_owned(), style, Swatch::Dashed));
         }
         legend(&side, &entries)?;
         root.present().map_err(|e| e.to_string())?;
@@ -304,11 +321,15 @@ pub fn latency_chart(results: &[BenchResult], workload: &Workload) -> Result<Cha
                     .map_err(|e| e.to_string())?;
             }
         }
-        let entries: Vec<(String, ShapeStyle, bool)> = QUANTILES
+        let entries: Vec<(String, ShapeStyle, Swatch)> = QUANTILES
             .iter()
             .map(|(_, name, colour)| {
-                let shape = if *name == "p999" { "ring" } else { "dot" };
-                (format!("{name} ({shape})"), colour.stroke_width(8), false)
+                let swatch = if *name == "p999" {
+                    Swatch::Ring
+                } else {
+                    Swatch::Dot
+                };
+                ((*name).to_owned(), colour.filled(), swatch)
             })
             .collect();
         legend(&side, &entries)?;

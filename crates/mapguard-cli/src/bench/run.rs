@@ -661,6 +661,54 @@ mod tests {
         assert!(try_sample(MapKind::Dashmap, w, &plans, length, &hasher).is_ok());
     }
 
+    /// dashmap that reports a fixed contention, as a map with statistics would.
+    struct ReportsContention(super::super::adapter::Dashmap);
+
+    impl BenchMap for ReportsContention {
+        type Handle<'m> = <super::super::adapter::Dashmap as BenchMap>::Handle<'m>;
+        fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+            ReportsContention(BenchMap::with_capacity(capacity, hasher))
+        }
+        fn handle(&self) -> Self::Handle<'_> {
+            self.0.handle()
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn contention(&self) -> Option<Contention> {
+            Some(Contention {
+                contended_percent: 2.0,
+                wait_percent: self.len() as f64 / 1_000.0,
+            })
+        }
+    }
+
+    #[test]
+    fn contention_reported_by_the_map_reaches_the_result() {
+        let w = &WORKLOADS[2];
+        let plans = plan::plans(w, 1, 1, 1_000);
+        let length = RunLength::Ops {
+            per_thread: 1_000,
+            min_time: Duration::ZERO,
+        };
+        let hasher = bench_hasher(1);
+        let s = sample_map::<ReportsContention>(w, &plans, length, &hasher);
+        // Read while the map is alive: its 10,000 prefilled entries.
+        assert_eq!(
+            s.contention,
+            Some(Contention {
+                contended_percent: 2.0,
+                wait_percent: 10.0
+            })
+        );
+        let mut r = BenchResult::new(w, MapKind::Sharded, 1);
+        r.record(&s);
+        assert_eq!(r.contention().map(|c| c.wait_percent), Some(10.0));
+        // Peers report nothing.
+        let peer = sample(MapKind::Dashmap, w, &plans, length, &hasher);
+        assert_eq!(peer.contention, None);
+    }
+
     #[test]
     fn min_time_replays_whole_plans_only_where_keys_are_stable() {
         let length = RunLength::Ops {
