@@ -254,6 +254,10 @@ pub fn latency_chart(results: &[BenchResult], workload: &Workload) -> Result<Cha
     } else {
         (1.0, 1000.0)
     };
+    // At least two decades, so that the axis labels powers of ten and not 1, 2, 3 .. 9 µs
+    // crowded into one decade.
+    let widen = (100.0 / (hi / lo)).max(1.0).sqrt();
+    let (lo, hi) = ((lo / widen).max(1.0), hi * widen);
     let title = format!("{}: latency at {threads} threads", workload.name);
     let names: Vec<String> = cells
         .iter()
@@ -291,6 +295,7 @@ pub fn latency_chart(results: &[BenchResult], workload: &Workload) -> Result<Cha
                 SegmentValue::Exact(_) => String::new(),
                 SegmentValue::Last => String::new(),
             })
+            .x_labels(6)
             .x_label_formatter(&|v| format_ns(*v))
             .x_desc("ns per operation, sampled (log scale, lower is better)")
             .label_style(text_style(13))
