@@ -134,10 +134,14 @@ fn run_bench(config: &BenchConfig, args: &BenchArgs) -> Result<()> {
     let cpu_before = CpuSnapshot::now();
     let reporter = Reporter::new(config.sample_count());
     // A panicking map is reported as a failed cell with its message; the default hook would
-    // also print it over the progress output.
-    std::panic::set_hook(Box::new(|_| {}));
+    // also print it over the progress output. Other panics are printed as usual.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !bench::run::CELL_RUNNING.load(std::sync::atomic::Ordering::SeqCst) {
+            default_hook(info);
+        }
+    }));
     let results = bench::run(config, |p| reporter.sample(p));
-    let _ = std::panic::take_hook();
     reporter.finish();
     let elapsed = started.elapsed().as_secs_f64();
     let foreign = cpu_before

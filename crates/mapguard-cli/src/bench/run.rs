@@ -8,6 +8,7 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -340,8 +341,15 @@ pub fn try_sample(
     length: RunLength,
     hasher: &BenchHasher,
 ) -> Result<Sample, String> {
-    catch_panic(|| sample(map, workload, plans, length, hasher))
+    CELL_RUNNING.store(true, Ordering::SeqCst);
+    let result = catch_panic(|| sample(map, workload, plans, length, hasher));
+    CELL_RUNNING.store(false, Ordering::SeqCst);
+    result
 }
+
+/// Whether [`try_sample`] is running a cell: a panic hook can keep the panics it turns into
+/// failed cells off the terminal, and still print any other.
+pub static CELL_RUNNING: AtomicBool = AtomicBool::new(false);
 
 /// Runs `f`, turning a panic into its message.
 fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {

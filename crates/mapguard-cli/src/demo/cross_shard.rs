@@ -67,9 +67,12 @@ fn run() -> Outcome {
             .into_iter()
             .filter_map(|t| {
                 let name = t.thread().name().unwrap_or("?").to_owned();
-                t.join()
-                    .err()
-                    .map(|p| format!("thread `{name}` panicked: {}", panic_text(p.as_ref())))
+                t.join().err().map(|p| {
+                    format!(
+                        "thread `{name}` panicked: {}",
+                        panic_text(p.as_ref()).trim()
+                    )
+                })
             })
             .collect::<Vec<_>>()
     });
