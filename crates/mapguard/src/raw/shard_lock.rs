@@ -44,7 +44,7 @@ use super::primitive::{
     WriteAccess, pause, store_load_fence,
 };
 
-use super::readers::{ALL_SLOTS, LOCAL, LocalReader, SLOTS, records, thread_tag};
+use super::readers::{ALL_SLOTS, COLD, LOCAL, LocalReader, SLOTS, local, records, thread_tag};
 
 #[cfg(feature = "lockdep")]
 use lockdep::foreign::{Access, LockClass, Token};
@@ -178,12 +178,12 @@ impl<T> ShardLock<T> {
     fn keep_read_token(&self, hold: ReadHold, token: Token) {
         match hold {
             ReadHold::Slot(slot) => {
-                let _ = LOCAL.try_with(|local| local.tokens[usize::from(slot)].set(token));
+                let _ = COLD.try_with(|cold| cold.tokens[usize::from(slot)].set(token));
             }
             ReadHold::Overflow => {
                 let me = self.addr();
-                let _ = LOCAL.try_with(|local| {
-                    let mut overflow = local.overflow.borrow_mut();
+                let _ = COLD.try_with(|cold| {
+                    let mut overflow = cold.overflow.borrow_mut();
                     if let Some(entry) = overflow.iter_mut().find(|hold| hold.lock == me) {
                         entry.token = token;
                     }
@@ -196,12 +196,21 @@ impl<T> ShardLock<T> {
     }
 
     /// Takes a read through this thread's record (or the shared count): the lock itself.
+    ///
+    /// The fast path is a thread that holds no read guard (and has claimed its record): one
+    /// thread-local test, the publish, the writer check. Everything else (recursion, more
+    /// guards, overflow, a first read, a writer present) is out of line in `read_slow`.
     #[inline]
     fn read_hold(&self, site: &'static Location<'static>) -> ReadHold {
-        let fast = LOCAL.try_with(|local| self.try_read_local(local, site));
+        let local = local();
+        let fast = if local.used.get() == 0 {
+            self.publish(local, 0, site)
+        } else {
+            None
+        };
         match fast {
-            Ok(Some(hold)) => hold,
-            _ => self.read_slow(site),
+            Some(hold) => hold,
+            None => self.read_slow(site),
         }
     }
 
@@ -248,7 +257,7 @@ impl<T> ShardLock<T> {
         site: &'static Location<'static>,
     ) -> Option<ReadHold> {
         let me = self.addr();
-        let held = &local.record.held[slot];
+        let held = &local.record().held[slot];
         if self.bias.load(Ordering::Relaxed) {
             // Reader-biased: no fence. A writer clears `bias` and runs a heavy barrier before
             // it looks at the slots, so either it sees this store or the loads below see its
@@ -340,24 +349,28 @@ impl<T> ShardLock<T> {
             }
             if writer == 0 {
                 let attempt = LOCAL.try_with(|local| {
+                    if !local.claim() {
+                        // Thread-locals are being destroyed: no record to publish in.
+                        return Err(());
+                    }
                     if let Some(hold) = self.try_read_local(local, site) {
-                        return Some(hold);
+                        return Ok(Some(hold));
                     }
                     if local.used.get() != ALL_SLOTS {
-                        return None; // A writer came in: wait for it.
+                        return Ok(None); // A writer came in: wait for it.
                     }
                     // Every slot is taken: count on the lock, remember it in the overflow list.
                     if self.try_read_shared() {
                         local.push_overflow(me, site);
-                        return Some(ReadHold::Overflow);
+                        return Ok(Some(ReadHold::Overflow));
                     }
-                    None
+                    Ok(None)
                 });
-                match attempt {
+                match attempt.unwrap_or(Err(())) {
                     Ok(Some(hold)) => return hold,
                     Ok(None) => {}
                     // Thread-locals are being destroyed: count on the lock itself.
-                    Err(_) => {
+                    Err(()) => {
                         if self.try_read_shared() {
                             return ReadHold::Shared;
                         }
@@ -382,23 +395,21 @@ impl<T> ShardLock<T> {
     fn read_unlock(&self, hold: ReadHold) {
         match hold {
             ReadHold::Slot(slot) => {
-                let slot = usize::from(slot);
-                // The guard is `!Send`, so it is dropped on the thread whose record it used,
-                // and that thread's `LOCAL` outlives every guard it handed out (a guard
-                // created during its destruction uses `ReadHold::Shared`).
-                let _ = LOCAL.try_with(|local| {
-                    let count = local.counts[slot].get() - 1;
-                    local.counts[slot].set(count);
-                    if count == 0 {
-                        local.locks[slot].set(0);
-                        local.used.set(local.used.get() & !(1 << slot));
-                        local.record.held[slot].store(0, Ordering::Release);
-                        // The span's last read: lockdep's registration goes (after the
-                        // slot is free, so a subscriber that reads the map finds it free).
-                        #[cfg(feature = "lockdep")]
-                        drop(local.tokens[slot].take());
-                    }
-                });
+                // Masked: the compiler then knows the index is in bounds.
+                let slot = usize::from(slot) & (SLOTS - 1);
+                // The guard is `!Send`, so it is dropped on the thread whose record it used;
+                // `LOCAL` has no destructor, and the record stays claimed while a slot is used.
+                let local = local();
+                let count = local.counts[slot].get() - 1;
+                local.counts[slot].set(count);
+                if count == 0 {
+                    local.used.set(local.used.get() & !(1 << slot));
+                    local.record().held[slot].store(0, Ordering::Release);
+                    // The span's last read: lockdep's registration goes (after the
+                    // slot is free, so a subscriber that reads the map finds it free).
+                    #[cfg(feature = "lockdep")]
+                    let _ = COLD.try_with(|cold| drop(cold.tokens[slot].take()));
+                }
             }
             ReadHold::Overflow | ReadHold::Shared => self.read_unlock_shared(hold),
         }
@@ -409,15 +420,15 @@ impl<T> ShardLock<T> {
         if let ReadHold::Overflow = hold {
             let me = self.addr();
             // The finished entry is dropped (with its lockdep token) after the borrow ends.
-            let _finished = LOCAL.try_with(|local| {
-                let mut overflow = local.overflow.borrow_mut();
+            let _finished = COLD.try_with(|cold| {
+                let mut overflow = cold.overflow.borrow_mut();
                 let at = overflow.iter().position(|hold| hold.lock == me)?;
                 overflow[at].count -= 1;
                 if overflow[at].count != 0 {
                     return None;
                 }
                 let finished = overflow.swap_remove(at);
-                local.overflowed.set(!overflow.is_empty());
+                LOCAL.with(|local| local.overflowed.set(!overflow.is_empty()));
                 self.shared_readers.fetch_sub(1, Ordering::Release);
                 Some(finished)
             });
@@ -489,13 +500,8 @@ impl<T> ShardLock<T> {
             Ordering::Relaxed,
         );
         // A read this thread holds would never be released while we wait for readers.
-        let own_read = LOCAL
-            .try_with(|local| local.held_site(self.addr()))
-            .ok()
-            .flatten();
-        if let Some(read_site) = own_read {
-            self.writer.store(0, Ordering::Release);
-            self.self_deadlock("write", site, "a read guard", Some(read_site));
+        if local().holds_reads() {
+            self.check_own_read(site);
         }
         self.wait_for_readers();
         let (data, access) = self.data.write_access();
@@ -506,6 +512,17 @@ impl<T> ShardLock<T> {
             #[cfg(feature = "lockdep")]
             token: Token::default(),
             _not_send: PhantomData,
+        }
+    }
+
+    /// Panics (after letting the writer word go) if this thread reads the lock it now holds
+    /// the writer word of.
+    #[cold]
+    #[inline(never)]
+    fn check_own_read(&self, site: &'static Location<'static>) {
+        if let Some(read_site) = LOCAL.with(|local| local.held_site(self.addr())) {
+            self.writer.store(0, Ordering::Release);
+            self.self_deadlock("write", site, "a read guard", Some(read_site));
         }
     }
 
@@ -747,18 +764,23 @@ impl<'a, T> WriteGuard<'a, T> {
         // readers of this lock (we are the writer), so publishing cannot race.
         let hold = LOCAL
             .try_with(|local| {
+                if !local.claim() {
+                    return None;
+                }
                 let me = lock.addr();
                 let slot = (!local.used.get()).trailing_zeros() as usize;
                 if slot < SLOTS {
-                    local.record.held[slot].store(me, Ordering::SeqCst);
-                    local.note_read(slot, me, site)
+                    local.record().held[slot].store(me, Ordering::SeqCst);
+                    Some(local.note_read(slot, me, site))
                 } else {
                     lock.shared_readers.fetch_add(1, Ordering::SeqCst);
                     local.push_overflow(me, site);
-                    ReadHold::Overflow
+                    Some(ReadHold::Overflow)
                 }
             })
-            .unwrap_or_else(|_| {
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
                 lock.shared_readers.fetch_add(1, Ordering::SeqCst);
                 ReadHold::Shared
             });
@@ -809,12 +831,15 @@ impl LocalReader {
     }
 
     fn overflow_holds(&self, lock: usize) -> bool {
-        self.overflowed.get() && self.overflow.borrow().iter().any(|hold| hold.lock == lock)
+        self.overflowed.get()
+            && COLD
+                .try_with(|cold| cold.overflow.borrow().iter().any(|hold| hold.lock == lock))
+                .unwrap_or(false)
     }
 
     /// Counts one more read of `lock` if this thread already reads it.
     fn recursive_read(&self, lock: usize) -> Option<ReadHold> {
-        let mut used = self.used.get();
+        let mut used = self.used.get() & ALL_SLOTS;
         while used != 0 {
             let slot = used.trailing_zeros() as usize;
             used &= used - 1;
@@ -826,9 +851,13 @@ impl LocalReader {
         if !self.overflowed.get() {
             return None;
         }
-        let mut overflow = self.overflow.borrow_mut();
-        let hold = overflow.iter_mut().find(|hold| hold.lock == lock)?;
-        hold.count += 1;
-        Some(ReadHold::Overflow)
+        COLD.try_with(|cold| {
+            let mut overflow = cold.overflow.borrow_mut();
+            let hold = overflow.iter_mut().find(|hold| hold.lock == lock)?;
+            hold.count += 1;
+            Some(ReadHold::Overflow)
+        })
+        .ok()
+        .flatten()
     }
 }
