@@ -145,6 +145,9 @@ pub(crate) struct LocalReader {
     /// (before its first read, and after its thread-local destructors gave it back), so that
     /// the fast path's single `used == 0` test also rules that case out.
     pub(crate) used: Cell<u8>,
+    /// Bit `n` is set while slot `n` holds a read of a write-heavy shard, counted in the
+    /// shard's shared reader count (which the last release gives back).
+    pub(crate) counted: Cell<u8>,
     /// Counts fenced reads, to look at the clock only once in a while.
     fenced_reads: Cell<u32>,
     /// Non-atomic mirror of `record.held` (meaningful for the slots marked in `used`).
@@ -278,8 +281,10 @@ impl Drop for LocalCold {
         // Guards are `!Send` and borrow from thread-locals' owners only through the lock, so a
         // slot can only still be set here if a guard was leaked with `mem::forget`. Such a lock
         // stays read-locked forever, exactly as a leaked guard of any lock would; do not hand
-        // the record to another thread with that read still published.
-        LOCAL.with(|local| {
+        // the record to another thread with that read still published. (`LOCAL` has no
+        // destructor with `std`; under loom, which destroys every thread-local, it may be gone
+        // already, and the record then stays claimed, which loom's writers ignore anyway.)
+        let _ = LOCAL.try_with(|local| {
             let used = local.used.get();
             if used & UNCLAIMED == 0 && used & ALL_SLOTS == 0 {
                 local.record().in_use.store(false, Ordering::SeqCst);
@@ -295,6 +300,7 @@ thread_local! {
         LocalReader {
             record: Cell::new(ptr::null()),
             used: Cell::new(UNCLAIMED),
+            counted: Cell::new(0),
             fenced_reads: Cell::new(0),
             locks: [const { Cell::new(0) }; SLOTS],
             counts: [const { Cell::new(0) }; SLOTS],

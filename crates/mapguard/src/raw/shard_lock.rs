@@ -22,6 +22,18 @@
 //! only its holder may change the bias). Where heavy barriers are unavailable (and under
 //! loom, which cannot model them) shards are never biased.
 //!
+//! **Write-heavy shards.** A writer of a fenced shard still walks one line per reading thread,
+//! and that line is written by its owner at every read: on a shard written thousands of times
+//! a second, each write takes a cache miss per reading thread. So every 64 writes the writer
+//! looks at the clock, and a shard written faster than 64 writes per millisecond becomes
+//! *write-heavy* (`counted`): its readers also add themselves to the lock's shared reader count
+//! (a shared-line increment, as any reader-writer lock does, cheap next to the writes that
+//! already move that line), and its writers check that count only, skipping the walk. A fenced
+//! reader re-checks the mode after publishing, as a biased reader re-checks the bias, so the
+//! writer that turns counting on (and still walks) sees every reader that did not see it. A
+//! slower run of 64 writes, or a reader that finds the shard quiet for a whole window, turns
+//! the mode back off; only holders of the writer word change it.
+//!
 //! Re-entrancy is handled in the thread's own bookkeeping, not on shared memory:
 //! - a second read of a lock the thread already reads only increments a thread-local count (it
 //!   never waits for a writer, which would be waiting for this thread's first read);
@@ -57,6 +69,12 @@ pub(crate) struct ShardLock<T> {
     /// finds it set clears it and pays a heavy barrier (see [`barrier`]). Only changed by a
     /// thread that holds the writer word.
     bias: AtomicBool,
+    /// While set (never together with `bias`), the shard is *write-heavy*: readers count
+    /// themselves in `shared_readers` (besides publishing in their slot, for diagnostics) and
+    /// writers skip the walk over every thread's record. Only changed under the writer word.
+    counted: AtomicBool,
+    /// When the current run of `WRITE_RUN` writes began (changed only under the writer word).
+    run_start_ns: AtomicU64,
     /// A reader may set `bias` again once the clock passes this (see `revoke_bias`)...
     inhibit_until_ns: AtomicU64,
     /// ...which moves this far ahead whenever a reader sees that the shard was written.
@@ -90,6 +108,18 @@ const BIAS_INHIBIT_FACTOR: u64 = 64;
 /// bare metal to tens of microseconds in a virtual machine (it interrupts every core).
 const MIN_INHIBIT_NS: u64 = 1_000_000;
 
+/// Every this many writes, a writer looks at how long the run took: a shard written faster
+/// than `WRITE_RUN` writes per `WRITE_HEAVY_NS` becomes write-heavy (counted readers, no record
+/// walk), a slower one stops being so. (Under loom, which cannot branch on the clock, every
+/// second write flips the mode, so that the models cover both modes and the switches.)
+#[cfg(not(loom))]
+const WRITE_RUN: u64 = 64;
+#[cfg(loom)]
+const WRITE_RUN: u64 = 2;
+/// See `WRITE_RUN`: 64 writes per millisecond, 64,000 a second on one shard.
+#[cfg(not(loom))]
+const WRITE_HEAVY_NS: u64 = 1_000_000;
+
 /// How a read guard is registered, so that dropping it undoes exactly that.
 #[derive(Clone, Copy)]
 enum ReadHold {
@@ -109,6 +139,8 @@ impl<T> ShardLock<T> {
         Self {
             writer: AtomicUsize::new(0),
             bias: AtomicBool::new(barrier::available()),
+            counted: AtomicBool::new(false),
+            run_start_ns: AtomicU64::new(0),
             inhibit_until_ns: AtomicU64::new(0),
             inhibit_window_ns: AtomicU64::new(MIN_INHIBIT_NS),
             writes: AtomicU64::new(0),
@@ -267,26 +299,53 @@ impl<T> ShardLock<T> {
             if self.writer.load(Ordering::Acquire) == 0 && self.bias.load(Ordering::Relaxed) {
                 return Some(local.note_read(slot, me, site));
             }
-        } else {
-            // Publish first, then look for a writer (see the module docs for why SeqCst).
+        } else if !self.counted.load(Ordering::Relaxed) {
+            // Publish first, then look for a writer (see the module docs for why SeqCst), and
+            // check that the shard did not become write-heavy meanwhile: a writer that made it
+            // so walked the records after that store, later writers do not.
             held.store(me, Ordering::SeqCst);
             store_load_fence();
-            if self.writer.load(Ordering::SeqCst) == 0 {
+            if self.writer.load(Ordering::SeqCst) == 0 && !self.counted.load(Ordering::SeqCst) {
                 if local.tick() {
                     self.restore_bias();
                 }
                 return Some(local.note_read(slot, me, site));
             }
+        } else {
+            return self.publish_counted(local, slot, site);
         }
         held.store(0, Ordering::Release);
         None
+    }
+
+    /// The read of a write-heavy shard: counted in `shared_readers`, which every writer checks
+    /// after taking the writer word (the same store-then-load handshake), in whatever mode.
+    /// The slot is still published (plainly) so that the thread's own bookkeeping and any
+    /// diagnostics see the read; the guard's drop also gives the count back.
+    #[inline(never)]
+    fn publish_counted(
+        &self,
+        local: &LocalReader,
+        slot: usize,
+        site: &'static Location<'static>,
+    ) -> Option<ReadHold> {
+        if !self.try_read_shared() {
+            return None;
+        }
+        local.record().held[slot].store(self.addr(), Ordering::Relaxed);
+        if local.tick() {
+            self.restore_bias();
+        }
+        let hold = local.note_read(slot, self.addr(), site);
+        local.counted.set(local.counted.get() | (1 << slot));
+        Some(hold)
     }
 
     /// Turns the reader bias back on once its inhibition window has passed. Called now and
     /// then by readers that had to fence.
     #[cold]
     fn restore_bias(&self) {
-        if !barrier::available() {
+        if !barrier::available() && !self.counted.load(Ordering::Relaxed) {
             return;
         }
         // Only a shard that nobody wrote for a whole window is quiet enough: every look that
@@ -311,8 +370,37 @@ impl<T> ShardLock<T> {
             .compare_exchange(0, tag, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
         {
-            self.bias.store(true, Ordering::Relaxed);
+            // A quiet write-heavy shard first goes back to fenced readers (the next quiet
+            // window, to biased ones).
+            if self.counted.load(Ordering::Relaxed) {
+                self.counted.store(false, Ordering::Relaxed);
+            } else if barrier::available() {
+                self.bias.store(true, Ordering::Relaxed);
+            }
             self.writer.store(0, Ordering::Release);
+        }
+    }
+
+    /// Every `WRITE_RUN` writes: makes the shard write-heavy if the run was short, not if it
+    /// was long. Called under the writer word, before the record walk.
+    #[cold]
+    #[inline(never)]
+    fn end_write_run(&self) {
+        #[cfg(not(loom))]
+        {
+            let now = barrier::now_ns();
+            let start = self.run_start_ns.load(Ordering::Relaxed);
+            self.run_start_ns.store(now, Ordering::Relaxed);
+            let heavy = now.saturating_sub(start) < WRITE_HEAVY_NS;
+            if heavy != self.counted.load(Ordering::Relaxed) {
+                self.counted.store(heavy, Ordering::SeqCst);
+            }
+        }
+        #[cfg(loom)]
+        {
+            let _ = &self.run_start_ns;
+            let heavy = !self.counted.load(Ordering::Relaxed);
+            self.counted.store(heavy, Ordering::SeqCst);
         }
     }
 
@@ -405,6 +493,10 @@ impl<T> ShardLock<T> {
                 if count == 0 {
                     local.used.set(local.used.get() & !(1 << slot));
                     local.record().held[slot].store(0, Ordering::Release);
+                    if local.counted.get() & (1 << slot) != 0 {
+                        local.counted.set(local.counted.get() & !(1 << slot));
+                        self.shared_readers.fetch_sub(1, Ordering::Release);
+                    }
                     // The span's last read: lockdep's registration goes (after the
                     // slot is free, so a subscriber that reads the map finds it free).
                     #[cfg(feature = "lockdep")]
@@ -476,7 +568,7 @@ impl<T> ShardLock<T> {
     }
 
     /// The write lock itself.
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     fn write_at(&self, site: &'static Location<'static>) -> WriteGuard<'_, T> {
         let tag = thread_tag();
@@ -491,10 +583,13 @@ impl<T> ShardLock<T> {
             self.revoke_bias();
         }
         // Under the writer word: a plain increment, on a line this writer already owns.
-        self.writes.store(
-            self.writes.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
+        let writes = self.writes.load(Ordering::Relaxed).wrapping_add(1);
+        self.writes.store(writes, Ordering::Relaxed);
+        // Read before a switch below: a writer that turns counting on must still walk.
+        let walk = !self.counted.load(Ordering::Relaxed);
+        if writes.is_multiple_of(WRITE_RUN) {
+            self.end_write_run();
+        }
         self.write_site.store(
             site as *const Location<'static> as *mut _,
             Ordering::Relaxed,
@@ -503,7 +598,7 @@ impl<T> ShardLock<T> {
         if local().holds_reads() {
             self.check_own_read(site);
         }
-        self.wait_for_readers();
+        self.wait_for_readers(walk);
         let (data, access) = self.data.write_access();
         WriteGuard {
             lock: self,
@@ -557,9 +652,25 @@ impl<T> ShardLock<T> {
     }
 
     /// Waits until no thread reads this lock. Called with the writer word set, so no new
-    /// reader can get in (see the module docs).
-    fn wait_for_readers(&self) {
+    /// reader can get in (see the module docs). Without `walk` (a write-heavy shard, whose
+    /// readers all count themselves) only the shared count is checked.
+    #[inline]
+    fn wait_for_readers(&self, walk: bool) {
         store_load_fence();
+        if walk {
+            self.wait_for_records();
+        }
+        if self.shared_readers.load(Ordering::SeqCst) != 0 {
+            let mut backoff = Waiter::new();
+            while self.shared_readers.load(Ordering::SeqCst) != 0 {
+                backoff.wait();
+            }
+        }
+    }
+
+    /// Waits until no thread's record names this lock.
+    #[inline(never)]
+    fn wait_for_records(&self) {
         let me = self.addr();
         // Most records of a process whose threads come and go are free: one load each.
         for record in records().filter(|record| !SKIP_FREE_RECORDS || record.in_use()) {
@@ -567,12 +678,6 @@ impl<T> ShardLock<T> {
                 if slot.load(Ordering::SeqCst) == me {
                     wait_while_held(slot, me);
                 }
-            }
-        }
-        if self.shared_readers.load(Ordering::SeqCst) != 0 {
-            let mut backoff = Waiter::new();
-            while self.shared_readers.load(Ordering::SeqCst) != 0 {
-                backoff.wait();
             }
         }
     }
@@ -770,8 +875,14 @@ impl<'a, T> WriteGuard<'a, T> {
                 let me = lock.addr();
                 let slot = (!local.used.get()).trailing_zeros() as usize;
                 if slot < SLOTS {
-                    local.record().held[slot].store(me, Ordering::SeqCst);
-                    Some(local.note_read(slot, me, site))
+                    // Counted, as a read of a write-heavy shard is: the shard may be one, and
+                    // its next writer would then not walk the records. Every writer checks
+                    // the count, whatever the mode.
+                    lock.shared_readers.fetch_add(1, Ordering::SeqCst);
+                    local.record().held[slot].store(me, Ordering::Relaxed);
+                    let hold = local.note_read(slot, me, site);
+                    local.counted.set(local.counted.get() | (1 << slot));
+                    Some(hold)
                 } else {
                     lock.shared_readers.fetch_add(1, Ordering::SeqCst);
                     local.push_overflow(me, site);
