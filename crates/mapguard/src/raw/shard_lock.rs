@@ -52,7 +52,7 @@ use std::sync::atomic::Ordering;
 use super::barrier;
 use super::lock_class::MapId;
 use super::primitive::{
-    AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, DataCell, ReadAccess, SKIP_FREE_RECORDS,
+    AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, DataCell, ReadAccess, SKIP_FREE_RECORDS,
     WriteAccess, pause, store_load_fence,
 };
 
@@ -65,14 +65,15 @@ use lockdep::foreign::{Access, LockClass, Token};
 pub(crate) struct ShardLock<T> {
     /// 0 when no writer holds the lock, else the holder's [`thread_tag`].
     writer: AtomicUsize,
-    /// While set, readers publish with a plain store and a compiler barrier; a writer that
-    /// finds it set clears it and pays a heavy barrier (see [`barrier`]). Only changed by a
-    /// thread that holds the writer word.
-    bias: AtomicBool,
-    /// While set (never together with `bias`), the shard is *write-heavy*: readers count
-    /// themselves in `shared_readers` (besides publishing in their slot, for diagnostics) and
-    /// writers skip the walk over every thread's record. Only changed under the writer word.
-    counted: AtomicBool,
+    /// How readers register (`FENCED`, `BIASED` or `COUNTED`), in one word so that a
+    /// reader decides with one load. Only changed by a thread that holds the writer word.
+    ///
+    /// - `BIASED`: readers publish with a plain store and a compiler barrier; a writer that
+    ///   finds the shard biased makes it fenced and pays a heavy barrier (see [`barrier`]).
+    /// - `FENCED`: readers publish with a sequentially consistent store.
+    /// - `COUNTED` (a write-heavy shard): readers also count themselves in `shared_readers`
+    ///   and writers skip the walk over every thread's record.
+    mode: AtomicU8,
     /// When the current run of `WRITE_RUN` writes began (changed only under the writer word).
     run_start_ns: AtomicU64,
     /// A reader may set `bias` again once the clock passes this (see `revoke_bias`)...
@@ -108,6 +109,11 @@ const BIAS_INHIBIT_FACTOR: u64 = 64;
 /// bare metal to tens of microseconds in a virtual machine (it interrupts every core).
 const MIN_INHIBIT_NS: u64 = 1_000_000;
 
+/// Shard modes (see `ShardLock::mode`).
+const FENCED: u8 = 0;
+const BIASED: u8 = 1;
+const COUNTED: u8 = 2;
+
 /// Every this many writes, a writer looks at how long the run took: a shard written faster
 /// than `WRITE_RUN` writes per `WRITE_HEAVY_NS` becomes write-heavy (counted readers, no record
 /// walk), a slower one stops being so. (Under loom, which cannot branch on the clock, every
@@ -138,8 +144,7 @@ impl<T> ShardLock<T> {
         let _ = map;
         Self {
             writer: AtomicUsize::new(0),
-            bias: AtomicBool::new(barrier::available()),
-            counted: AtomicBool::new(false),
+            mode: AtomicU8::new(if barrier::available() { BIASED } else { FENCED }),
             run_start_ns: AtomicU64::new(0),
             inhibit_until_ns: AtomicU64::new(0),
             inhibit_window_ns: AtomicU64::new(MIN_INHIBIT_NS),
@@ -290,22 +295,27 @@ impl<T> ShardLock<T> {
     ) -> Option<ReadHold> {
         let me = self.addr();
         let held = &local.record().held[slot];
-        if self.bias.load(Ordering::Relaxed) {
+        let mode = self.mode.load(Ordering::Relaxed);
+        if mode == BIASED {
             // Reader-biased: no fence. A writer clears `bias` and runs a heavy barrier before
             // it looks at the slots, so either it sees this store or the loads below see its
             // writer word or the cleared bias (module docs of `barrier`).
             held.store(me, Ordering::Relaxed);
             barrier::light();
-            if self.writer.load(Ordering::Acquire) == 0 && self.bias.load(Ordering::Relaxed) {
+            if self.writer.load(Ordering::Acquire) == 0
+                && self.mode.load(Ordering::Relaxed) == BIASED
+            {
                 return Some(local.note_read(slot, me, site));
             }
-        } else if !self.counted.load(Ordering::Relaxed) {
+        } else if mode == FENCED {
             // Publish first, then look for a writer (see the module docs for why SeqCst), and
             // check that the shard did not become write-heavy meanwhile: a writer that made it
             // so walked the records after that store, later writers do not.
             held.store(me, Ordering::SeqCst);
             store_load_fence();
-            if self.writer.load(Ordering::SeqCst) == 0 && !self.counted.load(Ordering::SeqCst) {
+            if self.writer.load(Ordering::SeqCst) == 0
+                && self.mode.load(Ordering::SeqCst) != COUNTED
+            {
                 if local.tick() {
                     self.restore_bias();
                 }
@@ -345,7 +355,7 @@ impl<T> ShardLock<T> {
     /// then by readers that had to fence.
     #[cold]
     fn restore_bias(&self) {
-        if !barrier::available() && !self.counted.load(Ordering::Relaxed) {
+        if !barrier::available() && self.mode.load(Ordering::Relaxed) != COUNTED {
             return;
         }
         // Only a shard that nobody wrote for a whole window is quiet enough: every look that
@@ -372,10 +382,10 @@ impl<T> ShardLock<T> {
         {
             // A quiet write-heavy shard first goes back to fenced readers (the next quiet
             // window, to biased ones).
-            if self.counted.load(Ordering::Relaxed) {
-                self.counted.store(false, Ordering::Relaxed);
+            if self.mode.load(Ordering::Relaxed) == COUNTED {
+                self.mode.store(FENCED, Ordering::Relaxed);
             } else if barrier::available() {
-                self.bias.store(true, Ordering::Relaxed);
+                self.mode.store(BIASED, Ordering::Relaxed);
             }
             self.writer.store(0, Ordering::Release);
         }
@@ -392,15 +402,20 @@ impl<T> ShardLock<T> {
             let start = self.run_start_ns.load(Ordering::Relaxed);
             self.run_start_ns.store(now, Ordering::Relaxed);
             let heavy = now.saturating_sub(start) < WRITE_HEAVY_NS;
-            if heavy != self.counted.load(Ordering::Relaxed) {
-                self.counted.store(heavy, Ordering::SeqCst);
+            let mode = if heavy { COUNTED } else { FENCED };
+            if mode != self.mode.load(Ordering::Relaxed) {
+                self.mode.store(mode, Ordering::SeqCst);
             }
         }
         #[cfg(loom)]
         {
             let _ = &self.run_start_ns;
-            let heavy = !self.counted.load(Ordering::Relaxed);
-            self.counted.store(heavy, Ordering::SeqCst);
+            let flipped = if self.mode.load(Ordering::Relaxed) == COUNTED {
+                FENCED
+            } else {
+                COUNTED
+            };
+            self.mode.store(flipped, Ordering::SeqCst);
         }
     }
 
@@ -409,7 +424,7 @@ impl<T> ShardLock<T> {
     #[cold]
     fn revoke_bias(&self) {
         let start = barrier::now_ns();
-        self.bias.store(false, Ordering::Relaxed);
+        self.mode.store(FENCED, Ordering::Relaxed);
         barrier::heavy();
         let end = barrier::now_ns();
         let window = (end - start)
@@ -579,14 +594,14 @@ impl<T> ShardLock<T> {
         {
             self.acquire_writer_slow(tag, site);
         }
-        if self.bias.load(Ordering::Relaxed) {
+        if self.mode.load(Ordering::Relaxed) == BIASED {
             self.revoke_bias();
         }
         // Under the writer word: a plain increment, on a line this writer already owns.
         let writes = self.writes.load(Ordering::Relaxed).wrapping_add(1);
         self.writes.store(writes, Ordering::Relaxed);
         // Read before a switch below: a writer that turns counting on must still walk.
-        let walk = !self.counted.load(Ordering::Relaxed);
+        let walk = self.mode.load(Ordering::Relaxed) != COUNTED;
         if writes.is_multiple_of(WRITE_RUN) {
             self.end_write_run();
         }
