@@ -17,8 +17,14 @@ use mapguard_cli::bench::adapter::{
     bench_hasher,
 };
 
-/// Entries present during the measured phases.
-const PREFILL: u64 = 1 << 14;
+/// Entries present during the measured phases (`HOTPATH_KEYS` overrides it, e.g. 786432 for
+/// a table far larger than the caches, as in the `read-heavy` workload).
+fn prefill() -> u64 {
+    std::env::var("HOTPATH_KEYS")
+        .ok()
+        .and_then(|keys| keys.parse().ok())
+        .unwrap_or(1 << 14)
+}
 
 fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -64,10 +70,28 @@ fn phase_insert_remove<H: MapHandle>(h: &mut H, keys: &[u64]) -> usize {
     removed
 }
 
+/// The `read-heavy` mix: 98 reads (hits and misses), then one insert of a new key and one
+/// remove of it, per 100 operations.
+#[inline(never)]
+fn phase_mixed<H: MapHandle>(h: &mut H, hits: &[u64], fresh: &[u64]) -> usize {
+    let mut found = 0;
+    for (i, key) in hits.iter().enumerate() {
+        if i % 100 == 98 {
+            h.insert(fresh[i], 1);
+        } else if i % 100 == 99 {
+            h.remove(&fresh[i - 1]);
+        } else {
+            found += usize::from(h.get(key));
+        }
+    }
+    found
+}
+
 fn run<M: BenchMap>(ops: usize) {
+    let keys = prefill();
     let mut rng = 7u64;
-    let present: Vec<u64> = (0..PREFILL).map(|_| splitmix(&mut rng)).collect();
-    let absent: Vec<u64> = (0..PREFILL).map(|_| splitmix(&mut rng)).collect();
+    let present: Vec<u64> = (0..keys).map(|_| splitmix(&mut rng)).collect();
+    let absent: Vec<u64> = (0..keys).map(|_| splitmix(&mut rng)).collect();
     let pick = |from: &[u64], rng: &mut u64| -> Vec<u64> {
         (0..ops)
             .map(|_| from[(splitmix(rng) % from.len() as u64) as usize])
@@ -78,7 +102,7 @@ fn run<M: BenchMap>(ops: usize) {
     let overwrites = pick(&present, &mut rng);
     let fresh = pick(&absent, &mut rng);
 
-    let map = M::with_capacity(2 * PREFILL as usize, bench_hasher(0x5eed));
+    let map = M::with_capacity(2 * keys as usize, bench_hasher(0x5eed));
     let mut h = map.handle();
     for key in &present {
         h.insert(*key, *key);
@@ -97,8 +121,9 @@ fn run<M: BenchMap>(ops: usize) {
         0
     });
     timed("insert+remove", &mut || phase_insert_remove(&mut h, &fresh));
+    timed("mixed", &mut || phase_mixed(&mut h, &hits, &fresh));
     drop(h);
-    assert_eq!(map.len(), PREFILL as usize);
+    assert_eq!(map.len(), keys as usize);
 }
 
 fn main() {
