@@ -131,6 +131,10 @@ const WRITE_HEAVY_NS: u64 = 1_000_000;
 enum ReadHold {
     /// Through slot `n` of the thread's record.
     Slot(u8),
+    /// Through slot `n` of the thread's record and the lock's shared count (a read of a
+    /// write-heavy shard, or a downgrade). Every guard of such a slot carries this, so the one
+    /// that releases the slot gives the count back without looking it up.
+    Counted(u8),
     /// Through the thread's overflow list and the lock's shared count.
     Overflow,
     /// Through the lock's shared count only (the thread's records were already destroyed).
@@ -214,7 +218,7 @@ impl<T> ShardLock<T> {
     #[cfg(feature = "lockdep")]
     fn keep_read_token(&self, hold: ReadHold, token: Token) {
         match hold {
-            ReadHold::Slot(slot) => {
+            ReadHold::Slot(slot) | ReadHold::Counted(slot) => {
                 let _ = COLD.try_with(|cold| cold.tokens[usize::from(slot)].set(token));
             }
             ReadHold::Overflow => {
@@ -322,7 +326,7 @@ impl<T> ShardLock<T> {
                 return Some(local.note_read(slot, me, site));
             }
         } else {
-            return self.publish_counted(local, slot, site);
+            return self.publish_counted(slot, site);
         }
         held.store(0, Ordering::Release);
         None
@@ -333,22 +337,18 @@ impl<T> ShardLock<T> {
     /// The slot is still published (plainly) so that the thread's own bookkeeping and any
     /// diagnostics see the read; the guard's drop also gives the count back.
     #[inline(never)]
-    fn publish_counted(
-        &self,
-        local: &LocalReader,
-        slot: usize,
-        site: &'static Location<'static>,
-    ) -> Option<ReadHold> {
+    fn publish_counted(&self, slot: usize, site: &'static Location<'static>) -> Option<ReadHold> {
         if !self.try_read_shared() {
             return None;
         }
+        let local = local();
         local.record().held[slot].store(self.addr(), Ordering::Relaxed);
         if local.tick() {
             self.restore_bias();
         }
-        let hold = local.note_read(slot, self.addr(), site);
+        local.note_read(slot, self.addr(), site);
         local.counted.set(local.counted.get() | (1 << slot));
-        Some(hold)
+        Some(ReadHold::Counted(slot as u8))
     }
 
     /// Turns the reader bias back on once its inhibition window has passed. Called now and
@@ -508,17 +508,30 @@ impl<T> ShardLock<T> {
                 if count == 0 {
                     local.used.set(local.used.get() & !(1 << slot));
                     local.record().held[slot].store(0, Ordering::Release);
-                    if local.counted.get() & (1 << slot) != 0 {
-                        local.counted.set(local.counted.get() & !(1 << slot));
-                        self.shared_readers.fetch_sub(1, Ordering::Release);
-                    }
                     // The span's last read: lockdep's registration goes (after the
                     // slot is free, so a subscriber that reads the map finds it free).
                     #[cfg(feature = "lockdep")]
                     let _ = COLD.try_with(|cold| drop(cold.tokens[slot].take()));
                 }
             }
+            ReadHold::Counted(slot) => self.read_unlock_counted(usize::from(slot) & (SLOTS - 1)),
             ReadHold::Overflow | ReadHold::Shared => self.read_unlock_shared(hold),
+        }
+    }
+
+    /// Releases a read through a counted slot (see `ReadHold::Counted`).
+    #[inline(never)]
+    fn read_unlock_counted(&self, slot: usize) {
+        let local = local();
+        let count = local.counts[slot].get() - 1;
+        local.counts[slot].set(count);
+        if count == 0 {
+            local.used.set(local.used.get() & !(1 << slot));
+            local.counted.set(local.counted.get() & !(1 << slot));
+            local.record().held[slot].store(0, Ordering::Release);
+            self.shared_readers.fetch_sub(1, Ordering::Release);
+            #[cfg(feature = "lockdep")]
+            let _ = COLD.try_with(|cold| drop(cold.tokens[slot].take()));
         }
     }
 
@@ -895,9 +908,9 @@ impl<'a, T> WriteGuard<'a, T> {
                     // the count, whatever the mode.
                     lock.shared_readers.fetch_add(1, Ordering::SeqCst);
                     local.record().held[slot].store(me, Ordering::Relaxed);
-                    let hold = local.note_read(slot, me, site);
+                    local.note_read(slot, me, site);
                     local.counted.set(local.counted.get() | (1 << slot));
-                    Some(hold)
+                    Some(ReadHold::Counted(slot as u8))
                 } else {
                     lock.shared_readers.fetch_add(1, Ordering::SeqCst);
                     local.push_overflow(me, site);
@@ -971,7 +984,11 @@ impl LocalReader {
             used &= used - 1;
             if self.locks[slot].get() == lock {
                 self.counts[slot].set(self.counts[slot].get() + 1);
-                return Some(ReadHold::Slot(slot as u8));
+                return Some(if self.counted.get() & (1 << slot) != 0 {
+                    ReadHold::Counted(slot as u8)
+                } else {
+                    ReadHold::Slot(slot as u8)
+                });
             }
         }
         if !self.overflowed.get() {
