@@ -613,10 +613,15 @@ impl<T> ShardLock<T> {
         // Under the writer word: a plain increment, on a line this writer already owns.
         let writes = self.writes.load(Ordering::Relaxed).wrapping_add(1);
         self.writes.store(writes, Ordering::Relaxed);
-        // Read before a switch below: a writer that turns counting on must still walk.
-        let walk = self.mode.load(Ordering::Relaxed) != COUNTED;
+        // Only a writer that finds the shard counted and leaves it counted skips the walk. One
+        // that turns counting on walks for the readers that published before it did; one that
+        // turns it off walks for a fenced reader that read the mode before an earlier switch
+        // to counted, published and found no writer before this one came, and then re-checks
+        // the mode after this one's switch back (it would pass and be counted nowhere).
+        let mut walk = self.mode.load(Ordering::Relaxed) != COUNTED;
         if writes.is_multiple_of(WRITE_RUN) {
             self.end_write_run();
+            walk |= self.mode.load(Ordering::Relaxed) != COUNTED;
         }
         self.write_site.store(
             site as *const Location<'static> as *mut _,
