@@ -364,8 +364,8 @@ pub(crate) struct RawReadMostly<K, V> {
     /// allocator puts next to this array makes readers miss.
     tables: Box<[ShardTable<K, V>]>,
     writers: Box<[CachePadded<Writer>]>,
-    /// Right shift that brings the shard bits (the top bits of the hash) down to bit 0.
-    shift: u32,
+    /// The shard count minus one (shards are chosen from folded middle bits of the hash).
+    shard_mask: usize,
     _owns: PhantomData<(K, Box<V>)>,
 }
 
@@ -423,7 +423,7 @@ impl<K, V> RawReadMostly<K, V> {
         Self {
             tables: tables.into_boxed_slice(),
             writers,
-            shift: 64 - shards.trailing_zeros(),
+            shard_mask: shards - 1,
             _owns: PhantomData,
         }
     }
@@ -435,8 +435,11 @@ impl<K, V> RawReadMostly<K, V> {
 
     #[inline(always)]
     fn shard_for(&self, hash: u64) -> usize {
-        // `checked_shr` gives 0 for one shard (shift 64).
-        hash.checked_shr(self.shift).unwrap_or(0) as usize
+        // Bits 32..57, folded, as `ShardedMap` does: the tables probe with the low bits and
+        // compare whole hashes, and a fast hasher can leave one run of top bits weak for some
+        // seeds (which the top bits alone, used before, made every shard's load depend on).
+        let mid = (hash >> 32) & ((1 << 25) - 1);
+        (mid ^ (mid >> 9) ^ (mid >> 17)) as usize & self.shard_mask
     }
 
     /// The number of live entries, summed over the shards without locking.

@@ -143,21 +143,37 @@ impl OverflowHold {
     }
 }
 
-/// The calling thread's view of its record.
+/// The calling thread's view of its record: everything the read fast path touches, with no
+/// destructor, so that reaching it is a plain thread-local access (no lazy-initialization or
+/// liveness check). What needs a destructor lives in [`COLD`], reached only off the fast path.
 pub(crate) struct LocalReader {
-    pub(crate) record: &'static ReaderRecord,
-    /// Bit `n` is set while slot `n` is in use.
+    /// The claimed record; meaningful only while `used` has no [`UNCLAIMED`] bit.
+    record: Cell<*const ReaderRecord>,
+    /// Bit `n` is set while slot `n` is in use; [`UNCLAIMED`] while the thread has no record
+    /// (before its first read, and after its thread-local destructors gave it back), so that
+    /// the fast path's single `used == 0` test also rules that case out.
     pub(crate) used: Cell<u8>,
+    /// Bit `n` is set while slot `n` holds a read of a write-heavy shard, counted in the
+    /// shard's shared reader count (which the last release gives back).
+    pub(crate) counted: Cell<u8>,
     /// Counts fenced reads, to look at the clock only once in a while.
     fenced_reads: Cell<u32>,
-    /// Non-atomic mirror of `record.held`.
+    /// Non-atomic mirror of `record.held` (meaningful for the slots marked in `used`).
     pub(crate) locks: [Cell<usize>; SLOTS],
     /// Recursion count per slot.
     pub(crate) counts: [Cell<u32>; SLOTS],
+    /// Whether the overflow list in [`COLD`] is non-empty, readable without reaching it.
+    pub(crate) overflowed: Cell<bool>,
+}
+
+/// The `used` bit of a thread that has no record.
+pub(crate) const UNCLAIMED: u8 = 1 << 7;
+
+/// The part of a thread's reader state that needs a destructor: the overflow list, lockdep
+/// registrations, and giving the record back when the thread exits.
+pub(crate) struct LocalCold {
     /// Reads beyond `SLOTS` distinct locks.
     pub(crate) overflow: RefCell<Vec<OverflowHold>>,
-    /// Whether `overflow` is non-empty, readable without borrowing it.
-    pub(crate) overflowed: Cell<bool>,
     /// The lockdep registration of each slot's span of reads (first read to last release).
     #[cfg(feature = "lockdep")]
     pub(crate) tokens: [Cell<lockdep::foreign::Token>; SLOTS],
@@ -176,20 +192,35 @@ impl ReaderRecord {
 }
 
 impl LocalReader {
-    fn new() -> Self {
-        let record = claim_record();
-        record.wait.claimed_by(thread_tag());
-        Self {
-            record,
-            used: Cell::new(0),
-            fenced_reads: Cell::new(0),
-            locks: std::array::from_fn(|_| Cell::new(0)),
-            counts: std::array::from_fn(|_| Cell::new(0)),
-            overflow: RefCell::new(Vec::new()),
-            overflowed: Cell::new(false),
-            #[cfg(feature = "lockdep")]
-            tokens: Default::default(),
+    /// The thread's record.
+    ///
+    /// Only meaningful while `used` has no [`UNCLAIMED`] bit (checked in debug builds).
+    #[inline(always)]
+    pub(crate) fn record(&self) -> &'static ReaderRecord {
+        debug_assert_eq!(self.used.get() & UNCLAIMED, 0);
+        // SAFETY: while `used` has no `UNCLAIMED` bit, `record` was set by `claim` to a
+        // record leaked by `claim_record` (records are never freed).
+        unsafe { &*self.record.get() }
+    }
+
+    /// Claims a record for this thread if it has none; false if it cannot (its thread-local
+    /// destructors are running or have run).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn claim(&self) -> bool {
+        if self.used.get() & UNCLAIMED == 0 {
+            return true;
         }
+        // Registers the destructor that gives the record back; fails once it has run.
+        if COLD.try_with(|_| ()).is_err() {
+            return false;
+        }
+        let record = claim_record();
+        // Named for deadlock reports before any read or wait is published in it.
+        record.wait.claimed_by(thread_tag());
+        self.record.set(record);
+        self.used.set(self.used.get() & !UNCLAIMED);
+        true
     }
 
     /// True once every 256 calls: time for a fenced reader to check whether its shard may
@@ -203,52 +234,112 @@ impl LocalReader {
 
     /// The site of a read this thread holds on `lock`, if it holds one.
     pub(crate) fn held_site(&self, lock: usize) -> Option<&'static Location<'static>> {
-        let mut used = self.used.get();
+        let mut used = self.used.get() & ALL_SLOTS;
         while used != 0 {
             let slot = used.trailing_zeros() as usize;
             used &= used - 1;
             if self.locks[slot].get() == lock {
-                return self.record.sites[slot].get();
+                return self.record().sites[slot].get();
             }
         }
         if !self.overflowed.get() {
             return None;
         }
-        self.overflow
-            .borrow()
-            .iter()
-            .find(|hold| hold.lock == lock)
-            .map(|hold| hold.site)
+        COLD.try_with(|cold| {
+            cold.overflow
+                .borrow()
+                .iter()
+                .find(|hold| hold.lock == lock)
+                .map(|hold| hold.site)
+        })
+        .ok()
+        .flatten()
     }
-}
 
-impl LocalReader {
+    /// Whether this thread holds any read at all (the write path's cheap pre-check).
+    #[inline(always)]
+    pub(crate) fn holds_reads(&self) -> bool {
+        self.used.get() & ALL_SLOTS != 0 || self.overflowed.get()
+    }
+
     /// Remembers a read of `lock` that went through the lock's shared count.
     pub(crate) fn push_overflow(&self, lock: usize, site: &'static Location<'static>) {
-        self.overflow
-            .borrow_mut()
-            .push(OverflowHold::new(lock, site));
-        self.overflowed.set(true);
-        // Such reads are anonymous in the lock's count: name them for deadlock detection.
-        self.record.wait.add_overflow(lock, site);
-    }
-}
-
-impl Drop for LocalReader {
-    fn drop(&mut self) {
-        // Guards are `!Send` and borrow from thread-locals' owners only through the lock, so a
-        // slot can only still be set here if a guard was leaked with `mem::forget`. Such a lock
-        // stays read-locked forever, exactly as a leaked guard of any lock would; do not hand
-        // the record to another thread with that read still published.
-        if self.used.get() == 0 {
-            self.record.in_use.store(false, Ordering::SeqCst);
+        let pushed = COLD.try_with(|cold| {
+            cold.overflow
+                .borrow_mut()
+                .push(OverflowHold::new(lock, site));
+        });
+        if pushed.is_ok() {
+            self.overflowed.set(true);
+            // Such reads are anonymous in the lock's count: name them for deadlock detection
+            // (the mirror follows the cold list: both or neither).
+            self.record().wait.add_overflow(lock, site);
         }
     }
 }
 
+impl LocalCold {
+    fn new() -> Self {
+        Self {
+            overflow: RefCell::new(Vec::new()),
+            #[cfg(feature = "lockdep")]
+            tokens: Default::default(),
+        }
+    }
+}
+
+impl Drop for LocalCold {
+    fn drop(&mut self) {
+        // Guards are `!Send` and borrow from thread-locals' owners only through the lock, so a
+        // slot can only still be set here if a guard was leaked with `mem::forget`. Such a lock
+        // stays read-locked forever, exactly as a leaked guard of any lock would; do not hand
+        // the record to another thread with that read still published. (`LOCAL` has no
+        // destructor with `std`; under loom, which destroys every thread-local, it may be gone
+        // already, and the record then stays claimed, which loom's writers ignore anyway.)
+        let _ = LOCAL.try_with(|local| {
+            let used = local.used.get();
+            if used & UNCLAIMED == 0 && used & ALL_SLOTS == 0 {
+                // A read leaked through the overflow list must not be blamed on the record's
+                // next owner.
+                local.record().wait.clear_overflow();
+                local.record().in_use.store(false, Ordering::SeqCst);
+                local.used.set(UNCLAIMED);
+            }
+        });
+    }
+}
+
 thread_local! {
-    /// This thread's reader record, claimed on first use.
-    pub(crate) static LOCAL: LocalReader = LocalReader::new();
+    /// This thread's reader state for the fast path (const-initialized, no destructor).
+    pub(crate) static LOCAL: LocalReader = const {
+        LocalReader {
+            record: Cell::new(ptr::null()),
+            used: Cell::new(UNCLAIMED),
+            counted: Cell::new(0),
+            fenced_reads: Cell::new(0),
+            locks: [const { Cell::new(0) }; SLOTS],
+            counts: [const { Cell::new(0) }; SLOTS],
+            overflowed: Cell::new(false),
+        }
+    };
+}
+
+/// The calling thread's [`LocalReader`], without a closure (so that the fast paths inline).
+///
+/// `LOCAL` has no destructor: its storage is valid from the thread's start to its very end,
+/// so a reference to it is valid for as long as the thread can run code. `LocalReader` is
+/// `!Sync`, so the reference cannot leave the thread.
+#[inline(always)]
+pub(crate) fn local() -> &'static LocalReader {
+    let local: *const LocalReader = LOCAL.with(ptr::from_ref);
+    // SAFETY: see above: the pointee lives as long as the calling thread, and the reference
+    // cannot be sent to another thread.
+    unsafe { &*local }
+}
+
+thread_local! {
+    /// The rest of this thread's reader state, created with its record.
+    pub(crate) static COLD: LocalCold = LocalCold::new();
 }
 
 thread_local! {

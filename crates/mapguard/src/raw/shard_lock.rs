@@ -22,6 +22,18 @@
 //! only its holder may change the bias). Where heavy barriers are unavailable (and under
 //! loom, which cannot model them) shards are never biased.
 //!
+//! **Write-heavy shards.** A writer of a fenced shard still walks one line per reading thread,
+//! and that line is written by its owner at every read: on a shard written thousands of times
+//! a second, each write takes a cache miss per reading thread. So every 64 writes the writer
+//! looks at the clock, and a shard written faster than 64 writes per millisecond becomes
+//! *write-heavy* (`counted`): its readers also add themselves to the lock's shared reader count
+//! (a shared-line increment, as any reader-writer lock does, cheap next to the writes that
+//! already move that line), and its writers check that count only, skipping the walk. A fenced
+//! reader re-checks the mode after publishing, as a biased reader re-checks the bias, so the
+//! writer that turns counting on (and still walks) sees every reader that did not see it. A
+//! slower run of 64 writes, or a reader that finds the shard quiet for a whole window, turns
+//! the mode back off; only holders of the writer word change it.
+//!
 //! Re-entrancy is handled in the thread's own bookkeeping, not on shared memory:
 //! - a second read of a lock the thread already reads only increments a thread-local count (it
 //!   never waits for a writer, which would be waiting for this thread's first read);
@@ -40,11 +52,11 @@ use std::sync::atomic::Ordering;
 use super::barrier;
 use super::lock_class::MapId;
 use super::primitive::{
-    AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, DataCell, ReadAccess, SKIP_FREE_RECORDS,
+    AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, DataCell, ReadAccess, SKIP_FREE_RECORDS,
     WriteAccess, store_load_fence,
 };
 
-use super::readers::{ALL_SLOTS, LOCAL, LocalReader, SLOTS, records, thread_tag};
+use super::readers::{ALL_SLOTS, COLD, LOCAL, LocalReader, SLOTS, local, records, thread_tag};
 use super::waitfor::{self, WaitMode, WaitPoint};
 
 #[cfg(feature = "lockdep")]
@@ -54,10 +66,17 @@ use lockdep::foreign::{Access, LockClass, Token};
 pub(crate) struct ShardLock<T> {
     /// 0 when no writer holds the lock, else the holder's [`thread_tag`].
     writer: AtomicUsize,
-    /// While set, readers publish with a plain store and a compiler barrier; a writer that
-    /// finds it set clears it and pays a heavy barrier (see [`barrier`]). Only changed by a
-    /// thread that holds the writer word.
-    bias: AtomicBool,
+    /// How readers register (`FENCED`, `BIASED` or `COUNTED`), in one word so that a
+    /// reader decides with one load. Only changed by a thread that holds the writer word.
+    ///
+    /// - `BIASED`: readers publish with a plain store and a compiler barrier; a writer that
+    ///   finds the shard biased makes it fenced and pays a heavy barrier (see [`barrier`]).
+    /// - `FENCED`: readers publish with a sequentially consistent store.
+    /// - `COUNTED` (a write-heavy shard): readers also count themselves in `shared_readers`
+    ///   and writers skip the walk over every thread's record.
+    mode: AtomicU8,
+    /// When the current run of `WRITE_RUN` writes began (changed only under the writer word).
+    run_start_ns: AtomicU64,
     /// A reader may set `bias` again once the clock passes this (see `revoke_bias`)...
     inhibit_until_ns: AtomicU64,
     /// ...which moves this far ahead whenever a reader sees that the shard was written.
@@ -94,11 +113,32 @@ const BIAS_INHIBIT_FACTOR: u64 = 64;
 /// bare metal to tens of microseconds in a virtual machine (it interrupts every core).
 const MIN_INHIBIT_NS: u64 = 1_000_000;
 
+/// Shard modes (see `ShardLock::mode`).
+const FENCED: u8 = 0;
+const BIASED: u8 = 1;
+const COUNTED: u8 = 2;
+
+/// Every this many writes, a writer looks at how long the run took: a shard written faster
+/// than `WRITE_RUN` writes per `WRITE_HEAVY_NS` becomes write-heavy (counted readers, no record
+/// walk), a slower one stops being so. (Under loom, which cannot branch on the clock, every
+/// second write flips the mode, so that the models cover both modes and the switches.)
+#[cfg(not(loom))]
+const WRITE_RUN: u64 = 64;
+#[cfg(loom)]
+const WRITE_RUN: u64 = 2;
+/// See `WRITE_RUN`: 64 writes per millisecond, 64,000 a second on one shard.
+#[cfg(not(loom))]
+const WRITE_HEAVY_NS: u64 = 1_000_000;
+
 /// How a read guard is registered, so that dropping it undoes exactly that.
 #[derive(Clone, Copy)]
 enum ReadHold {
     /// Through slot `n` of the thread's record.
     Slot(u8),
+    /// Through slot `n` of the thread's record and the lock's shared count (a read of a
+    /// write-heavy shard, or a downgrade). Every guard of such a slot carries this, so the one
+    /// that releases the slot gives the count back without looking it up.
+    Counted(u8),
     /// Through the thread's overflow list and the lock's shared count.
     Overflow,
     /// Through the lock's shared count only (the thread's records were already destroyed).
@@ -112,7 +152,8 @@ impl<T> ShardLock<T> {
         let _ = map;
         Self {
             writer: AtomicUsize::new(0),
-            bias: AtomicBool::new(barrier::available()),
+            mode: AtomicU8::new(if barrier::available() { BIASED } else { FENCED }),
+            run_start_ns: AtomicU64::new(0),
             inhibit_until_ns: AtomicU64::new(0),
             inhibit_window_ns: AtomicU64::new(MIN_INHIBIT_NS),
             writes: AtomicU64::new(0),
@@ -207,13 +248,13 @@ impl<T> ShardLock<T> {
     #[cfg(feature = "lockdep")]
     fn keep_read_token(&self, hold: ReadHold, token: Token) {
         match hold {
-            ReadHold::Slot(slot) => {
-                let _ = LOCAL.try_with(|local| local.tokens[usize::from(slot)].set(token));
+            ReadHold::Slot(slot) | ReadHold::Counted(slot) => {
+                let _ = COLD.try_with(|cold| cold.tokens[usize::from(slot)].set(token));
             }
             ReadHold::Overflow => {
                 let me = self.addr();
-                let _ = LOCAL.try_with(|local| {
-                    let mut overflow = local.overflow.borrow_mut();
+                let _ = COLD.try_with(|cold| {
+                    let mut overflow = cold.overflow.borrow_mut();
                     if let Some(entry) = overflow.iter_mut().find(|hold| hold.lock == me) {
                         entry.token = token;
                     }
@@ -226,12 +267,21 @@ impl<T> ShardLock<T> {
     }
 
     /// Takes a read through this thread's record (or the shared count): the lock itself.
+    ///
+    /// The fast path is a thread that holds no read guard (and has claimed its record): one
+    /// thread-local test, the publish, the writer check. Everything else (recursion, more
+    /// guards, overflow, a first read, a writer present) is out of line in `read_slow`.
     #[inline]
     fn read_hold(&self, site: &'static Location<'static>) -> ReadHold {
-        let fast = LOCAL.try_with(|local| self.try_read_local(local, site));
+        let local = local();
+        let fast = if local.used.get() == 0 {
+            self.publish(local, 0, site)
+        } else {
+            None
+        };
         match fast {
-            Ok(Some(hold)) => hold,
-            _ => self.read_slow(site),
+            Some(hold) => hold,
+            None => self.read_slow(site),
         }
     }
 
@@ -278,39 +328,70 @@ impl<T> ShardLock<T> {
         site: &'static Location<'static>,
     ) -> Option<ReadHold> {
         let me = self.addr();
-        let held = &local.record.held[slot];
-        // The site first, on the slot's line, while the record's address is at hand (a
-        // failed try leaves it behind harmlessly: only a slot naming a lock is read).
-        local.record.sites[slot].set(site);
-        if self.bias.load(Ordering::Relaxed) {
+        let record = local.record();
+        let held = &record.held[slot];
+        // The site first, on the slot's line, while the record's address is at hand, in every
+        // mode (a counted read publishes its slot too; a failed try leaves the site behind
+        // harmlessly: only a slot naming a lock is read).
+        record.sites[slot].set(site);
+        let mode = self.mode.load(Ordering::Relaxed);
+        if mode == BIASED {
             // Reader-biased: no fence. A writer clears `bias` and runs a heavy barrier before
             // it looks at the slots, so either it sees this store or the loads below see its
             // writer word or the cleared bias (module docs of `barrier`).
             held.store(me, Ordering::Relaxed);
             barrier::light();
-            if self.writer.load(Ordering::Acquire) == 0 && self.bias.load(Ordering::Relaxed) {
+            if self.writer.load(Ordering::Acquire) == 0
+                && self.mode.load(Ordering::Relaxed) == BIASED
+            {
                 return Some(local.note_read(slot, me));
             }
-        } else {
-            // Publish first, then look for a writer (see the module docs for why SeqCst).
+        } else if mode == FENCED {
+            // Publish first, then look for a writer (see the module docs for why SeqCst), and
+            // check that the shard did not become write-heavy meanwhile: a writer that made it
+            // so walked the records after that store, later writers do not.
             held.store(me, Ordering::SeqCst);
             store_load_fence();
-            if self.writer.load(Ordering::SeqCst) == 0 {
+            if self.writer.load(Ordering::SeqCst) == 0
+                && self.mode.load(Ordering::SeqCst) != COUNTED
+            {
                 if local.tick() {
                     self.restore_bias();
                 }
                 return Some(local.note_read(slot, me));
             }
+        } else {
+            return self.publish_counted(slot);
         }
         held.store(0, Ordering::Release);
         None
+    }
+
+    /// The read of a write-heavy shard: counted in `shared_readers`, which every writer checks
+    /// after taking the writer word (the same store-then-load handshake), in whatever mode.
+    /// The slot is still published (plainly; its site already is, by `publish`) so that the
+    /// thread's own bookkeeping and deadlock detection see the read; the guard's drop also
+    /// gives the count back.
+    #[inline(never)]
+    fn publish_counted(&self, slot: usize) -> Option<ReadHold> {
+        if !self.try_read_shared() {
+            return None;
+        }
+        let local = local();
+        local.record().held[slot].store(self.addr(), Ordering::Relaxed);
+        if local.tick() {
+            self.restore_bias();
+        }
+        local.note_read(slot, self.addr());
+        local.counted.set(local.counted.get() | (1 << slot));
+        Some(ReadHold::Counted(slot as u8))
     }
 
     /// Turns the reader bias back on once its inhibition window has passed. Called now and
     /// then by readers that had to fence.
     #[cold]
     fn restore_bias(&self) {
-        if !barrier::available() {
+        if !barrier::available() && self.mode.load(Ordering::Relaxed) != COUNTED {
             return;
         }
         // Only a shard that nobody wrote for a whole window is quiet enough: every look that
@@ -335,8 +416,42 @@ impl<T> ShardLock<T> {
             .compare_exchange(0, tag, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
         {
-            self.bias.store(true, Ordering::Relaxed);
+            // A quiet write-heavy shard first goes back to fenced readers (the next quiet
+            // window, to biased ones).
+            if self.mode.load(Ordering::Relaxed) == COUNTED {
+                self.mode.store(FENCED, Ordering::Relaxed);
+            } else if barrier::available() {
+                self.mode.store(BIASED, Ordering::Relaxed);
+            }
             self.writer.store(0, Ordering::Release);
+        }
+    }
+
+    /// Every `WRITE_RUN` writes: makes the shard write-heavy if the run was short, not if it
+    /// was long. Called under the writer word, before the record walk.
+    #[cold]
+    #[inline(never)]
+    fn end_write_run(&self) {
+        #[cfg(not(loom))]
+        {
+            let now = barrier::now_ns();
+            let start = self.run_start_ns.load(Ordering::Relaxed);
+            self.run_start_ns.store(now, Ordering::Relaxed);
+            let heavy = now.saturating_sub(start) < WRITE_HEAVY_NS;
+            let mode = if heavy { COUNTED } else { FENCED };
+            if mode != self.mode.load(Ordering::Relaxed) {
+                self.mode.store(mode, Ordering::SeqCst);
+            }
+        }
+        #[cfg(loom)]
+        {
+            let _ = &self.run_start_ns;
+            let flipped = if self.mode.load(Ordering::Relaxed) == COUNTED {
+                FENCED
+            } else {
+                COUNTED
+            };
+            self.mode.store(flipped, Ordering::SeqCst);
         }
     }
 
@@ -345,7 +460,7 @@ impl<T> ShardLock<T> {
     #[cold]
     fn revoke_bias(&self) {
         let start = barrier::now_ns();
-        self.bias.store(false, Ordering::Relaxed);
+        self.mode.store(FENCED, Ordering::Relaxed);
         barrier::heavy();
         let end = barrier::now_ns();
         let window = (end - start)
@@ -373,24 +488,28 @@ impl<T> ShardLock<T> {
             }
             if writer == 0 {
                 let attempt = LOCAL.try_with(|local| {
+                    if !local.claim() {
+                        // Thread-locals are being destroyed: no record to publish in.
+                        return Err(());
+                    }
                     if let Some(hold) = self.try_read_local(local, site) {
-                        return Some(hold);
+                        return Ok(Some(hold));
                     }
                     if local.used.get() != ALL_SLOTS {
-                        return None; // A writer came in: wait for it.
+                        return Ok(None); // A writer came in: wait for it.
                     }
                     // Every slot is taken: count on the lock, remember it in the overflow list.
                     if self.try_read_shared() {
                         local.push_overflow(me, site);
-                        return Some(ReadHold::Overflow);
+                        return Ok(Some(ReadHold::Overflow));
                     }
-                    None
+                    Ok(None)
                 });
-                match attempt {
+                match attempt.unwrap_or(Err(())) {
                     Ok(Some(hold)) => return hold,
                     Ok(None) => {}
                     // Thread-locals are being destroyed: count on the lock itself.
-                    Err(_) => {
+                    Err(()) => {
                         if self.try_read_shared() {
                             return ReadHold::Shared;
                         }
@@ -418,25 +537,40 @@ impl<T> ShardLock<T> {
     fn read_unlock(&self, hold: ReadHold) {
         match hold {
             ReadHold::Slot(slot) => {
-                let slot = usize::from(slot);
-                // The guard is `!Send`, so it is dropped on the thread whose record it used,
-                // and that thread's `LOCAL` outlives every guard it handed out (a guard
-                // created during its destruction uses `ReadHold::Shared`).
-                let _ = LOCAL.try_with(|local| {
-                    let count = local.counts[slot].get() - 1;
-                    local.counts[slot].set(count);
-                    if count == 0 {
-                        local.locks[slot].set(0);
-                        local.used.set(local.used.get() & !(1 << slot));
-                        local.record.held[slot].store(0, Ordering::Release);
-                        // The span's last read: lockdep's registration goes (after the
-                        // slot is free, so a subscriber that reads the map finds it free).
-                        #[cfg(feature = "lockdep")]
-                        drop(local.tokens[slot].take());
-                    }
-                });
+                // Masked: the compiler then knows the index is in bounds.
+                let slot = usize::from(slot) & (SLOTS - 1);
+                // The guard is `!Send`, so it is dropped on the thread whose record it used;
+                // `LOCAL` has no destructor, and the record stays claimed while a slot is used.
+                let local = local();
+                let count = local.counts[slot].get() - 1;
+                local.counts[slot].set(count);
+                if count == 0 {
+                    local.used.set(local.used.get() & !(1 << slot));
+                    local.record().held[slot].store(0, Ordering::Release);
+                    // The span's last read: lockdep's registration goes (after the
+                    // slot is free, so a subscriber that reads the map finds it free).
+                    #[cfg(feature = "lockdep")]
+                    let _ = COLD.try_with(|cold| drop(cold.tokens[slot].take()));
+                }
             }
+            ReadHold::Counted(slot) => self.read_unlock_counted(usize::from(slot) & (SLOTS - 1)),
             ReadHold::Overflow | ReadHold::Shared => self.read_unlock_shared(hold),
+        }
+    }
+
+    /// Releases a read through a counted slot (see `ReadHold::Counted`).
+    #[inline(never)]
+    fn read_unlock_counted(&self, slot: usize) {
+        let local = local();
+        let count = local.counts[slot].get() - 1;
+        local.counts[slot].set(count);
+        if count == 0 {
+            local.used.set(local.used.get() & !(1 << slot));
+            local.counted.set(local.counted.get() & !(1 << slot));
+            local.record().held[slot].store(0, Ordering::Release);
+            self.shared_readers.fetch_sub(1, Ordering::Release);
+            #[cfg(feature = "lockdep")]
+            let _ = COLD.try_with(|cold| drop(cold.tokens[slot].take()));
         }
     }
 
@@ -445,16 +579,18 @@ impl<T> ShardLock<T> {
         if let ReadHold::Overflow = hold {
             let me = self.addr();
             // The finished entry is dropped (with its lockdep token) after the borrow ends.
-            let _finished = LOCAL.try_with(|local| {
-                let mut overflow = local.overflow.borrow_mut();
+            let _finished = COLD.try_with(|cold| {
+                let mut overflow = cold.overflow.borrow_mut();
                 let at = overflow.iter().position(|hold| hold.lock == me)?;
                 overflow[at].count -= 1;
                 if overflow[at].count != 0 {
                     return None;
                 }
                 let finished = overflow.swap_remove(at);
+                let local = local();
                 local.overflowed.set(!overflow.is_empty());
-                local.record.wait.remove_overflow(me);
+                // The mirror for deadlock detection follows the cold list.
+                local.record().wait.remove_overflow(me);
                 self.shared_readers.fetch_sub(1, Ordering::Release);
                 Some(finished)
             });
@@ -502,7 +638,7 @@ impl<T> ShardLock<T> {
     }
 
     /// The write lock itself.
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     fn write_at(&self, site: &'static Location<'static>) -> WriteGuard<'_, T> {
         let tag = thread_tag();
@@ -513,28 +649,31 @@ impl<T> ShardLock<T> {
         {
             self.acquire_writer_slow(tag, site);
         }
-        if self.bias.load(Ordering::Relaxed) {
+        if self.mode.load(Ordering::Relaxed) == BIASED {
             self.revoke_bias();
         }
         // Under the writer word: a plain increment, on a line this writer already owns.
-        self.writes.store(
-            self.writes.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
+        let writes = self.writes.load(Ordering::Relaxed).wrapping_add(1);
+        self.writes.store(writes, Ordering::Relaxed);
+        // Only a writer that finds the shard counted and leaves it counted skips the walk. One
+        // that turns counting on walks for the readers that published before it did; one that
+        // turns it off walks for a fenced reader that read the mode before an earlier switch
+        // to counted, published and found no writer before this one came, and then re-checks
+        // the mode after this one's switch back (it would pass and be counted nowhere).
+        let mut walk = self.mode.load(Ordering::Relaxed) != COUNTED;
+        if writes.is_multiple_of(WRITE_RUN) {
+            self.end_write_run();
+            walk |= self.mode.load(Ordering::Relaxed) != COUNTED;
+        }
         self.write_site.store(
             site as *const Location<'static> as *mut _,
             Ordering::Relaxed,
         );
         // A read this thread holds would never be released while we wait for readers.
-        let own_read = LOCAL
-            .try_with(|local| local.held_site(self.addr()))
-            .ok()
-            .flatten();
-        if let Some(read_site) = own_read {
-            self.writer.store(0, Ordering::Release);
-            self.self_deadlock("write", site, "a read guard", Some(read_site));
+        if local().holds_reads() {
+            self.check_own_read(site);
         }
-        self.wait_for_readers(site);
+        self.wait_for_readers(walk, site);
         let (data, access) = self.data.write_access();
         WriteGuard {
             lock: self,
@@ -543,6 +682,17 @@ impl<T> ShardLock<T> {
             #[cfg(feature = "lockdep")]
             token: Token::default(),
             _not_send: PhantomData,
+        }
+    }
+
+    /// Panics (after letting the writer word go) if this thread reads the lock it now holds
+    /// the writer word of.
+    #[cold]
+    #[inline(never)]
+    fn check_own_read(&self, site: &'static Location<'static>) {
+        if let Some(read_site) = LOCAL.with(|local| local.held_site(self.addr())) {
+            self.writer.store(0, Ordering::Release);
+            self.self_deadlock("write", site, "a read guard", Some(read_site));
         }
     }
 
@@ -580,9 +730,24 @@ impl<T> ShardLock<T> {
     }
 
     /// Waits until no thread reads this lock. Called with the writer word set, so no new
-    /// reader can get in (see the module docs).
-    fn wait_for_readers(&self, site: &'static Location<'static>) {
+    /// reader can get in (see the module docs). Without `walk` (a write-heavy shard, whose
+    /// readers all count themselves) only the shared count is checked. Either wait runs the
+    /// same backoff and deadlock detection: counted readers still publish their slots, so the
+    /// wait-for graph finds them whichever way the writer waits.
+    #[inline]
+    fn wait_for_readers(&self, walk: bool, site: &'static Location<'static>) {
         store_load_fence();
+        if walk {
+            self.wait_for_records(site);
+        }
+        if self.shared_readers.load(Ordering::SeqCst) != 0 {
+            self.wait_for_shared_readers(site);
+        }
+    }
+
+    /// Waits until no thread's record names this lock.
+    #[inline(never)]
+    fn wait_for_records(&self, site: &'static Location<'static>) {
         let me = self.addr();
         // Most records of a process whose threads come and go are free: one load each.
         for record in records().filter(|record| !SKIP_FREE_RECORDS || record.in_use()) {
@@ -591,9 +756,6 @@ impl<T> ShardLock<T> {
                     self.wait_while_held(slot, site);
                 }
             }
-        }
-        if self.shared_readers.load(Ordering::SeqCst) != 0 {
-            self.wait_for_shared_readers(site);
         }
     }
 
@@ -788,19 +950,32 @@ impl<'a, T> WriteGuard<'a, T> {
         // readers of this lock (we are the writer), so publishing cannot race.
         let hold = LOCAL
             .try_with(|local| {
+                if !local.claim() {
+                    return None;
+                }
                 let me = lock.addr();
                 let slot = (!local.used.get()).trailing_zeros() as usize;
                 if slot < SLOTS {
-                    local.record.sites[slot].set(site);
-                    local.record.held[slot].store(me, Ordering::SeqCst);
-                    local.note_read(slot, me)
+                    // Counted, as a read of a write-heavy shard is: the shard may be one, and
+                    // its next writer would then not walk the records. Every writer checks
+                    // the count, whatever the mode. The slot and its site are still published,
+                    // for deadlock detection.
+                    lock.shared_readers.fetch_add(1, Ordering::SeqCst);
+                    let record = local.record();
+                    record.sites[slot].set(site);
+                    record.held[slot].store(me, Ordering::Relaxed);
+                    local.note_read(slot, me);
+                    local.counted.set(local.counted.get() | (1 << slot));
+                    Some(ReadHold::Counted(slot as u8))
                 } else {
                     lock.shared_readers.fetch_add(1, Ordering::SeqCst);
                     local.push_overflow(me, site);
-                    ReadHold::Overflow
+                    Some(ReadHold::Overflow)
                 }
             })
-            .unwrap_or_else(|_| {
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
                 lock.shared_readers.fetch_add(1, Ordering::SeqCst);
                 ReadHold::Shared
             });
@@ -851,26 +1026,37 @@ impl LocalReader {
     }
 
     fn overflow_holds(&self, lock: usize) -> bool {
-        self.overflowed.get() && self.overflow.borrow().iter().any(|hold| hold.lock == lock)
+        self.overflowed.get()
+            && COLD
+                .try_with(|cold| cold.overflow.borrow().iter().any(|hold| hold.lock == lock))
+                .unwrap_or(false)
     }
 
     /// Counts one more read of `lock` if this thread already reads it.
     fn recursive_read(&self, lock: usize) -> Option<ReadHold> {
-        let mut used = self.used.get();
+        let mut used = self.used.get() & ALL_SLOTS;
         while used != 0 {
             let slot = used.trailing_zeros() as usize;
             used &= used - 1;
             if self.locks[slot].get() == lock {
                 self.counts[slot].set(self.counts[slot].get() + 1);
-                return Some(ReadHold::Slot(slot as u8));
+                return Some(if self.counted.get() & (1 << slot) != 0 {
+                    ReadHold::Counted(slot as u8)
+                } else {
+                    ReadHold::Slot(slot as u8)
+                });
             }
         }
         if !self.overflowed.get() {
             return None;
         }
-        let mut overflow = self.overflow.borrow_mut();
-        let hold = overflow.iter_mut().find(|hold| hold.lock == lock)?;
-        hold.count += 1;
-        Some(ReadHold::Overflow)
+        COLD.try_with(|cold| {
+            let mut overflow = cold.overflow.borrow_mut();
+            let hold = overflow.iter_mut().find(|hold| hold.lock == lock)?;
+            hold.count += 1;
+            Some(ReadHold::Overflow)
+        })
+        .ok()
+        .flatten()
     }
 }

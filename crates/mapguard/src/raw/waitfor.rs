@@ -2,8 +2,10 @@
 //! that has waited for a shard longer than its map's threshold.
 //!
 //! # What each thread publishes (its [`ReaderRecord`](super::readers::ReaderRecord))
-//! - the shard locks it reads (the record's `held` slots, which readers publish anyway) and the
-//!   call site of each read (`sites`, next to the slot, on the line the read already writes);
+//! - the shard locks it reads (the record's `held` slots, which readers publish anyway, in every
+//!   mode: the reads of a write-heavy shard, counted in its shared reader count, publish their
+//!   slot too) and the call site of each read (`sites`, next to the slot, on the line the read
+//!   already writes);
 //! - reads beyond its slots (the overflow list, mirrored here under a mutex: that path already
 //!   writes the lock's shared count);
 //! - while it waits, and only then: the lock, shard index, mode and call site of the wait, and,
@@ -19,7 +21,8 @@
 //! A waiter that has waited `check_after` runs [`WaitPoint::pause`]'s check, then again every
 //! `check_after`. It takes a snapshot of every waiting thread and looks for a path from itself
 //! back to itself: a thread waiting for a writer word is blocked by the word's holder; a writer
-//! waiting for readers is blocked by every thread whose record names the lock. Only waiting
+//! waiting for readers (walking the records, or on the shared count of a write-heavy shard or
+//! of overflow reads) is blocked by every thread whose record or overflow list names the lock. Only waiting
 //! threads have outgoing edges, so a thread that merely holds a guard for long (and runs, or
 //! sleeps, or waits on something else) never closes a cycle.
 //!
@@ -160,6 +163,14 @@ impl WaitRecord {
             .push((lock, site));
     }
 
+    /// Forgets every read published with `add_overflow` (the record is given back).
+    pub(crate) fn clear_overflow(&self) {
+        self.overflow
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Withdraws a read published with `add_overflow`.
     pub(crate) fn remove_overflow(&self, lock: usize) {
         let mut overflow = self.overflow.lock().unwrap_or_else(|e| e.into_inner());
@@ -277,7 +288,9 @@ impl WaitPoint {
 
     #[cfg(not(loom))]
     fn publish(&mut self) {
-        let Ok(record) = LOCAL.try_with(|local| local.record) else {
+        // A writer that never read has no record yet: claim one (off the fast path).
+        let record = LOCAL.try_with(|local| local.claim().then(|| local.record()));
+        let Ok(Some(record)) = record else {
             return; // Thread-locals are being destroyed: this wait stays out of the graph.
         };
         let wait = &record.wait;

@@ -2,7 +2,7 @@
 //! and for threads that work on disjoint key sets (the two cases Go documents for `sync.Map`).
 //!
 //! # Design
-//! The map is split into shards by the top bits of the key's hash. Each shard is an
+//! The map is split into shards by folded middle bits (32..57) of the key's hash. Each shard is an
 //! open-addressing table (linear probing) of slots; a slot holds the key's 64-bit hash, the key
 //! itself, and an atomic pointer to the boxed value. A key never changes once its slot is
 //! published; only value pointers are swapped:

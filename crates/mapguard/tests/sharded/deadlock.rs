@@ -943,3 +943,127 @@ fn cycle_through_an_overflow_read_reports_a_deadlock() {
     map.clear();
     assert_usable(&map);
 }
+
+/// Writes per run after which a shard's writer looks at the clock, and the run length under
+/// which the shard becomes write-heavy (its readers count themselves in the shard's shared
+/// reader count, its writers wait on that count instead of walking the reader records).
+const WRITE_RUN: u64 = 64;
+const WRITE_HEAVY_RUN: Duration = Duration::from_millis(1);
+
+/// Like [`detecting_map`], but with shards 1 and 2 made write-heavy: each has had a whole
+/// number of write runs, the last one measured (from outside) shorter than the write-heavy
+/// threshold, so the next write neither ends a run nor walks the records.
+fn write_heavy_detecting_map() -> (Arc<Map>, Vec<Vec<u64>>) {
+    // Keys by shard come from a probe map with the same hasher, so that the map under test
+    // has a known number of writes per shard.
+    let (probe, keys) = detecting_map();
+    let map: Map = ShardedMap::builder()
+        .shards(8)
+        .hasher(probe.hasher().clone())
+        .deadlock_check_after(CHECK_AFTER)
+        .build()
+        .unwrap();
+    for (shard, shard_keys) in keys.iter().enumerate().take(4).skip(1) {
+        map.insert(shard_keys[0], shard as u64);
+        assert_eq!(map.get(&shard_keys[0]).unwrap().shard(), shard);
+    }
+    for (shard, shard_keys) in keys.iter().enumerate().take(3).skip(1) {
+        let mut writes = 1u64; // The insert above.
+        let mut previous_run_end: Option<Instant> = None;
+        loop {
+            let before = Instant::now();
+            map.insert(shard_keys[0], shard as u64);
+            writes += 1;
+            if writes.is_multiple_of(WRITE_RUN) {
+                // The run that ended here began inside the write that ended the previous one.
+                let fast = previous_run_end
+                    .is_some_and(|began| began.elapsed() < WRITE_HEAVY_RUN * 8 / 10);
+                if fast {
+                    break;
+                }
+                previous_run_end = Some(before);
+            }
+            assert!(
+                writes < 1_000 * WRITE_RUN,
+                "shard {shard}: no run of {WRITE_RUN} writes took less than {WRITE_HEAVY_RUN:?}"
+            );
+        }
+    }
+    (Arc::new(map), keys)
+}
+
+/// dashmap issue 369 on write-heavy shards: the read guards are counted in the shards' shared
+/// reader counts (and still published in the threads' records), and each insert waits on the
+/// count without walking the records. The cycle must be found there too.
+#[test]
+fn read_guards_and_inserts_on_write_heavy_shards_report_a_deadlock() {
+    let (map, keys) = write_heavy_detecting_map();
+    let barrier = Arc::new(Barrier::new(2));
+    let party = |name, own: usize, other: usize| {
+        let map = Arc::clone(&map);
+        let (held, target) = (keys[own][0], keys[other][1]);
+        spawn_party(name, &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let guard = map.get(&held).unwrap();
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| map.insert(target, 100));
+            assert_eq!(*guard, own as u64, "the guard still reads its value");
+            drop(guard);
+            (message, held_line, call_line)
+        })
+    };
+    let parties = vec![party("heavy-a", 1, 2), party("heavy-b", 2, 1)];
+    let outcomes = expect_one_deadlock_report("write-heavy get + insert", parties, &[1, 2]);
+    let (lost, kept) = if outcomes[0].name == "heavy-a" {
+        (keys[2][1], keys[1][1])
+    } else {
+        (keys[1][1], keys[2][1])
+    };
+    assert_eq!(map.get_cloned(&kept), Some(100));
+    assert_eq!(map.get_cloned(&lost), None);
+    assert_eq!(map.len(), 4);
+    map.clear();
+    assert_usable(&map);
+}
+
+/// A write guard against a read guard on write-heavy shards: the writer's insert waits on the
+/// shared count for the reader's counted guard, the reader's `get` waits for the writer word.
+#[test]
+fn write_guard_and_read_guard_on_write_heavy_shards_report_a_deadlock() {
+    let (map, keys) = write_heavy_detecting_map();
+    let barrier = Arc::new(Barrier::new(2));
+    let writer = {
+        let map = Arc::clone(&map);
+        let (held, target) = (keys[1][0], keys[2][1]);
+        spawn_party("heavy-writer", &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let guard = map.get_mut(&held).unwrap();
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| map.insert(target, 100));
+            drop(guard);
+            (message, held_line, call_line)
+        })
+    };
+    let reader = {
+        let map = Arc::clone(&map);
+        let (held, target) = (keys[2][0], keys[1][0]);
+        spawn_party("heavy-reader", &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let guard = map.get(&held).unwrap();
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| map.get_cloned(&target));
+            drop(guard);
+            (message, held_line, call_line)
+        })
+    };
+    expect_one_deadlock_report(
+        "write-heavy get_mut + insert / get + get",
+        vec![writer, reader],
+        &[1, 2],
+    );
+    map.clear();
+    assert_usable(&map);
+}
