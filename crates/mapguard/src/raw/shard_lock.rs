@@ -56,7 +56,9 @@ use super::primitive::{
     WriteAccess, store_load_fence,
 };
 
-use super::readers::{ALL_SLOTS, COLD, LOCAL, LocalReader, SLOTS, local, records, thread_tag};
+use super::readers::{
+    ALL_SLOTS, COLD, LOCAL, LocalReader, ReaderRecord, SLOTS, local, records, thread_tag,
+};
 use super::waitfor::{self, WaitMode, WaitPoint};
 
 #[cfg(feature = "lockdep")]
@@ -750,11 +752,27 @@ impl<T> ShardLock<T> {
     fn wait_for_records(&self, site: &'static Location<'static>) {
         let me = self.addr();
         // Most records of a process whose threads come and go are free: one load each.
+        // The scan makes no call (so that it stays unrolled); a record naming the lock is
+        // waited for out of line.
         for record in records().filter(|record| !SKIP_FREE_RECORDS || record.in_use()) {
-            for slot in &record.held {
-                if slot.load(Ordering::SeqCst) == me {
-                    self.wait_while_held(slot, site);
-                }
+            if record
+                .held
+                .iter()
+                .any(|slot| slot.load(Ordering::SeqCst) == me)
+            {
+                self.wait_for_record(record, site);
+            }
+        }
+    }
+
+    /// Waits until `record` stops naming this lock in any slot (the writer word is held).
+    #[cold]
+    #[inline(never)]
+    fn wait_for_record(&self, record: &ReaderRecord, site: &'static Location<'static>) {
+        let me = self.addr();
+        for slot in &record.held {
+            if slot.load(Ordering::SeqCst) == me {
+                self.wait_while_held(slot, site);
             }
         }
     }
