@@ -63,6 +63,7 @@ pub mod read_mostly;
 #[cfg(feature = "serde")]
 mod serde_map;
 pub mod sharded;
+pub mod stats;
 
 pub use error::{BuildError, ReserveError};
 pub use locked::{LockedMap, LockedMapBuilder, LockedRef};

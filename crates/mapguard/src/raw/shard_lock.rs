@@ -39,6 +39,7 @@ use std::sync::atomic::Ordering;
 
 use super::barrier;
 use super::lock_class::MapId;
+use super::lock_stats::{LockStats, WaitKind};
 use super::primitive::{
     AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, DataCell, ReadAccess, SKIP_FREE_RECORDS,
     WriteAccess, pause, store_load_fence,
@@ -74,6 +75,8 @@ pub(crate) struct ShardLock<T> {
     /// This shard's lockdep class (see `lock_class`).
     #[cfg(feature = "lockdep")]
     class: LockClass,
+    /// Contention figures, touched only on the slow paths.
+    stats: LockStats,
     data: DataCell<T>,
 }
 
@@ -118,6 +121,7 @@ impl<T> ShardLock<T> {
             index,
             #[cfg(feature = "lockdep")]
             class: map.shard_class(index),
+            stats: LockStats::default(),
             data: DataCell::new(data),
         }
     }
@@ -129,6 +133,18 @@ impl<T> ShardLock<T> {
     /// Exclusive access through `&mut self`: no locking needed.
     pub(crate) fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
+    }
+
+    /// Turns on the contention figures (before the lock is shared).
+    pub(crate) fn enable_stats(&mut self) {
+        self.stats.enable();
+    }
+
+    /// `(write acquisitions, contended acquisitions, nanoseconds waited)` so far; the first
+    /// is exact (counted under the writer word), the others count slow-path waits.
+    pub(crate) fn figures(&self) -> (u64, u64, u64) {
+        let (contended, wait_ns) = self.stats.figures();
+        (self.writes.load(Ordering::Relaxed), contended, wait_ns)
     }
 
     /// Consumes the lock, returning its data.
@@ -326,6 +342,7 @@ impl<T> ShardLock<T> {
     #[cold]
     #[track_caller]
     fn read_slow(&self, site: &'static Location<'static>) -> ReadHold {
+        let _wait = self.stats.wait(self.index, WaitKind::Read);
         let me = self.addr();
         let mut backoff = Waiter::new();
         loop {
@@ -521,6 +538,7 @@ impl<T> ShardLock<T> {
         {
             self.self_deadlock("write", site, "a read guard", Some(read_site));
         }
+        let _wait = self.stats.wait(self.index, WaitKind::Write);
         let mut backoff = Waiter::new();
         loop {
             let writer = self.writer.load(Ordering::Relaxed);
@@ -548,11 +566,13 @@ impl<T> ShardLock<T> {
         for record in records().filter(|record| !SKIP_FREE_RECORDS || record.in_use()) {
             for slot in &record.held {
                 if slot.load(Ordering::SeqCst) == me {
+                    let _wait = self.stats.wait(self.index, WaitKind::Write);
                     wait_while_held(slot, me);
                 }
             }
         }
         if self.shared_readers.load(Ordering::SeqCst) != 0 {
+            let _wait = self.stats.wait(self.index, WaitKind::Write);
             let mut backoff = Waiter::new();
             while self.shared_readers.load(Ordering::SeqCst) != 0 {
                 backoff.wait();
