@@ -20,12 +20,14 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::panic::Location;
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 
 use crate::error::{BuildError, ReserveError};
 use crate::sharded::{Action, Computed, DefaultHashBuilder};
+use crate::stats::{Counter, Instrument, Settings, WriteOp};
 
 /// The lock around the table. Swap this (and the guard aliases) to change the lock.
 #[cfg(not(feature = "lockdep"))]
@@ -191,6 +193,8 @@ type Table<K, V> = HashTable<(K, V)>;
 pub struct LockedMap<K, V, S = DefaultHashBuilder> {
     table: TableLock<Table<K, V>>,
     hasher: S,
+    /// Statistics and observer; `None` (one branch per operation) when neither is on.
+    instr: Option<Box<Instrument<K>>>,
 }
 
 /// A read guard on one entry of a [`LockedMap`]: the whole map stays read-locked while it
@@ -341,6 +345,7 @@ impl<K, V> fmt::Debug for Iter<'_, K, V> {
 pub struct LockedMapBuilder<K, V, S = DefaultHashBuilder> {
     capacity: usize,
     hasher: S,
+    settings: Settings<K>,
     _entries: PhantomData<fn() -> (K, V)>,
 }
 
@@ -357,6 +362,7 @@ impl<K, V> LockedMapBuilder<K, V, DefaultHashBuilder> {
         Self {
             capacity: 0,
             hasher: DefaultHashBuilder::default(),
+            settings: Settings::default(),
             _entries: PhantomData,
         }
     }
@@ -396,8 +402,84 @@ impl<K, V, S> LockedMapBuilder<K, V, S> {
         LockedMapBuilder {
             capacity: self.capacity,
             hasher,
+            settings: self.settings,
             _entries: PhantomData,
         }
+    }
+
+    /// Records statistics (see [`crate::stats`]): read them with `stats()`. Off by default;
+    /// off, each operation pays one predictable branch.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::builder().stats(true).build()?;
+    /// map.insert(1, 1);
+    /// assert_eq!(map.stats().unwrap().inserts, 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn stats(mut self, on: bool) -> Self {
+        self.settings.set_stats(on);
+        self
+    }
+
+    /// Reports the hot keys' `Debug` text as well as their hashes (with [`stats`](Self::stats)).
+    /// The text is made once per key that enters the hot-key sketch, never per operation.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::builder().stats(true).stats_keys(true).build()?;
+    /// map.insert(7u32, ());
+    /// for _ in 0..1000 {
+    ///     map.get(&7);
+    /// }
+    /// assert_eq!(map.stats().unwrap().hot_keys[0].key.as_deref(), Some("7"));
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn stats_keys(mut self, on: bool) -> Self
+    where
+        K: fmt::Debug,
+    {
+        self.settings.set_stats_keys(on);
+        self
+    }
+
+    /// A name for the map, reported in snapshots, to observers and as the `map` label of the
+    /// exports.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::<u8, u8>::builder().name("cache").stats(true).build()?;
+    /// assert_eq!(map.stats().unwrap().name.as_deref(), Some("cache"));
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn name(mut self, name: &str) -> Self {
+        self.settings.set_name(name);
+        self
+    }
+
+    /// Calls `observer` on every write (see [`Observer`](crate::stats::Observer)).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use mapguard::stats::{Observer, WriteEvent, WriteOp};
+    ///
+    /// #[derive(Default)]
+    /// struct Log(Mutex<Vec<WriteOp>>);
+    /// impl Observer for Log {
+    ///     fn on_write(&self, event: &WriteEvent<'_>) {
+    ///         self.0.lock().unwrap().push(event.op);
+    ///     }
+    /// }
+    /// let log = Arc::new(Log::default());
+    /// let map = mapguard::LockedMap::builder().observer(log.clone()).build()?;
+    /// map.insert(1, 1);
+    /// assert_eq!(*log.0.lock().unwrap(), [WriteOp::Insert]);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn observer(mut self, observer: std::sync::Arc<dyn crate::stats::Observer>) -> Self {
+        self.settings.set_observer(observer);
+        self
     }
 
     /// Checks the settings and builds the map.
@@ -424,6 +506,7 @@ impl<K, V, S> LockedMapBuilder<K, V, S> {
         Ok(LockedMap {
             table: TableLock::new(table),
             hasher: self.hasher,
+            instr: self.settings.build("LockedMap", 0),
         })
     }
 }
@@ -432,6 +515,7 @@ impl<K, V, S> fmt::Debug for LockedMapBuilder<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockedMapBuilder")
             .field("capacity", &self.capacity)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -489,6 +573,7 @@ impl<K, V, S> LockedMap<K, V, S> {
         Self {
             table: TableLock::new(HashTable::new()),
             hasher,
+            instr: None,
         }
     }
 
@@ -560,6 +645,69 @@ impl<K, V, S> LockedMap<K, V, S> {
         self.table.read().capacity()
     }
 
+    /// A snapshot of the map's statistics, or `None` unless it was built with
+    /// `builder().stats(true)`. See [`crate::stats`] for what is exact and what is sampled.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::builder().stats(true).build()?;
+    /// map.insert("a", 1);
+    /// map.insert("a", 2);
+    /// map.remove("b");
+    /// let stats = map.stats().unwrap();
+    /// assert_eq!((stats.inserts, stats.overwrites, stats.removes_miss), (1, 1, 1));
+    /// assert!(mapguard::LockedMap::<u8, u8>::new().stats().is_none());
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    pub fn stats(&self) -> Option<crate::stats::StatsSnapshot> {
+        let instr = self.instr.as_deref().filter(|instr| instr.records())?;
+        instr.snapshot(self.len(), self.capacity(), Vec::new())
+    }
+
+    /// Takes a [`stats`](Self::stats) snapshot and sets the `metrics` counters and gauges
+    /// registered when the map was built (feature `metrics`); call it from a scrape handler
+    /// or a periodic task. `None` (and nothing published) when statistics are off.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::builder().name("cache").stats(true).build()?;
+    /// map.insert(1, 1);
+    /// assert_eq!(map.publish_metrics().unwrap().inserts, 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) -> Option<crate::stats::StatsSnapshot> {
+        let snapshot = self.stats()?;
+        if let Some(instr) = &self.instr {
+            instr.publish(&snapshot);
+        }
+        Some(snapshot)
+    }
+
+    /// Counts a lookup that found `key` (or nothing).
+    #[inline(always)]
+    fn note_read(&self, hash: u64, key: Option<&K>) {
+        if let Some(instr) = &self.instr {
+            instr.read(hash, usize::MAX, key.is_some(), key);
+        }
+    }
+
+    /// Counts a write and tells the observer and the probes.
+    #[inline(always)]
+    fn note_write(
+        &self,
+        op: crate::stats::WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<crate::stats::Counter>,
+        location: &'static std::panic::Location<'static>,
+    ) {
+        crate::stats::probe_write(op, hash, shard, counter);
+        if let Some(instr) = &self.instr {
+            instr.write(op, hash, shard, counter, None, location);
+        }
+    }
+
     /// Removes every entry, keeping the allocated memory.
     ///
     /// # Examples
@@ -569,8 +717,11 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// map.clear();
     /// assert!(map.is_empty());
     /// ```
+    #[track_caller]
     pub fn clear(&self) {
         self.table.write().clear();
+        let site = std::panic::Location::caller();
+        self.note_write(WriteOp::Clear, None, None, Some(Counter::Clear), site);
     }
 
     /// Read-locks the whole map for iteration (see [`Iter`]).
@@ -600,8 +751,16 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// map.retain(|_, v| *v % 2 == 0);
     /// assert_eq!(map.len(), 5);
     /// ```
+    #[track_caller]
     pub fn retain(&self, mut keep: impl FnMut(&K, &mut V) -> bool) {
         self.table.write().retain(|(k, v)| keep(k, v));
+        self.note_write(
+            WriteOp::Retain,
+            None,
+            None,
+            None,
+            std::panic::Location::caller(),
+        );
     }
 }
 
@@ -633,9 +792,12 @@ where
     {
         let hash = self.hash(key);
         let table = self.table.read();
-        TableReadGuard::try_map(table, |table| table.find(hash, |(k, _)| k.borrow() == key))
-            .ok()
-            .map(|entry| LockedRef { entry })
+        let found =
+            TableReadGuard::try_map(table, |table| table.find(hash, |(k, _)| k.borrow() == key))
+                .ok()
+                .map(|entry| LockedRef { entry });
+        self.note_read(hash, found.as_ref().map(LockedRef::key));
+        found
     }
 
     /// A clone of the value of `key`, taken under a short read lock.
@@ -655,9 +817,9 @@ where
     {
         let hash = self.hash(key);
         let table = self.table.read();
-        table
-            .find(hash, |(k, _)| k.borrow() == key)
-            .map(|(_, v)| v.clone())
+        let found = table.find(hash, |(k, _)| k.borrow() == key);
+        self.note_read(hash, found.map(|(k, _)| k));
+        found.map(|(_, v)| v.clone())
     }
 
     /// Whether `key` is present.
@@ -676,10 +838,10 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        self.table
-            .read()
-            .find(hash, |(k, _)| k.borrow() == key)
-            .is_some()
+        let table = self.table.read();
+        let found = table.find(hash, |(k, _)| k.borrow() == key);
+        self.note_read(hash, found.map(|(k, _)| k));
+        found.is_some()
     }
 
     /// Inserts `value` under `key`, returning the value it replaced.
@@ -691,14 +853,21 @@ where
     /// assert_eq!(map.insert(1, 'b'), Some('a'));
     /// ```
     #[inline]
+    #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
         let mut table = self.table.write();
-        if let Some((_, slot)) = table.find_mut(hash, |(k, _)| *k == key) {
-            return Some(std::mem::replace(slot, value));
-        }
-        table.insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
-        None
+        let (old, counter) = match table.find_mut(hash, |(k, _)| *k == key) {
+            Some((_, slot)) => (Some(std::mem::replace(slot, value)), Counter::Overwrite),
+            None => {
+                table.insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
+                (None, Counter::Insert)
+            }
+        };
+        drop(table);
+        let site = Location::caller();
+        self.note_write(WriteOp::Insert, Some(hash), None, Some(counter), site);
+        old
     }
 
     /// Removes `key`, returning its value.
@@ -711,6 +880,7 @@ where
     /// assert_eq!(map.remove(&1), None);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -727,6 +897,7 @@ where
     /// map.insert("k".to_string(), 1);
     /// assert_eq!(map.remove_entry("k"), Some(("k".to_string(), 1)));
     /// ```
+    #[track_caller]
     pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -734,8 +905,15 @@ where
     {
         let hash = self.hash(key);
         let mut table = self.table.write();
-        let entry = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
-        Some(entry.remove().0)
+        let removed = match table.find_entry(hash, |(k, _)| k.borrow() == key) {
+            Ok(entry) => Some(entry.remove().0),
+            Err(_) => None,
+        };
+        drop(table);
+        let counter = removed_counter(removed.is_some());
+        let site = Location::caller();
+        self.note_write(WriteOp::Remove, Some(hash), None, Some(counter), site);
+        removed
     }
 
     /// Removes `key` if `condition` returns `true` for its entry, atomically.
@@ -747,6 +925,7 @@ where
     /// assert_eq!(map.remove_if(&1, |_, v| *v > 9), None);
     /// assert_eq!(map.remove_if(&1, |_, v| *v == 5), Some((1, 5)));
     /// ```
+    #[track_caller]
     pub fn remove_if<Q>(&self, key: &Q, condition: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -754,13 +933,22 @@ where
     {
         let hash = self.hash(key);
         let mut table = self.table.write();
-        let entry = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
-        let (k, v) = entry.get();
-        if condition(k, v) {
-            Some(entry.remove().0)
-        } else {
-            None
-        }
+        let removed = match table.find_entry(hash, |(k, _)| k.borrow() == key) {
+            Ok(entry) => {
+                let (k, v) = entry.get();
+                if condition(k, v) {
+                    Some(entry.remove().0)
+                } else {
+                    None
+                }
+            }
+            Err(_) => None,
+        };
+        drop(table);
+        let counter = removed_counter(removed.is_some());
+        let site = Location::caller();
+        self.note_write(WriteOp::RemoveIf, Some(hash), None, Some(counter), site);
+        removed
     }
 
     /// A read guard on the value of `key`, inserting `make()` first if the key is absent. The
@@ -773,16 +961,23 @@ where
     /// assert_eq!(*map.get_or_insert_with(1, || 10), 10);
     /// assert_eq!(*map.get_or_insert_with(1, || 20), 10);
     /// ```
+    #[track_caller]
     pub fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> LockedRef<'_, K, V> {
         if let Some(found) = self.get(&key) {
             return found;
         }
         let hash = self.hash(&key);
         let mut table = self.table.write();
-        let index = match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
-            TableEntry::Occupied(entry) => entry.bucket_index(),
-            TableEntry::Vacant(entry) => entry.insert((key, make())).bucket_index(),
-        };
+        let (index, counter) =
+            match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+                TableEntry::Occupied(entry) => (entry.bucket_index(), None),
+                TableEntry::Vacant(entry) => (
+                    entry.insert((key, make())).bucket_index(),
+                    Some(Counter::Insert),
+                ),
+            };
+        let site = Location::caller();
+        self.note_write(WriteOp::GetOrInsert, Some(hash), None, counter, site);
         let table = TableWriteGuard::downgrade(table);
         let entry = TableReadGuard::map(table, |table| {
             table
@@ -800,6 +995,7 @@ where
     /// assert_eq!(*map.get_or_insert(1, 'a'), 'a');
     /// assert_eq!(*map.get_or_insert(1, 'b'), 'a');
     /// ```
+    #[track_caller]
     pub fn get_or_insert(&self, key: K, value: V) -> LockedRef<'_, K, V> {
         self.get_or_insert_with(key, || value)
     }
@@ -816,10 +1012,12 @@ where
     /// assert_eq!(map.compute(1, |_, _| Action::Remove), Computed::Removed(11));
     /// assert_eq!(map.compute(1, |_, _| Action::<i32>::Keep), Computed::Unchanged);
     /// ```
+    #[track_caller]
     pub fn compute(&self, key: K, decide: impl FnOnce(&K, Option<&V>) -> Action<V>) -> Computed<V> {
         let hash = self.hash(&key);
         let mut table = self.table.write();
-        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+        let computed = match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k))
+        {
             TableEntry::Occupied(mut entry) => {
                 let action = {
                     let (k, v) = entry.get();
@@ -840,7 +1038,17 @@ where
                 }
                 Action::Keep | Action::Remove => Computed::Unchanged,
             },
-        }
+        };
+        drop(table);
+        let site = Location::caller();
+        self.note_write(
+            WriteOp::Compute,
+            Some(hash),
+            None,
+            Some(Counter::Compute),
+            site,
+        );
+        computed
     }
 
     /// Changes the value of `key` in place under the write lock; returns what `change` returned,
@@ -853,6 +1061,7 @@ where
     /// assert_eq!(map.update("n", |n| { *n += 1; *n }), Some(2));
     /// assert_eq!(map.update("m", |n| *n), None);
     /// ```
+    #[track_caller]
     pub fn update<Q, R>(&self, key: &Q, change: impl FnOnce(&mut V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
@@ -860,8 +1069,19 @@ where
     {
         let hash = self.hash(key);
         let mut table = self.table.write();
-        let (_, value) = table.find_mut(hash, |(k, _)| k.borrow() == key)?;
-        Some(change(value))
+        let changed = table
+            .find_mut(hash, |(k, _)| k.borrow() == key)
+            .map(|(_, value)| change(value));
+        drop(table);
+        let site = Location::caller();
+        self.note_write(
+            WriteOp::Update,
+            Some(hash),
+            None,
+            Some(Counter::Compute),
+            site,
+        );
+        changed
     }
 
     /// Makes room for at least `additional` more entries.
@@ -930,6 +1150,8 @@ impl<K: Clone, V: Clone, S: Clone> Clone for LockedMap<K, V, S> {
         Self {
             table: TableLock::new(self.table.read().clone()),
             hasher: self.hasher.clone(),
+            // A clone counts from zero, with the same settings and observer.
+            instr: (self.instr.as_ref()).and_then(|instr| instr.settings().build("LockedMap", 0)),
         }
     }
 }
@@ -1008,5 +1230,14 @@ mod serde_impls {
         fn put(&self, key: K, value: V) {
             self.insert(key, value);
         }
+    }
+}
+
+/// The removal counter for whether an entry was removed.
+fn removed_counter(removed: bool) -> Counter {
+    if removed {
+        Counter::RemoveHit
+    } else {
+        Counter::RemoveMiss
     }
 }

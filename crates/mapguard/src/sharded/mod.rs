@@ -95,7 +95,9 @@ use hashbrown::HashTable;
 
 use crate::error::ReserveError;
 use crate::raw::{MapId, ReadGuard, ShardLock};
-use crate::stats::{Counter, Instrument, Settings, ShardStats, StatsSnapshot, WriteOp, probe_write};
+use crate::stats::{
+    Counter, Instrument, Settings, ShardStats, StatsSnapshot, WriteOp, probe_write,
+};
 
 pub use builder::ShardedMapBuilder;
 pub use entry::{Entry, OccupiedEntry, VacantEntry};
@@ -415,7 +417,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
     #[inline(always)]
     fn note_read(&self, hash: u64, shard: usize, key: Option<&K>) {
         if let Some(instr) = &self.instr {
-            instr.read(hash, shard, key);
+            instr.read(hash, shard, key.is_some(), key);
         }
     }
 
@@ -721,7 +723,13 @@ where
             Counter::GetMiss
         };
         let op = WriteOp::GetMut;
-        self.note_write(op, Some(hash), Some(shard), Some(counter), Location::caller());
+        self.note_write(
+            op,
+            Some(hash),
+            Some(shard),
+            Some(counter),
+            Location::caller(),
+        );
         Some(RefMut::new(guard, index?))
     }
 
@@ -758,7 +766,13 @@ where
             };
         drop(table);
         let site = Location::caller();
-        self.note_write(WriteOp::Insert, Some(hash), Some(shard), Some(counter), site);
+        self.note_write(
+            WriteOp::Insert,
+            Some(hash),
+            Some(shard),
+            Some(counter),
+            site,
+        );
         old
     }
 
@@ -838,7 +852,13 @@ where
             Counter::RemoveMiss
         };
         let site = Location::caller();
-        self.note_write(WriteOp::Remove, Some(hash), Some(shard), Some(counter), site);
+        self.note_write(
+            WriteOp::Remove,
+            Some(hash),
+            Some(shard),
+            Some(counter),
+            site,
+        );
         removed
     }
 
@@ -880,7 +900,13 @@ where
             Counter::RemoveMiss
         };
         let site = Location::caller();
-        self.note_write(WriteOp::RemoveIf, Some(hash), Some(shard), Some(counter), site);
+        self.note_write(
+            WriteOp::RemoveIf,
+            Some(hash),
+            Some(shard),
+            Some(counter),
+            site,
+        );
         removed
     }
 
@@ -967,7 +993,13 @@ where
             },
         };
         let site = Location::caller();
-        self.note_write(WriteOp::Compute, Some(hash), Some(shard), Some(Counter::Compute), site);
+        self.note_write(
+            WriteOp::Compute,
+            Some(hash),
+            Some(shard),
+            Some(Counter::Compute),
+            site,
+        );
         computed
     }
 
@@ -997,7 +1029,13 @@ where
             .map(|(_, value)| change(value));
         drop(table);
         let site = Location::caller();
-        self.note_write(WriteOp::Update, Some(hash), Some(shard), Some(Counter::Compute), site);
+        self.note_write(
+            WriteOp::Update,
+            Some(hash),
+            Some(shard),
+            Some(Counter::Compute),
+            site,
+        );
         changed
     }
 
@@ -1015,7 +1053,13 @@ where
     pub fn entry(&self, key: K) -> Entry<'_, K, V, S> {
         let (entry, hash, shard) = self.entry_at(key);
         let site = Location::caller();
-        self.note_write(WriteOp::Entry, Some(hash), Some(shard), Some(Counter::Compute), site);
+        self.note_write(
+            WriteOp::Entry,
+            Some(hash),
+            Some(shard),
+            Some(Counter::Compute),
+            site,
+        );
         entry
     }
 

@@ -121,8 +121,7 @@ impl ThreadSlot {
         };
         self.number.set(number);
         // A per-thread seed for the sampling intervals; any odd-mixing of the number will do.
-        self.rng
-            .set((number as u32).wrapping_mul(0x9E37_79B9) | 1);
+        self.rng.set((number as u32).wrapping_mul(0x9E37_79B9) | 1);
         self.countdown.set(1 + self.next_random() % SAMPLE_PERIOD);
         number
     }

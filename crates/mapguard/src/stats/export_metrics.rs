@@ -38,7 +38,8 @@ impl Handles {
             capacity: gauge!("mapguard_capacity", "map" => map.clone()),
             hit_ratio: gauge!("mapguard_hit_ratio", "map" => map.clone()),
             contended: sharded.then(|| counter!("mapguard_contended_total", "map" => map.clone())),
-            wait_seconds: sharded.then(|| gauge!("mapguard_wait_seconds_total", "map" => map.clone())),
+            wait_seconds: sharded
+                .then(|| gauge!("mapguard_wait_seconds_total", "map" => map.clone())),
             shard_skew: sharded.then(|| gauge!("mapguard_shard_skew", "map" => map.clone())),
         }
     }

@@ -143,7 +143,11 @@ impl<K> Settings<K> {
     /// The instrument of a new map with `shards` shards (0 without shards), or `None` when
     /// there is nothing to record or call: the only cost of instrumentation then is the map
     /// checking that field.
-    pub(crate) fn build(&self, map_type: &'static str, shards: usize) -> Option<Box<Instrument<K>>> {
+    pub(crate) fn build(
+        &self,
+        map_type: &'static str,
+        shards: usize,
+    ) -> Option<Box<Instrument<K>>> {
         if !self.stats && self.observer.is_none() {
             return None;
         }
@@ -189,13 +193,13 @@ impl<K> Instrument<K> {
         self.stats.is_some()
     }
 
-    /// A lookup of `hash` in `shard` (`usize::MAX` without shards): `key` is the stored key
-    /// when it was found.
+    /// A lookup of `hash` in `shard` (`usize::MAX` without shards) that found its key or not;
+    /// `key` is the stored key when the caller has it at hand.
     #[inline]
-    pub(crate) fn read(&self, hash: u64, shard: usize, key: Option<&K>) {
+    pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
         if let Some(stats) = &self.stats {
             let (thread, sampled) = counters::this_thread();
-            let counter = if key.is_some() {
+            let counter = if hit {
                 Counter::GetHit
             } else {
                 Counter::GetMiss
@@ -318,11 +322,18 @@ impl<K> Instrument<K> {
 
 /// The probe of a write (feature `usdt`; nothing otherwise).
 #[inline(always)]
-pub(crate) fn probe_write(op: WriteOp, hash: Option<u64>, shard: Option<usize>, counter: Option<Counter>) {
+pub(crate) fn probe_write(
+    op: WriteOp,
+    hash: Option<u64>,
+    shard: Option<usize>,
+    counter: Option<Counter>,
+) {
     let hash = hash.unwrap_or(0);
     let shard = shard.map_or(u64::MAX, |s| s as u64);
     match counter {
-        Some(Counter::Insert | Counter::Overwrite) => crate::raw::usdt::insert(hash, shard, op as u8),
+        Some(Counter::Insert | Counter::Overwrite) => {
+            crate::raw::usdt::insert(hash, shard, op as u8)
+        }
         Some(Counter::RemoveHit) => crate::raw::usdt::remove(hash, shard, op as u8),
         _ => crate::raw::usdt::write(hash, shard, op as u8),
     }

@@ -98,8 +98,8 @@ pub struct WriteEvent<'a> {
     pub op: WriteOp,
     /// The hash of the key (by the map's hasher); `None` for `clear` and `retain`.
     pub key_hash: Option<u64>,
-    /// The key's shard (`ShardedMap`, `ReadMostlyMap`); `None` for `LockedMap` and for
-    /// writes without a key.
+    /// The key's shard (`ShardedMap`); `None` for the other maps and for writes without a
+    /// key.
     pub shard: Option<usize>,
     /// Where the method was called from (all write methods are `#[track_caller]`).
     pub location: &'static Location<'static>,

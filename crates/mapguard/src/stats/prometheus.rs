@@ -64,12 +64,20 @@ impl StatsSnapshot {
         };
         let hit = || vec![("result", "hit".to_owned())];
         let miss = || vec![("result", "miss".to_owned())];
-        out.family("gets_total", "counter", "Lookups, by whether the key was found.");
+        out.family(
+            "gets_total",
+            "counter",
+            "Lookups, by whether the key was found.",
+        );
         out.sample("gets_total", &hit(), self.gets_hit);
         out.sample("gets_total", &miss(), self.gets_miss);
         let plain: [(&str, u64, &str); 4] = [
             ("inserts_total", self.inserts, "Writes that added a key."),
-            ("overwrites_total", self.overwrites, "Inserts that replaced a value."),
+            (
+                "overwrites_total",
+                self.overwrites,
+                "Inserts that replaced a value.",
+            ),
             ("computes_total", self.computes, "Read-modify-write calls."),
             ("clears_total", self.clears, "Clear calls."),
         ];
@@ -77,34 +85,57 @@ impl StatsSnapshot {
             out.family(name, "counter", help);
             out.sample(name, &[], value);
         }
-        out.family("removes_total", "counter", "Removals, by whether an entry was removed.");
+        out.family(
+            "removes_total",
+            "counter",
+            "Removals, by whether an entry was removed.",
+        );
         out.sample("removes_total", &hit(), self.removes_hit);
         out.sample("removes_total", &miss(), self.removes_miss);
         out.family("entries", "gauge", "Entries in the map.");
         out.sample("entries", &[], self.len);
-        out.family("capacity", "gauge", "Entries the map holds before it grows.");
+        out.family(
+            "capacity",
+            "gauge",
+            "Entries the map holds before it grows.",
+        );
         out.sample("capacity", &[], self.capacity);
-        out.family("hit_ratio", "gauge", "Share of lookups that found their key.");
+        out.family(
+            "hit_ratio",
+            "gauge",
+            "Share of lookups that found their key.",
+        );
         out.sample("hit_ratio", &[], self.hit_rate());
         if !self.shards.is_empty() {
             type Figure = fn(&super::ShardStats) -> String;
             let per_shard: [(&str, &str, &str, Figure); 5] = [
-                ("shard_entries", "gauge", "Entries in the shard.", |s| s.entries.to_string()),
-                ("shard_write_locks_total", "counter", "Write-lock acquisitions (exact).", |s| {
-                    s.write_locks.to_string()
+                ("shard_entries", "gauge", "Entries in the shard.", |s| {
+                    s.entries.to_string()
                 }),
+                (
+                    "shard_write_locks_total",
+                    "counter",
+                    "Write-lock acquisitions (exact).",
+                    |s| s.write_locks.to_string(),
+                ),
                 (
                     "shard_read_locks_estimate",
                     "gauge",
                     "Read-lock acquisitions, estimated from samples.",
                     |s| s.read_locks_estimate.to_string(),
                 ),
-                ("shard_contended_total", "counter", "Acquisitions that waited.", |s| {
-                    s.contended.to_string()
-                }),
-                ("shard_wait_seconds_total", "counter", "Time spent waiting.", |s| {
-                    (s.wait_ns as f64 / 1e9).to_string()
-                }),
+                (
+                    "shard_contended_total",
+                    "counter",
+                    "Acquisitions that waited.",
+                    |s| s.contended.to_string(),
+                ),
+                (
+                    "shard_wait_seconds_total",
+                    "counter",
+                    "Time spent waiting.",
+                    |s| (s.wait_ns as f64 / 1e9).to_string(),
+                ),
             ];
             for (name, kind, help, figure) in per_shard {
                 out.family(name, kind, help);
@@ -112,8 +143,16 @@ impl StatsSnapshot {
                     out.sample(name, &[("shard", shard.index.to_string())], figure(shard));
                 }
             }
-            out.family("shard_skew", "gauge", "Operations of the hottest shard over the mean.");
-            out.sample("shard_skew", &[], self.hottest_shard().map_or(1.0, |(_, skew)| skew));
+            out.family(
+                "shard_skew",
+                "gauge",
+                "Operations of the hottest shard over the mean.",
+            );
+            out.sample(
+                "shard_skew",
+                &[],
+                self.hottest_shard().map_or(1.0, |(_, skew)| skew),
+            );
         }
         if !self.hot_keys.is_empty() {
             out.family(

@@ -225,7 +225,11 @@ impl StatsSnapshot {
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
     pub fn hottest_shard(&self) -> Option<(usize, f64)> {
-        let total: u64 = self.shards.iter().map(ShardStats::operations_estimate).sum();
+        let total: u64 = self
+            .shards
+            .iter()
+            .map(ShardStats::operations_estimate)
+            .sum();
         if total == 0 {
             return None;
         }
@@ -310,7 +314,11 @@ impl fmt::Display for StatsSnapshot {
             }
         }
         if !self.hot_keys.is_empty() {
-            writeln!(f, "  {:<4} {:<24} {:>14} {:>12}", "hot", "key", "≈count", "±error")?;
+            writeln!(
+                f,
+                "  {:<4} {:<24} {:>14} {:>12}",
+                "hot", "key", "≈count", "±error"
+            )?;
             for (rank, hot) in self.hot_keys.iter().take(5).enumerate() {
                 let key = hot
                     .key
