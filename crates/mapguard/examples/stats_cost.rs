@@ -37,9 +37,24 @@ struct Workload {
 }
 
 const WORKLOADS: [Workload; 3] = [
-    Workload { name: "seed95", mix: [95, 0, 0, 5], key_space: 10_000, prefill_percent: 100 },
-    Workload { name: "read-heavy", mix: [98, 1, 1, 0], key_space: 1 << 20, prefill_percent: 75 },
-    Workload { name: "exchange", mix: [10, 40, 40, 10], key_space: 1 << 20, prefill_percent: 75 },
+    Workload {
+        name: "seed95",
+        mix: [95, 0, 0, 5],
+        key_space: 10_000,
+        prefill_percent: 100,
+    },
+    Workload {
+        name: "read-heavy",
+        mix: [98, 1, 1, 0],
+        key_space: 1 << 20,
+        prefill_percent: 75,
+    },
+    Workload {
+        name: "exchange",
+        mix: [10, 40, 40, 10],
+        key_space: 1 << 20,
+        prefill_percent: 75,
+    },
 ];
 
 fn key_of(index: u64) -> u64 {
@@ -235,7 +250,11 @@ fn main() {
                 prefill(&*m, w);
                 let plan = plan(w, 0, ops);
                 std::hint::black_box(run_plan(&*m, &plan));
-                println!("{map} {} {}: {ops} operations in run_plan", config.name(), w.name);
+                println!(
+                    "{map} {} {}: {ops} operations in run_plan",
+                    config.name(),
+                    w.name
+                );
                 return;
             }
             other => panic!("unknown argument {other:?}; see the example's docs"),

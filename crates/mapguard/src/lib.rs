@@ -40,6 +40,26 @@
 //! "big reader" / BRAVO technique) instead of a shared reader counter, which is what makes
 //! lock-based maps collapse at two cores.
 //!
+//! ## Statistics and observers
+//! Each map can record statistics (`builder().stats(true)`, read with `stats()`), report its
+//! hot keys (with their text under `builder().stats_keys(true)`), and call an
+//! [`Observer`](stats::Observer) on every write with the operation, key hash, shard and the
+//! caller's [`Location`](std::panic::Location). What is exact (every counter, per-shard
+//! entries, write locks, contended waits and their time), what is sampled (hot keys,
+//! per-shard reads: one access in 64 per thread) and why a snapshot is not an atomic cut is
+//! in the [`stats`] module docs. Off, it costs one predictable branch per operation; on, a
+//! read still writes no cache line another core reads, except once per sampled access.
+//!
+//! ```
+//! let map = mapguard::ShardedMap::builder().name("sessions").stats(true).build()?;
+//! map.insert("alice", 1);
+//! assert!(map.get("bob").is_none());
+//! let stats = map.stats().unwrap();
+//! assert_eq!((stats.inserts, stats.gets_miss), (1, 1));
+//! assert!(stats.to_prometheus().contains("mapguard_inserts_total{map=\"sessions\"} 1"));
+//! # Ok::<(), mapguard::BuildError>(())
+//! ```
+//!
 //! ## Features
 //! - `serde`: `Serialize`/`Deserialize` for the maps, as maps.
 //! - `rayon`: parallel iteration (`par_for_each`, `par_retain`, `into_par_iter`).
@@ -51,6 +71,11 @@
 //!   holds its shard. A debugging feature: off, it adds no code to any lock path; on, each
 //!   first read of a shard and each write costs a lockdep check (tens of nanoseconds once the
 //!   order is known). See [`sharded`] for the lock classes and exactly what is reported.
+//!
+//! - `tracing`: [`stats::TracingObserver`], one TRACE event per write.
+//! - `metrics`: counters and gauges in the `metrics` facade, registered when a map with
+//!   statistics is built and set by its `publish_metrics()` (see [`stats`]).
+//! - `usdt`: static probes for bpftrace and perf on Linux (see [`stats`]).
 //!
 //! [`lockdep`]: https://docs.rs/lockdep
 #![deny(unsafe_code)]

@@ -493,6 +493,7 @@ macro_rules! observed_at {
 }
 
 #[test]
+#[rustfmt::skip] // one call per line: the observer must report that line
 fn observer_sees_each_sharded_write_and_its_call_site() {
     use std::hash::BuildHasher;
     let log = Arc::new(Log::default());
@@ -513,11 +514,7 @@ fn observer_sees_each_sharded_write_and_its_call_site() {
     observed_at!(log, WriteOp::Entry, drop(map.entry(8)));
     observed_at!(log, WriteOp::GetMut, drop(map.get_mut(&7)));
     observed_at!(log, WriteOp::GetOrInsert, drop(map.get_or_insert(9, 1)));
-    observed_at!(
-        log,
-        WriteOp::GetOrInsert,
-        drop(map.get_or_insert_with(10, || 1))
-    );
+    observed_at!(log, WriteOp::GetOrInsert, drop(map.get_or_insert_with(10, || 1)));
     let event = observed_at!(log, WriteOp::Retain, map.retain(|_, _| true));
     assert_eq!((event.1, event.2), (None, None));
     observed_at!(log, WriteOp::Clear, map.clear());
@@ -530,6 +527,7 @@ fn observer_sees_each_sharded_write_and_its_call_site() {
 }
 
 #[test]
+#[rustfmt::skip] // one call per line: the observer must report that line
 fn observer_sees_each_locked_write_and_its_call_site() {
     let log = Arc::new(Log::default());
     let map = LockedMap::builder().observer(log.clone()).build().unwrap();
@@ -541,16 +539,13 @@ fn observer_sees_each_locked_write_and_its_call_site() {
     observed_at!(log, WriteOp::Compute, map.compute(7, |_, _| Action::Set(1)));
     observed_at!(log, WriteOp::Update, map.update(&7, |v| *v += 1));
     observed_at!(log, WriteOp::GetOrInsert, drop(map.get_or_insert(9, 1)));
-    observed_at!(
-        log,
-        WriteOp::GetOrInsert,
-        drop(map.get_or_insert_with(10, || 1))
-    );
+    observed_at!(log, WriteOp::GetOrInsert, drop(map.get_or_insert_with(10, || 1)));
     observed_at!(log, WriteOp::Retain, map.retain(|_, _| true));
     observed_at!(log, WriteOp::Clear, map.clear());
 }
 
 #[test]
+#[rustfmt::skip] // one call per line: the observer must report that line
 fn observer_sees_each_read_mostly_write_and_its_call_site() {
     let log = Arc::new(Log::default());
     let map = ReadMostlyMap::builder()
@@ -561,17 +556,9 @@ fn observer_sees_each_read_mostly_write_and_its_call_site() {
     observed_at!(log, WriteOp::Swap, drop(map.swap(5, 2)));
     observed_at!(log, WriteOp::Remove, drop(map.remove(&6)));
     observed_at!(log, WriteOp::RemoveIfEq, map.remove_if_eq(&5, &7));
-    observed_at!(
-        log,
-        WriteOp::CompareExchange,
-        drop(map.compare_exchange(5, &2, 3))
-    );
+    observed_at!(log, WriteOp::CompareExchange, drop(map.compare_exchange(5, &2, 3)));
     observed_at!(log, WriteOp::GetOrInsert, drop(map.get_or_insert(9, 1)));
-    observed_at!(
-        log,
-        WriteOp::GetOrInsert,
-        drop(map.get_or_insert_with(10, || 1))
-    );
+    observed_at!(log, WriteOp::GetOrInsert, drop(map.get_or_insert_with(10, || 1)));
     observed_at!(log, WriteOp::Clear, map.clear());
 }
 

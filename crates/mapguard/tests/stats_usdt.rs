@@ -29,10 +29,19 @@ fn probe_notes_are_in_the_binary() {
     };
     assert!(output.status.success(), "readelf failed: {output:?}");
     let notes = String::from_utf8_lossy(&output.stdout);
-    assert!(notes.contains("stapsdt"), "no SDT notes in {}", exe.display());
+    assert!(
+        notes.contains("stapsdt"),
+        "no SDT notes in {}",
+        exe.display()
+    );
     for probe in ["insert", "remove", "write", "lock_contended"] {
-        let found = notes.lines().any(|line| line.trim() == format!("Name: {probe}"))
+        let found = notes
+            .lines()
+            .any(|line| line.trim() == format!("Name: {probe}"))
             && notes.contains("Provider: mapguard");
-        assert!(found, "probe mapguard:{probe} missing from readelf -n output:\n{notes}");
+        assert!(
+            found,
+            "probe mapguard:{probe} missing from readelf -n output:\n{notes}"
+        );
     }
 }

@@ -53,19 +53,21 @@ impl Stripes {
         }
     }
 
-    /// Adds one to `counter` for the thread numbered `thread` (`usize::MAX` if it has none).
+    /// Adds one to `counter` for the calling thread, numbered `thread`, and says whether this
+    /// access of a key with hash `hash` is sampled.
     #[inline]
-    pub(crate) fn bump(&self, thread: usize, counter: Counter) {
-        match self.owned.get(thread) {
+    pub(crate) fn bump(&self, thread: usize, counter: Counter, hash: u64) -> bool {
+        let before = match self.owned.get(thread) {
             Some(block) => {
                 // Only the thread numbered `thread` writes this block (module docs).
                 let cell = &block.0[counter as usize];
-                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                let before = cell.load(Ordering::Relaxed);
+                cell.store(before + 1, Ordering::Relaxed);
+                before
             }
-            None => {
-                self.overflow.0[counter as usize].fetch_add(1, Ordering::Relaxed);
-            }
-        }
+            None => self.overflow.0[counter as usize].fetch_add(1, Ordering::Relaxed),
+        };
+        sampled(before, hash)
     }
 
     /// Every counter summed over the stripes (not an atomic cut).
@@ -91,24 +93,54 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
     free: Vec::new(),
 });
 
-/// The calling thread's number and sampling countdown.
-pub(crate) struct ThreadSlot {
-    number: Cell<usize>,
-    countdown: Cell<u32>,
-    rng: Cell<u32>,
+/// Whether the access that found a counter at `count` is sampled: one in
+/// [`SAMPLE_PERIOD`], chosen by mixing the count with the key's hash (a multiply and a
+/// shift, no per-thread state), so that neither a fixed key nor a workload that cycles with
+/// any period is always or never sampled.
+#[inline(always)]
+fn sampled(count: u64, hash: u64) -> bool {
+    (count ^ hash).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SAMPLE_PERIOD.trailing_zeros()) == 0
 }
 
+/// The calling thread's number. No destructor, so that reaching it is a plain thread-local
+/// load with no registration check; the number is given back by [`Release`], a second
+/// thread-local registered only when the number is claimed.
+struct ThreadSlot {
+    number: Cell<usize>,
+}
+
+/// Not numbered yet.
 const UNNUMBERED: usize = usize::MAX;
+/// The number was given back (the thread is exiting): count in the overflow stripe.
+const RELEASED: usize = usize::MAX - 1;
 
 thread_local! {
-    static SLOT: ThreadSlot = const {
-        ThreadSlot { number: Cell::new(UNNUMBERED), countdown: Cell::new(0), rng: Cell::new(0) }
-    };
+    static SLOT: ThreadSlot = const { ThreadSlot { number: Cell::new(UNNUMBERED) } };
+    static RELEASE: Release = const { Release };
+}
+
+/// Gives the thread's number back when the thread exits.
+struct Release;
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let number = SLOT.with(|slot| slot.number.replace(RELEASED));
+        if number < RELEASED {
+            POOL.lock().free.push(number);
+        }
+    }
 }
 
 impl ThreadSlot {
     #[cold]
+    #[inline(never)]
     fn claim(&self) -> usize {
+        // Registers the destructor that gives the number back; if this thread is already
+        // exiting, it has no number to give back and counts in the overflow stripe.
+        if RELEASE.try_with(|_| ()).is_err() {
+            self.number.set(RELEASED);
+            return RELEASED;
+        }
         let number = {
             let mut pool = POOL.lock();
             match pool.free.iter().enumerate().min_by_key(|(_, n)| **n) {
@@ -120,54 +152,21 @@ impl ThreadSlot {
             }
         };
         self.number.set(number);
-        // A per-thread seed for the sampling intervals; any odd-mixing of the number will do.
-        self.rng.set((number as u32).wrapping_mul(0x9E37_79B9) | 1);
-        self.countdown.set(1 + self.next_random() % SAMPLE_PERIOD);
         number
     }
-
-    fn next_random(&self) -> u32 {
-        // xorshift32: the intervals only need to avoid lining up with a periodic workload.
-        let mut x = self.rng.get();
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.rng.set(x);
-        x
-    }
 }
 
-impl Drop for ThreadSlot {
-    fn drop(&mut self) {
-        let number = self.number.get();
-        if number != UNNUMBERED {
-            POOL.lock().free.push(number);
-        }
-    }
-}
+/// The mean interval between sampled accesses (a power of two).
+pub(crate) const SAMPLE_PERIOD: u64 = 64;
 
-/// The mean interval between sampled accesses of one thread.
-pub(crate) const SAMPLE_PERIOD: u32 = 64;
-
-/// The calling thread's number (`usize::MAX` while its thread-locals are being destroyed)
-/// and whether this access is sampled: each thread samples one access in
-/// [`SAMPLE_PERIOD`] on average, at random intervals from 1 to `2 * SAMPLE_PERIOD - 1`.
+/// The calling thread's number (at or above any stripe count while the thread is exiting).
 #[inline]
-pub(crate) fn this_thread() -> (usize, bool) {
-    SLOT.try_with(|slot| {
-        let mut number = slot.number.get();
+pub(crate) fn this_thread() -> usize {
+    SLOT.with(|slot| {
+        let number = slot.number.get();
         if number == UNNUMBERED {
-            number = slot.claim();
+            return slot.claim();
         }
-        let left = slot.countdown.get() - 1;
-        if left == 0 {
-            slot.countdown
-                .set(1 + slot.next_random() % (2 * SAMPLE_PERIOD - 1));
-            (number, true)
-        } else {
-            slot.countdown.set(left);
-            (number, false)
-        }
+        number
     })
-    .unwrap_or((UNNUMBERED, false))
 }

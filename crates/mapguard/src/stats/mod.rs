@@ -11,8 +11,9 @@
 //!   hit/miss, computes, clears), `len`, `capacity`, and per shard the entries, the
 //!   write-lock acquisitions, the contended acquisitions and the time they waited (every
 //!   contended wait is timed; uncontended acquisitions are never timed).
-//! - **Sampled**: each thread samples one access in [`SAMPLE_PERIOD`] on average (random
-//!   intervals, so a periodic workload does not alias). A sampled access feeds the hot-key
+//! - **Sampled**: one access in [`SAMPLE_PERIOD`] on average is sampled, chosen by mixing
+//!   the thread's own count with the key's hash (so that neither a key nor a periodic workload
+//!   is always or never sampled, and no extra per-thread state is touched). A sampled access feeds the hot-key
 //!   sketch (Space-Saving over key hashes, 64 monitored hashes, reads and writes) and, for a
 //!   read of a `ShardedMap`, that shard's read count. Reported estimates are sample counts
 //!   times the period: `read_locks_estimate`, `operations_estimate`, hot-key `count` and its
@@ -70,7 +71,7 @@ use sketch::Sampled;
 pub use snapshot::{HotKey, ShardStats, StatsSnapshot};
 
 /// The mean interval, in accesses of one thread, between sampled accesses.
-pub const SAMPLE_PERIOD: u64 = counters::SAMPLE_PERIOD as u64;
+pub const SAMPLE_PERIOD: u64 = counters::SAMPLE_PERIOD;
 
 /// How many hot keys a snapshot reports.
 pub const HOT_KEYS: usize = 16;
@@ -198,14 +199,12 @@ impl<K> Instrument<K> {
     #[inline]
     pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
         if let Some(stats) = &self.stats {
-            let (thread, sampled) = counters::this_thread();
             let counter = if hit {
                 Counter::GetHit
             } else {
                 Counter::GetMiss
             };
-            stats.stripes.bump(thread, counter);
-            if sampled {
+            if stats.stripes.bump(counters::this_thread(), counter, hash) {
                 self.sample(stats, hash, shard, key);
             }
         }
@@ -222,11 +221,11 @@ impl<K> Instrument<K> {
         key: Option<&K>,
         location: &'static Location<'static>,
     ) {
-        if let Some(stats) = &self.stats {
-            let (thread, sampled) = counters::this_thread();
-            if let Some(counter) = counter {
-                stats.stripes.bump(thread, counter);
-            }
+        if let (Some(stats), Some(counter)) = (&self.stats, counter) {
+            let hash_or_zero = hash.unwrap_or(0);
+            let sampled = stats
+                .stripes
+                .bump(counters::this_thread(), counter, hash_or_zero);
             if let (true, Some(hash)) = (sampled, hash) {
                 // Writes are counted per shard exactly by the lock: no shard here.
                 self.sample(stats, hash, usize::MAX, key);
