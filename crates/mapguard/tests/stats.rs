@@ -444,17 +444,16 @@ fn hottest_shard_skew() {
     assert_eq!(map.stats().unwrap().shards[index].write_locks, 3);
 }
 
-#[derive(Default)]
-struct Log(
-    Mutex<
-        Vec<(
-            WriteOp,
-            Option<u64>,
-            Option<usize>,
-            &'static Location<'static>,
-        )>,
-    >,
+/// What the test observer keeps of each write.
+type Seen = (
+    WriteOp,
+    Option<u64>,
+    Option<usize>,
+    &'static Location<'static>,
 );
+
+#[derive(Default)]
+struct Log(Mutex<Vec<Seen>>);
 
 impl Observer for Log {
     fn on_write(&self, event: &WriteEvent<'_>) {
@@ -466,14 +465,7 @@ impl Observer for Log {
 }
 
 impl Log {
-    fn take(
-        &self,
-    ) -> Vec<(
-        WriteOp,
-        Option<u64>,
-        Option<usize>,
-        &'static Location<'static>,
-    )> {
+    fn take(&self) -> Vec<Seen> {
         std::mem::take(&mut self.0.lock().unwrap())
     }
 }
