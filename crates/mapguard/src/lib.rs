@@ -46,7 +46,7 @@
 //! [`Observer`](stats::Observer) on every write with the operation, key hash, shard and the
 //! caller's [`Location`](std::panic::Location). What is exact (every counter, per-shard
 //! entries, write locks, contended waits and their time), what is sampled (hot keys,
-//! per-shard reads: one access in 64 per thread) and why a snapshot is not an atomic cut is
+//! per-shard reads: one access in 128) and why a snapshot is not an atomic cut is
 //! in the [`stats`] module docs. Off, it costs one predictable branch per operation; on, a
 //! read still writes no cache line another core reads, except once per sampled access.
 //!

@@ -157,7 +157,7 @@ impl ThreadSlot {
 }
 
 /// The mean interval between sampled accesses (a power of two).
-pub(crate) const SAMPLE_PERIOD: u64 = 64;
+pub(crate) const SAMPLE_PERIOD: u64 = 128;
 
 /// The calling thread's number (at or above any stripe count while the thread is exiting).
 #[inline]

@@ -17,8 +17,8 @@
 //!   sketch (Space-Saving over key hashes, 64 monitored hashes, reads and writes) and, for a
 //!   read of a `ShardedMap`, that shard's read count. Reported estimates are sample counts
 //!   times the period: `read_locks_estimate`, `operations_estimate`, hot-key `count` and its
-//!   `error` bound. A key accessed more than 1/64 of the sampled accesses is always in the
-//!   sketch.
+//!   `error` bound. A key with more than 1/64 of the sampled accesses is always in the sketch
+//!   (it monitors 64 hashes).
 //! - **Not atomic**: a snapshot sums per-thread stripes and shards one at a time while other
 //!   threads go on; each figure is exact for what it saw, the set is not one instant.
 //!
