@@ -103,7 +103,9 @@ fn main() {
                 .hasher(hasher())
                 .build()
                 .unwrap();
-            keys().for_each(|k| drop(m.insert(k, k)));
+            keys().for_each(|k| {
+                let _ = m.insert(k, k);
+            });
             run_plan_sharded(&m, &plan)
         }
         "read-mostly" => {
@@ -112,7 +114,9 @@ fn main() {
                 .hasher(hasher())
                 .build()
                 .unwrap();
-            keys().for_each(|k| drop(m.insert(k, k)));
+            keys().for_each(|k| {
+                let _ = m.insert(k, k);
+            });
             run_plan_read_mostly(&m, &plan)
         }
         "locked" => {
@@ -121,7 +125,9 @@ fn main() {
                 .hasher(hasher())
                 .build()
                 .unwrap();
-            keys().for_each(|k| drop(m.insert(k, k)));
+            keys().for_each(|k| {
+                let _ = m.insert(k, k);
+            });
             run_plan_locked(&m, &plan)
         }
         other => panic!("unknown map {other:?}: sharded, read-mostly or locked"),

@@ -50,16 +50,6 @@
 //! in the [`stats`] module docs. Off, it costs one predictable branch per operation; on, a
 //! read still writes no cache line another core reads, except once per sampled access.
 //!
-//! ```
-//! let map = mapguard::ShardedMap::builder().name("sessions").stats(true).build()?;
-//! map.insert("alice", 1);
-//! assert!(map.get("bob").is_none());
-//! let stats = map.stats().unwrap();
-//! assert_eq!((stats.inserts, stats.gets_miss), (1, 1));
-//! assert!(stats.to_prometheus().contains("mapguard_inserts_total{map=\"sessions\"} 1"));
-//! # Ok::<(), mapguard::BuildError>(())
-//! ```
-//!
 //! ## Features
 //! - `serde`: `Serialize`/`Deserialize` for the maps, as maps.
 //! - `rayon`: parallel iteration (`par_for_each`, `par_retain`, `into_par_iter`).
@@ -72,7 +62,10 @@
 //!   first read of a shard and each write costs a lockdep check (tens of nanoseconds once the
 //!   order is known). See [`sharded`] for the lock classes and exactly what is reported.
 //!
-//! - `tracing`: [`stats::TracingObserver`], one TRACE event per write.
+//! - `stats` (default): statistics and observers. Without it the builders have no `stats`,
+//!   `stats_keys`, `name` or `observer` settings, the maps no `stats()`, and the maps compile
+//!   exactly as if the hooks were not there (not even the one branch).
+//! - `tracing`: `stats::TracingObserver`, one TRACE event per write (implies `stats`).
 //! - `metrics`: counters and gauges in the `metrics` facade, registered when a map with
 //!   statistics is built and set by its `publish_metrics()` (see [`stats`]).
 //! - `usdt`: static probes for bpftrace and perf on Linux (see [`stats`]).
@@ -88,7 +81,12 @@ pub mod read_mostly;
 #[cfg(feature = "serde")]
 mod serde_map;
 pub mod sharded;
+#[cfg(feature = "stats")]
 pub mod stats;
+/// Without the `stats` feature the hooks are compiled but never reached.
+#[cfg(not(feature = "stats"))]
+#[allow(dead_code, unreachable_pub, unused_imports)]
+mod stats;
 
 pub use error::{BuildError, ReserveError};
 pub use locked::{LockedMap, LockedMapBuilder, LockedRef};

@@ -27,7 +27,7 @@ use hashbrown::hash_table::Entry as TableEntry;
 
 use crate::error::{BuildError, ReserveError};
 use crate::sharded::{Action, Computed, DefaultHashBuilder};
-use crate::stats::{Counter, Instrument, Settings, WriteOp};
+use crate::stats::{Counter, Settings, Slot, WriteOp};
 
 /// The lock around the table. Swap this (and the guard aliases) to change the lock.
 #[cfg(not(feature = "lockdep"))]
@@ -194,7 +194,7 @@ pub struct LockedMap<K, V, S = DefaultHashBuilder> {
     table: TableLock<Table<K, V>>,
     hasher: S,
     /// Statistics and observer; `None` (one branch per operation) when neither is on.
-    instr: Option<Box<Instrument<K>>>,
+    instr: Slot<K>,
 }
 
 /// A read guard on one entry of a [`LockedMap`]: the whole map stays read-locked while it
@@ -417,6 +417,7 @@ impl<K, V, S> LockedMapBuilder<K, V, S> {
     /// assert_eq!(map.stats().unwrap().inserts, 1);
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn stats(mut self, on: bool) -> Self {
         self.settings.set_stats(on);
         self
@@ -435,6 +436,7 @@ impl<K, V, S> LockedMapBuilder<K, V, S> {
     /// assert_eq!(map.stats().unwrap().hot_keys[0].key.as_deref(), Some("7"));
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn stats_keys(mut self, on: bool) -> Self
     where
         K: fmt::Debug,
@@ -452,6 +454,7 @@ impl<K, V, S> LockedMapBuilder<K, V, S> {
     /// assert_eq!(map.stats().unwrap().name.as_deref(), Some("cache"));
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn name(mut self, name: &str) -> Self {
         self.settings.set_name(name);
         self
@@ -477,6 +480,7 @@ impl<K, V, S> LockedMapBuilder<K, V, S> {
     /// assert_eq!(*log.0.lock().unwrap(), [WriteOp::Insert]);
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn observer(mut self, observer: std::sync::Arc<dyn crate::stats::Observer>) -> Self {
         self.settings.set_observer(observer);
         self
@@ -573,7 +577,7 @@ impl<K, V, S> LockedMap<K, V, S> {
         Self {
             table: TableLock::new(HashTable::new()),
             hasher,
-            instr: None,
+            instr: Slot::empty(),
         }
     }
 
@@ -659,8 +663,9 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// assert!(mapguard::LockedMap::<u8, u8>::new().stats().is_none());
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn stats(&self) -> Option<crate::stats::StatsSnapshot> {
-        let instr = self.instr.as_deref().filter(|instr| instr.records())?;
+        let instr = self.instr.get().filter(|instr| instr.records())?;
         instr.snapshot(self.len(), self.capacity(), Vec::new())
     }
 
@@ -678,7 +683,7 @@ impl<K, V, S> LockedMap<K, V, S> {
     #[cfg(feature = "metrics")]
     pub fn publish_metrics(&self) -> Option<crate::stats::StatsSnapshot> {
         let snapshot = self.stats()?;
-        if let Some(instr) = &self.instr {
+        if let Some(instr) = self.instr.get() {
             instr.publish(&snapshot);
         }
         Some(snapshot)
@@ -687,7 +692,7 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// Counts a lookup that found `key` (or nothing).
     #[inline(always)]
     fn note_read(&self, hash: u64, key: Option<&K>) {
-        if let Some(instr) = &self.instr {
+        if let Some(instr) = self.instr.get() {
             instr.read(hash, usize::MAX, key.is_some(), key);
         }
     }
@@ -703,7 +708,7 @@ impl<K, V, S> LockedMap<K, V, S> {
         location: &'static std::panic::Location<'static>,
     ) {
         crate::stats::probe_write(op, hash, shard, counter);
-        if let Some(instr) = &self.instr {
+        if let Some(instr) = self.instr.get() {
             instr.write(op, hash, shard, counter, None, location);
         }
     }
@@ -1249,7 +1254,10 @@ impl<K: Clone, V: Clone, S: Clone> Clone for LockedMap<K, V, S> {
             table: TableLock::new(self.table.read().clone()),
             hasher: self.hasher.clone(),
             // A clone counts from zero, with the same settings and observer.
-            instr: (self.instr.as_ref()).and_then(|instr| instr.settings().build("LockedMap", 0)),
+            instr: self
+                .instr
+                .get()
+                .map_or_else(Slot::empty, |instr| instr.settings().build("LockedMap", 0)),
         }
     }
 }

@@ -1,4 +1,5 @@
 //! Statistics, hot keys, observers and the Prometheus text of all three maps.
+#![cfg(feature = "stats")]
 
 use std::collections::HashMap;
 use std::panic::Location;

@@ -32,6 +32,7 @@ impl LockStats {
     }
 
     /// `(contended acquisitions, nanoseconds waited)` so far.
+    #[cfg_attr(not(feature = "stats"), allow(dead_code))]
     pub(crate) fn figures(&self) -> (u64, u64) {
         (
             self.contended.load(Ordering::Relaxed),

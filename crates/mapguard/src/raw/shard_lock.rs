@@ -142,6 +142,7 @@ impl<T> ShardLock<T> {
 
     /// `(write acquisitions, contended acquisitions, nanoseconds waited)` so far; the first
     /// is exact (counted under the writer word), the others count slow-path waits.
+    #[cfg_attr(not(feature = "stats"), allow(dead_code))]
     pub(crate) fn figures(&self) -> (u64, u64, u64) {
         let (contended, wait_ns) = self.stats.figures();
         (self.writes.load(Ordering::Relaxed), contended, wait_ns)

@@ -116,6 +116,7 @@ impl<K, V, S> ReadMostlyMapBuilder<K, V, S> {
     /// assert_eq!(map.stats().unwrap().inserts, 1);
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn stats(mut self, on: bool) -> Self {
         self.settings.set_stats(on);
         self
@@ -134,6 +135,7 @@ impl<K, V, S> ReadMostlyMapBuilder<K, V, S> {
     /// assert_eq!(map.stats().unwrap().hot_keys[0].key.as_deref(), Some("7"));
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn stats_keys(mut self, on: bool) -> Self
     where
         K: fmt::Debug,
@@ -151,6 +153,7 @@ impl<K, V, S> ReadMostlyMapBuilder<K, V, S> {
     /// assert_eq!(map.stats().unwrap().name.as_deref(), Some("cache"));
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn name(mut self, name: &str) -> Self {
         self.settings.set_name(name);
         self
@@ -176,6 +179,7 @@ impl<K, V, S> ReadMostlyMapBuilder<K, V, S> {
     /// assert_eq!(*log.0.lock().unwrap(), [WriteOp::Insert]);
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn observer(mut self, observer: std::sync::Arc<dyn crate::stats::Observer>) -> Self {
         self.settings.set_observer(observer);
         self

@@ -54,7 +54,7 @@ use std::ops::Deref;
 use std::panic::Location;
 
 use crate::raw::read_mostly::{Decision, Lookup, Pinned, RawReadMostly};
-use crate::stats::{Counter, Instrument, Settings, WriteOp};
+use crate::stats::{Counter, Settings, Slot, WriteOp};
 
 pub use builder::ReadMostlyMapBuilder;
 pub use iter::Iter;
@@ -106,7 +106,7 @@ pub struct ReadMostlyMap<K, V, S = DefaultHashBuilder> {
     raw: RawReadMostly<K, V>,
     hasher: S,
     /// Statistics and observer; `None` (one branch per operation) when neither is on.
-    instr: Option<Box<Instrument<K>>>,
+    instr: Slot<K>,
 }
 
 /// A reference to an entry of a [`ReadMostlyMap`], dereferencing to the value.
@@ -369,8 +369,9 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     /// assert!(mapguard::ReadMostlyMap::<u8, u8>::new().stats().is_none());
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn stats(&self) -> Option<crate::stats::StatsSnapshot> {
-        let instr = self.instr.as_deref().filter(|instr| instr.records())?;
+        let instr = self.instr.get().filter(|instr| instr.records())?;
         instr.snapshot(self.len(), self.capacity(), Vec::new())
     }
 
@@ -388,7 +389,7 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     #[cfg(feature = "metrics")]
     pub fn publish_metrics(&self) -> Option<crate::stats::StatsSnapshot> {
         let snapshot = self.stats()?;
-        if let Some(instr) = &self.instr {
+        if let Some(instr) = self.instr.get() {
             instr.publish(&snapshot);
         }
         Some(snapshot)
@@ -397,7 +398,7 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     /// Counts a lookup that found `key` (or nothing).
     #[inline(always)]
     fn note_read(&self, hash: u64, hit: bool, key: Option<&K>) {
-        if let Some(instr) = &self.instr {
+        if let Some(instr) = self.instr.get() {
             instr.read(hash, usize::MAX, hit, key);
         }
     }
@@ -413,7 +414,7 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
         location: &'static std::panic::Location<'static>,
     ) {
         crate::stats::probe_write(op, hash, shard, counter);
-        if let Some(instr) = &self.instr {
+        if let Some(instr) = self.instr.get() {
             instr.write(op, hash, shard, counter, None, location);
         }
     }

@@ -2,11 +2,14 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+#[cfg(feature = "stats")]
 use std::sync::Arc;
 
 use super::{DefaultHashBuilder, ShardedMap, shard_count};
 use crate::error::{BuildError, ReserveError};
-use crate::stats::{Observer, Settings};
+#[cfg(feature = "stats")]
+use crate::stats::Observer;
+use crate::stats::Settings;
 
 /// Settings for a [`ShardedMap`], checked by [`build`](Self::build).
 ///
@@ -115,6 +118,7 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
     /// assert_eq!(map.stats().unwrap().inserts, 1);
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn stats(mut self, on: bool) -> Self {
         self.settings.set_stats(on);
         self
@@ -133,6 +137,7 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
     /// assert_eq!(map.stats().unwrap().hot_keys[0].key.as_deref(), Some("7"));
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn stats_keys(mut self, on: bool) -> Self
     where
         K: fmt::Debug,
@@ -150,6 +155,7 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
     /// assert_eq!(map.stats().unwrap().name.as_deref(), Some("sessions"));
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn name(mut self, name: &str) -> Self {
         self.settings.set_name(name);
         self
@@ -175,6 +181,7 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
     /// assert_eq!(*log.0.lock().unwrap(), [WriteOp::Insert]);
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
+    #[cfg(feature = "stats")]
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.settings.set_observer(observer);
         self

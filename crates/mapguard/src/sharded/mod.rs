@@ -95,9 +95,9 @@ use hashbrown::HashTable;
 
 use crate::error::ReserveError;
 use crate::raw::{MapId, ReadGuard, ShardLock};
-use crate::stats::{
-    Counter, Instrument, Settings, ShardStats, StatsSnapshot, WriteOp, probe_write,
-};
+use crate::stats::{Counter, Settings, Slot, WriteOp, probe_write};
+#[cfg(feature = "stats")]
+use crate::stats::{ShardStats, StatsSnapshot};
 
 pub use builder::ShardedMapBuilder;
 pub use entry::{Entry, OccupiedEntry, VacantEntry};
@@ -250,7 +250,7 @@ pub struct ShardedMap<K, V, S = DefaultHashBuilder> {
     shards: Box<[Shard<K, V>]>,
     hasher: S,
     /// Statistics and observer; `None` (one branch per operation) when neither is on.
-    instr: Option<Box<Instrument<K>>>,
+    instr: Slot<K>,
 }
 
 impl<K, V> ShardedMap<K, V, DefaultHashBuilder> {
@@ -367,8 +367,9 @@ impl<K, V, S> ShardedMap<K, V, S> {
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
     #[track_caller]
+    #[cfg(feature = "stats")]
     pub fn stats(&self) -> Option<StatsSnapshot> {
-        let instr = self.instr.as_deref().filter(|instr| instr.records())?;
+        let instr = self.instr.get().filter(|instr| instr.records())?;
         let reads = instr.shard_read_estimates();
         let mut shards = Vec::with_capacity(self.shards.len());
         let (mut len, mut capacity) = (0, 0);
@@ -407,7 +408,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
     #[track_caller]
     pub fn publish_metrics(&self) -> Option<StatsSnapshot> {
         let snapshot = self.stats()?;
-        if let Some(instr) = &self.instr {
+        if let Some(instr) = self.instr.get() {
             instr.publish(&snapshot);
         }
         Some(snapshot)
@@ -416,7 +417,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
     /// Counts a lookup of `hash` in `shard` that found `key` (or nothing).
     #[inline(always)]
     fn note_read(&self, hash: u64, shard: usize, key: Option<&K>) {
-        if let Some(instr) = &self.instr {
+        if let Some(instr) = self.instr.get() {
             instr.read(hash, shard, key.is_some(), key);
         }
     }
@@ -432,7 +433,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
         location: &'static Location<'static>,
     ) {
         probe_write(op, hash, shard, counter);
-        if let Some(instr) = &self.instr {
+        if let Some(instr) = self.instr.get() {
             instr.write(op, hash, shard, counter, None, location);
         }
     }
@@ -1261,7 +1262,7 @@ impl<K: Clone, V: Clone, S: Clone> Clone for ShardedMap<K, V, S> {
     /// Copies the shards one at a time, each under its read lock.
     fn clone(&self) -> Self {
         let map = MapId::next();
-        let settings = self.instr.as_ref().map(|instr| instr.settings().clone());
+        let settings = self.instr.get().map(|instr| instr.settings().clone());
         let shards = self
             .shards
             .iter()
@@ -1275,7 +1276,9 @@ impl<K: Clone, V: Clone, S: Clone> Clone for ShardedMap<K, V, S> {
             })
             .collect();
         // A clone counts from zero, with the same settings and observer.
-        let instr = settings.and_then(|settings| settings.build("ShardedMap", self.shards.len()));
+        let instr = settings.map_or_else(Slot::empty, |settings| {
+            settings.build("ShardedMap", self.shards.len())
+        });
         Self {
             shards,
             hasher: self.hasher.clone(),

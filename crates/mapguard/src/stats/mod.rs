@@ -141,22 +141,18 @@ impl<K> Settings<K> {
         self.key_label = on.then_some(|key: &K| format!("{key:?}"));
     }
 
-    /// The instrument of a new map with `shards` shards (0 without shards), or `None` when
-    /// there is nothing to record or call: the only cost of instrumentation then is the map
-    /// checking that field.
-    pub(crate) fn build(
-        &self,
-        map_type: &'static str,
-        shards: usize,
-    ) -> Option<Box<Instrument<K>>> {
+    /// The instrument of a new map with `shards` shards (0 without shards), or an empty slot
+    /// when there is nothing to record or call: the only cost of instrumentation then is the
+    /// map checking that field (and nothing without the `stats` feature).
+    pub(crate) fn build(&self, map_type: &'static str, shards: usize) -> Slot<K> {
         if !self.stats && self.observer.is_none() {
-            return None;
+            return Slot::empty();
         }
         let stats = self.stats.then(|| MapStats {
             stripes: Stripes::new(),
             sampled: Mutex::new(Sampled::new(shards)),
         });
-        Some(Box::new(Instrument {
+        Slot::holding(Box::new(Instrument {
             #[cfg(feature = "metrics")]
             metrics: self.stats.then(|| {
                 export_metrics::Handles::new(self.name.as_deref().unwrap_or("unnamed"), shards > 0)
@@ -165,6 +161,49 @@ impl<K> Settings<K> {
             settings: self.clone(),
             stats,
         }))
+    }
+}
+
+/// A map's instrument, if it has one. Without the `stats` feature it is always empty and
+/// zero-sized, and every check of it compiles to nothing.
+pub(crate) struct Slot<K> {
+    #[cfg(feature = "stats")]
+    inner: Option<Box<Instrument<K>>>,
+    _instrument: std::marker::PhantomData<fn(&K)>,
+}
+
+impl<K> Slot<K> {
+    pub(crate) fn empty() -> Self {
+        Self {
+            #[cfg(feature = "stats")]
+            inner: None,
+            _instrument: std::marker::PhantomData,
+        }
+    }
+
+    fn holding(instrument: Box<Instrument<K>>) -> Self {
+        #[cfg(not(feature = "stats"))]
+        drop(instrument);
+        Self {
+            #[cfg(feature = "stats")]
+            inner: Some(instrument),
+            _instrument: std::marker::PhantomData,
+        }
+    }
+
+    /// The instrument, or `None` (always, without the `stats` feature).
+    #[inline(always)]
+    pub(crate) fn get(&self) -> Option<&Instrument<K>> {
+        #[cfg(feature = "stats")]
+        return self.inner.as_deref();
+        #[cfg(not(feature = "stats"))]
+        None
+    }
+
+    /// Whether the map has an instrument.
+    #[inline(always)]
+    pub(crate) fn is_some(&self) -> bool {
+        self.get().is_some()
     }
 }
 
