@@ -567,17 +567,22 @@ impl<T> ShardLock<T> {
         for record in records().filter(|record| !SKIP_FREE_RECORDS || record.in_use()) {
             for slot in &record.held {
                 if slot.load(Ordering::SeqCst) == me {
-                    let _wait = self.stats.wait(self.index, WaitKind::Write);
-                    wait_while_held(slot, me);
+                    wait_while_held(slot, me, &self.stats, self.index);
                 }
             }
         }
         if self.shared_readers.load(Ordering::SeqCst) != 0 {
-            let _wait = self.stats.wait(self.index, WaitKind::Write);
-            let mut backoff = Waiter::new();
-            while self.shared_readers.load(Ordering::SeqCst) != 0 {
-                backoff.wait();
-            }
+            self.wait_for_shared_readers();
+        }
+    }
+
+    /// Waits until no reader counts on the lock's shared count.
+    #[cold]
+    fn wait_for_shared_readers(&self) {
+        let _wait = self.stats.wait(self.index, WaitKind::Write);
+        let mut backoff = Waiter::new();
+        while self.shared_readers.load(Ordering::SeqCst) != 0 {
+            backoff.wait();
         }
     }
 
@@ -616,7 +621,8 @@ impl<T> ShardLock<T> {
 
 /// Waits until a reader's slot stops naming the lock at `me`.
 #[cold]
-fn wait_while_held(slot: &AtomicUsize, me: usize) {
+fn wait_while_held(slot: &AtomicUsize, me: usize, stats: &LockStats, shard: usize) {
+    let _wait = stats.wait(shard, WaitKind::Write);
     let mut backoff = Waiter::new();
     while slot.load(Ordering::SeqCst) == me {
         backoff.wait();
