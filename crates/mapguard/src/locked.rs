@@ -795,26 +795,6 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.instr.is_some() {
-            return self.get_counted(key);
-        }
-        let hash = self.hash(key);
-        let table = self.table.read();
-        TableReadGuard::try_map(table, |table| table.find(hash, |(k, _)| k.borrow() == key))
-            .ok()
-            .map(|entry| LockedRef { entry })
-    }
-
-    /// [`get`](Self::get) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn get_counted<Q>(&self, key: &Q) -> Option<LockedRef<'_, K, V>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
         let hash = self.hash(key);
         let table = self.table.read();
         let found =
@@ -835,27 +815,6 @@ where
     /// ```
     #[inline]
     pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-        V: Clone,
-    {
-        if self.instr.is_some() {
-            return self.get_cloned_counted(key);
-        }
-        let hash = self.hash(key);
-        let table = self.table.read();
-        table
-            .find(hash, |(k, _)| k.borrow() == key)
-            .map(|(_, v)| v.clone())
-    }
-
-    /// [`get_cloned`](Self::get_cloned) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -883,26 +842,6 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.instr.is_some() {
-            return self.contains_key_counted(key);
-        }
-        let hash = self.hash(key);
-        self.table
-            .read()
-            .find(hash, |(k, _)| k.borrow() == key)
-            .is_some()
-    }
-
-    /// [`contains_key`](Self::contains_key) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn contains_key_counted<Q>(&self, key: &Q) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
         let hash = self.hash(key);
         let table = self.table.read();
         let found = table.find(hash, |(k, _)| k.borrow() == key);
@@ -921,24 +860,6 @@ where
     #[inline]
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        if self.instr.is_some() {
-            return self.insert_counted(key, value);
-        }
-        let hash = self.hash(&key);
-        let mut table = self.table.write();
-        if let Some((_, slot)) = table.find_mut(hash, |(k, _)| *k == key) {
-            return Some(std::mem::replace(slot, value));
-        }
-        table.insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
-        None
-    }
-
-    /// [`insert`](Self::insert) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn insert_counted(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
         let mut table = self.table.write();
         let (old, counter) = match table.find_mut(hash, |(k, _)| *k == key) {
@@ -983,25 +904,6 @@ where
     /// ```
     #[track_caller]
     pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        if self.instr.is_some() {
-            return self.remove_entry_counted(key);
-        }
-        let hash = self.hash(key);
-        let mut table = self.table.write();
-        let entry = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
-        Some(entry.remove().0)
-    }
-
-    /// [`remove_entry`](Self::remove_entry) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn remove_entry_counted<Q>(&self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,

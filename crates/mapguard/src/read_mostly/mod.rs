@@ -495,23 +495,6 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.instr.is_some() {
-            return self.get_counted(key);
-        }
-        let hash = self.hash(key);
-        self.raw.get(hash, |k| k.borrow() == key).map(Ref::new)
-    }
-
-    /// [`get`](Self::get) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn get_counted<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
         let hash = self.hash(key);
         let found = self.raw.get(hash, |k| k.borrow() == key).map(Ref::new);
         self.note_read(hash, found.is_some(), found.as_ref().map(Ref::key));
@@ -528,24 +511,6 @@ where
     /// ```
     #[inline]
     pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-        V: Clone,
-    {
-        if self.instr.is_some() {
-            return self.get_cloned_counted(key);
-        }
-        let hash = self.hash(key);
-        self.raw.read(hash, |k| k.borrow() == key, V::clone)
-    }
-
-    /// [`get_cloned`](Self::get_cloned) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -568,23 +533,6 @@ where
     /// ```
     #[inline]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        if self.instr.is_some() {
-            return self.contains_key_counted(key);
-        }
-        let hash = self.hash(key);
-        self.raw.contains(hash, |k| k.borrow() == key)
-    }
-
-    /// [`contains_key`](Self::contains_key) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn contains_key_counted<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,

@@ -640,26 +640,6 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.instr.is_some() {
-            return self.get_counted(key);
-        }
-        let hash = self.hash(key);
-        let guard = self.shards[self.shard_index(hash)].read();
-        ReadGuard::try_map(guard, |table| table.find(hash, |(k, _)| k.borrow() == key))
-            .ok()
-            .map(Ref::new)
-    }
-
-    /// [`get`](Self::get) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn get_counted<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
         let guard = self.shards[shard].read();
@@ -686,27 +666,6 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        if self.instr.is_some() {
-            return self.get_cloned_counted(key);
-        }
-        let hash = self.hash(key);
-        let guard = self.shards[self.shard_index(hash)].read();
-        guard
-            .find(hash, |(k, _)| k.borrow() == key)
-            .map(|(_, v)| v.clone())
-    }
-
-    /// [`get_cloned`](Self::get_cloned) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-        V: Clone,
-    {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
         let guard = self.shards[shard].read();
@@ -727,24 +686,6 @@ where
     #[inline]
     #[track_caller]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        if self.instr.is_some() {
-            return self.contains_key_counted(key);
-        }
-        let hash = self.hash(key);
-        let guard = self.shards[self.shard_index(hash)].read();
-        guard.find(hash, |(k, _)| k.borrow() == key).is_some()
-    }
-
-    /// [`contains_key`](Self::contains_key) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn contains_key_counted<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -809,29 +750,6 @@ where
     #[inline]
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        if self.instr.is_some() {
-            return self.insert_counted(key, value);
-        }
-        let hash = self.hash(&key);
-        let mut table = self.shards[self.shard_index(hash)].write();
-        // One probe: the entry either holds the key or marks where it goes.
-        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
-            hashbrown::hash_table::Entry::Occupied(mut entry) => {
-                Some(std::mem::replace(&mut entry.get_mut().1, value))
-            }
-            hashbrown::hash_table::Entry::Vacant(entry) => {
-                entry.insert((key, value));
-                None
-            }
-        }
-    }
-
-    /// [`insert`](Self::insert) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn insert_counted(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
         let shard = self.shard_index(hash);
         let mut table = self.shards[shard].write();
@@ -917,25 +835,6 @@ where
     #[inline]
     #[track_caller]
     pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        if self.instr.is_some() {
-            return self.remove_entry_counted(key);
-        }
-        let hash = self.hash(key);
-        let mut table = self.shards[self.shard_index(hash)].write();
-        let entry = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
-        Some(entry.remove().0)
-    }
-
-    /// [`remove_entry`](Self::remove_entry) with statistics and observer: out of line and cold, so that
-    /// the uninstrumented path compiles as if it were not there.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn remove_entry_counted<Q>(&self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
