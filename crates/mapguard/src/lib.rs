@@ -43,12 +43,13 @@
 //! ## Statistics and observers
 //! Each map can record statistics (`builder().stats(true)`, read with `stats()`), report its
 //! hot keys (with their text under `builder().stats_keys(true)`), and call an
-//! [`Observer`](stats::Observer) on every write with the operation, key hash, shard and the
+//! `stats::Observer` on every write with the operation, key hash, shard and the
 //! caller's [`Location`](std::panic::Location). What is exact (every counter, per-shard
 //! entries, write locks, contended waits and their time), what is sampled (hot keys,
 //! per-shard reads: one access in 128) and why a snapshot is not an atomic cut is
-//! in the [`stats`] module docs. Off, it costs one predictable branch per operation; on, a
-//! read still writes no cache line another core reads, except once per sampled access.
+//! in the `stats` module docs. Off, it costs one predictable branch per operation (nothing
+//! without the default `stats` feature); on, a read still writes no cache line another core
+//! reads, except once per sampled access.
 //!
 //! ## Features
 //! - `serde`: `Serialize`/`Deserialize` for the maps, as maps.
@@ -67,8 +68,8 @@
 //!   exactly as if the hooks were not there (not even the one branch).
 //! - `tracing`: `stats::TracingObserver`, one TRACE event per write (implies `stats`).
 //! - `metrics`: counters and gauges in the `metrics` facade, registered when a map with
-//!   statistics is built and set by its `publish_metrics()` (see [`stats`]).
-//! - `usdt`: static probes for bpftrace and perf on Linux (see [`stats`]).
+//!   statistics is built and set by its `publish_metrics()` (see `stats`).
+//! - `usdt`: static probes for bpftrace and perf on Linux (see `stats`).
 //!
 //! [`lockdep`]: https://docs.rs/lockdep
 #![deny(unsafe_code)]

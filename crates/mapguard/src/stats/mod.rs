@@ -23,16 +23,23 @@
 //!   threads go on; each figure is exact for what it saw, the set is not one instant.
 //!
 //! # Cost, and why the read path stays unshared
-//! A map keeps one optional boxed `Instrument` pointer: with statistics and observer off,
-//! every operation pays one predictable branch on that field, nothing else (no feature is
-//! needed to remove the code; `examples/stats_cost.rs` measures it). On, counters live in
-//! cache-padded per-thread stripes (see `counters`): a thread whose number is below the
-//! stripe count (twice the cores, 4 to 64) is the only writer of its stripe and adds with a
-//! relaxed load and store; threads beyond share one overflow stripe with `fetch_add`. The
-//! read path therefore writes no line another core reads, except once per sampled access,
-//! which takes the map's sampling mutex. Write-lock counts come free from the shard lock,
-//! which counts its writers under the writer word already; contention is counted and timed
-//! only on the lock's slow paths. An observer costs one dynamic call per write.
+//! A map keeps one optional boxed `Instrument` pointer. With statistics and observer off,
+//! every operation checks that field once (one predictable branch); in instruction counts
+//! that branch and what it does to register allocation come to about 10 to 17 instructions
+//! per operation on operations of 55 to 150 instructions (`examples/stats_off_ir.rs` under
+//! callgrind, against the same code without the hooks). Built without the default `stats`
+//! feature, the maps have no hook at all and run the code they had before statistics
+//! existed (the same instruction counts, within 0.6 %).
+//!
+//! On, counters live in cache-padded per-thread stripes (see `counters`): a thread whose
+//! number is below the stripe count (twice the cores, 4 to 64) is the only writer of its
+//! stripe and adds with a relaxed load and store; threads beyond share one overflow stripe
+//! with `fetch_add`. The read path therefore writes no line another core reads, except once
+//! per sampled access, which takes the map's sampling mutex. Write-lock counts come free from
+//! the shard lock, which counts its writers under the writer word already; contention is
+//! counted and timed only on the lock's slow paths. An observer costs one dynamic call per
+//! write. `examples/stats_cost.rs` measures all three maps with statistics off, on, and with
+//! a no-op observer, in one process.
 //!
 //! # Exports
 //! - [`StatsSnapshot::to_prometheus`]: the text exposition format, no dependency.
@@ -198,12 +205,6 @@ impl<K> Slot<K> {
         return self.inner.as_deref();
         #[cfg(not(feature = "stats"))]
         None
-    }
-
-    /// Whether the map has an instrument.
-    #[inline(always)]
-    pub(crate) fn is_some(&self) -> bool {
-        self.get().is_some()
     }
 }
 
