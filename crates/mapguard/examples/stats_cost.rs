@@ -3,7 +3,8 @@
 //! 2 threads, measured in one process with the configurations interleaved in every repeat.
 //!
 //! ```text
-//! cargo run --release -p mapguard --example stats_cost -- [--repeat 5] [--ops 1000000]
+//! cargo run --release -p mapguard --example stats_cost -- [--repeat 5] [--ops 1000000] \
+//!     [--workload exchange] [--map locked]
 //! cargo run --release -p mapguard --example stats_cost -- --ir sharded stats seed95
 //! ```
 //!
@@ -231,11 +232,15 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut repeat = 5;
     let mut ops = 1_000_000;
+    let mut only_workload: Option<String> = None;
+    let mut only_map: Option<String> = None;
     let mut at = 0;
     while at < args.len() {
         match args[at].as_str() {
             "--repeat" => repeat = args[at + 1].parse().expect("--repeat takes a number"),
             "--ops" => ops = args[at + 1].parse().expect("--ops takes a number"),
+            "--workload" => only_workload = Some(args[at + 1].clone()),
+            "--map" => only_map = Some(args[at + 1].clone()),
             "--ir" => {
                 let (map, config, workload) = (&args[at + 1], &args[at + 2], &args[at + 3]);
                 let config = *CONFIGS
@@ -267,8 +272,14 @@ fn main() {
         "workload", "map", "thr", "off", "stats", "observer", "stats/off", "obs/off"
     );
     for w in &WORKLOADS {
+        if only_workload.as_ref().is_some_and(|only| only != w.name) {
+            continue;
+        }
         let plans: Vec<Arc<Vec<Op>>> = (0..2).map(|t| Arc::new(plan(w, t, ops))).collect();
         for map in MAPS {
+            if only_map.as_ref().is_some_and(|only| only != map) {
+                continue;
+            }
             let maps: Vec<Arc<dyn CostMap>> = CONFIGS
                 .iter()
                 .map(|&config| {
