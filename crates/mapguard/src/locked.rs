@@ -691,9 +691,9 @@ impl<K, V, S> LockedMap<K, V, S> {
 
     /// Counts a lookup that found `key` (or nothing).
     #[inline(always)]
-    fn note_read(&self, hash: u64, key: Option<&K>) {
-        if let Some(instr) = self.instr.get() {
-            instr.read(hash, usize::MAX, key.is_some(), key);
+    fn note_read<const COUNT: bool>(&self, hash: u64, key: Option<&K>) {
+        if COUNT {
+            self.instr.read(hash, usize::MAX, key.is_some(), key);
         }
     }
 
@@ -707,9 +707,24 @@ impl<K, V, S> LockedMap<K, V, S> {
         counter: Option<crate::stats::Counter>,
         location: &'static std::panic::Location<'static>,
     ) {
-        crate::stats::probe_write(op, hash, shard, counter);
-        if let Some(instr) = self.instr.get() {
-            instr.write(op, hash, shard, counter, None, location);
+        self.instr.write_cold(op, hash, shard, counter, location);
+    }
+
+    /// Counts a write and tells the observer if `COUNT` (in the out-of-line twin of a write
+    /// method); fires the probe either way.
+    #[inline(always)]
+    fn note_write_in<const COUNT: bool>(
+        &self,
+        op: crate::stats::WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<crate::stats::Counter>,
+        location: &'static std::panic::Location<'static>,
+    ) {
+        if COUNT {
+            self.instr.write(op, hash, shard, counter, location);
+        } else {
+            self.instr.probe(op, hash, shard, counter);
         }
     }
 
@@ -795,13 +810,42 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            // Through a place of its own: returned directly, the twin's result place
+            // would be shared with this path and keep the result in memory here too.
+            let mut found = None;
+            self.get_counted(key, &mut found);
+            return found;
+        }
+        self.get_with::<false, Q>(key)
+    }
+
+    /// [`get`](Self::get) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn get_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<LockedRef<'a, K, V>>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        *found = self.get_with::<true, Q>(key);
+    }
+
+    /// The body of [`get`](Self::get), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn get_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<LockedRef<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let table = self.table.read();
         let found =
             TableReadGuard::try_map(table, |table| table.find(hash, |(k, _)| k.borrow() == key))
                 .ok()
                 .map(|entry| LockedRef { entry });
-        self.note_read(hash, found.as_ref().map(LockedRef::key));
+        self.note_read::<COUNT>(hash, found.as_ref().map(LockedRef::key));
         found
     }
 
@@ -820,10 +864,37 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
+        if self.instr.is_on() {
+            return self.get_cloned_counted(key);
+        }
+        self.get_cloned_with::<false, Q>(key)
+    }
+
+    /// [`get_cloned`](Self::get_cloned) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.get_cloned_with::<true, Q>(key)
+    }
+
+    /// The body of [`get_cloned`](Self::get_cloned), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn get_cloned_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
         let hash = self.hash(key);
         let table = self.table.read();
         let found = table.find(hash, |(k, _)| k.borrow() == key);
-        self.note_read(hash, found.map(|(k, _)| k));
+        self.note_read::<COUNT>(hash, found.map(|(k, _)| k));
         found.map(|(_, v)| v.clone())
     }
 
@@ -842,10 +913,35 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            return self.contains_key_counted(key);
+        }
+        self.contains_key_with::<false, Q>(key)
+    }
+
+    /// [`contains_key`](Self::contains_key) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn contains_key_counted<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.contains_key_with::<true, Q>(key)
+    }
+
+    /// The body of [`contains_key`](Self::contains_key), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn contains_key_with<const COUNT: bool, Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let table = self.table.read();
         let found = table.find(hash, |(k, _)| k.borrow() == key);
-        self.note_read(hash, found.map(|(k, _)| k));
+        self.note_read::<COUNT>(hash, found.map(|(k, _)| k));
         found.is_some()
     }
 
@@ -860,6 +956,23 @@ where
     #[inline]
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
+        if self.instr.is_on() {
+            return self.insert_counted(key, value);
+        }
+        self.insert_with::<false>(key, value)
+    }
+
+    /// [`insert`](Self::insert) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn insert_counted(&self, key: K, value: V) -> Option<V> {
+        self.insert_with::<true>(key, value)
+    }
+
+    /// The body of [`insert`](Self::insert), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn insert_with<const COUNT: bool>(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
         let mut table = self.table.write();
         let (old, counter) = match table.find_mut(hash, |(k, _)| *k == key) {
@@ -871,7 +984,7 @@ where
         };
         drop(table);
         let site = Location::caller();
-        self.note_write(WriteOp::Insert, Some(hash), None, Some(counter), site);
+        self.note_write_in::<COUNT>(WriteOp::Insert, Some(hash), None, Some(counter), site);
         old
     }
 
@@ -908,6 +1021,35 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            // Through a place of its own: returned directly, the twin's result place
+            // would be shared with this path and keep the result in memory here too.
+            let mut found = None;
+            self.remove_entry_counted(key, &mut found);
+            return found;
+        }
+        self.remove_entry_with::<false, Q>(key)
+    }
+
+    /// [`remove_entry`](Self::remove_entry) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn remove_entry_counted<Q>(&self, key: &Q, found: &mut Option<(K, V)>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        *found = self.remove_entry_with::<true, Q>(key);
+    }
+
+    /// The body of [`remove_entry`](Self::remove_entry), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn remove_entry_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let mut table = self.table.write();
         let removed = match table.find_entry(hash, |(k, _)| k.borrow() == key) {
@@ -917,7 +1059,7 @@ where
         drop(table);
         let counter = removed_counter(removed.is_some());
         let site = Location::caller();
-        self.note_write(WriteOp::Remove, Some(hash), None, Some(counter), site);
+        self.note_write_in::<COUNT>(WriteOp::Remove, Some(hash), None, Some(counter), site);
         removed
     }
 

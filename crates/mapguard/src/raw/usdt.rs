@@ -1,7 +1,8 @@
 //! Static USDT probes (feature `usdt`, Linux): SystemTap SDT notes that bpftrace and perf
 //! attach to by name, provider `mapguard`. Each probe site is a `nop` while nothing is
 //! attached; its arguments are values already in registers. Without the feature (or off
-//! Linux) every function here is empty and inlined away.
+//! Linux) the write probes do not exist (their call sites are compiled out) and
+//! `lock_contended` is empty.
 //!
 //! | probe | arguments |
 //! |---|---|
@@ -36,13 +37,9 @@ mod imp {
 #[cfg(not(all(feature = "usdt", target_os = "linux")))]
 mod imp {
     #[inline(always)]
-    pub(crate) fn insert(_hash: u64, _shard: u64, _op: u8) {}
-    #[inline(always)]
-    pub(crate) fn remove(_hash: u64, _shard: u64, _op: u8) {}
-    #[inline(always)]
-    pub(crate) fn write(_hash: u64, _shard: u64, _op: u8) {}
-    #[inline(always)]
     pub(crate) fn lock_contended(_shard: usize, _kind: u8, _waited_ns: u64) {}
 }
 
-pub(crate) use imp::{insert, lock_contended, remove, write};
+pub(crate) use imp::lock_contended;
+#[cfg(all(feature = "usdt", target_os = "linux"))]
+pub(crate) use imp::{insert, remove, write};

@@ -397,9 +397,9 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
 
     /// Counts a lookup that found `key` (or nothing).
     #[inline(always)]
-    fn note_read(&self, hash: u64, hit: bool, key: Option<&K>) {
-        if let Some(instr) = self.instr.get() {
-            instr.read(hash, usize::MAX, hit, key);
+    fn note_read<const COUNT: bool>(&self, hash: u64, hit: bool, key: Option<&K>) {
+        if COUNT {
+            self.instr.read(hash, usize::MAX, hit, key);
         }
     }
 
@@ -413,9 +413,24 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
         counter: Option<crate::stats::Counter>,
         location: &'static std::panic::Location<'static>,
     ) {
-        crate::stats::probe_write(op, hash, shard, counter);
-        if let Some(instr) = self.instr.get() {
-            instr.write(op, hash, shard, counter, None, location);
+        self.instr.write_cold(op, hash, shard, counter, location);
+    }
+
+    /// Counts a write and tells the observer if `COUNT` (in the out-of-line twin of a write
+    /// method); fires the probe either way.
+    #[inline(always)]
+    fn note_write_in<const COUNT: bool>(
+        &self,
+        op: crate::stats::WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<crate::stats::Counter>,
+        location: &'static std::panic::Location<'static>,
+    ) {
+        if COUNT {
+            self.instr.write(op, hash, shard, counter, location);
+        } else {
+            self.instr.probe(op, hash, shard, counter);
         }
     }
 
@@ -495,9 +510,38 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            // Through a place of its own: returned directly, the twin's result place
+            // would be shared with this path and keep the result in memory here too.
+            let mut found = None;
+            self.get_counted(key, &mut found);
+            return found;
+        }
+        self.get_with::<false, Q>(key)
+    }
+
+    /// [`get`](Self::get) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn get_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        *found = self.get_with::<true, Q>(key);
+    }
+
+    /// The body of [`get`](Self::get), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn get_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let found = self.raw.get(hash, |k| k.borrow() == key).map(Ref::new);
-        self.note_read(hash, found.is_some(), found.as_ref().map(Ref::key));
+        self.note_read::<COUNT>(hash, found.is_some(), found.as_ref().map(Ref::key));
         found
     }
 
@@ -516,9 +560,36 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
+        if self.instr.is_on() {
+            return self.get_cloned_counted(key);
+        }
+        self.get_cloned_with::<false, Q>(key)
+    }
+
+    /// [`get_cloned`](Self::get_cloned) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.get_cloned_with::<true, Q>(key)
+    }
+
+    /// The body of [`get_cloned`](Self::get_cloned), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn get_cloned_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
         let hash = self.hash(key);
         let found = self.raw.read(hash, |k| k.borrow() == key, V::clone);
-        self.note_read(hash, found.is_some(), None);
+        self.note_read::<COUNT>(hash, found.is_some(), None);
         found
     }
 
@@ -537,9 +608,34 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            return self.contains_key_counted(key);
+        }
+        self.contains_key_with::<false, Q>(key)
+    }
+
+    /// [`contains_key`](Self::contains_key) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn contains_key_counted<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.contains_key_with::<true, Q>(key)
+    }
+
+    /// The body of [`contains_key`](Self::contains_key), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn contains_key_with<const COUNT: bool, Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let found = self.raw.contains(hash, |k| k.borrow() == key);
-        self.note_read(hash, found, None);
+        self.note_read::<COUNT>(hash, found, None);
         found
     }
 }
@@ -566,6 +662,23 @@ where
     /// ```
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> bool {
+        if self.instr.is_on() {
+            return self.insert_counted(key, value);
+        }
+        self.insert_with::<false>(key, value)
+    }
+
+    /// [`insert`](Self::insert) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn insert_counted(&self, key: K, value: V) -> bool {
+        self.insert_with::<true>(key, value)
+    }
+
+    /// The body of [`insert`](Self::insert), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn insert_with<const COUNT: bool>(&self, key: K, value: V) -> bool {
         self.swap_as(WriteOp::Insert, key, value).is_some()
     }
 
@@ -678,10 +791,39 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            // Through a place of its own: returned directly, the twin's result place
+            // would be shared with this path and keep the result in memory here too.
+            let mut found = None;
+            self.remove_counted(key, &mut found);
+            return found;
+        }
+        self.remove_with::<false, Q>(key)
+    }
+
+    /// [`remove`](Self::remove) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn remove_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        *found = self.remove_with::<true, Q>(key);
+    }
+
+    /// The body of [`remove`](Self::remove), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn remove_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let outcome = self.raw.write(hash, BorrowedKey(key), |_| Decision::Remove);
         let counter = removed_counter(outcome.previous.is_some());
-        self.note_write(
+        self.note_write_in::<COUNT>(
             WriteOp::Remove,
             Some(hash),
             None,

@@ -95,7 +95,7 @@ use hashbrown::HashTable;
 
 use crate::error::ReserveError;
 use crate::raw::{MapId, ReadGuard, ShardLock};
-use crate::stats::{Counter, Settings, Slot, WriteOp, probe_write};
+use crate::stats::{Counter, Settings, Slot, WriteOp};
 #[cfg(feature = "stats")]
 use crate::stats::{ShardStats, StatsSnapshot};
 
@@ -414,11 +414,30 @@ impl<K, V, S> ShardedMap<K, V, S> {
         Some(snapshot)
     }
 
-    /// Counts a lookup of `hash` in `shard` that found `key` (or nothing).
+    /// Counts a lookup of `hash` in `shard` that found `key` (or nothing), if `COUNT` (in
+    /// the out-of-line twin of a read method; see `Slot::is_on`).
     #[inline(always)]
-    fn note_read(&self, hash: u64, shard: usize, key: Option<&K>) {
-        if let Some(instr) = self.instr.get() {
-            instr.read(hash, shard, key.is_some(), key);
+    fn note_read<const COUNT: bool>(&self, hash: u64, shard: usize, key: Option<&K>) {
+        if COUNT {
+            self.instr.read(hash, shard, key.is_some(), key);
+        }
+    }
+
+    /// Counts a write and tells the observer if `COUNT` (in the out-of-line twin of a write
+    /// method); fires the probe either way.
+    #[inline(always)]
+    fn note_write_in<const COUNT: bool>(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        if COUNT {
+            self.instr.write(op, hash, shard, counter, location);
+        } else {
+            self.instr.probe(op, hash, shard, counter);
         }
     }
 
@@ -432,10 +451,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
         counter: Option<Counter>,
         location: &'static Location<'static>,
     ) {
-        probe_write(op, hash, shard, counter);
-        if let Some(instr) = self.instr.get() {
-            instr.write(op, hash, shard, counter, None, location);
-        }
+        self.instr.write_cold(op, hash, shard, counter, location);
     }
 
     /// The number of shards (a power of two).
@@ -640,13 +656,42 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            // Through a place of its own: returned directly, the twin's result place would
+            // be shared with this path and keep the guard in memory here too.
+            let mut found = None;
+            self.get_counted(key, &mut found);
+            return found;
+        }
+        self.get_with::<false, Q>(key)
+    }
+
+    /// [`get`](Self::get) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn get_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        *found = self.get_with::<true, Q>(key);
+    }
+
+    /// The body of [`get`](Self::get), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn get_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
         let guard = self.shards[shard].read();
         let found = ReadGuard::try_map(guard, |table| table.find(hash, |(k, _)| k.borrow() == key))
             .ok()
             .map(Ref::new);
-        self.note_read(hash, shard, found.as_ref().map(Ref::key));
+        self.note_read::<COUNT>(hash, shard, found.as_ref().map(Ref::key));
         found
     }
 
@@ -666,11 +711,38 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
+        if self.instr.is_on() {
+            return self.get_cloned_counted(key);
+        }
+        self.get_cloned_with::<false, Q>(key)
+    }
+
+    /// [`get_cloned`](Self::get_cloned) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.get_cloned_with::<true, Q>(key)
+    }
+
+    /// The body of [`get_cloned`](Self::get_cloned), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn get_cloned_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
         let guard = self.shards[shard].read();
         let found = guard.find(hash, |(k, _)| k.borrow() == key);
-        self.note_read(hash, shard, found.map(|(k, _)| k));
+        self.note_read::<COUNT>(hash, shard, found.map(|(k, _)| k));
         found.map(|(_, v)| v.clone())
     }
 
@@ -690,11 +762,36 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            return self.contains_key_counted(key);
+        }
+        self.contains_key_with::<false, Q>(key)
+    }
+
+    /// [`contains_key`](Self::contains_key) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn contains_key_counted<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.contains_key_with::<true, Q>(key)
+    }
+
+    /// The body of [`contains_key`](Self::contains_key), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn contains_key_with<const COUNT: bool, Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
         let guard = self.shards[shard].read();
         let found = guard.find(hash, |(k, _)| k.borrow() == key);
-        self.note_read(hash, shard, found.map(|(k, _)| k));
+        self.note_read::<COUNT>(hash, shard, found.map(|(k, _)| k));
         found.is_some()
     }
 
@@ -750,6 +847,23 @@ where
     #[inline]
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
+        if self.instr.is_on() {
+            return self.insert_counted(key, value);
+        }
+        self.insert_with::<false>(key, value)
+    }
+
+    /// [`insert`](Self::insert) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn insert_counted(&self, key: K, value: V) -> Option<V> {
+        self.insert_with::<true>(key, value)
+    }
+
+    /// The body of [`insert`](Self::insert), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn insert_with<const COUNT: bool>(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
         let shard = self.shard_index(hash);
         let mut table = self.shards[shard].write();
@@ -767,7 +881,7 @@ where
             };
         drop(table);
         let site = Location::caller();
-        self.note_write(
+        self.note_write_in::<COUNT>(
             WriteOp::Insert,
             Some(hash),
             Some(shard),
@@ -839,6 +953,35 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            // Through a place of its own: returned directly, the twin's result place
+            // would be shared with this path and keep the result in memory here too.
+            let mut found = None;
+            self.remove_entry_counted(key, &mut found);
+            return found;
+        }
+        self.remove_entry_with::<false, Q>(key)
+    }
+
+    /// [`remove_entry`](Self::remove_entry) with the statistics and observer hooks, out of line.
+    #[inline(never)]
+    #[track_caller]
+    fn remove_entry_counted<Q>(&self, key: &Q, found: &mut Option<(K, V)>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        *found = self.remove_entry_with::<true, Q>(key);
+    }
+
+    /// The body of [`remove_entry`](Self::remove_entry), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn remove_entry_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
         let mut table = self.shards[shard].write();
@@ -853,7 +996,7 @@ where
             Counter::RemoveMiss
         };
         let site = Location::caller();
-        self.note_write(
+        self.note_write_in::<COUNT>(
             WriteOp::Remove,
             Some(hash),
             Some(shard),

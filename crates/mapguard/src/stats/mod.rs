@@ -198,6 +198,89 @@ impl<K> Slot<K> {
         }
     }
 
+    /// Counts a lookup of `hash` in `shard` (`usize::MAX` without shards) that found its key
+    /// or not (`key`: the stored key, when at hand). Called from the out-of-line twins of
+    /// the read methods (see [`is_on`](Self::is_on)), where the hook is inlined.
+    #[inline(always)]
+    pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
+        #[cfg(feature = "stats")]
+        if let Some(instr) = &self.inner {
+            instr.read(hash, shard, hit, key);
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = (hash, shard, hit, key);
+    }
+
+    /// Counts a write, tells the observer and fires the probe; inlined, for the out-of-line
+    /// twins of the write methods. `location` is the write method's caller.
+    #[inline(always)]
+    pub(crate) fn write(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        self.probe(op, hash, shard, counter);
+        #[cfg(feature = "stats")]
+        if let Some(instr) = &self.inner {
+            instr.write(op, hash, shard, counter, None, location);
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = location;
+    }
+
+    /// [`write`](Self::write) for the write methods without a twin: one load and one branch
+    /// on the slot (and the probe with the `usdt` feature); the rest is out of line and cold.
+    #[inline(always)]
+    pub(crate) fn write_cold(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        self.probe(op, hash, shard, counter);
+        #[cfg(feature = "stats")]
+        if let Some(instr) = &self.inner {
+            instr.write_cold(op, hash, shard, counter, location);
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = location;
+    }
+
+    /// The USDT probe of a write (feature `usdt`, Linux); nothing at all otherwise.
+    #[inline(always)]
+    pub(crate) fn probe(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+    ) {
+        #[cfg(all(feature = "usdt", target_os = "linux"))]
+        probe_write(op, hash, shard, counter);
+        #[cfg(not(all(feature = "usdt", target_os = "linux")))]
+        let _ = (op, hash, shard, counter);
+    }
+
+    /// Whether the map has an instrument: one load and one branch, hinted not taken (maps
+    /// are built without statistics by default). The hottest methods test it first and,
+    /// when it holds, run an out-of-line twin of themselves with the hooks, so that their
+    /// own code is the code of a map without statistics. Always `false` without the
+    /// `stats` feature.
+    #[inline(always)]
+    pub(crate) fn is_on(&self) -> bool {
+        #[cfg(feature = "stats")]
+        if self.inner.is_some() {
+            std::hint::cold_path();
+            return true;
+        }
+        false
+    }
+
     /// The instrument, or `None` (always, without the `stats` feature).
     #[inline(always)]
     pub(crate) fn get(&self) -> Option<&Instrument<K>> {
@@ -282,6 +365,20 @@ impl<K> Instrument<K> {
         }
     }
 
+    /// [`write`](Self::write), out of line and cold.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn write_cold(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        self.write(op, hash, shard, counter, None, location);
+    }
+
     #[cold]
     #[inline(never)]
     fn sample(&self, stats: &MapStats, hash: u64, shard: usize, key: Option<&K>) {
@@ -359,14 +456,10 @@ impl<K> Instrument<K> {
     }
 }
 
-/// The probe of a write (feature `usdt`; nothing otherwise).
+/// The probe of a write (feature `usdt`, Linux).
+#[cfg(all(feature = "usdt", target_os = "linux"))]
 #[inline(always)]
-pub(crate) fn probe_write(
-    op: WriteOp,
-    hash: Option<u64>,
-    shard: Option<usize>,
-    counter: Option<Counter>,
-) {
+fn probe_write(op: WriteOp, hash: Option<u64>, shard: Option<usize>, counter: Option<Counter>) {
     let hash = hash.unwrap_or(0);
     let shard = shard.map_or(u64::MAX, |s| s as u64);
     match counter {
