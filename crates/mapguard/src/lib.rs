@@ -47,8 +47,8 @@
 //! caller's [`Location`](std::panic::Location). What is exact (every counter, per-shard
 //! entries, write locks, contended waits and their time), what is sampled (hot keys,
 //! per-shard reads: one access in 128) and why a snapshot is not an atomic cut is
-//! in the `stats` module docs. Off, it costs one predictable branch per operation (nothing
-//! without the default `stats` feature); on, a read still writes no cache line another core
+//! in the `stats` module docs. It needs the `stats` feature (opt-in); with it, a map built
+//! without statistics costs one predictable branch per operation; on, a read still writes no cache line another core
 //! reads, except once per sampled access.
 //!
 //! ## Features
@@ -63,7 +63,7 @@
 //!   first read of a shard and each write costs a lockdep check (tens of nanoseconds once the
 //!   order is known). See [`sharded`] for the lock classes and exactly what is reported.
 //!
-//! - `stats` (default): statistics and observers. Without it the builders have no `stats`,
+//! - `stats` (opt-in): statistics and observers. Without it the builders have no `stats`,
 //!   `stats_keys`, `name` or `observer` settings, the maps no `stats()`, and the maps compile
 //!   exactly as if the hooks were not there (not even the one branch).
 //! - `tracing`: `stats::TracingObserver`, one TRACE event per write (implies `stats`).
