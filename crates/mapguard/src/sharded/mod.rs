@@ -666,8 +666,9 @@ where
         self.get_with::<false, Q>(key)
     }
 
-    /// [`get`](Self::get) with the statistics and observer hooks, out of line.
-    #[inline(never)]
+    /// [`get`](Self::get) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
     #[track_caller]
     fn get_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
     where
@@ -717,8 +718,9 @@ where
         self.get_cloned_with::<false, Q>(key)
     }
 
-    /// [`get_cloned`](Self::get_cloned) with the statistics and observer hooks, out of line.
-    #[inline(never)]
+    /// [`get_cloned`](Self::get_cloned) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
     #[track_caller]
     fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
     where
@@ -768,8 +770,9 @@ where
         self.contains_key_with::<false, Q>(key)
     }
 
-    /// [`contains_key`](Self::contains_key) with the statistics and observer hooks, out of line.
-    #[inline(never)]
+    /// [`contains_key`](Self::contains_key) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
     #[track_caller]
     fn contains_key_counted<Q>(&self, key: &Q) -> bool
     where
@@ -853,8 +856,9 @@ where
         self.insert_with::<false>(key, value)
     }
 
-    /// [`insert`](Self::insert) with the statistics and observer hooks, out of line.
-    #[inline(never)]
+    /// [`insert`](Self::insert) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
     #[track_caller]
     fn insert_counted(&self, key: K, value: V) -> Option<V> {
         self.insert_with::<true>(key, value)
@@ -963,8 +967,9 @@ where
         self.remove_entry_with::<false, Q>(key)
     }
 
-    /// [`remove_entry`](Self::remove_entry) with the statistics and observer hooks, out of line.
-    #[inline(never)]
+    /// [`remove_entry`](Self::remove_entry) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
     #[track_caller]
     fn remove_entry_counted<Q>(&self, key: &Q, found: &mut Option<(K, V)>)
     where

@@ -25,15 +25,14 @@
 //! # Cost, and why the read path stays unshared
 //! This module exists with the `stats` feature (opt-in). A map keeps one optional boxed
 //! `Instrument` pointer. With statistics and observer off, every operation tests that field
-//! once (one load and one branch, hinted not taken). The hottest methods (`get`,
-//! `get_cloned`, `contains_key`, `insert`, `remove`) then run the code of a map without
-//! statistics; when the field is set they call an out-of-line twin of themselves that has
-//! the hooks inlined. The other writes call a cold out-of-line hook. In instruction counts
-//! (`examples/stats_off_ir.rs` under callgrind, 100 000 `seed95` operations, against the
-//! same code built without the feature) the test costs +3.5 % on `ShardedMap` (113.1 against
-//! 109.3 per operation), +3.3 % on `ReadMostlyMap` (100.2 / 97.0) and +12 % on the cheap
-//! `LockedMap` operation (62.6 / 55.8): the branch, the key stored for the twin's `&key`,
-//! and register moves. That is why the feature is opt-in; built without it, the maps have
+//! once (one load and one branch). The hottest methods (`get`, `get_cloned`,
+//! `contains_key`, `insert`, `remove`) have two copies of their body, with and without the
+//! hooks, and the field chooses; the other writes call a cold out-of-line hook. In
+//! instruction counts (`examples/stats_off_ir.rs` under callgrind, 100 000 `seed95`
+//! operations, against the same code built without the feature) off costs +3.8 % on
+//! `ShardedMap` (113.4 against 109.3 per operation), nothing on `ReadMostlyMap` (94.5 / 97.0:
+//! code layout) and +7.5 % on the cheap `LockedMap` operation (60.0 / 55.8): the branch and
+//! register moves. That is why the feature is opt-in; built without it, the maps have
 //! no hook at all and run the code they had before statistics existed.
 //!
 //! On, counters live in cache-padded per-thread stripes (see `counters`): a thread whose
@@ -204,8 +203,8 @@ impl<K> Slot<K> {
     }
 
     /// Counts a lookup of `hash` in `shard` (`usize::MAX` without shards) that found its key
-    /// or not (`key`: the stored key, when at hand). Called from the out-of-line twins of
-    /// the read methods (see [`is_on`](Self::is_on)), where the hook is inlined.
+    /// or not (`key`: the stored key, when at hand). Called from the hooked copies of the
+    /// read methods (see [`is_on`](Self::is_on)).
     #[inline(always)]
     pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
         #[cfg(feature = "stats")]
@@ -216,8 +215,8 @@ impl<K> Slot<K> {
         let _ = (hash, shard, hit, key);
     }
 
-    /// Counts a write, tells the observer and fires the probe; inlined, for the out-of-line
-    /// twins of the write methods. `location` is the write method's caller.
+    /// Counts a write, tells the observer and fires the probe; inlined, for the hooked copies
+    /// of the write methods. `location` is the write method's caller.
     #[inline(always)]
     pub(crate) fn write(
         &self,
@@ -271,18 +270,16 @@ impl<K> Slot<K> {
         let _ = (op, hash, shard, counter);
     }
 
-    /// Whether the map has an instrument: one load and one branch, hinted not taken (maps
-    /// are built without statistics by default). The hottest methods test it first and,
-    /// when it holds, run an out-of-line twin of themselves with the hooks, so that their
-    /// own code is the code of a map without statistics. Always `false` without the
-    /// `stats` feature.
+    /// Whether the map has an instrument: one load and one branch. The hottest methods test
+    /// it first and run one of two copies of their body: with the hooks, or without them
+    /// (the code of a map without statistics). Always `false` without the `stats` feature.
+    /// (Hinting the branch cold or moving the hooked copy out of line cost more with
+    /// statistics on than it saved off.)
     #[inline(always)]
     pub(crate) fn is_on(&self) -> bool {
         #[cfg(feature = "stats")]
-        if self.inner.is_some() {
-            std::hint::cold_path();
-            return true;
-        }
+        return self.inner.is_some();
+        #[cfg(not(feature = "stats"))]
         false
     }
 
