@@ -22,12 +22,14 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::panic::Location;
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 
 use crate::error::{BuildError, ReserveError};
 use crate::sharded::{Action, Computed, DefaultHashBuilder};
+use crate::stats::{Counter, Settings, Slot, WriteOp};
 
 /// The lock around the table. Swap this (and the guard aliases) to change the lock.
 #[cfg(not(feature = "lockdep"))]
@@ -193,6 +195,8 @@ type Table<K, V> = HashTable<(K, V)>;
 pub struct LockedMap<K, V, S = DefaultHashBuilder> {
     table: TableLock<Table<K, V>>,
     hasher: S,
+    /// Statistics and observer; `None` (one branch per operation) when neither is on.
+    instr: Slot<K>,
 }
 
 /// A read guard on one entry of a [`LockedMap`]: the whole map stays read-locked while it
@@ -343,6 +347,7 @@ impl<K, V> fmt::Debug for Iter<'_, K, V> {
 pub struct LockedMapBuilder<K, V, S = DefaultHashBuilder> {
     capacity: usize,
     hasher: S,
+    settings: Settings<K>,
     _entries: PhantomData<fn() -> (K, V)>,
 }
 
@@ -359,6 +364,7 @@ impl<K, V> LockedMapBuilder<K, V, DefaultHashBuilder> {
         Self {
             capacity: 0,
             hasher: DefaultHashBuilder::default(),
+            settings: Settings::default(),
             _entries: PhantomData,
         }
     }
@@ -398,8 +404,88 @@ impl<K, V, S> LockedMapBuilder<K, V, S> {
         LockedMapBuilder {
             capacity: self.capacity,
             hasher,
+            settings: self.settings,
             _entries: PhantomData,
         }
+    }
+
+    /// Records statistics (see [`crate::stats`]): read them with `stats()`. Off by default;
+    /// off, each operation pays one predictable branch.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::builder().stats(true).build()?;
+    /// map.insert(1, 1);
+    /// assert_eq!(map.stats().unwrap().inserts, 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn stats(mut self, on: bool) -> Self {
+        self.settings.set_stats(on);
+        self
+    }
+
+    /// Reports the hot keys' `Debug` text as well as their hashes (with [`stats`](Self::stats)).
+    /// The text is made once per key that enters the hot-key sketch, never per operation.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::builder().stats(true).stats_keys(true).build()?;
+    /// map.insert(7u32, ());
+    /// for _ in 0..1000 {
+    ///     map.get(&7);
+    /// }
+    /// assert_eq!(map.stats().unwrap().hot_keys[0].key.as_deref(), Some("7"));
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn stats_keys(mut self, on: bool) -> Self
+    where
+        K: fmt::Debug,
+    {
+        self.settings.set_stats_keys(on);
+        self
+    }
+
+    /// A name for the map, reported in snapshots, to observers and as the `map` label of the
+    /// exports.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::<u8, u8>::builder().name("cache").stats(true).build()?;
+    /// assert_eq!(map.stats().unwrap().name.as_deref(), Some("cache"));
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn name(mut self, name: &str) -> Self {
+        self.settings.set_name(name);
+        self
+    }
+
+    /// Calls `observer` on every write (see [`Observer`](crate::stats::Observer)).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use mapguard::stats::{Observer, WriteEvent, WriteOp};
+    ///
+    /// #[derive(Default)]
+    /// struct Log(Mutex<Vec<WriteOp>>);
+    /// impl Observer for Log {
+    ///     fn on_write(&self, event: &WriteEvent<'_>) {
+    ///         self.0.lock().unwrap().push(event.op);
+    ///     }
+    /// }
+    /// let log = Arc::new(Log::default());
+    /// let map = mapguard::LockedMap::builder().observer(log.clone()).build()?;
+    /// map.insert(1, 1);
+    /// assert_eq!(*log.0.lock().unwrap(), [WriteOp::Insert]);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn observer(mut self, observer: std::sync::Arc<dyn crate::stats::Observer>) -> Self {
+        self.settings.set_observer(observer);
+        self
     }
 
     /// Checks the settings and builds the map.
@@ -426,6 +512,7 @@ impl<K, V, S> LockedMapBuilder<K, V, S> {
         Ok(LockedMap {
             table: TableLock::new(table),
             hasher: self.hasher,
+            instr: self.settings.build("LockedMap", 0),
         })
     }
 }
@@ -434,6 +521,7 @@ impl<K, V, S> fmt::Debug for LockedMapBuilder<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockedMapBuilder")
             .field("capacity", &self.capacity)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -491,6 +579,7 @@ impl<K, V, S> LockedMap<K, V, S> {
         Self {
             table: TableLock::new(HashTable::new()),
             hasher,
+            instr: Slot::empty(),
         }
     }
 
@@ -562,6 +651,85 @@ impl<K, V, S> LockedMap<K, V, S> {
         self.table.read().capacity()
     }
 
+    /// A snapshot of the map's statistics, or `None` unless it was built with
+    /// `builder().stats(true)`. See [`crate::stats`] for what is exact and what is sampled.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::builder().stats(true).build()?;
+    /// map.insert("a", 1);
+    /// map.insert("a", 2);
+    /// map.remove("b");
+    /// let stats = map.stats().unwrap();
+    /// assert_eq!((stats.inserts, stats.overwrites, stats.removes_miss), (1, 1, 1));
+    /// assert!(mapguard::LockedMap::<u8, u8>::new().stats().is_none());
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn stats(&self) -> Option<crate::stats::StatsSnapshot> {
+        let instr = self.instr.get().filter(|instr| instr.records())?;
+        instr.snapshot(self.len(), self.capacity(), Vec::new())
+    }
+
+    /// Takes a [`stats`](Self::stats) snapshot and sets the `metrics` counters and gauges
+    /// registered when the map was built (feature `metrics`); call it from a scrape handler
+    /// or a periodic task. `None` (and nothing published) when statistics are off.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::builder().name("cache").stats(true).build()?;
+    /// map.insert(1, 1);
+    /// assert_eq!(map.publish_metrics().unwrap().inserts, 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) -> Option<crate::stats::StatsSnapshot> {
+        let snapshot = self.stats()?;
+        if let Some(instr) = self.instr.get() {
+            instr.publish(&snapshot);
+        }
+        Some(snapshot)
+    }
+
+    /// Counts a lookup that found `key` (or nothing).
+    #[inline(always)]
+    fn note_read<const COUNT: bool>(&self, hash: u64, key: Option<&K>) {
+        if COUNT {
+            self.instr.read(hash, usize::MAX, key.is_some(), key);
+        }
+    }
+
+    /// Counts a write and tells the observer and the probes.
+    #[inline(always)]
+    fn note_write(
+        &self,
+        op: crate::stats::WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<crate::stats::Counter>,
+        location: &'static std::panic::Location<'static>,
+    ) {
+        self.instr.write_cold(op, hash, shard, counter, location);
+    }
+
+    /// Counts a write and tells the observer if `COUNT` (in the out-of-line twin of a write
+    /// method); fires the probe either way.
+    #[inline(always)]
+    fn note_write_in<const COUNT: bool>(
+        &self,
+        op: crate::stats::WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<crate::stats::Counter>,
+        location: &'static std::panic::Location<'static>,
+    ) {
+        if COUNT {
+            self.instr.write(op, hash, shard, counter, location);
+        } else {
+            self.instr.probe(op, hash, shard, counter);
+        }
+    }
+
     /// Removes every entry, keeping the allocated memory.
     ///
     /// # Examples
@@ -571,8 +739,11 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// map.clear();
     /// assert!(map.is_empty());
     /// ```
+    #[track_caller]
     pub fn clear(&self) {
         self.table.write().clear();
+        let site = std::panic::Location::caller();
+        self.note_write(WriteOp::Clear, None, None, Some(Counter::Clear), site);
     }
 
     /// Read-locks the whole map for iteration (see [`Iter`]).
@@ -602,8 +773,16 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// map.retain(|_, v| *v % 2 == 0);
     /// assert_eq!(map.len(), 5);
     /// ```
+    #[track_caller]
     pub fn retain(&self, mut keep: impl FnMut(&K, &mut V) -> bool) {
         self.table.write().retain(|(k, v)| keep(k, v));
+        self.note_write(
+            WriteOp::Retain,
+            None,
+            None,
+            None,
+            std::panic::Location::caller(),
+        );
     }
 }
 
@@ -633,11 +812,44 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            // Through a place of its own: returned directly, the twin's result place
+            // would be shared with this path and keep the result in memory here too.
+            let mut found = None;
+            self.get_counted(key, &mut found);
+            return found;
+        }
+        self.get_with::<false, Q>(key)
+    }
+
+    /// [`get`](Self::get) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn get_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<LockedRef<'a, K, V>>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        *found = self.get_with::<true, Q>(key);
+    }
+
+    /// The body of [`get`](Self::get), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn get_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<LockedRef<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let table = self.table.read();
-        TableReadGuard::try_map(table, |table| table.find(hash, |(k, _)| k.borrow() == key))
-            .ok()
-            .map(|entry| LockedRef { entry })
+        let found =
+            TableReadGuard::try_map(table, |table| table.find(hash, |(k, _)| k.borrow() == key))
+                .ok()
+                .map(|entry| LockedRef { entry });
+        self.note_read::<COUNT>(hash, found.as_ref().map(LockedRef::key));
+        found
     }
 
     /// A clone of the value of `key`, taken under a short read lock.
@@ -655,11 +867,39 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
+        if self.instr.is_on() {
+            return self.get_cloned_counted(key);
+        }
+        self.get_cloned_with::<false, Q>(key)
+    }
+
+    /// [`get_cloned`](Self::get_cloned) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.get_cloned_with::<true, Q>(key)
+    }
+
+    /// The body of [`get_cloned`](Self::get_cloned), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn get_cloned_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
         let hash = self.hash(key);
         let table = self.table.read();
-        table
-            .find(hash, |(k, _)| k.borrow() == key)
-            .map(|(_, v)| v.clone())
+        let found = table.find(hash, |(k, _)| k.borrow() == key);
+        self.note_read::<COUNT>(hash, found.map(|(k, _)| k));
+        found.map(|(_, v)| v.clone())
     }
 
     /// Whether `key` is present.
@@ -677,11 +917,37 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            return self.contains_key_counted(key);
+        }
+        self.contains_key_with::<false, Q>(key)
+    }
+
+    /// [`contains_key`](Self::contains_key) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn contains_key_counted<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.contains_key_with::<true, Q>(key)
+    }
+
+    /// The body of [`contains_key`](Self::contains_key), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn contains_key_with<const COUNT: bool, Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
-        self.table
-            .read()
-            .find(hash, |(k, _)| k.borrow() == key)
-            .is_some()
+        let table = self.table.read();
+        let found = table.find(hash, |(k, _)| k.borrow() == key);
+        self.note_read::<COUNT>(hash, found.map(|(k, _)| k));
+        found.is_some()
     }
 
     /// Inserts `value` under `key`, returning the value it replaced.
@@ -693,14 +959,39 @@ where
     /// assert_eq!(map.insert(1, 'b'), Some('a'));
     /// ```
     #[inline]
+    #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
+        if self.instr.is_on() {
+            return self.insert_counted(key, value);
+        }
+        self.insert_with::<false>(key, value)
+    }
+
+    /// [`insert`](Self::insert) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn insert_counted(&self, key: K, value: V) -> Option<V> {
+        self.insert_with::<true>(key, value)
+    }
+
+    /// The body of [`insert`](Self::insert), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn insert_with<const COUNT: bool>(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
         let mut table = self.table.write();
-        if let Some((_, slot)) = table.find_mut(hash, |(k, _)| *k == key) {
-            return Some(std::mem::replace(slot, value));
-        }
-        table.insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
-        None
+        let (old, counter) = match table.find_mut(hash, |(k, _)| *k == key) {
+            Some((_, slot)) => (Some(std::mem::replace(slot, value)), Counter::Overwrite),
+            None => {
+                table.insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
+                (None, Counter::Insert)
+            }
+        };
+        drop(table);
+        let site = Location::caller();
+        self.note_write_in::<COUNT>(WriteOp::Insert, Some(hash), None, Some(counter), site);
+        old
     }
 
     /// Removes `key`, returning its value.
@@ -713,6 +1004,7 @@ where
     /// assert_eq!(map.remove(&1), None);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -729,15 +1021,53 @@ where
     /// map.insert("k".to_string(), 1);
     /// assert_eq!(map.remove_entry("k"), Some(("k".to_string(), 1)));
     /// ```
+    #[track_caller]
     pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.instr.is_on() {
+            // Through a place of its own: returned directly, the twin's result place
+            // would be shared with this path and keep the result in memory here too.
+            let mut found = None;
+            self.remove_entry_counted(key, &mut found);
+            return found;
+        }
+        self.remove_entry_with::<false, Q>(key)
+    }
+
+    /// [`remove_entry`](Self::remove_entry) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn remove_entry_counted<Q>(&self, key: &Q, found: &mut Option<(K, V)>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        *found = self.remove_entry_with::<true, Q>(key);
+    }
+
+    /// The body of [`remove_entry`](Self::remove_entry), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn remove_entry_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
         let mut table = self.table.write();
-        let entry = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
-        Some(entry.remove().0)
+        let removed = match table.find_entry(hash, |(k, _)| k.borrow() == key) {
+            Ok(entry) => Some(entry.remove().0),
+            Err(_) => None,
+        };
+        drop(table);
+        let counter = removed_counter(removed.is_some());
+        let site = Location::caller();
+        self.note_write_in::<COUNT>(WriteOp::Remove, Some(hash), None, Some(counter), site);
+        removed
     }
 
     /// Removes `key` if `condition` returns `true` for its entry, atomically.
@@ -749,6 +1079,7 @@ where
     /// assert_eq!(map.remove_if(&1, |_, v| *v > 9), None);
     /// assert_eq!(map.remove_if(&1, |_, v| *v == 5), Some((1, 5)));
     /// ```
+    #[track_caller]
     pub fn remove_if<Q>(&self, key: &Q, condition: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -756,13 +1087,22 @@ where
     {
         let hash = self.hash(key);
         let mut table = self.table.write();
-        let entry = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
-        let (k, v) = entry.get();
-        if condition(k, v) {
-            Some(entry.remove().0)
-        } else {
-            None
-        }
+        let removed = match table.find_entry(hash, |(k, _)| k.borrow() == key) {
+            Ok(entry) => {
+                let (k, v) = entry.get();
+                if condition(k, v) {
+                    Some(entry.remove().0)
+                } else {
+                    None
+                }
+            }
+            Err(_) => None,
+        };
+        drop(table);
+        let counter = removed_counter(removed.is_some());
+        let site = Location::caller();
+        self.note_write(WriteOp::RemoveIf, Some(hash), None, Some(counter), site);
+        removed
     }
 
     /// A read guard on the value of `key`, inserting `make()` first if the key is absent. The
@@ -775,16 +1115,23 @@ where
     /// assert_eq!(*map.get_or_insert_with(1, || 10), 10);
     /// assert_eq!(*map.get_or_insert_with(1, || 20), 10);
     /// ```
+    #[track_caller]
     pub fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> LockedRef<'_, K, V> {
         if let Some(found) = self.get(&key) {
             return found;
         }
         let hash = self.hash(&key);
         let mut table = self.table.write();
-        let index = match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
-            TableEntry::Occupied(entry) => entry.bucket_index(),
-            TableEntry::Vacant(entry) => entry.insert((key, make())).bucket_index(),
-        };
+        let (index, counter) =
+            match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+                TableEntry::Occupied(entry) => (entry.bucket_index(), None),
+                TableEntry::Vacant(entry) => (
+                    entry.insert((key, make())).bucket_index(),
+                    Some(Counter::Insert),
+                ),
+            };
+        let site = Location::caller();
+        self.note_write(WriteOp::GetOrInsert, Some(hash), None, counter, site);
         let table = TableWriteGuard::downgrade(table);
         let entry = TableReadGuard::map(table, |table| {
             table
@@ -802,6 +1149,7 @@ where
     /// assert_eq!(*map.get_or_insert(1, 'a'), 'a');
     /// assert_eq!(*map.get_or_insert(1, 'b'), 'a');
     /// ```
+    #[track_caller]
     pub fn get_or_insert(&self, key: K, value: V) -> LockedRef<'_, K, V> {
         self.get_or_insert_with(key, || value)
     }
@@ -818,10 +1166,12 @@ where
     /// assert_eq!(map.compute(1, |_, _| Action::Remove), Computed::Removed(11));
     /// assert_eq!(map.compute(1, |_, _| Action::<i32>::Keep), Computed::Unchanged);
     /// ```
+    #[track_caller]
     pub fn compute(&self, key: K, decide: impl FnOnce(&K, Option<&V>) -> Action<V>) -> Computed<V> {
         let hash = self.hash(&key);
         let mut table = self.table.write();
-        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+        let computed = match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k))
+        {
             TableEntry::Occupied(mut entry) => {
                 let action = {
                     let (k, v) = entry.get();
@@ -842,7 +1192,17 @@ where
                 }
                 Action::Keep | Action::Remove => Computed::Unchanged,
             },
-        }
+        };
+        drop(table);
+        let site = Location::caller();
+        self.note_write(
+            WriteOp::Compute,
+            Some(hash),
+            None,
+            Some(Counter::Compute),
+            site,
+        );
+        computed
     }
 
     /// Changes the value of `key` in place under the write lock; returns what `change` returned,
@@ -855,6 +1215,7 @@ where
     /// assert_eq!(map.update("n", |n| { *n += 1; *n }), Some(2));
     /// assert_eq!(map.update("m", |n| *n), None);
     /// ```
+    #[track_caller]
     pub fn update<Q, R>(&self, key: &Q, change: impl FnOnce(&mut V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
@@ -862,8 +1223,19 @@ where
     {
         let hash = self.hash(key);
         let mut table = self.table.write();
-        let (_, value) = table.find_mut(hash, |(k, _)| k.borrow() == key)?;
-        Some(change(value))
+        let changed = table
+            .find_mut(hash, |(k, _)| k.borrow() == key)
+            .map(|(_, value)| change(value));
+        drop(table);
+        let site = Location::caller();
+        self.note_write(
+            WriteOp::Update,
+            Some(hash),
+            None,
+            Some(Counter::Compute),
+            site,
+        );
+        changed
     }
 
     /// Makes room for at least `additional` more entries.
@@ -932,6 +1304,11 @@ impl<K: Clone, V: Clone, S: Clone> Clone for LockedMap<K, V, S> {
         Self {
             table: TableLock::new(self.table.read().clone()),
             hasher: self.hasher.clone(),
+            // A clone counts from zero, with the same settings and observer.
+            instr: self
+                .instr
+                .get()
+                .map_or_else(Slot::empty, |instr| instr.settings().build("LockedMap", 0)),
         }
     }
 }
@@ -1010,5 +1387,14 @@ mod serde_impls {
         fn put(&self, key: K, value: V) {
             self.insert(key, value);
         }
+    }
+}
+
+/// The removal counter for whether an entry was removed.
+fn removed_counter(removed: bool) -> Counter {
+    if removed {
+        Counter::RemoveHit
+    } else {
+        Counter::RemoveMiss
     }
 }

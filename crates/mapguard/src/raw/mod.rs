@@ -8,15 +8,19 @@
 //! - [`epoch`]: epoch-based reclamation for memory that readers reach without a lock (built on
 //!   [`barrier`] and `primitive`, like the lock).
 //! - [`read_mostly`]: the slot tables of `ReadMostlyMap`.
+//! - [`lock_stats`]: contention figures of a shard lock (slow paths only); [`usdt`]: static
+//!   probes (feature `usdt`; the probe macro emits inline assembly).
 
 mod barrier;
 pub(crate) mod epoch;
 mod lock_class;
+pub(crate) mod lock_stats;
 mod primitive;
 pub(crate) mod read_mostly;
 pub(crate) mod readers;
 pub(crate) mod shard_lock;
 pub(crate) mod waitfor;
+pub(crate) mod usdt;
 
 pub(crate) use lock_class::MapId;
 pub(crate) use shard_lock::{ReadGuard, ShardLock, WriteGuard};

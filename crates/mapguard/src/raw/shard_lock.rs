@@ -51,6 +51,7 @@ use std::sync::atomic::Ordering;
 
 use super::barrier;
 use super::lock_class::MapId;
+use super::lock_stats::{LockStats, WaitKind};
 use super::primitive::{
     AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, DataCell, ReadAccess, SKIP_FREE_RECORDS,
     WriteAccess, store_load_fence,
@@ -99,6 +100,8 @@ pub(crate) struct ShardLock<T> {
     /// This shard's lockdep class (see `lock_class`).
     #[cfg(feature = "lockdep")]
     class: LockClass,
+    /// Contention figures, touched only on the slow paths.
+    stats: LockStats,
     data: DataCell<T>,
 }
 
@@ -166,6 +169,7 @@ impl<T> ShardLock<T> {
             check_after_ns: waitfor::check_after_ns(waitfor::DEFAULT_CHECK_AFTER),
             #[cfg(feature = "lockdep")]
             class: map.shard_class(index),
+            stats: LockStats::default(),
             data: DataCell::new(data),
         }
     }
@@ -202,6 +206,19 @@ impl<T> ShardLock<T> {
     /// Exclusive access through `&mut self`: no locking needed.
     pub(crate) fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
+    }
+
+    /// Turns on the contention figures (before the lock is shared).
+    pub(crate) fn enable_stats(&mut self) {
+        self.stats.enable();
+    }
+
+    /// `(write acquisitions, contended acquisitions, nanoseconds waited)` so far; the first
+    /// is exact (counted under the writer word), the others count slow-path waits.
+    #[cfg_attr(not(feature = "stats"), allow(dead_code))]
+    pub(crate) fn figures(&self) -> (u64, u64, u64) {
+        let (contended, wait_ns) = self.stats.figures();
+        (self.writes.load(Ordering::Relaxed), contended, wait_ns)
     }
 
     /// Consumes the lock, returning its data.
@@ -476,6 +493,7 @@ impl<T> ShardLock<T> {
     #[cold]
     #[track_caller]
     fn read_slow(&self, site: &'static Location<'static>) -> ReadHold {
+        let _wait = self.stats.wait(self.index, WaitKind::Read);
         let me = self.addr();
         let mut wait = self.wait_point(WaitMode::Read, site);
         loop {
@@ -710,6 +728,7 @@ impl<T> ShardLock<T> {
         {
             self.self_deadlock("write", site, "a read guard", Some(read_site));
         }
+        let _wait = self.stats.wait(self.index, WaitKind::Write);
         let mut wait = self.wait_point(WaitMode::Write, site);
         loop {
             let writer = self.writer.load(Ordering::Relaxed);
@@ -780,6 +799,7 @@ impl<T> ShardLock<T> {
     /// Waits until a reader's slot stops naming this lock (the writer word is held).
     #[cold]
     fn wait_while_held(&self, slot: &AtomicUsize, site: &'static Location<'static>) {
+        let _wait = self.stats.wait(self.index, WaitKind::Write);
         let me = self.addr();
         let mut wait = self.wait_point(WaitMode::Readers, site);
         while slot.load(Ordering::SeqCst) == me {
@@ -792,6 +812,7 @@ impl<T> ShardLock<T> {
     /// Waits until no reader counts on the shared count (the writer word is held).
     #[cold]
     fn wait_for_shared_readers(&self, site: &'static Location<'static>) {
+        let _wait = self.stats.wait(self.index, WaitKind::Write);
         let mut wait = self.wait_point(WaitMode::Readers, site);
         while self.shared_readers.load(Ordering::SeqCst) != 0 {
             if let Err(deadlock) = wait.pause(&|| (0, None)) {

@@ -28,6 +28,7 @@ pub struct ReadMostlyMapBuilder<K, V, S = DefaultHashBuilder> {
     shards: Option<usize>,
     capacity: usize,
     hasher: S,
+    settings: crate::stats::Settings<K>,
     _entries: PhantomData<fn() -> (K, V)>,
 }
 
@@ -45,6 +46,7 @@ impl<K, V> ReadMostlyMapBuilder<K, V, DefaultHashBuilder> {
             shards: None,
             capacity: 0,
             hasher: DefaultHashBuilder::default(),
+            settings: crate::stats::Settings::default(),
             _entries: PhantomData,
         }
     }
@@ -99,8 +101,88 @@ impl<K, V, S> ReadMostlyMapBuilder<K, V, S> {
             shards: self.shards,
             capacity: self.capacity,
             hasher,
+            settings: self.settings,
             _entries: PhantomData,
         }
+    }
+
+    /// Records statistics (see [`crate::stats`]): read them with `stats()`. Off by default;
+    /// off, each operation pays one predictable branch.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::builder().stats(true).build()?;
+    /// map.insert(1, 1);
+    /// assert_eq!(map.stats().unwrap().inserts, 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn stats(mut self, on: bool) -> Self {
+        self.settings.set_stats(on);
+        self
+    }
+
+    /// Reports the hot keys' `Debug` text as well as their hashes (with [`stats`](Self::stats)).
+    /// The text is made once per key that enters the hot-key sketch, never per operation.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::builder().stats(true).stats_keys(true).build()?;
+    /// map.insert(7u32, ());
+    /// for _ in 0..1000 {
+    ///     map.get(&7);
+    /// }
+    /// assert_eq!(map.stats().unwrap().hot_keys[0].key.as_deref(), Some("7"));
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn stats_keys(mut self, on: bool) -> Self
+    where
+        K: fmt::Debug,
+    {
+        self.settings.set_stats_keys(on);
+        self
+    }
+
+    /// A name for the map, reported in snapshots, to observers and as the `map` label of the
+    /// exports.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::<u8, u8>::builder().name("cache").stats(true).build()?;
+    /// assert_eq!(map.stats().unwrap().name.as_deref(), Some("cache"));
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn name(mut self, name: &str) -> Self {
+        self.settings.set_name(name);
+        self
+    }
+
+    /// Calls `observer` on every write (see [`Observer`](crate::stats::Observer)).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use mapguard::stats::{Observer, WriteEvent, WriteOp};
+    ///
+    /// #[derive(Default)]
+    /// struct Log(Mutex<Vec<WriteOp>>);
+    /// impl Observer for Log {
+    ///     fn on_write(&self, event: &WriteEvent<'_>) {
+    ///         self.0.lock().unwrap().push(event.op);
+    ///     }
+    /// }
+    /// let log = Arc::new(Log::default());
+    /// let map = mapguard::ReadMostlyMap::builder().observer(log.clone()).build()?;
+    /// map.insert(1, 1);
+    /// assert_eq!(*log.0.lock().unwrap(), [WriteOp::Insert]);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn observer(mut self, observer: std::sync::Arc<dyn crate::stats::Observer>) -> Self {
+        self.settings.set_observer(observer);
+        self
     }
 
     /// Checks the settings and builds the map.
@@ -124,7 +206,7 @@ impl<K, V, S> ReadMostlyMapBuilder<K, V, S> {
                 capacity: self.capacity,
                 source,
             })?;
-        Ok(ReadMostlyMap::from_raw(raw, self.hasher))
+        Ok(ReadMostlyMap::from_raw(raw, self.hasher, &self.settings))
     }
 }
 
@@ -143,6 +225,7 @@ impl<K, V, S: Clone> Clone for ReadMostlyMapBuilder<K, V, S> {
             shards: self.shards,
             capacity: self.capacity,
             hasher: self.hasher.clone(),
+            settings: self.settings.clone(),
             _entries: PhantomData,
         }
     }

@@ -57,8 +57,10 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::ops::Deref;
+use std::panic::Location;
 
 use crate::raw::read_mostly::{Decision, Lookup, Pinned, RawReadMostly};
+use crate::stats::{Counter, Settings, Slot, WriteOp};
 
 pub use builder::ReadMostlyMapBuilder;
 pub use iter::Iter;
@@ -109,6 +111,8 @@ pub type DefaultHashBuilder = crate::sharded::DefaultHashBuilder;
 pub struct ReadMostlyMap<K, V, S = DefaultHashBuilder> {
     raw: RawReadMostly<K, V>,
     hasher: S,
+    /// Statistics and observer; `None` (one branch per operation) when neither is on.
+    instr: Slot<K>,
 }
 
 /// A reference to an entry of a [`ReadMostlyMap`], dereferencing to the value.
@@ -266,8 +270,12 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
         }
     }
 
-    pub(crate) fn from_raw(raw: RawReadMostly<K, V>, hasher: S) -> Self {
-        Self { raw, hasher }
+    pub(crate) fn from_raw(raw: RawReadMostly<K, V>, hasher: S, settings: &Settings<K>) -> Self {
+        Self {
+            raw,
+            hasher,
+            instr: settings.build("ReadMostlyMap", 0),
+        }
     }
 
     /// The number of shards (a power of two): how many writers of new keys can work at once.
@@ -344,8 +352,92 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     /// assert!(map.is_empty());
     /// assert!(map.get(&1).is_none());
     /// ```
+    #[track_caller]
     pub fn clear(&self) {
         self.raw.clear();
+        let site = Location::caller();
+        self.note_write(WriteOp::Clear, None, None, Some(Counter::Clear), site);
+    }
+
+    /// A snapshot of the map's statistics, or `None` unless it was built with
+    /// `builder().stats(true)`. See [`crate::stats`] for what is exact and what is sampled.
+    ///
+    /// `ReadMostlyMap` snapshots have no per-shard figures: its reads take no lock.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::builder().stats(true).build()?;
+    /// map.insert("a", 1);
+    /// map.insert("a", 2);
+    /// map.remove("b");
+    /// let stats = map.stats().unwrap();
+    /// assert_eq!((stats.inserts, stats.overwrites, stats.removes_miss), (1, 1, 1));
+    /// assert!(mapguard::ReadMostlyMap::<u8, u8>::new().stats().is_none());
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn stats(&self) -> Option<crate::stats::StatsSnapshot> {
+        let instr = self.instr.get().filter(|instr| instr.records())?;
+        instr.snapshot(self.len(), self.capacity(), Vec::new())
+    }
+
+    /// Takes a [`stats`](Self::stats) snapshot and sets the `metrics` counters and gauges
+    /// registered when the map was built (feature `metrics`); call it from a scrape handler
+    /// or a periodic task. `None` (and nothing published) when statistics are off.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::builder().name("cache").stats(true).build()?;
+    /// map.insert(1, 1);
+    /// assert_eq!(map.publish_metrics().unwrap().inserts, 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) -> Option<crate::stats::StatsSnapshot> {
+        let snapshot = self.stats()?;
+        if let Some(instr) = self.instr.get() {
+            instr.publish(&snapshot);
+        }
+        Some(snapshot)
+    }
+
+    /// Counts a lookup that found `key` (or nothing).
+    #[inline(always)]
+    fn note_read<const COUNT: bool>(&self, hash: u64, hit: bool, key: Option<&K>) {
+        if COUNT {
+            self.instr.read(hash, usize::MAX, hit, key);
+        }
+    }
+
+    /// Counts a write and tells the observer and the probes.
+    #[inline(always)]
+    fn note_write(
+        &self,
+        op: crate::stats::WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<crate::stats::Counter>,
+        location: &'static std::panic::Location<'static>,
+    ) {
+        self.instr.write_cold(op, hash, shard, counter, location);
+    }
+
+    /// Counts a write and tells the observer if `COUNT` (in the out-of-line twin of a write
+    /// method); fires the probe either way.
+    #[inline(always)]
+    fn note_write_in<const COUNT: bool>(
+        &self,
+        op: crate::stats::WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<crate::stats::Counter>,
+        location: &'static std::panic::Location<'static>,
+    ) {
+        if COUNT {
+            self.instr.write(op, hash, shard, counter, location);
+        } else {
+            self.instr.probe(op, hash, shard, counter);
+        }
     }
 
     /// An iterator over the entries; see the type's docs for what it sees under writes.
@@ -424,8 +516,40 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            // Through a place of its own: returned directly, the twin's result place
+            // would be shared with this path and keep the result in memory here too.
+            let mut found = None;
+            self.get_counted(key, &mut found);
+            return found;
+        }
+        self.get_with::<false, Q>(key)
+    }
+
+    /// [`get`](Self::get) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn get_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        *found = self.get_with::<true, Q>(key);
+    }
+
+    /// The body of [`get`](Self::get), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn get_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
-        self.raw.get(hash, |k| k.borrow() == key).map(Ref::new)
+        let found = self.raw.get(hash, |k| k.borrow() == key).map(Ref::new);
+        self.note_read::<COUNT>(hash, found.is_some(), found.as_ref().map(Ref::key));
+        found
     }
 
     /// A clone of the value of `key`. Wait-free; the thread is pinned only during the call.
@@ -443,8 +567,38 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
+        if self.instr.is_on() {
+            return self.get_cloned_counted(key);
+        }
+        self.get_cloned_with::<false, Q>(key)
+    }
+
+    /// [`get_cloned`](Self::get_cloned) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.get_cloned_with::<true, Q>(key)
+    }
+
+    /// The body of [`get_cloned`](Self::get_cloned), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn get_cloned_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
         let hash = self.hash(key);
-        self.raw.read(hash, |k| k.borrow() == key, V::clone)
+        let found = self.raw.read(hash, |k| k.borrow() == key, V::clone);
+        self.note_read::<COUNT>(hash, found.is_some(), None);
+        found
     }
 
     /// Whether `key` is present. Wait-free.
@@ -462,8 +616,36 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            return self.contains_key_counted(key);
+        }
+        self.contains_key_with::<false, Q>(key)
+    }
+
+    /// [`contains_key`](Self::contains_key) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn contains_key_counted<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.contains_key_with::<true, Q>(key)
+    }
+
+    /// The body of [`contains_key`](Self::contains_key), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn contains_key_with<const COUNT: bool, Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
-        self.raw.contains(hash, |k| k.borrow() == key)
+        let found = self.raw.contains(hash, |k| k.borrow() == key);
+        self.note_read::<COUNT>(hash, found, None);
+        found
     }
 }
 
@@ -487,8 +669,27 @@ where
     /// assert!(map.insert(1, "b"));
     /// assert_eq!(map.get_cloned(&1), Some("b"));
     /// ```
+    #[track_caller]
     pub fn insert(&self, key: K, value: V) -> bool {
-        self.swap(key, value).is_some()
+        if self.instr.is_on() {
+            return self.insert_counted(key, value);
+        }
+        self.insert_with::<false>(key, value)
+    }
+
+    /// [`insert`](Self::insert) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn insert_counted(&self, key: K, value: V) -> bool {
+        self.insert_with::<true>(key, value)
+    }
+
+    /// The body of [`insert`](Self::insert), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn insert_with<const COUNT: bool>(&self, key: K, value: V) -> bool {
+        self.swap_as(WriteOp::Insert, key, value).is_some()
     }
 
     /// Stores `value` under `key` and returns a reference to the value it replaced (Go's
@@ -500,11 +701,23 @@ where
     /// assert!(map.swap(1, 'a').is_none());
     /// assert_eq!(*map.swap(1, 'b').unwrap(), 'a');
     /// ```
+    #[track_caller]
     pub fn swap(&self, key: K, value: V) -> Option<Ref<'_, K, V>> {
+        self.swap_as(WriteOp::Swap, key, value)
+    }
+
+    #[track_caller]
+    fn swap_as(&self, op: WriteOp, key: K, value: V) -> Option<Ref<'_, K, V>> {
         let hash = self.hash(&key);
         let outcome = self
             .raw
             .write(hash, OwnedKey(key), |_| Decision::Store(value));
+        let counter = if outcome.previous.is_some() {
+            Counter::Overwrite
+        } else {
+            Counter::Insert
+        };
+        self.note_write(op, Some(hash), None, Some(counter), Location::caller());
         outcome.previous.map(Ref::new)
     }
 
@@ -517,6 +730,7 @@ where
     /// assert_eq!(*map.get_or_insert(1, 'a'), 'a');
     /// assert_eq!(*map.get_or_insert(1, 'b'), 'a');
     /// ```
+    #[track_caller]
     pub fn get_or_insert(&self, key: K, value: V) -> Ref<'_, K, V> {
         if let Some(found) = self.get(&key) {
             return found;
@@ -536,6 +750,7 @@ where
     /// assert_eq!(*map.get_or_insert_with(1, || 10), 10);
     /// assert_eq!(*map.get_or_insert_with(1, || 20), 10);
     /// ```
+    #[track_caller]
     pub fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> Ref<'_, K, V> {
         if let Some(found) = self.get(&key) {
             return found;
@@ -543,14 +758,27 @@ where
         self.store_if_absent(key, make())
     }
 
+    #[track_caller]
     fn store_if_absent(&self, key: K, value: V) -> Ref<'_, K, V> {
         let hash = self.hash(&key);
+        let mut stored = false;
         let outcome = self
             .raw
             .write(hash, OwnedKey(key), |present| match present {
                 Some(_) => Decision::Keep,
-                None => Decision::Store(value),
+                None => {
+                    stored = true;
+                    Decision::Store(value)
+                }
             });
+        let counter = stored.then_some(Counter::Insert);
+        self.note_write(
+            WriteOp::GetOrInsert,
+            Some(hash),
+            None,
+            counter,
+            Location::caller(),
+        );
         Ref::new(
             outcome
                 .current
@@ -567,13 +795,52 @@ where
     /// assert_eq!(*map.remove(&1).unwrap(), 'a');
     /// assert!(map.remove(&1).is_none());
     /// ```
+    #[track_caller]
     pub fn remove<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.instr.is_on() {
+            // Through a place of its own: returned directly, the twin's result place
+            // would be shared with this path and keep the result in memory here too.
+            let mut found = None;
+            self.remove_counted(key, &mut found);
+            return found;
+        }
+        self.remove_with::<false, Q>(key)
+    }
+
+    /// [`remove`](Self::remove) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn remove_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        *found = self.remove_with::<true, Q>(key);
+    }
+
+    /// The body of [`remove`](Self::remove), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn remove_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
         let outcome = self.raw.write(hash, BorrowedKey(key), |_| Decision::Remove);
+        let counter = removed_counter(outcome.previous.is_some());
+        self.note_write_in::<COUNT>(
+            WriteOp::Remove,
+            Some(hash),
+            None,
+            Some(counter),
+            Location::caller(),
+        );
         outcome.previous.map(Ref::new)
     }
 
@@ -591,6 +858,7 @@ where
     /// assert!(map.remove_if_eq(&1, &5));
     /// assert!(!map.contains_key(&1));
     /// ```
+    #[track_caller]
     pub fn remove_if_eq<Q>(&self, key: &Q, current: &V) -> bool
     where
         K: Borrow<Q>,
@@ -604,6 +872,9 @@ where
                 Some(value) if value == current => Decision::Remove,
                 _ => Decision::Keep,
             });
+        let counter = removed_counter(outcome.previous.is_some());
+        let site = Location::caller();
+        self.note_write(WriteOp::RemoveIfEq, Some(hash), None, Some(counter), site);
         outcome.previous.is_some()
     }
 
@@ -623,6 +894,7 @@ where
     /// assert!(map.compare_exchange("m", &1, 3).unwrap_err().is_none());
     /// ```
     #[allow(clippy::type_complexity)]
+    #[track_caller]
     pub fn compare_exchange(
         &self,
         key: K,
@@ -639,6 +911,14 @@ where
                 Some(value) if value == current => Decision::Store(new),
                 _ => Decision::Keep,
             });
+        let op = WriteOp::CompareExchange;
+        self.note_write(
+            op,
+            Some(hash),
+            None,
+            Some(Counter::Compute),
+            Location::caller(),
+        );
         match outcome.previous {
             Some(previous) => Ok(Ref::new(previous)),
             None => Err(outcome.current.map(Ref::new)),
@@ -719,5 +999,14 @@ impl<'a, K, V, S> IntoIterator for &'a ReadMostlyMap<K, V, S> {
 
     fn into_iter(self) -> Iter<'a, K, V> {
         self.iter()
+    }
+}
+
+/// The removal counter for whether an entry was removed.
+fn removed_counter(removed: bool) -> Counter {
+    if removed {
+        Counter::RemoveHit
+    } else {
+        Counter::RemoveMiss
     }
 }

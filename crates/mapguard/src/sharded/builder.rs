@@ -3,9 +3,14 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
+#[cfg(feature = "stats")]
+use std::sync::Arc;
 
 use super::{DEFAULT_DEADLOCK_CHECK_AFTER, DefaultHashBuilder, ShardedMap, shard_count};
 use crate::error::{BuildError, ReserveError};
+#[cfg(feature = "stats")]
+use crate::stats::Observer;
+use crate::stats::Settings;
 
 /// Settings for a [`ShardedMap`], checked by [`build`](Self::build).
 ///
@@ -28,6 +33,7 @@ pub struct ShardedMapBuilder<K, V, S = DefaultHashBuilder> {
     capacity: usize,
     hasher: S,
     deadlock_check_after: Duration,
+    settings: Settings<K>,
     _entries: PhantomData<fn() -> (K, V)>,
 }
 
@@ -46,6 +52,7 @@ impl<K, V> ShardedMapBuilder<K, V, DefaultHashBuilder> {
             capacity: 0,
             hasher: DefaultHashBuilder::default(),
             deadlock_check_after: DEFAULT_DEADLOCK_CHECK_AFTER,
+            settings: Settings::default(),
             _entries: PhantomData,
         }
     }
@@ -100,6 +107,7 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
             capacity: self.capacity,
             hasher,
             deadlock_check_after: self.deadlock_check_after,
+            settings: self.settings,
             _entries: PhantomData,
         }
     }
@@ -127,6 +135,85 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
         self
     }
 
+    /// Records statistics (see [`crate::stats`]): read them with
+    /// [`ShardedMap::stats`]. Off by default; off, each operation pays one predictable branch.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::builder().stats(true).build()?;
+    /// map.insert(1, 1);
+    /// assert_eq!(map.stats().unwrap().inserts, 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn stats(mut self, on: bool) -> Self {
+        self.settings.set_stats(on);
+        self
+    }
+
+    /// Reports the hot keys' `Debug` text as well as their hashes (with [`stats`](Self::stats)).
+    /// The text is made once per key that enters the hot-key sketch, never per operation.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::builder().stats(true).stats_keys(true).build()?;
+    /// map.insert(7u32, ());
+    /// for _ in 0..1000 {
+    ///     map.get(&7);
+    /// }
+    /// assert_eq!(map.stats().unwrap().hot_keys[0].key.as_deref(), Some("7"));
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn stats_keys(mut self, on: bool) -> Self
+    where
+        K: fmt::Debug,
+    {
+        self.settings.set_stats_keys(on);
+        self
+    }
+
+    /// A name for the map, reported in snapshots, to observers and as the `map` label of the
+    /// exports.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::<u8, u8>::builder().name("sessions").stats(true).build()?;
+    /// assert_eq!(map.stats().unwrap().name.as_deref(), Some("sessions"));
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn name(mut self, name: &str) -> Self {
+        self.settings.set_name(name);
+        self
+    }
+
+    /// Calls `observer` on every write (see [`Observer`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use mapguard::stats::{Observer, WriteEvent, WriteOp};
+    ///
+    /// #[derive(Default)]
+    /// struct Log(Mutex<Vec<WriteOp>>);
+    /// impl Observer for Log {
+    ///     fn on_write(&self, event: &WriteEvent<'_>) {
+    ///         self.0.lock().unwrap().push(event.op);
+    ///     }
+    /// }
+    /// let log = Arc::new(Log::default());
+    /// let map = mapguard::ShardedMap::builder().observer(log.clone()).build()?;
+    /// map.insert(1, 1);
+    /// assert_eq!(*log.0.lock().unwrap(), [WriteOp::Insert]);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "stats")]
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.settings.set_observer(observer);
+        self
+    }
+
     /// Checks the settings and builds the map.
     ///
     /// # Errors
@@ -141,7 +228,7 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
     /// ```
     pub fn build(self) -> Result<ShardedMap<K, V, S>, BuildError> {
         let shards = shard_count(self.shards)?;
-        let mut map = ShardedMap::from_parts(shards, self.hasher);
+        let mut map = ShardedMap::from_parts(shards, self.hasher, &self.settings);
         for shard in map.shards.iter_mut() {
             shard.set_deadlock_check_after(self.deadlock_check_after);
         }
@@ -174,6 +261,7 @@ impl<K, V, S> fmt::Debug for ShardedMapBuilder<K, V, S> {
             .field("shards", &self.shards)
             .field("capacity", &self.capacity)
             .field("deadlock_check_after", &self.deadlock_check_after)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +273,7 @@ impl<K, V, S: Clone> Clone for ShardedMapBuilder<K, V, S> {
             capacity: self.capacity,
             hasher: self.hasher.clone(),
             deadlock_check_after: self.deadlock_check_after,
+            settings: self.settings.clone(),
             _entries: PhantomData,
         }
     }

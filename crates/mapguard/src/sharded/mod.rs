@@ -105,6 +105,7 @@ mod serde;
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::panic::Location;
 use std::sync::OnceLock;
 
 use crossbeam_utils::CachePadded;
@@ -112,6 +113,9 @@ use hashbrown::HashTable;
 
 use crate::error::ReserveError;
 use crate::raw::{MapId, ReadGuard, ShardLock};
+use crate::stats::{Counter, Settings, Slot, WriteOp};
+#[cfg(feature = "stats")]
+use crate::stats::{ShardStats, StatsSnapshot};
 
 pub use builder::ShardedMapBuilder;
 pub use entry::{Entry, OccupiedEntry, VacantEntry};
@@ -324,6 +328,8 @@ pub enum Computed<V> {
 pub struct ShardedMap<K, V, S = DefaultHashBuilder> {
     shards: Box<[Shard<K, V>]>,
     hasher: S,
+    /// Statistics and observer; `None` (one branch per operation) when neither is on.
+    instr: Slot<K>,
 }
 
 impl<K, V> ShardedMap<K, V, DefaultHashBuilder> {
@@ -403,13 +409,128 @@ impl<K, V, S> ShardedMap<K, V, S> {
         }
     }
 
-    fn from_parts(shard_count: usize, hasher: S) -> Self {
+    fn from_parts(shard_count: usize, hasher: S, settings: &Settings<K>) -> Self {
         debug_assert!(shard_count.is_power_of_two() && shard_count <= MAX_SHARDS);
         let map = MapId::next();
         let shards = (0..shard_count)
-            .map(|index| CachePadded::new(ShardLock::new(map, index, HashTable::new())))
+            .map(|index| {
+                let mut lock = ShardLock::new(map, index, HashTable::new());
+                if settings.stats() {
+                    lock.enable_stats();
+                }
+                CachePadded::new(lock)
+            })
             .collect();
-        Self { shards, hasher }
+        Self {
+            shards,
+            hasher,
+            instr: settings.build("ShardedMap", shard_count),
+        }
+    }
+
+    /// A snapshot of the map's statistics, or `None` unless it was built with
+    /// `builder().stats(true)`. See [`crate::stats`] for what is exact and what is sampled.
+    ///
+    /// Reads each shard under its read lock, one at a time.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::builder().shards(4).stats(true).build()?;
+    /// map.insert("a", 1);
+    /// map.insert("a", 2);
+    /// map.remove("b");
+    /// let stats = map.stats().unwrap();
+    /// assert_eq!((stats.inserts, stats.overwrites, stats.removes_miss), (1, 1, 1));
+    /// assert_eq!(stats.shards.len(), 4);
+    /// assert!(mapguard::ShardedMap::<u8, u8>::new().stats().is_none());
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[track_caller]
+    #[cfg(feature = "stats")]
+    pub fn stats(&self) -> Option<StatsSnapshot> {
+        let instr = self.instr.get().filter(|instr| instr.records())?;
+        let reads = instr.shard_read_estimates();
+        let mut shards = Vec::with_capacity(self.shards.len());
+        let (mut len, mut capacity) = (0, 0);
+        for (index, shard) in self.shards.iter().enumerate() {
+            let (entries, room) = {
+                let table = shard.read();
+                (table.len(), table.capacity())
+            };
+            len += entries;
+            capacity += room;
+            let (write_locks, contended, wait_ns) = shard.figures();
+            shards.push(ShardStats {
+                index,
+                entries,
+                write_locks,
+                read_locks_estimate: reads.get(index).copied().unwrap_or(0),
+                contended,
+                wait_ns,
+            });
+        }
+        instr.snapshot(len, capacity, shards)
+    }
+
+    /// Takes a [`stats`](Self::stats) snapshot and sets the `metrics` counters and gauges
+    /// registered when the map was built (feature `metrics`); call it from a scrape handler
+    /// or a periodic task. `None` (and nothing published) when statistics are off.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ShardedMap::builder().name("sessions").stats(true).build()?;
+    /// map.insert(1, 1);
+    /// assert_eq!(map.publish_metrics().unwrap().inserts, 1);
+    /// # Ok::<(), mapguard::BuildError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[track_caller]
+    pub fn publish_metrics(&self) -> Option<StatsSnapshot> {
+        let snapshot = self.stats()?;
+        if let Some(instr) = self.instr.get() {
+            instr.publish(&snapshot);
+        }
+        Some(snapshot)
+    }
+
+    /// Counts a lookup of `hash` in `shard` that found `key` (or nothing), if `COUNT` (in
+    /// the out-of-line twin of a read method; see `Slot::is_on`).
+    #[inline(always)]
+    fn note_read<const COUNT: bool>(&self, hash: u64, shard: usize, key: Option<&K>) {
+        if COUNT {
+            self.instr.read(hash, shard, key.is_some(), key);
+        }
+    }
+
+    /// Counts a write and tells the observer if `COUNT` (in the out-of-line twin of a write
+    /// method); fires the probe either way.
+    #[inline(always)]
+    fn note_write_in<const COUNT: bool>(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        if COUNT {
+            self.instr.write(op, hash, shard, counter, location);
+        } else {
+            self.instr.probe(op, hash, shard, counter);
+        }
+    }
+
+    /// Counts a write and tells the observer and the probes.
+    #[inline(always)]
+    fn note_write(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        self.instr.write_cold(op, hash, shard, counter, location);
     }
 
     /// The number of shards (a power of two).
@@ -448,16 +569,15 @@ impl<K, V, S> ShardedMap<K, V, S> {
         &self.hasher
     }
 
-    /// The shard holding keys with this hash.
+    /// The index of the shard holding keys with this hash.
     #[inline]
-    fn shard_for(&self, hash: u64) -> &Shard<K, V> {
+    fn shard_index(&self, hash: u64) -> usize {
         // Bits 32..57 only: a shard's table probes with the low bits and tags buckets with the
         // top 7. They are folded rather than taken as one run because a fast hasher can leave
         // a run of bits weak for some seeds (foldhash's fast hasher left bits 49..57 of keys
         // 0..4096 covering 119 of 256 values for one process seed in our measurements).
         let mid = (hash >> 32) & ((1 << 25) - 1);
-        let index = (mid ^ (mid >> 9) ^ (mid >> 17)) as usize & (self.shards.len() - 1);
-        &self.shards[index]
+        (mid ^ (mid >> 9) ^ (mid >> 17)) as usize & (self.shards.len() - 1)
     }
 
     /// The number of entries, summed over the shards one at a time (see the type's docs).
@@ -529,6 +649,8 @@ impl<K, V, S> ShardedMap<K, V, S> {
         for shard in self.shards.iter() {
             shard.write().clear();
         }
+        let site = Location::caller();
+        self.note_write(WriteOp::Clear, None, None, Some(Counter::Clear), site);
     }
 
     /// An iterator over the entries; see the type's docs for what it sees under writes.
@@ -590,6 +712,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
         for shard in self.shards.iter() {
             shard.write().retain(|(k, v)| keep(k, v));
         }
+        self.note_write(WriteOp::Retain, None, None, None, Location::caller());
     }
 }
 
@@ -624,11 +747,44 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            // Through a place of its own: returned directly, the twin's result place would
+            // be shared with this path and keep the guard in memory here too.
+            let mut found = None;
+            self.get_counted(key, &mut found);
+            return found;
+        }
+        self.get_with::<false, Q>(key)
+    }
+
+    /// [`get`](Self::get) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn get_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        *found = self.get_with::<true, Q>(key);
+    }
+
+    /// The body of [`get`](Self::get), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn get_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
-        let guard = self.shard_for(hash).read();
-        ReadGuard::try_map(guard, |table| table.find(hash, |(k, _)| k.borrow() == key))
+        let shard = self.shard_index(hash);
+        let guard = self.shards[shard].read();
+        let found = ReadGuard::try_map(guard, |table| table.find(hash, |(k, _)| k.borrow() == key))
             .ok()
-            .map(Ref::new)
+            .map(Ref::new);
+        self.note_read::<COUNT>(hash, shard, found.as_ref().map(Ref::key));
+        found
     }
 
     /// A clone of the value of `key`, taken without keeping any lock.
@@ -647,11 +803,40 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
+        if self.instr.is_on() {
+            return self.get_cloned_counted(key);
+        }
+        self.get_cloned_with::<false, Q>(key)
+    }
+
+    /// [`get_cloned`](Self::get_cloned) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.get_cloned_with::<true, Q>(key)
+    }
+
+    /// The body of [`get_cloned`](Self::get_cloned), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn get_cloned_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
         let hash = self.hash(key);
-        let guard = self.shard_for(hash).read();
-        guard
-            .find(hash, |(k, _)| k.borrow() == key)
-            .map(|(_, v)| v.clone())
+        let shard = self.shard_index(hash);
+        let guard = self.shards[shard].read();
+        let found = guard.find(hash, |(k, _)| k.borrow() == key);
+        self.note_read::<COUNT>(hash, shard, found.map(|(k, _)| k));
+        found.map(|(_, v)| v.clone())
     }
 
     /// Whether `key` is present.
@@ -670,9 +855,38 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            return self.contains_key_counted(key);
+        }
+        self.contains_key_with::<false, Q>(key)
+    }
+
+    /// [`contains_key`](Self::contains_key) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn contains_key_counted<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.contains_key_with::<true, Q>(key)
+    }
+
+    /// The body of [`contains_key`](Self::contains_key), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn contains_key_with<const COUNT: bool, Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
-        let guard = self.shard_for(hash).read();
-        guard.find(hash, |(k, _)| k.borrow() == key).is_some()
+        let shard = self.shard_index(hash);
+        let guard = self.shards[shard].read();
+        let found = guard.find(hash, |(k, _)| k.borrow() == key);
+        self.note_read::<COUNT>(hash, shard, found.map(|(k, _)| k));
+        found.is_some()
     }
 
     /// A write guard on the value of `key`, or `None` if absent. The shard is write-locked
@@ -692,9 +906,23 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let guard = self.shard_for(hash).write();
-        let index = guard.find_bucket_index(hash, |(k, _)| k.borrow() == key)?;
-        Some(RefMut::new(guard, index))
+        let shard = self.shard_index(hash);
+        let guard = self.shards[shard].write();
+        let index = guard.find_bucket_index(hash, |(k, _)| k.borrow() == key);
+        let counter = if index.is_some() {
+            Counter::GetHit
+        } else {
+            Counter::GetMiss
+        };
+        let op = WriteOp::GetMut;
+        self.note_write(
+            op,
+            Some(hash),
+            Some(shard),
+            Some(counter),
+            Location::caller(),
+        );
+        Some(RefMut::new(guard, index?))
     }
 
     /// Inserts `value` under `key`, returning the value it replaced.
@@ -713,18 +941,49 @@ where
     #[inline]
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        let hash = self.hash(&key);
-        let mut table = self.shard_for(hash).write();
-        // One probe: the entry either holds the key or marks where it goes.
-        match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
-            hashbrown::hash_table::Entry::Occupied(mut entry) => {
-                Some(std::mem::replace(&mut entry.get_mut().1, value))
-            }
-            hashbrown::hash_table::Entry::Vacant(entry) => {
-                entry.insert((key, value));
-                None
-            }
+        if self.instr.is_on() {
+            return self.insert_counted(key, value);
         }
+        self.insert_with::<false>(key, value)
+    }
+
+    /// [`insert`](Self::insert) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn insert_counted(&self, key: K, value: V) -> Option<V> {
+        self.insert_with::<true>(key, value)
+    }
+
+    /// The body of [`insert`](Self::insert), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn insert_with<const COUNT: bool>(&self, key: K, value: V) -> Option<V> {
+        let hash = self.hash(&key);
+        let shard = self.shard_index(hash);
+        let mut table = self.shards[shard].write();
+        // One probe: the entry either holds the key or marks where it goes.
+        let (old, counter) =
+            match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
+                hashbrown::hash_table::Entry::Occupied(mut entry) => (
+                    Some(std::mem::replace(&mut entry.get_mut().1, value)),
+                    Counter::Overwrite,
+                ),
+                hashbrown::hash_table::Entry::Vacant(entry) => {
+                    entry.insert((key, value));
+                    (None, Counter::Insert)
+                }
+            };
+        drop(table);
+        let site = Location::caller();
+        self.note_write_in::<COUNT>(
+            WriteOp::Insert,
+            Some(hash),
+            Some(shard),
+            Some(counter),
+            site,
+        );
+        old
     }
 
     /// Inserts `value` only if `key` is absent. Returns a guard on the new value, or an error
@@ -739,13 +998,20 @@ where
     /// ```
     #[track_caller]
     pub fn try_insert(&self, key: K, value: V) -> Result<Ref<'_, K, V>, OccupiedError<'_, K, V>> {
-        match self.entry(key) {
-            Entry::Occupied(entry) => Err(OccupiedError {
-                current: entry.into_ref().downgrade(),
-                value,
-            }),
-            Entry::Vacant(entry) => Ok(entry.insert(value).downgrade()),
-        }
+        let (entry, hash, shard) = self.entry_at(key);
+        let (result, counter) = match entry {
+            Entry::Occupied(entry) => (
+                Err(OccupiedError {
+                    current: entry.into_ref().downgrade(),
+                    value,
+                }),
+                None,
+            ),
+            Entry::Vacant(entry) => (Ok(entry.insert(value).downgrade()), Some(Counter::Insert)),
+        };
+        let site = Location::caller();
+        self.note_write(WriteOp::TryInsert, Some(hash), Some(shard), counter, site);
+        result
     }
 
     /// Removes `key`, returning its value.
@@ -782,10 +1048,58 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        if self.instr.is_on() {
+            // Through a place of its own: returned directly, the twin's result place
+            // would be shared with this path and keep the result in memory here too.
+            let mut found = None;
+            self.remove_entry_counted(key, &mut found);
+            return found;
+        }
+        self.remove_entry_with::<false, Q>(key)
+    }
+
+    /// [`remove_entry`](Self::remove_entry) with the statistics and observer hooks: a second copy of the
+    /// body, so that the plain copy has none.
+    #[inline(always)]
+    #[track_caller]
+    fn remove_entry_counted<Q>(&self, key: &Q, found: &mut Option<(K, V)>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        *found = self.remove_entry_with::<true, Q>(key);
+    }
+
+    /// The body of [`remove_entry`](Self::remove_entry), with the hooks if `COUNT`.
+    #[inline(always)]
+    #[track_caller]
+    fn remove_entry_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
-        let mut table = self.shard_for(hash).write();
-        let entry = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
-        Some(entry.remove().0)
+        let shard = self.shard_index(hash);
+        let mut table = self.shards[shard].write();
+        let removed = match table.find_entry(hash, |(k, _)| k.borrow() == key) {
+            Ok(entry) => Some(entry.remove().0),
+            Err(_) => None,
+        };
+        drop(table);
+        let counter = if removed.is_some() {
+            Counter::RemoveHit
+        } else {
+            Counter::RemoveMiss
+        };
+        let site = Location::caller();
+        self.note_write_in::<COUNT>(
+            WriteOp::Remove,
+            Some(hash),
+            Some(shard),
+            Some(counter),
+            site,
+        );
+        removed
     }
 
     /// Removes `key` if `condition` returns `true` for its entry, atomically.
@@ -806,14 +1120,34 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let mut table = self.shard_for(hash).write();
-        let entry = table.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
-        let (k, v) = entry.get();
-        if condition(k, v) {
-            Some(entry.remove().0)
+        let shard = self.shard_index(hash);
+        let mut table = self.shards[shard].write();
+        let removed = match table.find_entry(hash, |(k, _)| k.borrow() == key) {
+            Ok(entry) => {
+                let (k, v) = entry.get();
+                if condition(k, v) {
+                    Some(entry.remove().0)
+                } else {
+                    None
+                }
+            }
+            Err(_) => None,
+        };
+        drop(table);
+        let counter = if removed.is_some() {
+            Counter::RemoveHit
         } else {
-            None
-        }
+            Counter::RemoveMiss
+        };
+        let site = Location::caller();
+        self.note_write(
+            WriteOp::RemoveIf,
+            Some(hash),
+            Some(shard),
+            Some(counter),
+            site,
+        );
+        removed
     }
 
     /// A guard on the value of `key`, inserting `make()` first if the key is absent. The check
@@ -832,7 +1166,14 @@ where
         if let Some(found) = self.get(&key) {
             return found;
         }
-        self.entry(key).or_insert_with(make).downgrade()
+        let (entry, hash, shard) = self.entry_at(key);
+        let (found, counter) = match entry {
+            Entry::Occupied(entry) => (entry.into_ref().downgrade(), None),
+            Entry::Vacant(entry) => (entry.insert(make()).downgrade(), Some(Counter::Insert)),
+        };
+        let site = Location::caller();
+        self.note_write(WriteOp::GetOrInsert, Some(hash), Some(shard), counter, site);
+        found
     }
 
     /// A guard on the value of `key`, inserting `value` first if the key is absent.
@@ -870,7 +1211,8 @@ where
     /// ```
     #[track_caller]
     pub fn compute(&self, key: K, decide: impl FnOnce(&K, Option<&V>) -> Action<V>) -> Computed<V> {
-        match self.entry(key) {
+        let (entry, hash, shard) = self.entry_at(key);
+        let computed = match entry {
             Entry::Occupied(mut entry) => {
                 let action = {
                     let (k, v) = entry.pair();
@@ -889,7 +1231,16 @@ where
                 }
                 Action::Keep | Action::Remove => Computed::Unchanged,
             },
-        }
+        };
+        let site = Location::caller();
+        self.note_write(
+            WriteOp::Compute,
+            Some(hash),
+            Some(shard),
+            Some(Counter::Compute),
+            site,
+        );
+        computed
     }
 
     /// Changes the value of `key` in place, atomically, if present; returns what `change`
@@ -911,9 +1262,21 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let mut table = self.shard_for(hash).write();
-        let (_, value) = table.find_mut(hash, |(k, _)| k.borrow() == key)?;
-        Some(change(value))
+        let shard = self.shard_index(hash);
+        let mut table = self.shards[shard].write();
+        let changed = table
+            .find_mut(hash, |(k, _)| k.borrow() == key)
+            .map(|(_, value)| change(value));
+        drop(table);
+        let site = Location::caller();
+        self.note_write(
+            WriteOp::Update,
+            Some(hash),
+            Some(shard),
+            Some(Counter::Compute),
+            site,
+        );
+        changed
     }
 
     /// The entry for `key`, write-locking its shard until the entry (or the guard it turns
@@ -928,12 +1291,29 @@ where
     /// ```
     #[track_caller]
     pub fn entry(&self, key: K) -> Entry<'_, K, V, S> {
+        let (entry, hash, shard) = self.entry_at(key);
+        let site = Location::caller();
+        self.note_write(
+            WriteOp::Entry,
+            Some(hash),
+            Some(shard),
+            Some(Counter::Compute),
+            site,
+        );
+        entry
+    }
+
+    /// The entry for `key`, its hash and shard, not counted (the callers count).
+    #[track_caller]
+    fn entry_at(&self, key: K) -> (Entry<'_, K, V, S>, u64, usize) {
         let hash = self.hash(&key);
-        let table = self.shard_for(hash).write();
-        match table.find_bucket_index(hash, |(k, _)| *k == key) {
+        let shard = self.shard_index(hash);
+        let table = self.shards[shard].write();
+        let entry = match table.find_bucket_index(hash, |(k, _)| *k == key) {
             Some(index) => Entry::Occupied(OccupiedEntry::new(table, index, key)),
             None => Entry::Vacant(VacantEntry::new(table, hash, key, &self.hasher)),
-        }
+        };
+        (entry, hash, shard)
     }
 
     /// Makes room for at least `additional` more entries spread evenly over the shards.
@@ -1020,6 +1400,7 @@ impl<K: Clone, V: Clone, S: Clone> Clone for ShardedMap<K, V, S> {
     /// Copies the shards one at a time, each under its read lock.
     fn clone(&self) -> Self {
         let map = MapId::next();
+        let settings = self.instr.get().map(|instr| instr.settings().clone());
         let shards = self
             .shards
             .iter()
@@ -1027,12 +1408,20 @@ impl<K: Clone, V: Clone, S: Clone> Clone for ShardedMap<K, V, S> {
             .map(|(index, shard)| {
                 let mut lock = ShardLock::new(map, index, shard.read().clone());
                 lock.set_deadlock_check_after(shard.deadlock_check_after());
+                if settings.as_ref().is_some_and(Settings::stats) {
+                    lock.enable_stats();
+                }
                 CachePadded::new(lock)
             })
             .collect();
+        // A clone counts from zero, with the same settings and observer.
+        let instr = settings.map_or_else(Slot::empty, |settings| {
+            settings.build("ShardedMap", self.shards.len())
+        });
         Self {
             shards,
             hasher: self.hasher.clone(),
+            instr,
         }
     }
 }

@@ -1,0 +1,474 @@
+//! Statistics, hot keys and write observers for all three maps.
+//!
+//! Turned on per map when it is built: `builder().stats(true)` counts operations,
+//! `builder().stats_keys(true)` (for `K: Debug`) adds the keys' text to the hot keys,
+//! `builder().observer(..)` installs an [`Observer`], `builder().name(..)` labels exports.
+//! `stats()` returns a [`StatsSnapshot`] (`Debug`, `Display` as a small table, `serde` with
+//! the feature, [`to_prometheus`](StatsSnapshot::to_prometheus)), or `None` when off.
+//!
+//! # What is exact, what is sampled, what is atomic
+//! - **Exact**: every counter of the snapshot (gets hit/miss, inserts, overwrites, removes
+//!   hit/miss, computes, clears), `len`, `capacity`, and per shard the entries, the
+//!   write-lock acquisitions, the contended acquisitions and the time they waited (every
+//!   contended wait is timed; uncontended acquisitions are never timed).
+//! - **Sampled**: one access in [`SAMPLE_PERIOD`] on average is sampled, chosen by mixing
+//!   the thread's own count with the key's hash (so that neither a key nor a periodic workload
+//!   is always or never sampled, and no extra per-thread state is touched). A sampled access feeds the hot-key
+//!   sketch (Space-Saving over key hashes, 64 monitored hashes, reads and writes) and, for a
+//!   read of a `ShardedMap`, that shard's read count. Reported estimates are sample counts
+//!   times the period: `read_locks_estimate`, `operations_estimate`, hot-key `count` and its
+//!   `error` bound. A key with more than 1/64 of the sampled accesses is always in the sketch
+//!   (it monitors 64 hashes).
+//! - **Not atomic**: a snapshot sums per-thread stripes and shards one at a time while other
+//!   threads go on; each figure is exact for what it saw, the set is not one instant.
+//!
+//! # Cost, and why the read path stays unshared
+//! This module exists with the `stats` feature (opt-in). A map keeps one optional boxed
+//! `Instrument` pointer. With statistics and observer off, every operation tests that field
+//! once (one load and one branch). The hottest methods (`get`, `get_cloned`,
+//! `contains_key`, `insert`, `remove`) have two copies of their body, with and without the
+//! hooks, and the field chooses; the other writes call a cold out-of-line hook. In
+//! instruction counts (`examples/stats_off_ir.rs` under callgrind, 100 000 `seed95`
+//! operations, against the same code built without the feature) off costs +3.8 % on
+//! `ShardedMap` (113.4 against 109.3 per operation), nothing on `ReadMostlyMap` (94.5 / 97.0:
+//! code layout) and +7.5 % on the cheap `LockedMap` operation (60.0 / 55.8): the branch and
+//! register moves. That is why the feature is opt-in; built without it, the maps have
+//! no hook at all and run the code they had before statistics existed.
+//!
+//! On, counters live in cache-padded per-thread stripes (see `counters`): a thread whose
+//! number is below the stripe count (twice the cores, 4 to 64) is the only writer of its
+//! stripe and adds with a relaxed load and store; threads beyond share one overflow stripe
+//! with `fetch_add`. The read path therefore writes no line another core reads, except once
+//! per sampled access, which takes the map's sampling mutex. Write-lock counts come free from
+//! the shard lock, which counts its writers under the writer word already; contention is
+//! counted and timed only on the lock's slow paths. An observer costs one dynamic call per
+//! write. `examples/stats_cost.rs` measures all three maps with statistics off, on, and with
+//! a no-op observer, in one process.
+//!
+//! # Exports
+//! - [`StatsSnapshot::to_prometheus`]: the text exposition format, no dependency.
+//! - Feature `metrics`: a map built with statistics registers its counters and gauges with
+//!   the `metrics` facade when it is built (names `mapguard_*`, label `map` = its name or
+//!   `"unnamed"`); no handle is touched per operation. Values flow when the map's
+//!   `publish_metrics()` is called — from a scrape handler or a periodic task — which takes a
+//!   snapshot and sets the counters (absolute) and gauges, and returns the snapshot.
+//! - Feature `tracing`: [`TracingObserver`] emits a TRACE event per write.
+//! - Feature `usdt` (Linux): static probes `mapguard:insert`, `mapguard:remove`,
+//!   `mapguard:write` (key hash, shard, op) on every write and `mapguard:lock_contended`
+//!   (shard, read/write, nanoseconds) on every contended shard-lock wait, whether or not
+//!   statistics are on; a probe site is a `nop` until bpftrace or perf attaches, e.g.
+//!   `bpftrace -e 'usdt:./app:mapguard:lock_contended { @[arg0] = sum(arg2); }'`.
+
+mod counters;
+#[cfg(feature = "metrics")]
+mod export_metrics;
+mod observer;
+mod prometheus;
+mod sketch;
+mod snapshot;
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+pub(crate) use counters::Counter;
+use counters::Stripes;
+#[cfg(feature = "tracing")]
+pub use observer::TracingObserver;
+pub use observer::{Observer, WriteEvent, WriteOp};
+use sketch::Sampled;
+pub use snapshot::{HotKey, ShardStats, StatsSnapshot};
+
+/// The mean interval, in accesses of one thread, between sampled accesses.
+pub const SAMPLE_PERIOD: u64 = counters::SAMPLE_PERIOD;
+
+/// How many hot keys a snapshot reports.
+pub const HOT_KEYS: usize = 16;
+
+/// What a builder was told about statistics and observing; cloned into every map it builds.
+pub(crate) struct Settings<K> {
+    stats: bool,
+    name: Option<Arc<str>>,
+    observer: Option<Arc<dyn Observer>>,
+    key_label: Option<fn(&K) -> String>,
+}
+
+impl<K> Default for Settings<K> {
+    fn default() -> Self {
+        Self {
+            stats: false,
+            name: None,
+            observer: None,
+            key_label: None,
+        }
+    }
+}
+
+impl<K> Clone for Settings<K> {
+    fn clone(&self) -> Self {
+        Self {
+            stats: self.stats,
+            name: self.name.clone(),
+            observer: self.observer.clone(),
+            key_label: self.key_label,
+        }
+    }
+}
+
+impl<K> fmt::Debug for Settings<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("stats", &self.stats)
+            .field("name", &self.name)
+            .field("observer", &self.observer.is_some())
+            .field("stats_keys", &self.key_label.is_some())
+            .finish()
+    }
+}
+
+impl<K> Settings<K> {
+    pub(crate) fn set_stats(&mut self, on: bool) {
+        self.stats = on;
+    }
+
+    pub(crate) fn stats(&self) -> bool {
+        self.stats
+    }
+
+    pub(crate) fn set_name(&mut self, name: &str) {
+        self.name = Some(name.into());
+    }
+
+    pub(crate) fn set_observer(&mut self, observer: Arc<dyn Observer>) {
+        self.observer = Some(observer);
+    }
+
+    pub(crate) fn set_stats_keys(&mut self, on: bool)
+    where
+        K: fmt::Debug,
+    {
+        self.key_label = on.then_some(|key: &K| format!("{key:?}"));
+    }
+
+    /// The instrument of a new map with `shards` shards (0 without shards), or an empty slot
+    /// when there is nothing to record or call: the only cost of instrumentation then is the
+    /// map checking that field (and nothing without the `stats` feature).
+    pub(crate) fn build(&self, map_type: &'static str, shards: usize) -> Slot<K> {
+        if !self.stats && self.observer.is_none() {
+            return Slot::empty();
+        }
+        let stats = self.stats.then(|| MapStats {
+            stripes: Stripes::new(),
+            sampled: Mutex::new(Sampled::new(shards)),
+        });
+        Slot::holding(Box::new(Instrument {
+            #[cfg(feature = "metrics")]
+            metrics: self.stats.then(|| {
+                export_metrics::Handles::new(self.name.as_deref().unwrap_or("unnamed"), shards > 0)
+            }),
+            map_type,
+            settings: self.clone(),
+            stats,
+        }))
+    }
+}
+
+/// A map's instrument, if it has one. Without the `stats` feature it is always empty and
+/// zero-sized, and every check of it compiles to nothing.
+pub(crate) struct Slot<K> {
+    #[cfg(feature = "stats")]
+    inner: Option<Box<Instrument<K>>>,
+    _instrument: std::marker::PhantomData<fn(&K)>,
+}
+
+impl<K> Slot<K> {
+    pub(crate) fn empty() -> Self {
+        Self {
+            #[cfg(feature = "stats")]
+            inner: None,
+            _instrument: std::marker::PhantomData,
+        }
+    }
+
+    fn holding(instrument: Box<Instrument<K>>) -> Self {
+        #[cfg(not(feature = "stats"))]
+        drop(instrument);
+        Self {
+            #[cfg(feature = "stats")]
+            inner: Some(instrument),
+            _instrument: std::marker::PhantomData,
+        }
+    }
+
+    /// Counts a lookup of `hash` in `shard` (`usize::MAX` without shards) that found its key
+    /// or not (`key`: the stored key, when at hand). Called from the hooked copies of the
+    /// read methods (see [`is_on`](Self::is_on)).
+    #[inline(always)]
+    pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
+        #[cfg(feature = "stats")]
+        if let Some(instr) = &self.inner {
+            instr.read(hash, shard, hit, key);
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = (hash, shard, hit, key);
+    }
+
+    /// Counts a write, tells the observer and fires the probe; inlined, for the hooked copies
+    /// of the write methods. `location` is the write method's caller.
+    #[inline(always)]
+    pub(crate) fn write(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        self.probe(op, hash, shard, counter);
+        #[cfg(feature = "stats")]
+        if let Some(instr) = &self.inner {
+            instr.write(op, hash, shard, counter, None, location);
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = location;
+    }
+
+    /// [`write`](Self::write) for the write methods without a twin: one load and one branch
+    /// on the slot (and the probe with the `usdt` feature); the rest is out of line and cold.
+    #[inline(always)]
+    pub(crate) fn write_cold(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        self.probe(op, hash, shard, counter);
+        #[cfg(feature = "stats")]
+        if let Some(instr) = &self.inner {
+            instr.write_cold(op, hash, shard, counter, location);
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = location;
+    }
+
+    /// The USDT probe of a write (feature `usdt`, Linux); nothing at all otherwise.
+    #[inline(always)]
+    pub(crate) fn probe(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+    ) {
+        #[cfg(all(feature = "usdt", target_os = "linux"))]
+        probe_write(op, hash, shard, counter);
+        #[cfg(not(all(feature = "usdt", target_os = "linux")))]
+        let _ = (op, hash, shard, counter);
+    }
+
+    /// Whether the map has an instrument: one load and one branch. The hottest methods test
+    /// it first and run one of two copies of their body: with the hooks, or without them
+    /// (the code of a map without statistics). Always `false` without the `stats` feature.
+    /// (Hinting the branch cold or moving the hooked copy out of line cost more with
+    /// statistics on than it saved off.)
+    #[inline(always)]
+    pub(crate) fn is_on(&self) -> bool {
+        #[cfg(feature = "stats")]
+        return self.inner.is_some();
+        #[cfg(not(feature = "stats"))]
+        false
+    }
+
+    /// The instrument, or `None` (always, without the `stats` feature).
+    #[inline(always)]
+    pub(crate) fn get(&self) -> Option<&Instrument<K>> {
+        #[cfg(feature = "stats")]
+        return self.inner.as_deref();
+        #[cfg(not(feature = "stats"))]
+        None
+    }
+}
+
+struct MapStats {
+    stripes: Stripes,
+    sampled: Mutex<Sampled>,
+}
+
+/// The per-map hook object: present only when the map records statistics or has an
+/// observer. Its methods are the hooks the maps call.
+pub(crate) struct Instrument<K> {
+    map_type: &'static str,
+    settings: Settings<K>,
+    stats: Option<MapStats>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<export_metrics::Handles>,
+}
+
+impl<K> Instrument<K> {
+    /// The settings it was built from (for a clone of the map).
+    pub(crate) fn settings(&self) -> &Settings<K> {
+        &self.settings
+    }
+
+    /// Whether counters are on (so that shard locks can turn on their contention figures).
+    pub(crate) fn records(&self) -> bool {
+        self.stats.is_some()
+    }
+
+    /// A lookup of `hash` in `shard` (`usize::MAX` without shards) that found its key or not;
+    /// `key` is the stored key when the caller has it at hand.
+    #[inline]
+    pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
+        if let Some(stats) = &self.stats {
+            let counter = if hit {
+                Counter::GetHit
+            } else {
+                Counter::GetMiss
+            };
+            if stats.stripes.bump(counters::this_thread(), counter, hash) {
+                self.sample(stats, hash, shard, key);
+            }
+        }
+    }
+
+    /// A write: counts `counter` (if any) and calls the observer.
+    #[inline]
+    pub(crate) fn write(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        key: Option<&K>,
+        location: &'static Location<'static>,
+    ) {
+        if let (Some(stats), Some(counter)) = (&self.stats, counter) {
+            let hash_or_zero = hash.unwrap_or(0);
+            let sampled = stats
+                .stripes
+                .bump(counters::this_thread(), counter, hash_or_zero);
+            if let (true, Some(hash)) = (sampled, hash) {
+                // Writes are counted per shard exactly by the lock: no shard here.
+                self.sample(stats, hash, usize::MAX, key);
+            }
+        }
+        if let Some(observer) = &self.settings.observer {
+            observer.on_write(&WriteEvent {
+                map: self.settings.name.as_deref(),
+                op,
+                key_hash: hash,
+                shard,
+                location,
+            });
+        }
+    }
+
+    /// [`write`](Self::write), out of line and cold.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn write_cold(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        self.write(op, hash, shard, counter, None, location);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn sample(&self, stats: &MapStats, hash: u64, shard: usize, key: Option<&K>) {
+        let label = match (self.settings.key_label, key) {
+            (Some(render), Some(key)) => Some(move || render(key)),
+            _ => None,
+        };
+        let mut sampled = stats.sampled.lock();
+        sampled.offer(hash, label.as_ref().map(|f| f as &dyn Fn() -> String));
+        if let Some(reads) = sampled.shard_reads.get_mut(shard) {
+            *reads += 1;
+        }
+    }
+
+    /// The sampled reads of each shard, scaled to estimates.
+    pub(crate) fn shard_read_estimates(&self) -> Vec<u64> {
+        match &self.stats {
+            Some(stats) => stats
+                .sampled
+                .lock()
+                .shard_reads
+                .iter()
+                .map(|n| n * SAMPLE_PERIOD)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// A snapshot with these map-wide figures, or `None` when statistics are off.
+    pub(crate) fn snapshot(
+        &self,
+        len: usize,
+        capacity: usize,
+        shards: Vec<ShardStats>,
+    ) -> Option<StatsSnapshot> {
+        let stats = self.stats.as_ref()?;
+        let sums = stats.stripes.sum();
+        let hot_keys = stats
+            .sampled
+            .lock()
+            .top_k(HOT_KEYS)
+            .into_iter()
+            .map(|m| HotKey {
+                hash: m.hash,
+                key: m.key,
+                count: m.count * SAMPLE_PERIOD,
+                error: m.error * SAMPLE_PERIOD,
+            })
+            .collect();
+        Some(StatsSnapshot {
+            map_type: self.map_type.to_owned(),
+            name: self.settings.name.as_deref().map(str::to_owned),
+            len,
+            capacity,
+            gets_hit: sums[Counter::GetHit as usize],
+            gets_miss: sums[Counter::GetMiss as usize],
+            inserts: sums[Counter::Insert as usize],
+            overwrites: sums[Counter::Overwrite as usize],
+            removes_hit: sums[Counter::RemoveHit as usize],
+            removes_miss: sums[Counter::RemoveMiss as usize],
+            computes: sums[Counter::Compute as usize],
+            clears: sums[Counter::Clear as usize],
+            sample_period: SAMPLE_PERIOD,
+            shards,
+            hot_keys,
+        })
+    }
+
+    /// Pushes a snapshot to the `metrics` handles registered at build time.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish(&self, snapshot: &StatsSnapshot) {
+        if let Some(handles) = &self.metrics {
+            handles.publish(snapshot);
+        }
+    }
+}
+
+/// The probe of a write (feature `usdt`, Linux).
+#[cfg(all(feature = "usdt", target_os = "linux"))]
+#[inline(always)]
+fn probe_write(op: WriteOp, hash: Option<u64>, shard: Option<usize>, counter: Option<Counter>) {
+    let hash = hash.unwrap_or(0);
+    let shard = shard.map_or(u64::MAX, |s| s as u64);
+    match counter {
+        Some(Counter::Insert | Counter::Overwrite) => {
+            crate::raw::usdt::insert(hash, shard, op as u8)
+        }
+        Some(Counter::RemoveHit) => crate::raw::usdt::remove(hash, shard, op as u8),
+        _ => crate::raw::usdt::write(hash, shard, op as u8),
+    }
+}
