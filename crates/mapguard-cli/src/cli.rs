@@ -1,19 +1,47 @@
 //! The command line: flags of `mapguard` and its subcommands (clap derive), turned into the
 //! engine's [`Choices`].
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench::config::{Choices, ConfigError};
+use crate::bench::html::DEFAULT_REPORT_DIR;
 use crate::bench::run::BenchConfig;
 
+/// Workloads of the default set.
+pub const DEFAULT_WORKLOADS: [&str; 4] = ["seed95", "read-heavy", "exchange", "rapid-grow"];
+
 /// Operations per thread in the default set.
-pub const DEFAULT_OPS: usize = 300_000;
+pub const DEFAULT_OPS: usize = 100_000;
 
 /// Least milliseconds of a sample on replayable workloads in the default set.
-pub const DEFAULT_MIN_TIME_MS: u64 = 20;
+pub const DEFAULT_MIN_TIME_MS: u64 = 10;
 
 /// Samples per cell in the default set.
 pub const DEFAULT_REPEAT: usize = 3;
+
+/// Operations per thread with `--quick`.
+pub const QUICK_OPS: usize = 5_000;
+
+/// Thread counts with `--quick`.
+pub const QUICK_THREADS: [usize; 2] = [1, 2];
+
+/// The default thread counts: 1, 2, the machine's parallelism and 8, ascending, without
+/// duplicates.
+///
+/// # Examples
+/// ```
+/// let t = mapguard_cli::cli::default_threads();
+/// assert!(t.starts_with(&[1, 2]) && t.contains(&8));
+/// ```
+pub fn default_threads() -> Vec<usize> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut threads = vec![1, 2, cpus, 8];
+    threads.sort_unstable();
+    threads.dedup();
+    threads
+}
 
 /// Concurrent maps that are fast, never hang silently, and show where they hurt.
 #[derive(Debug, Parser)]
@@ -27,61 +55,122 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run workloads × maps × thread counts and print throughput, latency and memory.
-    Bench(BenchArgs),
+    /// Run workloads × maps × thread counts; print throughput, latency and memory, and write
+    /// a report with charts.
+    Bench(Box<BenchArgs>),
+    /// Replay one failure class of the original incident and print the diagnosis (without a
+    /// scenario: list them).
+    Demo(DemoArgs),
 }
 
 /// Flags of `mapguard bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Workloads to run, comma-separated [default: all: seed95, seed99, read100, read-heavy,
-    /// exchange, rapid-grow, hot-keys]
+    /// A seconds-long smoke run: threads 1,2, 5,000 ops per thread, one sample per cell
+    /// (flags given explicitly still win).
+    #[arg(long)]
+    pub quick: bool,
+    /// Workloads to run, comma-separated [default: seed95, read-heavy, exchange, rapid-grow;
+    /// also: seed99, read100, hot-keys]
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub workloads: Option<Vec<String>>,
-    /// Maps to compare, comma-separated [default: sharded, dashmap, papaya, scc, rwlock-std,
-    /// mutex-std, hashbrown; also: read-mostly, locked]. The hashbrown baseline always runs at
+    /// Maps to compare, comma-separated [default: all: sharded, read-mostly, locked, dashmap,
+    /// papaya, scc, rwlock-std, mutex-std, hashbrown]. The hashbrown baseline always runs at
     /// one thread.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub maps: Option<Vec<String>>,
-    /// Thread counts, comma-separated.
+    /// Thread counts, comma-separated [default: 1, 2, the number of CPUs, 8]
     #[arg(
         long,
         value_delimiter = ',',
         value_name = "COUNTS",
-        default_value = "1,2,8"
+        allow_negative_numbers = true
     )]
-    pub threads: Vec<usize>,
-    /// Operations per thread (with --duration: the length of the plan that is replayed).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_OPS)]
-    pub ops: usize,
+    pub threads: Option<Vec<usize>>,
+    /// Operations per thread (with --duration: the length of the plan that is replayed)
+    /// [default: 100000]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub ops: Option<usize>,
     /// On workloads without inserts or removes, replay whole plans until a sample has run at
-    /// least this many milliseconds (0: one pass).
-    #[arg(long, value_name = "MS", default_value_t = DEFAULT_MIN_TIME_MS)]
-    pub min_time_ms: u64,
+    /// least this many milliseconds (0: one pass) [default: 10; 0 with --quick]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    pub min_time_ms: Option<u64>,
     /// Run each worker for this many seconds instead of a fixed number of operations.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     pub duration: Option<f64>,
     /// Seed of the operation plans and of the hasher.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub seed: u64,
-    /// Samples per cell; throughput is their median, latency merges them.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_REPEAT)]
-    pub repeat: usize,
+    /// Samples per cell; throughput is their median, latency merges them [default: 3; 1 with
+    /// --quick]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub repeat: Option<usize>,
+    /// Also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write the results as CSV to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Directory of the HTML report (index.html, SVG charts, results.json, results.csv).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_REPORT_DIR)]
+    pub report: PathBuf,
+    /// Do not write the HTML report.
+    #[arg(long, conflicts_with = "report")]
+    pub no_report: bool,
 }
 
 impl BenchArgs {
     /// Validates the flags into a runnable configuration.
     pub fn to_config(&self) -> Result<BenchConfig, ConfigError> {
+        let quick = self.quick;
         Choices {
-            workloads: self.workloads.clone(),
+            workloads: Some(
+                self.workloads
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_WORKLOADS.iter().map(|w| (*w).to_owned()).collect()),
+            ),
             maps: self.maps.clone(),
-            threads: self.threads.clone(),
-            ops: self.ops,
-            min_time_ms: self.min_time_ms,
+            threads: self.threads.clone().unwrap_or_else(|| {
+                if quick {
+                    QUICK_THREADS.to_vec()
+                } else {
+                    default_threads()
+                }
+            }),
+            ops: self
+                .ops
+                .unwrap_or(if quick { QUICK_OPS } else { DEFAULT_OPS }),
+            min_time_ms: self
+                .min_time_ms
+                .unwrap_or(if quick { 0 } else { DEFAULT_MIN_TIME_MS }),
             duration_secs: self.duration,
             seed: self.seed,
-            repeat: self.repeat,
+            repeat: self
+                .repeat
+                .unwrap_or(if quick { 1 } else { DEFAULT_REPEAT }),
         }
         .validate()
     }
+
+    /// The report directory, unless `--no-report`.
+    pub fn report_dir(&self) -> Option<&std::path::Path> {
+        (!self.no_report).then_some(self.report.as_path())
+    }
+}
+
+/// Flags of `mapguard demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The scenario to replay; without one, the scenarios are listed.
+    #[arg(value_name = "SCENARIO", value_parser = parse_scenario)]
+    pub scenario: Option<&'static crate::demo::Scenario>,
+}
+
+fn parse_scenario(name: &str) -> Result<&'static crate::demo::Scenario, String> {
+    crate::demo::Scenario::by_name(name).ok_or_else(|| {
+        format!(
+            "unknown scenario `{name}`; valid scenarios: {}",
+            crate::demo::Scenario::valid_names()
+        )
+    })
 }

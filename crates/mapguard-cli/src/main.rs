@@ -1,15 +1,21 @@
 //! The `mapguard` command: parse, validate, run, and map errors to exit codes (2 for bad
 //! input, as one line on stderr).
 
+use std::io::IsTerminal as _;
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Parser;
 use clap::error::ErrorKind;
+use indicatif::{ProgressBar, ProgressStyle};
+use mapguard_cli::bench::export::{RunInfo, to_csv, to_json};
 use mapguard_cli::bench::noise::CpuSnapshot;
-use mapguard_cli::bench::{self, BenchConfig, alloc::CountingAlloc, report};
-use mapguard_cli::cli::{Cli, Command};
+use mapguard_cli::bench::run::Progress;
+use mapguard_cli::bench::{self, BenchConfig, alloc::CountingAlloc, html, report};
+use mapguard_cli::cli::{BenchArgs, Cli, Command};
+use mapguard_cli::demo::{self, Outcome};
 
 #[global_allocator]
 static ALLOCATOR: CountingAlloc = CountingAlloc;
@@ -32,7 +38,22 @@ fn main() -> ExitCode {
             return ExitCode::from(BAD_INPUT);
         }
     };
-    let Command::Bench(args) = cli.command;
+    match cli.command {
+        Command::Bench(args) => bench_command(&args),
+        Command::Demo(args) => match args.scenario {
+            None => {
+                print!("{}", demo::listing());
+                ExitCode::SUCCESS
+            }
+            Some(scenario) => match demo::run(scenario) {
+                Outcome::Diagnosed => ExitCode::SUCCESS,
+                Outcome::NotDiagnosed => ExitCode::FAILURE,
+            },
+        },
+    }
+}
+
+fn bench_command(args: &BenchArgs) -> ExitCode {
     let config = match args.to_config() {
         Ok(config) => config,
         Err(e) => {
@@ -40,7 +61,7 @@ fn main() -> ExitCode {
             return ExitCode::from(BAD_INPUT);
         }
     };
-    match run_bench(&config) {
+    match run_bench(&config, args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -49,39 +70,105 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_bench(config: &BenchConfig) -> Result<()> {
+/// Reports progress: a bar on a terminal, one plain line per sample otherwise.
+enum Reporter {
+    Bar(ProgressBar),
+    Lines,
+}
+
+impl Reporter {
+    fn new(total: usize) -> Self {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} {msg} (eta {eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            Reporter::Bar(bar)
+        } else {
+            Reporter::Lines
+        }
+    }
+
+    fn sample(&self, p: &Progress<'_>) {
+        let result = match p.sample {
+            Ok(sample) => format!("{:>7.1} Mops/s", sample.mops()),
+            Err(why) => format!("FAILED: {}", report::short_failure(why, 80)),
+        };
+        match self {
+            Reporter::Bar(bar) => {
+                bar.set_position(p.done as u64);
+                bar.set_message(format!(
+                    "{} {} {}t: {result}",
+                    p.workload.name,
+                    p.map.name(),
+                    p.threads,
+                    result = result.trim_start(),
+                ));
+            }
+            Reporter::Lines => eprintln!(
+                "[{:>3}/{}] {:<10} {:<11} {:>2} threads  rep {}  {result}",
+                p.done,
+                p.total,
+                p.workload.name,
+                p.map.name(),
+                p.threads,
+                p.repetition + 1,
+            ),
+        }
+    }
+
+    fn finish(&self) {
+        if let Reporter::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn run_bench(config: &BenchConfig, args: &BenchArgs) -> Result<()> {
     let started = Instant::now();
     let cpu_before = CpuSnapshot::now();
-    let results = bench::run(config, |p| {
-        eprintln!(
-            "[{:>3}/{}] {:<10} {:<10} {:>2} threads  rep {}  {:>7.1} Mops/s",
-            p.done,
-            p.total,
-            p.workload.name,
-            p.map.name(),
-            p.threads,
-            p.repetition + 1,
-            p.sample.mops()
-        );
-    });
+    let reporter = Reporter::new(config.sample_count());
+    // A panicking map is reported as a failed cell with its message; the default hook would
+    // also print it over the progress output. Other panics are printed as usual.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !bench::run::CELL_RUNNING.load(std::sync::atomic::Ordering::SeqCst) {
+            default_hook(info);
+        }
+    }));
+    let results = bench::run(config, |p| reporter.sample(p));
+    reporter.finish();
+    let elapsed = started.elapsed().as_secs_f64();
     let foreign = cpu_before
         .zip(CpuSnapshot::now())
         .and_then(|(before, after)| before.foreign_share(&after));
+    let clock_ns = bench::run::clock_overhead_ns();
     println!("{}", report::throughput_table(&results));
     println!();
-    println!("{}", report::memory_table(&results));
-    println!();
     println!(
-        "{} cells, {} sample(s) each ({} for the hashbrown baseline), in {:.1} s. Mops/s is the \
-         median sample; latency times 1 op in {} and includes the clock's own ~{} ns. Only \
-         ratios within one run compare.",
+        "{} cells, {} sample(s) each ({} for the hashbrown baseline), in {elapsed:.1} s. Mops/s \
+         is the median sample; latency times 1 op in {} and includes the clock's own ~{clock_ns} \
+         ns. Only ratios within one run compare.",
         results.len(),
         config.repeat,
         config.repeat * bench::run::BASELINE_SAMPLES_PER_REPETITION,
-        started.elapsed().as_secs_f64(),
         bench::run::SAMPLE_EVERY,
-        bench::run::clock_overhead_ns(),
     );
+    let failed: Vec<_> = results.iter().filter(|r| r.failed()).collect();
+    for r in &failed {
+        println!(
+            "FAILED {} / {} / {} threads: {}",
+            r.workload.name,
+            r.map,
+            r.threads,
+            r.failure.as_deref().unwrap_or("")
+        );
+    }
     if let Some(share) = foreign {
         let verdict = if share > NOISY_SHARE {
             "numbers are unreliable; rerun on a quiet machine"
@@ -93,5 +180,20 @@ fn run_bench(config: &BenchConfig) -> Result<()> {
             100.0 * share
         );
     }
+    let info = RunInfo::new(config, elapsed, clock_ns, foreign);
+    if let Some(path) = &args.json {
+        write(path, &to_json(info.clone(), &results))?;
+    }
+    if let Some(path) = &args.csv {
+        write(path, &to_csv(&results))?;
+    }
+    if let Some(dir) = args.report_dir() {
+        let index = html::write_report(dir, info, &results)?;
+        println!("Report with charts: {}", index.display());
+    }
     Ok(())
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }

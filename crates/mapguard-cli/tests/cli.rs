@@ -1,6 +1,10 @@
-//! The `mapguard` binary as a user runs it: exit codes and the one-line errors.
+//! The `mapguard` binary as a user runs it: exit codes, the one-line errors, the files of a
+//! quick bench, and each demo ending with its diagnosis.
 
-use std::process::{Command, Output};
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn mapguard(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mapguard"))
@@ -58,12 +62,19 @@ fn bad_values_exit_2_on_one_line() {
     assert_bad_input(&["bench", "--ops", "0"], &["--ops"]);
     assert_bad_input(&["bench", "--repeat", "0"], &["--repeat"]);
     assert_bad_input(&["bench", "--duration", "0"], &["--duration"]);
+    assert_bad_input(&["bench", "--ops", "lots"], &["--ops", "lots"]);
+    assert_bad_input(&["bench", "--repeat", "-1"], &["--repeat"]);
+    assert_bad_input(&["bench", "--quick", "--threads", "0"], &["thread count 0"]);
+    assert_bad_input(
+        &["bench", "--report", "x", "--no-report"],
+        &["--no-report", "--report"],
+    );
     assert_bad_input(&["bench", "--frobnicate"], &["--frobnicate"]);
     assert_bad_input(&["benchmark"], &["benchmark"]);
 }
 
 #[test]
-fn a_small_bench_prints_the_tables() {
+fn a_small_bench_prints_the_table() {
     let out = mapguard(&[
         "bench",
         "--workloads",
@@ -76,21 +87,23 @@ fn a_small_bench_prints_the_tables() {
         "2000",
         "--repeat",
         "1",
+        "--no-report",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", stderr(&out));
     for needle in [
         "vs best peer",
         "% 2-core limit",
+        "bytes/entry",
+        "contention",
         "sharded (ours)",
         "hashbrown (unsync)",
-        "bytes/entry after prefill (requested)",
-        "786432 entries",
     ] {
         assert!(stdout.contains(needle), "no `{needle}` in:\n{stdout}");
     }
+    assert!(!stdout.contains("Report with charts"), "{stdout}");
     // Two workloads × (3 baseline samples at 1 thread + two maps at 2 threads), one progress
-    // line each.
+    // line each (stderr is not a terminal here).
     assert_eq!(stderr(&out).lines().count(), 10, "{}", stderr(&out));
     // Only dashmap is a peer, so it is its own best peer.
     assert!(
@@ -98,4 +111,195 @@ fn a_small_bench_prints_the_tables() {
             .lines()
             .any(|l| l.contains("dashmap") && l.contains("1.00x"))
     );
+}
+
+/// A fresh empty directory under the system's temporary directory.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mapguard-cli-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create a temporary directory");
+    dir
+}
+
+/// The `src="..."` targets of `html`.
+fn image_sources(html: &str) -> Vec<String> {
+    html.split("src=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').expect("closing quote")].to_owned())
+        .collect()
+}
+
+#[test]
+fn quick_writes_json_csv_and_a_report_whose_charts_exist() {
+    let dir = temp_dir("quick");
+    let report = dir.join("report");
+    let json = dir.join("out.json");
+    let csv = dir.join("out.csv");
+    let out = mapguard(&[
+        "bench",
+        "--quick",
+        "--ops",
+        "500",
+        "--maps",
+        "sharded,dashmap,mutex-std",
+        "--report",
+        report.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&json).unwrap()).expect("valid JSON");
+    let rows = doc["results"].as_array().expect("a results array");
+    // 4 default workloads × (3 maps × threads 1,2 + the baseline).
+    assert_eq!(rows.len(), 4 * (3 * 2 + 1), "{doc:#}");
+    assert_eq!(doc["run"]["threads"], serde_json::json!([1, 2]));
+    assert_eq!(doc["run"]["repeat"], 1);
+    for row in rows {
+        assert!(row["mops"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["failure"].is_null(), "{row}");
+        assert!(row.get("contention").is_some(), "{row}");
+    }
+    let workloads: Vec<&str> = rows
+        .iter()
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    for w in ["seed95", "read-heavy", "exchange", "rapid-grow"] {
+        assert!(workloads.contains(&w), "{w} missing");
+    }
+    let csv_text = fs::read_to_string(&csv).unwrap();
+    assert_eq!(csv_text.lines().count(), rows.len() + 1, "{csv_text}");
+    assert!(csv_text.starts_with("workload,map,role,threads,mops,"));
+
+    let html = fs::read_to_string(report.join("index.html")).expect("index.html");
+    let sources = image_sources(&html);
+    // A throughput and a latency chart per workload.
+    assert_eq!(sources.len(), 8, "{sources:?}");
+    for src in &sources {
+        assert!(
+            !src.contains('/') && src.ends_with(".svg"),
+            "not a relative SVG: {src}"
+        );
+        let svg = fs::read_to_string(report.join(src)).unwrap_or_else(|e| panic!("{src}: {e}"));
+        assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{src}");
+        assert!(
+            svg.contains("dashmap"),
+            "{src} has no legend or label for dashmap"
+        );
+    }
+    assert!(html.contains("sharded (ours)") && html.contains("<style>"));
+    assert!(report.join("results.json").exists() && report.join("results.csv").exists());
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unknown_demo_exits_2_on_one_line() {
+    assert_bad_input(
+        &["demo", "deadlock"],
+        &[
+            "unknown scenario `deadlock`",
+            "self-deadlock, lock-order, cross-shard",
+        ],
+    );
+}
+
+#[test]
+fn demo_without_a_scenario_lists_them_one_per_line() {
+    let out = mapguard(&["demo"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    for (line, name) in lines[1..]
+        .iter()
+        .zip(["self-deadlock", "lock-order", "cross-shard"])
+    {
+        assert!(line.trim_start().starts_with(name), "{stdout}");
+    }
+}
+
+/// Runs a demo, killing it after `limit`; returns its output and how long it took.
+fn demo(scenario: &str, limit: Duration) -> (Output, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mapguard"))
+        .args(["demo", scenario])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the mapguard binary runs");
+    while child.try_wait().expect("wait for the demo").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "`mapguard demo {scenario}` still ran after {limit:?}:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child.wait_with_output().unwrap(), started.elapsed())
+}
+
+#[track_caller]
+fn assert_diagnosed(scenario: &str, limit: Duration, diagnosis: &[&str]) {
+    let (out, took) = demo(scenario, limit);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{scenario} after {took:?}:\n{stdout}{}",
+        stderr(&out)
+    );
+    for needle in diagnosis {
+        assert!(stdout.contains(needle), "`{needle}` not in:\n{stdout}");
+    }
+    assert!(stdout.contains("Fix:"), "no fix in:\n{stdout}");
+}
+
+#[test]
+fn self_deadlock_demo_prints_the_avoided_deadlock() {
+    assert_diagnosed(
+        "self-deadlock",
+        Duration::from_secs(10),
+        &[
+            "mapguard: deadlock avoided:",
+            "src/demo/self_deadlock.rs:",
+            "taken at",
+            "alice = Some(100)",
+        ],
+    );
+}
+
+#[test]
+fn lock_order_demo_prints_lockdeps_report() {
+    assert_diagnosed(
+        "lock-order",
+        Duration::from_secs(15),
+        &[
+            "lock-order inversion",
+            "ledger.accounts",
+            "ledger.audit_log",
+            "src/demo/lock_order.rs:",
+        ],
+    );
+}
+
+/// The two threads really deadlock; ShardedMap's wait-for-graph detection breaks the cycle
+/// with a "mapguard: deadlock detected:" panic (or, with mapguard's `lockdep` feature, lockdep
+/// reports the shard-order inversion first). Within the demo's own 10 s deadline.
+#[test]
+fn cross_shard_demo_prints_the_detected_deadlock() {
+    let (out, took) = demo("cross-shard", Duration::from_secs(20));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "after {took:?}:\n{stdout}");
+    assert!(
+        stdout.contains("mapguard: deadlock detected:") || stdout.contains("lock-order inversion"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("shard"), "{stdout}");
+    assert!(stdout.contains("Fix:"), "{stdout}");
 }

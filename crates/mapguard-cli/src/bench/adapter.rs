@@ -38,6 +38,24 @@ pub trait BenchMap: Send + Sync + Sized {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Lock contention the map observed about itself during the sample just run, read after
+    /// the workers have finished and before the map is dropped.
+    ///
+    /// This is the extension point for maps that keep statistics: mapguard's maps will fill
+    /// it from their own figures; peers keep no such figures and return `None`, shown as `-`.
+    fn contention(&self) -> Option<Contention> {
+        None
+    }
+}
+
+/// Lock contention a map reports about one sample (see [`BenchMap::contention`]).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Contention {
+    /// Share of lock acquisitions that had to wait, in percent.
+    pub contended_percent: f64,
+    /// Time spent waiting for locks over the workers' total time, in percent.
+    pub wait_percent: f64,
 }
 
 /// The operations of a workload, as one thread sees the map.
@@ -103,18 +121,9 @@ impl MapKind {
         MapKind::Hashbrown,
     ];
 
-    /// The maps of the default set: `ShardedMap`, the peers and the baseline. mapguard's
-    /// other maps run when named with `--maps`, to keep the default set near a minute on two
-    /// cores.
-    pub const DEFAULT: [MapKind; 7] = [
-        MapKind::Sharded,
-        MapKind::Dashmap,
-        MapKind::Papaya,
-        MapKind::Scc,
-        MapKind::RwLockStd,
-        MapKind::MutexStd,
-        MapKind::Hashbrown,
-    ];
+    /// The maps of the default set: all of them (mapguard's maps, the peers and the
+    /// baseline).
+    pub const DEFAULT: [MapKind; 9] = MapKind::ALL;
 
     /// The CLI name.
     pub fn name(self) -> &'static str {

@@ -6,14 +6,17 @@
 
 pub mod adapter;
 pub mod alloc;
+pub mod charts;
 pub mod config;
+pub mod export;
+pub mod html;
 pub mod noise;
 pub mod plan;
 pub mod report;
 pub mod run;
 pub mod workload;
 
-pub use adapter::{BenchMap, MapHandle, MapKind};
+pub use adapter::{BenchMap, Contention, MapHandle, MapKind};
 pub use config::ConfigError;
 pub use run::{BenchConfig, BenchResult, RunLength, run};
 pub use workload::{WORKLOADS, Workload};

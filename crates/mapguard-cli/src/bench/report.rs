@@ -23,7 +23,7 @@ pub fn best_peer_mops(results: &[BenchResult], workload: &str, threads: usize) -
     results
         .iter()
         .filter(|r| r.workload.name == workload && r.threads == threads)
-        .filter(|r| r.map.role() == MapRole::Peer)
+        .filter(|r| r.map.role() == MapRole::Peer && !r.failed())
         .map(BenchResult::mops)
         .max_by(f64::total_cmp)
 }
@@ -34,6 +34,7 @@ pub fn two_core_limit_mops(results: &[BenchResult], workload: &str) -> Option<f6
     results
         .iter()
         .find(|r| r.workload.name == workload && r.map == MapKind::Hashbrown && r.threads == 1)
+        .filter(|r| !r.failed())
         .map(|r| 2.0 * r.mops())
 }
 
@@ -45,14 +46,106 @@ pub fn rows(results: &[BenchResult]) -> Vec<Row<'_>> {
             let mops = result.mops();
             let best = best_peer_mops(results, result.workload.name, result.threads);
             let limit = two_core_limit_mops(results, result.workload.name);
+            let ok = !result.failed();
             Row {
                 result,
-                ratio_to_best_peer: best.filter(|b| *b > 0.0).map(|b| mops / b),
-                percent_of_limit: limit.filter(|l| *l > 0.0).map(|l| 100.0 * mops / l),
+                ratio_to_best_peer: best.filter(|b| ok && *b > 0.0).map(|b| mops / b),
+                percent_of_limit: limit.filter(|l| ok && *l > 0.0).map(|l| 100.0 * mops / l),
             }
         })
         .collect()
 }
+
+/// [`rows`] in reading order: by workload (in the order of [`WORKLOADS`]), then thread count,
+/// keeping run order within a group.
+///
+/// [`WORKLOADS`]: super::workload::WORKLOADS
+pub fn sorted_rows(results: &[BenchResult]) -> Vec<Row<'_>> {
+    let mut rows = rows(results);
+    rows.sort_by_key(|r| {
+        let w = super::workload::WORKLOADS
+            .iter()
+            .position(|w| w.name == r.result.workload.name);
+        (w, r.result.threads)
+    });
+    rows
+}
+
+/// The map's name as the tables print it: mapguard's maps marked "(ours)", the baseline
+/// "(unsync)".
+pub fn display_name(map: MapKind) -> String {
+    match map.role() {
+        MapRole::Ours => format!("{map} (ours)"),
+        MapRole::Baseline => format!("{map} (unsync)"),
+        MapRole::Peer => map.to_string(),
+    }
+}
+
+/// The first line of a failure, cut to `max` characters, for table cells.
+pub fn short_failure(why: &str, max: usize) -> String {
+    let line = why.lines().next().unwrap_or("");
+    if line.chars().count() <= max {
+        line.to_owned()
+    } else {
+        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+/// One table line's cells, as text: the stdout table and the HTML report print the same.
+pub fn row_cells(row: &Row<'_>) -> Vec<String> {
+    let r = row.result;
+    let mut cells = vec![
+        r.workload.name.to_owned(),
+        display_name(r.map),
+        r.threads.to_string(),
+    ];
+    if let Some(why) = &r.failure {
+        cells.push("FAILED".to_owned());
+        cells.push(short_failure(why, 60));
+        cells.extend(std::iter::repeat_n(
+            String::new(),
+            THROUGHPUT_HEADER.len() - 5,
+        ));
+        return cells;
+    }
+    cells.extend([
+        format!("{:.1}", r.mops()),
+        if r.mops_samples.len() < 2 {
+            // One sample has no spread to show.
+            "-".to_owned()
+        } else {
+            format!("{:.0} %", r.spread_percent())
+        },
+        r.latency_ns(0.5).to_string(),
+        r.latency_ns(0.99).to_string(),
+        r.latency_ns(0.999).to_string(),
+        or_dash(r.bytes_per_entry.map(|b| format!("{b:.1}"))),
+        or_dash(row.ratio_to_best_peer.map(|x| format!("{x:.2}x"))),
+        or_dash(row.percent_of_limit.map(|x| format!("{x:.0} %"))),
+        or_dash(
+            r.contention()
+                .map(|c| format!("{:.1} % wait", c.wait_percent)),
+        ),
+    ]);
+    cells
+}
+
+/// The columns of the main table.
+pub const THROUGHPUT_HEADER: [&str; 12] = [
+    "workload",
+    "map",
+    "threads",
+    "Mops/s",
+    "spread",
+    "p50 ns",
+    "p99 ns",
+    "p999 ns",
+    "bytes/entry",
+    "vs best peer",
+    "% 2-core limit",
+    "contention",
+];
 
 fn table_with_header(header: &[&str], right_from: usize) -> Table {
     let mut table = Table::new();
@@ -73,48 +166,9 @@ fn or_dash(value: Option<String>) -> String {
 
 /// The main table: one line per cell, grouped by workload, then thread count.
 pub fn throughput_table(results: &[BenchResult]) -> Table {
-    let mut table = table_with_header(
-        &[
-            "workload",
-            "map",
-            "threads",
-            "Mops/s",
-            "spread",
-            "p50 ns",
-            "p99 ns",
-            "p999 ns",
-            "vs best peer",
-            "% 2-core limit",
-        ],
-        2,
-    );
-    let mut rows = rows(results);
-    // Stable: run order is kept within a (workload, threads) group.
-    rows.sort_by_key(|r| {
-        let w = super::workload::WORKLOADS
-            .iter()
-            .position(|w| w.name == r.result.workload.name);
-        (w, r.result.threads)
-    });
-    for row in rows {
-        let r = row.result;
-        let name = match r.map.role() {
-            MapRole::Ours => format!("{} (ours)", r.map),
-            MapRole::Baseline => format!("{} (unsync)", r.map),
-            MapRole::Peer => r.map.to_string(),
-        };
-        table.add_row(vec![
-            r.workload.name.to_owned(),
-            name,
-            r.threads.to_string(),
-            format!("{:.1}", r.mops()),
-            format!("{:.0} %", r.spread_percent()),
-            r.latency_ns(0.5).to_string(),
-            r.latency_ns(0.99).to_string(),
-            r.latency_ns(0.999).to_string(),
-            or_dash(row.ratio_to_best_peer.map(|x| format!("{x:.2}x"))),
-            or_dash(row.percent_of_limit.map(|x| format!("{x:.0} %"))),
-        ]);
+    let mut table = table_with_header(&THROUGHPUT_HEADER, 2);
+    for row in sorted_rows(results) {
+        table.add_row(row_cells(&row));
     }
     table
 }
@@ -169,6 +223,8 @@ mod tests {
             latency: Histogram::new(3).unwrap(),
             prefill_entries: 10_000,
             bytes_per_entry: Some(40.0),
+            contention_samples: Vec::new(),
+            failure: None,
         }
     }
 
@@ -193,6 +249,28 @@ mod tests {
     }
 
     #[test]
+    fn failed_cells_are_shown_and_left_out_of_comparisons() {
+        let mut failed = result("seed95", MapKind::Scc, 2, 999.0);
+        failed.failure = Some("scc: adapter bug\nsecond line".to_owned());
+        let results = vec![
+            result("seed95", MapKind::Hashbrown, 1, 100.0),
+            result("seed95", MapKind::Dashmap, 2, 50.0),
+            failed,
+        ];
+        assert_eq!(best_peer_mops(&results, "seed95", 2), Some(50.0));
+        let rows = rows(&results);
+        assert_eq!(rows[2].ratio_to_best_peer, None);
+        assert_eq!(rows[2].percent_of_limit, None);
+        let text = throughput_table(&results).to_string();
+        let line = text.lines().find(|l| l.contains("scc")).unwrap();
+        assert!(
+            line.contains("FAILED") && line.contains("scc: adapter bug"),
+            "{text}"
+        );
+        assert!(!text.contains("second line"), "{text}");
+    }
+
+    #[test]
     fn tables_render_every_cell() {
         let results = vec![
             result("seed95", MapKind::Hashbrown, 1, 100.0),
@@ -201,6 +279,7 @@ mod tests {
         let text = throughput_table(&results).to_string();
         assert!(text.contains("sharded (ours)"), "{text}");
         assert!(text.contains("75 %"), "{text}");
+        assert!(text.contains("40.0"), "{text}");
         let memory = memory_table(&results).to_string();
         assert!(memory.contains("40.0"), "{memory}");
     }

@@ -6,14 +6,16 @@
 //! fresh map (measuring its memory), starts all workers at a barrier, and times them until the
 //! last one finishes. This module measures; it prints nothing (see `report.rs`).
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
 use super::adapter::{
-    BenchHasher, BenchMap, Dashmap, Hashbrown, Locked, MapHandle, MapKind, MutexStd, Papaya,
-    ReadMostly, RwLockStd, Scc, Sharded, bench_hasher,
+    BenchHasher, BenchMap, Contention, Dashmap, Hashbrown, Locked, MapHandle, MapKind, MutexStd,
+    Papaya, ReadMostly, RwLockStd, Scc, Sharded, bench_hasher,
 };
 use super::alloc;
 use super::plan::{self, Op};
@@ -143,6 +145,8 @@ pub struct Sample {
     /// Net bytes allocated to build and prefill the map (`None` without the counting
     /// allocator).
     pub prefill_bytes: Option<isize>,
+    /// Lock contention the map reported about this sample ([`BenchMap::contention`]).
+    pub contention: Option<Contention>,
 }
 
 impl Sample {
@@ -169,6 +173,11 @@ pub struct BenchResult {
     pub prefill_entries: usize,
     /// Bytes per entry after prefill (first sample), when measurable.
     pub bytes_per_entry: Option<f64>,
+    /// Lock contention of each sample, for maps that report it ([`BenchMap::contention`]).
+    pub contention_samples: Vec<Contention>,
+    /// Why the cell failed (a panic in the map or its adapter), if it did; the cell's other
+    /// figures then cover only the samples before the failure.
+    pub failure: Option<String>,
 }
 
 impl BenchResult {
@@ -184,6 +193,34 @@ impl BenchResult {
         self.latency
             .add(&sample.latency)
             .expect("histograms share their bounds");
+        self.contention_samples.extend(sample.contention);
+    }
+
+    /// An empty result for a cell about to run.
+    pub fn new(workload: &'static Workload, map: MapKind, threads: usize) -> Self {
+        BenchResult {
+            workload,
+            map,
+            threads,
+            mops_samples: Vec::new(),
+            latency: new_histogram(),
+            prefill_entries: 0,
+            bytes_per_entry: None,
+            contention_samples: Vec::new(),
+            failure: None,
+        }
+    }
+
+    /// Whether the cell failed.
+    pub fn failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// The contention of the median sample (by wait time), for maps that report it.
+    pub fn contention(&self) -> Option<Contention> {
+        let mut sorted = self.contention_samples.clone();
+        sorted.sort_by(|a, b| a.wait_percent.total_cmp(&b.wait_percent));
+        sorted.get(sorted.len() / 2).copied()
     }
 
     /// Median throughput over the samples, in Mops/s.
@@ -237,8 +274,8 @@ pub struct Progress<'a> {
     pub threads: usize,
     /// The repetition (0-based).
     pub repetition: usize,
-    /// The sample just taken.
-    pub sample: &'a Sample,
+    /// The sample just taken, or why it failed.
+    pub sample: Result<&'a Sample, &'a str>,
 }
 
 /// Runs every cell of `config`, calling `progress` after each sample, and returns one result
@@ -254,28 +291,24 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec
         for (threads, maps) in config.cells() {
             let mut cells: Vec<BenchResult> = maps
                 .iter()
-                .map(|&map| BenchResult {
-                    workload,
-                    map,
-                    threads,
-                    mops_samples: Vec::with_capacity(config.repeat),
-                    latency: new_histogram(),
-                    prefill_entries: 0,
-                    bytes_per_entry: None,
-                })
+                .map(|&map| BenchResult::new(workload, map, threads))
                 .collect();
             for repetition in 0..config.repeat {
                 for i in 0..cells.len() {
                     let cell = &mut cells[(i + repetition) % maps.len()];
                     for _ in 0..samples_per_repetition(cell.map) {
-                        let sample = sample(
+                        done += 1;
+                        // A failed cell is not run again; its samples still count as done.
+                        if cell.failed() {
+                            continue;
+                        }
+                        let sample = try_sample(
                             cell.map,
                             workload,
                             &plans[..threads],
                             config.length,
                             &hasher,
                         );
-                        done += 1;
                         progress(&Progress {
                             done,
                             total,
@@ -283,9 +316,12 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec
                             map: cell.map,
                             threads,
                             repetition,
-                            sample: &sample,
+                            sample: sample.as_ref().map_err(String::as_str),
                         });
-                        cell.record(&sample);
+                        match sample {
+                            Ok(sample) => cell.record(&sample),
+                            Err(why) => cell.failure = Some(why),
+                        }
                     }
                 }
             }
@@ -295,7 +331,44 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec
     results
 }
 
-/// Takes one sample of `map` on `workload`, one worker per plan.
+/// Takes one sample like [`sample`], but turns a panic of the map, its adapter or one of the
+/// workers into `Err` with the panic's message: every worker has been joined by then, so the
+/// run goes on with the next cell.
+pub fn try_sample(
+    map: MapKind,
+    workload: &Workload,
+    plans: &[Vec<Op>],
+    length: RunLength,
+    hasher: &BenchHasher,
+) -> Result<Sample, String> {
+    CELL_RUNNING.store(true, Ordering::SeqCst);
+    let result = catch_panic(|| sample(map, workload, plans, length, hasher));
+    CELL_RUNNING.store(false, Ordering::SeqCst);
+    result
+}
+
+/// Whether [`try_sample`] is running a cell: a panic hook can keep the panics it turns into
+/// failed cells off the terminal, and still print any other.
+pub static CELL_RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f`, turning a panic into its message.
+fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(payload.as_ref()))
+}
+
+/// The text of a panic payload (`panic!` with a literal or a formatted message).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-text payload".to_owned()
+    }
+}
+
+/// Takes one sample of `map` on `workload`, one worker per plan. A panic in the map or a
+/// worker propagates after every worker has been joined ([`try_sample`] catches it).
 pub fn sample(
     map: MapKind,
     workload: &Workload,
@@ -370,19 +443,34 @@ fn sample_map<M: BenchMap>(
         RunLength::Duration { duration, .. } => Stop::Deadline(duration),
     };
     let barrier = Barrier::new(plans.len());
-    let reports: Vec<WorkerReport> = std::thread::scope(|s| {
+    let joined: Vec<std::thread::Result<WorkerReport>> = std::thread::scope(|s| {
         let workers: Vec<_> = plans
             .iter()
             .map(|plan| {
                 let (map, barrier) = (&map, &barrier);
-                s.spawn(move || worker(map.handle(), plan, stop, barrier))
+                s.spawn(move || {
+                    // A handle that panics must still reach the barrier, or the other
+                    // workers would wait for it forever.
+                    match panic::catch_unwind(AssertUnwindSafe(|| map.handle())) {
+                        Ok(handle) => worker(handle, plan, stop, barrier),
+                        Err(payload) => {
+                            barrier.wait();
+                            panic::resume_unwind(payload)
+                        }
+                    }
+                })
             })
             .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("bench worker panicked"))
-            .collect()
+        workers.into_iter().map(|w| w.join()).collect()
     });
+    let mut reports = Vec::with_capacity(joined.len());
+    for report in joined {
+        match report {
+            Ok(report) => reports.push(report),
+            Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+    let contention = map.contention();
     drop(map);
     let start = reports.iter().map(|r| r.start).min().expect("one worker");
     let end = reports.iter().map(|r| r.end).max().expect("one worker");
@@ -398,6 +486,7 @@ fn sample_map<M: BenchMap>(
         latency,
         prefill_entries,
         prefill_bytes,
+        contention,
     }
 }
 
@@ -510,11 +599,12 @@ mod tests {
         let mut seen = 0;
         let results = run(&c, |p| {
             seen += 1;
-            assert_eq!(p.sample.ops, 2_000 * p.threads as u64);
-            assert_eq!(p.sample.prefill_entries, 10_000);
+            let sample = p.sample.expect("no map fails");
+            assert_eq!(sample.ops, 2_000 * p.threads as u64);
+            assert_eq!(sample.prefill_entries, 10_000);
             // 2,000 ops per worker, one timed in every 128.
             assert_eq!(
-                p.sample.latency.len(),
+                sample.latency.len(),
                 2_000u64.div_ceil(SAMPLE_EVERY as u64) * p.threads as u64
             );
         });
@@ -524,6 +614,107 @@ mod tests {
             assert_eq!(r.mops_samples.len(), 2 * samples_per_repetition(r.map));
             assert!(r.mops() > 0.0);
         }
+    }
+
+    /// A map whose 1,000th lookup panics: an adapter bug in the middle of a run.
+    struct PanicsOnGet(
+        super::super::adapter::MutexStd,
+        std::sync::atomic::AtomicUsize,
+    );
+
+    impl BenchMap for PanicsOnGet {
+        type Handle<'m> = &'m PanicsOnGet;
+        fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+            PanicsOnGet(
+                BenchMap::with_capacity(capacity, hasher),
+                Default::default(),
+            )
+        }
+        fn handle(&self) -> &PanicsOnGet {
+            self
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+    }
+
+    impl MapHandle for &PanicsOnGet {
+        fn get(&mut self, key: &u64) -> bool {
+            let n = self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            assert!(n != 1_000, "adapter bug on lookup 1000");
+            (&self.0).get(key)
+        }
+        fn insert(&mut self, key: u64, value: u64) {
+            (&self.0).insert(key, value);
+        }
+        fn remove(&mut self, key: &u64) -> bool {
+            (&self.0).remove(key)
+        }
+    }
+
+    #[test]
+    fn a_panicking_adapter_is_an_error_after_every_worker_is_joined() {
+        let w = &WORKLOADS[2];
+        let plans = plan::plans(w, 1, 2, 20_000);
+        let length = RunLength::Ops {
+            per_thread: 20_000,
+            min_time: Duration::ZERO,
+        };
+        let hasher = bench_hasher(1);
+        let err = catch_panic(|| sample_map::<PanicsOnGet>(w, &plans, length, &hasher))
+            .map(|s| s.ops)
+            .expect_err("the plans make 40,000 lookups");
+        assert!(err.contains("adapter bug on lookup 1000"), "{err}");
+        // The engine still works afterwards.
+        assert!(try_sample(MapKind::Dashmap, w, &plans, length, &hasher).is_ok());
+    }
+
+    /// dashmap that reports a fixed contention, as a map with statistics would.
+    struct ReportsContention(super::super::adapter::Dashmap);
+
+    impl BenchMap for ReportsContention {
+        type Handle<'m> = <super::super::adapter::Dashmap as BenchMap>::Handle<'m>;
+        fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
+            ReportsContention(BenchMap::with_capacity(capacity, hasher))
+        }
+        fn handle(&self) -> Self::Handle<'_> {
+            self.0.handle()
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn contention(&self) -> Option<Contention> {
+            Some(Contention {
+                contended_percent: 2.0,
+                wait_percent: self.len() as f64 / 1_000.0,
+            })
+        }
+    }
+
+    #[test]
+    fn contention_reported_by_the_map_reaches_the_result() {
+        let w = &WORKLOADS[2];
+        let plans = plan::plans(w, 1, 1, 1_000);
+        let length = RunLength::Ops {
+            per_thread: 1_000,
+            min_time: Duration::ZERO,
+        };
+        let hasher = bench_hasher(1);
+        let s = sample_map::<ReportsContention>(w, &plans, length, &hasher);
+        // Read while the map is alive: its 10,000 prefilled entries.
+        assert_eq!(
+            s.contention,
+            Some(Contention {
+                contended_percent: 2.0,
+                wait_percent: 10.0
+            })
+        );
+        let mut r = BenchResult::new(w, MapKind::Sharded, 1);
+        r.record(&s);
+        assert_eq!(r.contention().map(|c| c.wait_percent), Some(10.0));
+        // Peers report nothing.
+        let peer = sample(MapKind::Dashmap, w, &plans, length, &hasher);
+        assert_eq!(peer.contention, None);
     }
 
     #[test]

@@ -1,0 +1,404 @@
+//! SVG charts of a run, drawn with plotters' SVG backend (text is SVG `<text>`, so no font
+//! files are needed to draw and the browser picks a sans-serif face to show it).
+//!
+//! Two kinds per workload: throughput against thread count (one line per map, the two-core
+//! limit as a dashed line) and sampled latency percentiles per map (log scale: p999 is often
+//! 100× p50). Legends sit in a strip right of the plot so they never cover a line.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::adapter::{MapKind, MapRole};
+use super::report::{display_name, two_core_limit_mops};
+use super::run::BenchResult;
+use super::workload::Workload;
+
+/// Width and height of every chart, in pixels.
+pub const CHART_SIZE: (u32, u32) = (680, 420);
+
+/// Width of the legend strip right of the plot.
+const LEGEND_WIDTH: u32 = 175;
+
+const FONT: &str = "sans-serif";
+const INK: RGBColor = RGBColor(40, 40, 40);
+const GRID: RGBColor = RGBColor(225, 225, 225);
+
+/// The colour of a map's line: warm colours for mapguard's maps, cool and muted ones for
+/// the peers (colour-blind-safe Tableau 10 hues).
+pub fn map_colour(map: MapKind) -> RGBColor {
+    match map {
+        MapKind::Sharded => RGBColor(0xe1, 0x57, 0x59),
+        MapKind::ReadMostly => RGBColor(0xf2, 0x8e, 0x2b),
+        MapKind::Locked => RGBColor(0xb0, 0x7a, 0xa1),
+        MapKind::Dashmap => RGBColor(0x4e, 0x79, 0xa7),
+        MapKind::Papaya => RGBColor(0x59, 0xa1, 0x4f),
+        MapKind::Scc => RGBColor(0x76, 0xb7, 0xb2),
+        MapKind::RwLockStd => RGBColor(0x9c, 0x75, 0x5f),
+        MapKind::MutexStd => RGBColor(0x8c, 0x8c, 0x8c),
+        MapKind::Hashbrown => RGBColor(0, 0, 0),
+    }
+}
+
+fn line_width(map: MapKind) -> u32 {
+    if map.role() == MapRole::Ours { 3 } else { 2 }
+}
+
+/// One chart: a file name (relative to the report directory), a title and the SVG text.
+#[derive(Clone, Debug)]
+pub struct Chart {
+    /// File name, e.g. `throughput-seed95.svg`.
+    pub file: String,
+    /// What the chart shows, for the page's alt text and caption.
+    pub title: String,
+    /// The SVG document.
+    pub svg: String,
+}
+
+fn text_style(size: u32) -> TextStyle<'static> {
+    (FONT, size).into_font().color(&INK)
+}
+
+/// How a legend entry shows its series.
+#[derive(Clone, Copy, Debug)]
+enum Swatch {
+    Line,
+    Dashed,
+    Dot,
+    Ring,
+}
+
+/// Draws the legend strip: one sample of the series' mark and its name per entry.
+fn legend(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    entries: &[(String, ShapeStyle, Swatch)],
+) -> Result<(), String> {
+    let top = 50;
+    for (i, (name, style, swatch)) in entries.iter().enumerate() {
+        let y = top + 22 * i as i32;
+        match swatch {
+            Swatch::Dashed => {
+                for x in (8..36).step_by(8) {
+                    area.draw(&PathElement::new(vec![(x, y), (x + 4, y)], *style))
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            Swatch::Line => area
+                .draw(&PathElement::new(vec![(8, y), (36, y)], *style))
+                .map_err(|e| e.to_string())?,
+            Swatch::Dot => area
+                .draw(&Circle::new((22, y), 5, style.color.filled()))
+                .map_err(|e| e.to_string())?,
+            Swatch::Ring => area
+                .draw(&Circle::new((22, y), 8, style.color.stroke_width(3)))
+                .map_err(|e| e.to_string())?,
+        }
+        area.draw(&Text::new(name.clone(), (44, y - 7), text_style(13)))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The maps of `results` in the order of [`MapKind::ALL`], the baseline left out.
+fn maps_in(results: &[&BenchResult]) -> Vec<MapKind> {
+    MapKind::ALL
+        .into_iter()
+        .filter(|m| *m != MapKind::Hashbrown && results.iter().any(|r| r.map == *m))
+        .collect()
+}
+
+/// Throughput against thread count on `workload`: one line per map, the two-core limit as a
+/// dashed line. Failed cells are left out of their line.
+pub fn throughput_chart(results: &[BenchResult], workload: &Workload) -> Result<Chart, String> {
+    let cells: Vec<&BenchResult> = results
+        .iter()
+        .filter(|r| r.workload.name == workload.name && !r.failed())
+        .collect();
+    let mut threads: Vec<usize> = cells
+        .iter()
+        .filter(|r| r.map != MapKind::Hashbrown)
+        .map(|r| r.threads)
+        .collect();
+    threads.sort_unstable();
+    threads.dedup();
+    let limit = two_core_limit_mops(results, workload.name);
+    let maps_top = cells
+        .iter()
+        .filter(|r| r.map != MapKind::Hashbrown)
+        .map(|r| r.mops())
+        .fold(0.0f64, f64::max)
+        .max(0.1);
+    // A limit far above every map would squeeze their lines into the bottom of the chart: it
+    // is then named in the legend instead of drawn.
+    let limit_on_chart = limit.filter(|l| *l <= 3.0 * maps_top);
+    let top = limit_on_chart.unwrap_or(0.0).max(maps_top) * 1.12;
+    // Thread counts sit at evenly spaced positions (1, 2, 8 would crowd on a linear axis),
+    // one labelled segment each.
+    let position =
+        |t: usize| SegmentValue::CenterOf(threads.iter().position(|x| *x == t).unwrap_or(0) as i32);
+    let title = format!("{}: throughput by thread count", workload.name);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (plot, side) = root.split_horizontally(CHART_SIZE.0 - LEGEND_WIDTH);
+        let segments = threads.len().max(1) as i32;
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(&title, text_style(18))
+            .margin(12)
+            .x_label_area_size(42)
+            .y_label_area_size(58)
+            .build_cartesian_2d((0..segments - 1).into_segmented(), 0.0..top)
+            .map_err(|e| e.to_string())?;
+        let labels = threads.clone();
+        chart
+            .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(GRID)
+            .disable_x_mesh()
+            .x_labels(segments as usize + 1)
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => labels
+                    .get(*i as usize)
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                _ => String::new(),
+            })
+            .y_labels(8)
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .x_desc("worker threads")
+            .y_desc("Mops/s (higher is better)")
+            .label_style(text_style(13))
+            .axis_desc_style(text_style(14))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let mut entries = Vec::new();
+        for map in maps_in(&cells) {
+            let mut points: Vec<(usize, f64)> = cells
+                .iter()
+                .filter(|r| r.map == map)
+                .map(|r| (r.threads, r.mops()))
+                .collect();
+            points.sort_by_key(|p| p.0);
+            let points: Vec<(SegmentValue<i32>, f64)> =
+                points.into_iter().map(|(t, m)| (position(t), m)).collect();
+            let style = map_colour(map).stroke_width(line_width(map));
+            chart
+                .draw_series(LineSeries::new(points.clone(), style))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(points.iter().map(|p| {
+                    Circle::new(p.clone(), 3 + line_width(map) / 2, map_colour(map).filled())
+                }))
+                .map_err(|e| e.to_string())?;
+            entries.push((display_name(map), style, Swatch::Line));
+        }
+        if let Some(limit) = limit_on_chart {
+            let style = BLACK.stroke_width(2);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(SegmentValue::Exact(0), limit), (SegmentValue::Last, limit)],
+                    8,
+                    6,
+                    style,
+                ))
+                .map_err(|e| e.to_string())?;
+            entries.push(("2-core limit".to_owned(), style, Swatch::Dashed));
+        } else if let Some(limit) = limit {
+            entries.push((
+                format!("2-core limit: {limit:.0}"),
+                BLACK.stroke_width(2),
+                Swatch::Dashed,
+            ));
+            entries.push((
+                "(far above the chart)".to_owned(),
+                WHITE.into(),
+                Swatch::Line,
+            ));
+        }
+        legend(&side, &entries)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(Chart {
+        file: format!("throughput-{}.svg", workload.name),
+        title,
+        svg,
+    })
+}
+
+/// The thread count whose latencies the latency chart shows: 2 (the two-core case) when run,
+/// else the largest.
+pub fn latency_threads(results: &[BenchResult], workload: &Workload) -> Option<usize> {
+    let threads: Vec<usize> = results
+        .iter()
+        .filter(|r| r.workload.name == workload.name && r.map != MapKind::Hashbrown)
+        .map(|r| r.threads)
+        .collect();
+    if threads.contains(&2) {
+        Some(2)
+    } else {
+        threads.into_iter().max()
+    }
+}
+
+/// Sampled latency percentiles (p50, p99, p999) per map on `workload` at
+/// [`latency_threads`] threads, plus the single-thread baseline; log scale.
+pub fn latency_chart(results: &[BenchResult], workload: &Workload) -> Result<Chart, String> {
+    let threads = latency_threads(results, workload).unwrap_or(1);
+    let mut cells: Vec<&BenchResult> = results
+        .iter()
+        .filter(|r| r.workload.name == workload.name && !r.failed())
+        .filter(|r| r.map == MapKind::Hashbrown || r.threads == threads)
+        .collect();
+    cells.sort_by_key(|r| MapKind::ALL.iter().position(|m| *m == r.map));
+    // p999 is a ring around the others' dots, so that equal percentiles stay visible.
+    const QUANTILES: [(f64, &str, RGBColor); 3] = [
+        (0.5, "p50", RGBColor(0x1f, 0x4e, 0x79)),
+        (0.99, "p99", RGBColor(0xe1, 0x57, 0x59)),
+        (0.999, "p999", RGBColor(0xf2, 0x8e, 0x2b)),
+    ];
+    let values = cells
+        .iter()
+        .flat_map(|r| QUANTILES.iter().map(|(q, _, _)| r.latency_ns(*q) as f64))
+        .filter(|v| *v > 0.0);
+    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let (lo, hi) = if hi > 0.0 {
+        (lo / 2.0, hi * 2.0)
+    } else {
+        (1.0, 1000.0)
+    };
+    // At least two decades, so that the axis labels powers of ten and not 1, 2, 3 .. 9 µs
+    // crowded into one decade.
+    let widen = (100.0 / (hi / lo)).max(1.0).sqrt();
+    let (lo, hi) = ((lo / widen).max(1.0), hi * widen);
+    let title = format!("{}: latency at {threads} threads", workload.name);
+    let names: Vec<String> = cells
+        .iter()
+        .map(|r| {
+            if r.map == MapKind::Hashbrown {
+                "hashbrown (1 thread)".to_owned()
+            } else {
+                display_name(r.map)
+            }
+        })
+        .collect();
+    let rows = cells.len().max(1) as i32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (plot, side) = root.split_horizontally(CHART_SIZE.0 - LEGEND_WIDTH);
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(&title, text_style(18))
+            .margin(12)
+            .x_label_area_size(42)
+            .y_label_area_size(150)
+            .build_cartesian_2d((lo..hi).log_scale(), (0..rows - 1).into_segmented())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(GRID)
+            .y_labels(rows as usize + 1)
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => usize::try_from(rows - 1 - *i)
+                    .ok()
+                    .and_then(|i| names.get(i).cloned())
+                    .unwrap_or_default(),
+                SegmentValue::Exact(_) => String::new(),
+                SegmentValue::Last => String::new(),
+            })
+            .x_labels(6)
+            .x_label_formatter(&|v| format_ns(*v))
+            .x_desc("ns per operation, sampled (log scale, lower is better)")
+            .label_style(text_style(13))
+            .axis_desc_style(text_style(14))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, r) in cells.iter().enumerate() {
+            // The first map at the top.
+            let row = || SegmentValue::CenterOf(rows - 1 - i as i32);
+            let xs: Vec<f64> = QUANTILES
+                .iter()
+                .map(|(q, _, _)| (r.latency_ns(*q) as f64).max(lo))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(
+                    vec![(xs[0], row()), (xs[2], row())],
+                    map_colour(r.map).mix(0.5).stroke_width(3),
+                ))
+                .map_err(|e| e.to_string())?;
+            for (i, (x, (_, _, colour))) in xs.iter().zip(QUANTILES).enumerate() {
+                let dot = if i == 2 {
+                    Circle::new((*x, row()), 8, colour.stroke_width(3))
+                } else {
+                    Circle::new((*x, row()), 5, colour.filled())
+                };
+                chart
+                    .draw_series(std::iter::once(dot))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        let entries: Vec<(String, ShapeStyle, Swatch)> = QUANTILES
+            .iter()
+            .map(|(_, name, colour)| {
+                let swatch = if *name == "p999" {
+                    Swatch::Ring
+                } else {
+                    Swatch::Dot
+                };
+                ((*name).to_owned(), colour.filled(), swatch)
+            })
+            .collect();
+        legend(&side, &entries)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(Chart {
+        file: format!("latency-{}.svg", workload.name),
+        title,
+        svg,
+    })
+}
+
+/// `ns` as an axis label: `250 ns`, `4 µs`, `1.5 ms`.
+pub fn format_ns(ns: f64) -> String {
+    let (value, unit) = if ns >= 1e6 {
+        (ns / 1e6, "ms")
+    } else if ns >= 1e3 {
+        (ns / 1e3, "µs")
+    } else {
+        (ns, "ns")
+    };
+    if value >= 10.0 || (value - value.round()).abs() < 0.05 {
+        format!("{value:.0} {unit}")
+    } else {
+        format!("{value:.1} {unit}")
+    }
+}
+
+/// Every chart of a run: throughput and latency for each workload, in workload order.
+pub fn all_charts(results: &[BenchResult]) -> Result<Vec<Chart>, String> {
+    let mut charts = Vec::new();
+    for workload in super::workload::WORKLOADS {
+        if !results.iter().any(|r| r.workload.name == workload.name) {
+            continue;
+        }
+        charts.push(throughput_chart(results, workload)?);
+        charts.push(latency_chart(results, workload)?);
+    }
+    Ok(charts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nanoseconds_read_naturally() {
+        assert_eq!(format_ns(250.0), "250 ns");
+        assert_eq!(format_ns(4_000.0), "4 µs");
+        assert_eq!(format_ns(1_500_000.0), "1.5 ms");
+        assert_eq!(format_ns(25_000.0), "25 µs");
+    }
+}

@@ -1,0 +1,158 @@
+//! The `--report DIR` page: `index.html` (inline CSS, relative links only, so the directory
+//! can be moved or attached as is) showing the charts of [`charts`](super::charts) above the
+//! full table, plus `results.json` and `results.csv` beside it.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::adapter::MapRole;
+use super::charts::{Chart, all_charts};
+use super::export::{RunInfo, to_csv, to_json};
+use super::report::{THROUGHPUT_HEADER, row_cells, sorted_rows};
+use super::run::BenchResult;
+
+/// The report directory used when `--report` is not given.
+pub const DEFAULT_REPORT_DIR: &str = "mapguard-report";
+
+const STYLE: &str = "
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; color: #282828;
+       margin: 24px auto; max-width: 1400px; padding: 0 16px; }
+h1 { font-size: 24px; margin-bottom: 4px; }
+h2 { font-size: 19px; margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+p.meta { color: #555; margin-top: 0; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(640px, 1fr)); gap: 12px; }
+figure { margin: 0; border: 1px solid #e4e4e4; border-radius: 6px; padding: 4px; background: #fff; }
+figure img { width: 100%; height: auto; display: block; }
+table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
+th, td { padding: 3px 9px; border-bottom: 1px solid #eee; white-space: nowrap; }
+th { background: #f4f4f4; position: sticky; top: 0; text-align: right; }
+th.l, td.l { text-align: left; }
+td { text-align: right; }
+tr.group td { border-top: 2px solid #ccc; }
+tr.ours td { background: #fff4f2; font-weight: 600; }
+tr.baseline td { color: #777; }
+tr.failed td { background: #fde8e8; color: #a00; }
+dl { font-size: 14px; } dt { font-weight: 600; margin-top: 6px; } dd { margin-left: 16px; color: #444; }
+";
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The HTML page for `results`, referring to `charts` by file name.
+pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> String {
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>mapguard bench report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <h1>mapguard bench</h1>\n<p class=\"meta\">mapguard {} · {} CPU(s) · threads {} · \
+         {} sample(s) per cell · {} ops per thread · seed {} · {:.1} s",
+        escape(info.version),
+        info.available_parallelism,
+        info.threads
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        info.repeat,
+        info.ops_per_thread,
+        info.seed,
+        info.elapsed_secs,
+    );
+    if let Some(share) = info.other_processes_cpu_percent {
+        let _ = write!(html, " · other processes used {share:.0} % of the CPU");
+        if share > 10.0 {
+            html.push_str(" (numbers unreliable)");
+        }
+    }
+    html.push_str(
+        ". Only ratios within one run compare. Raw figures: \
+         <a href=\"results.json\">results.json</a>, <a href=\"results.csv\">results.csv</a>.</p>\n",
+    );
+    html.push_str("<h2>Charts</h2>\n<div class=\"charts\">\n");
+    for chart in charts {
+        let _ = writeln!(
+            html,
+            "<figure><img src=\"{}\" alt=\"{}\"></figure>",
+            escape(&chart.file),
+            escape(&chart.title)
+        );
+    }
+    html.push_str("</div>\n<h2>All cells</h2>\n<table>\n<thead><tr>");
+    for (i, h) in THROUGHPUT_HEADER.iter().enumerate() {
+        let class = if i < 2 { " class=\"l\"" } else { "" };
+        let _ = write!(html, "<th{class}>{}</th>", escape(h));
+    }
+    html.push_str("</tr></thead>\n<tbody>\n");
+    let mut previous = None;
+    for row in sorted_rows(results) {
+        let r = row.result;
+        let mut classes = Vec::new();
+        if previous != Some((r.workload.name, r.threads)) {
+            classes.push("group");
+        }
+        previous = Some((r.workload.name, r.threads));
+        match r.map.role() {
+            MapRole::Ours => classes.push("ours"),
+            MapRole::Baseline => classes.push("baseline"),
+            MapRole::Peer => {}
+        }
+        if r.failed() {
+            classes.push("failed");
+        }
+        let _ = write!(html, "<tr class=\"{}\">", classes.join(" "));
+        for (i, cell) in row_cells(&row).iter().enumerate() {
+            let class = if i < 2 || (r.failed() && i == 4) {
+                " class=\"l\""
+            } else {
+                ""
+            };
+            let _ = write!(html, "<td{class}>{}</td>", escape(cell));
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str(
+        "</tbody>\n</table>\n<h2>Columns</h2>\n<dl>\n\
+         <dt>Mops/s</dt><dd>million operations per second, all threads together; the median of \
+         the samples.</dd>\n\
+         <dt>spread</dt><dd>(max − min) / median of the samples: run-to-run noise.</dd>\n\
+         <dt>p50 / p99 / p999 ns</dt><dd>latency of one operation in 128, timed alone; includes \
+         the clock's own cost.</dd>\n\
+         <dt>bytes/entry</dt><dd>bytes requested from the allocator to build and prefill the \
+         map, per entry.</dd>\n\
+         <dt>vs best peer</dt><dd>throughput over the best of dashmap, papaya, scc, rwlock-std \
+         and mutex-std at the same workload and thread count.</dd>\n\
+         <dt>% 2-core limit</dt><dd>throughput over twice the single-thread throughput of an \
+         unsynchronized hashbrown map on the same workload.</dd>\n\
+         <dt>contention</dt><dd>lock wait time the map reports from its own statistics \
+         (mapguard's maps only; \"-\" where a map keeps no such figures).</dd>\n\
+         </dl>\n</body>\n</html>\n",
+    );
+    html
+}
+
+/// Writes the charts, `index.html`, `results.json` and `results.csv` into `dir` (created if
+/// missing) and returns the path of `index.html`.
+pub fn write_report(dir: &Path, info: RunInfo, results: &[BenchResult]) -> anyhow::Result<PathBuf> {
+    use anyhow::Context as _;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let charts = all_charts(results).map_err(|e| anyhow::anyhow!("drawing a chart: {e}"))?;
+    for chart in &charts {
+        let path = dir.join(&chart.file);
+        fs::write(&path, &chart.svg).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let index = dir.join("index.html");
+    fs::write(&index, index_html(&info, &charts, results))
+        .with_context(|| format!("cannot write {}", index.display()))?;
+    let json = dir.join("results.json");
+    fs::write(&json, to_json(info, results))
+        .with_context(|| format!("cannot write {}", json.display()))?;
+    let csv = dir.join("results.csv");
+    fs::write(&csv, to_csv(results)).with_context(|| format!("cannot write {}", csv.display()))?;
+    Ok(index)
+}
