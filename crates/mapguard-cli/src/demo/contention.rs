@@ -120,7 +120,10 @@ impl Phase {
 
     /// Median lock wait over thread time, in percent, from statistics.
     fn wait_percent(&self) -> Option<f64> {
-        self.median(|r| r.wait_ns.map(|w| 100.0 * w as f64 / r.thread_ns.max(1) as f64))
+        self.median(|r| {
+            r.wait_ns
+                .map(|w| 100.0 * w as f64 / r.thread_ns.max(1) as f64)
+        })
     }
 
     /// Median share of operations that waited for a lock, in percent, from statistics.
@@ -148,7 +151,9 @@ impl Phase {
     /// Runs one round of the workload for [`ROUND`] with [`THREADS`] threads.
     fn round(&mut self, round: usize) {
         let map = &self.map;
-        let before = map.stats().expect("the demo's maps are built with statistics");
+        let before = map
+            .stats()
+            .expect("the demo's maps are built with statistics");
         let barrier = Barrier::new(THREADS);
         let reports: Vec<(u64, u64)> = std::thread::scope(|s| {
             let workers: Vec<_> = (0..THREADS)
@@ -162,7 +167,9 @@ impl Phase {
                 .map(|w| w.join().expect("a demo worker does not panic"))
                 .collect()
         });
-        let after = map.stats().expect("the demo's maps are built with statistics");
+        let after = map
+            .stats()
+            .expect("the demo's maps are built with statistics");
         let reports_locks = !after.shards.is_empty();
         self.rounds.push(Round {
             ops: after.operations() - before.operations(),
@@ -306,15 +313,21 @@ fn run() -> Outcome {
         println!(
             "  caution: {shards} shards ran only {speedup:.2}x as fast as one lock, so the workers"
         );
-        println!("  seldom ran at the same time: other processes kept the cores busy, and the waits");
-        println!("  above are mostly for a lock holder the scheduler had paused. Run it on an idle");
+        println!(
+            "  seldom ran at the same time: other processes kept the cores busy, and the waits"
+        );
+        println!(
+            "  above are mostly for a lock holder the scheduler had paused. Run it on an idle"
+        );
         println!("  machine for the figures of the maps themselves.\n");
     }
     println!("What it means: with one lock every write excludes every other operation, so threads");
     println!(
         "queue for it; spread over shards, two writes collide only when they hit the same shard.\n"
     );
-    println!("Fix: use ShardedMap (or more shards, `builder().shards(n)`) for write-heavy maps, and");
+    println!(
+        "Fix: use ShardedMap (or more shards, `builder().shards(n)`) for write-heavy maps, and"
+    );
     println!("watch `stats().contended()` and `wait_ns()` per shard in production.");
     Outcome::Diagnosed
 }

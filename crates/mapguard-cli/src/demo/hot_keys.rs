@@ -152,7 +152,9 @@ fn run() -> Outcome {
         shard.write_locks,
         shard.entries
     );
-    println!("What it means: a few keys take a large share of the traffic, and the shard that holds");
+    println!(
+        "What it means: a few keys take a large share of the traffic, and the shard that holds"
+    );
     println!("the hottest one takes more than its share; more shards do not spread one key.\n");
     println!("Fix: cache or batch the hottest keys' reads (or split a hot key, e.g. per-thread");
     println!("counters summed on read), and watch `stats().hot_keys` and `hottest_shard()`.");
