@@ -287,6 +287,7 @@ mod tests {
             duration_secs: None,
             repeat: 1,
             seed: 1,
+            mapguard_stats: true,
             elapsed_secs: 0.5,
             clock_overhead_ns: 20,
             other_processes_cpu_percent: None,
