@@ -199,7 +199,7 @@ fn worker(map: &dyn DemoMap, barrier: &Barrier, seed: u64) -> (u64, u64) {
     let start = Instant::now();
     let mut n = 0u64;
     // The clock is read every 256 operations only.
-    while n % 256 != 0 || start.elapsed() < ROUND {
+    while !n.is_multiple_of(256) || start.elapsed() < ROUND {
         n += 1;
         let key = rng.below(KEYS);
         let roll = rng.below(100);
@@ -208,7 +208,7 @@ fn worker(map: &dyn DemoMap, barrier: &Barrier, seed: u64) -> (u64, u64) {
             continue;
         }
         writes += 1;
-        let t0 = (writes % TIMED_EVERY == 0).then(Instant::now);
+        let t0 = writes.is_multiple_of(TIMED_EVERY).then(Instant::now);
         map.update(key);
         if let Some(t0) = t0 {
             timed_ns += t0.elapsed().as_nanos() as u64;
