@@ -117,6 +117,13 @@ pub struct BenchArgs {
     /// Do not write the HTML report.
     #[arg(long, conflicts_with = "report")]
     pub no_report: bool,
+    /// Build mapguard's maps with statistics on and fill the `contention` column from them
+    /// (share of operations that waited for a lock, lock wait over the workers' time). This
+    /// measures instrumented maps, slower than the default; without it every map runs with
+    /// statistics off and the column is `-`. ShardedMap reports contention; LockedMap's and
+    /// ReadMostlyMap's statistics count no lock waits, so theirs stays `-`.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 impl BenchArgs {
@@ -148,6 +155,7 @@ impl BenchArgs {
             repeat: self
                 .repeat
                 .unwrap_or(if quick { 1 } else { DEFAULT_REPEAT }),
+            stats: self.stats,
         }
         .validate()
     }

@@ -161,8 +161,10 @@ fn quick_writes_json_csv_and_a_report_whose_charts_exist() {
     for row in rows {
         assert!(row["mops"].as_f64().unwrap() > 0.0, "{row}");
         assert!(row["failure"].is_null(), "{row}");
-        assert!(row.get("contention").is_some(), "{row}");
+        // Without --stats every map runs uninstrumented: no contention figures.
+        assert!(row["contention"].is_null(), "{row}");
     }
+    assert_eq!(doc["run"]["mapguard_stats"], false);
     let workloads: Vec<&str> = rows
         .iter()
         .map(|r| r["workload"].as_str().unwrap())
@@ -201,7 +203,7 @@ fn unknown_demo_exits_2_on_one_line() {
         &["demo", "deadlock"],
         &[
             "unknown scenario `deadlock`",
-            "self-deadlock, lock-order, cross-shard",
+            "self-deadlock, lock-order, cross-shard, contention, hot-keys",
         ],
     );
 }
@@ -212,11 +214,14 @@ fn demo_without_a_scenario_lists_them_one_per_line() {
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{stdout}");
-    for (line, name) in lines[1..]
-        .iter()
-        .zip(["self-deadlock", "lock-order", "cross-shard"])
-    {
+    assert_eq!(lines.len(), 6, "{stdout}");
+    for (line, name) in lines[1..].iter().zip([
+        "self-deadlock",
+        "lock-order",
+        "cross-shard",
+        "contention",
+        "hot-keys",
+    ]) {
         assert!(line.trim_start().starts_with(name), "{stdout}");
     }
 }
@@ -302,4 +307,95 @@ fn cross_shard_demo_prints_the_detected_deadlock() {
     );
     assert!(stdout.contains("shard"), "{stdout}");
     assert!(stdout.contains("Fix:"), "{stdout}");
+}
+
+#[test]
+fn bench_stats_fills_contention_for_sharded_only() {
+    let dir = temp_dir("stats");
+    let json = dir.join("out.json");
+    let out = mapguard(&[
+        "bench",
+        "--quick",
+        "--stats",
+        "--workloads",
+        "exchange",
+        "--maps",
+        "sharded,locked,dashmap",
+        "--ops",
+        "2000",
+        "--no-report",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&json).unwrap()).expect("valid JSON");
+    assert_eq!(doc["run"]["mapguard_stats"], true);
+    let rows = doc["results"].as_array().expect("a results array");
+    // sharded, locked, dashmap at threads 1 and 2, plus the baseline.
+    assert_eq!(rows.len(), 7, "{doc:#}");
+    for row in rows {
+        let contention = &row["contention"];
+        if row["map"] == "sharded" {
+            let contended = contention["contended_percent"].as_f64().expect("{row}");
+            let wait = contention["wait_percent"].as_f64().expect("{row}");
+            assert!((0.0..=100.0).contains(&contended), "{row}");
+            assert!(wait >= 0.0, "{row}");
+        } else {
+            // Peers keep no statistics; LockedMap's count no lock waits.
+            assert!(contention.is_null(), "{row}");
+        }
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("sharded") && l.contains("% wait")),
+        "{stdout}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn contention_demo_prints_lock_wait_before_and_after() {
+    assert_diagnosed(
+        "contention",
+        Duration::from_secs(20),
+        &[
+            "LockedMap (one RwLock)",
+            "ShardedMap, 1 shard (one lock)",
+            "Diagnosis (from statistics, one lock ->",
+            "lock wait:",
+            "% of thread time ->",
+            "contended acquisitions:",
+            "time in write calls (demo clock):",
+        ],
+    );
+}
+
+#[test]
+fn hot_keys_demo_prints_top_keys_hit_rate_and_hottest_shard() {
+    let (out, took) = demo("hot-keys", Duration::from_secs(20));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "after {took:?}:\n{stdout}");
+    for needle in [
+        "≈count",
+        "±error",
+        "true",
+        "hit rate:",
+        "hottest shard: #",
+        "Fix:",
+    ] {
+        assert!(stdout.contains(needle), "`{needle}` not in:\n{stdout}");
+    }
+    // The hottest Zipf rank is key 0: it must head the statistics' list, and its estimate must
+    // be within a quarter of the true count the demo kept.
+    let first = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .expect("a first hot key");
+    let cols: Vec<&str> = first.split_whitespace().collect();
+    assert_eq!(cols[1], "0", "{first}");
+    let (estimate, truth): (f64, f64) = (cols[2].parse().unwrap(), cols[4].parse().unwrap());
+    assert!((estimate / truth - 1.0).abs() < 0.25, "{first}");
 }

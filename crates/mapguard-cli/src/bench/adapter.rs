@@ -28,6 +28,13 @@ pub trait BenchMap: Send + Sync + Sized {
     /// A map with room for `capacity` entries (0: not presized).
     fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self;
 
+    /// The same map built with its statistics on (`mapguard bench --stats`), so that
+    /// [`lock_counts`](BenchMap::lock_counts) has figures to report. Maps without statistics
+    /// build the plain map.
+    fn with_stats(capacity: usize, hasher: BenchHasher) -> Self {
+        Self::with_capacity(capacity, hasher)
+    }
+
     /// A handle for the calling thread.
     fn handle(&self) -> Self::Handle<'_>;
 
@@ -39,23 +46,78 @@ pub trait BenchMap: Send + Sync + Sized {
         self.len() == 0
     }
 
-    /// Lock contention the map observed about itself during the sample just run, read after
-    /// the workers have finished and before the map is dropped.
+    /// The lock figures the map keeps about itself so far, read after prefill and again after
+    /// the workers have finished; [`Contention::between`] turns the two readings into the
+    /// sample's contention.
     ///
-    /// This is the extension point for maps that keep statistics: mapguard's maps will fill
-    /// it from their own figures; peers keep no such figures and return `None`, shown as `-`.
-    fn contention(&self) -> Option<Contention> {
+    /// This is the extension point for maps that keep statistics: `ShardedMap` built with
+    /// statistics fills it from its per-shard figures; maps whose statistics count no lock
+    /// waits (`LockedMap`, `ReadMostlyMap`), maps built without statistics, and the peers
+    /// return `None`, shown as `-`.
+    fn lock_counts(&self) -> Option<LockCounts> {
         None
     }
 }
 
-/// Lock contention a map reports about one sample (see [`BenchMap::contention`]).
+/// Cumulative lock figures of a map (see [`BenchMap::lock_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LockCounts {
+    /// Operations, each of which takes a lock once.
+    pub operations: u64,
+    /// Acquisitions that had to wait.
+    pub contended: u64,
+    /// Nanoseconds spent in those waits.
+    pub wait_ns: u64,
+}
+
+/// Lock contention a map reports about one sample (see [`BenchMap::lock_counts`]).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Contention {
     /// Share of lock acquisitions that had to wait, in percent.
     pub contended_percent: f64,
     /// Time spent waiting for locks over the workers' total time, in percent.
     pub wait_percent: f64,
+}
+
+impl Contention {
+    /// The contention between two readings of a map's lock figures, over `worker_ns`
+    /// nanoseconds of the workers' running time summed over the workers.
+    ///
+    /// # Examples
+    /// ```
+    /// use mapguard_cli::bench::adapter::{Contention, LockCounts};
+    /// let before = LockCounts { operations: 100, contended: 0, wait_ns: 0 };
+    /// let after = LockCounts { operations: 1100, contended: 10, wait_ns: 500 };
+    /// let c = Contention::between(before, after, 10_000);
+    /// assert_eq!((c.contended_percent, c.wait_percent), (1.0, 5.0));
+    /// ```
+    pub fn between(before: LockCounts, after: LockCounts, worker_ns: u64) -> Contention {
+        let percent = |part: u64, whole: u64| {
+            if whole == 0 {
+                0.0
+            } else {
+                100.0 * part as f64 / whole as f64
+            }
+        };
+        Contention {
+            contended_percent: percent(
+                after.contended.saturating_sub(before.contended),
+                after.operations.saturating_sub(before.operations),
+            ),
+            wait_percent: percent(after.wait_ns.saturating_sub(before.wait_ns), worker_ns),
+        }
+    }
+}
+
+/// The lock figures of a statistics snapshot, when it has any: per-shard contention exists for
+/// `ShardedMap` only.
+fn snapshot_counts(stats: Option<mapguard::stats::StatsSnapshot>) -> Option<LockCounts> {
+    let stats = stats?;
+    (!stats.shards.is_empty()).then(|| LockCounts {
+        operations: stats.operations(),
+        contended: stats.contended(),
+        wait_ns: stats.wait_ns(),
+    })
 }
 
 /// The operations of a workload, as one thread sees the map.
@@ -167,16 +229,30 @@ impl fmt::Display for MapKind {
 }
 
 /// Defines the adapter of a mapguard map: `$name` wraps `$map<u64, u64, BenchHasher>`, built
-/// with `with_capacity_and_hasher`, read with `get` (the value passed to `black_box`).
+/// with `with_capacity_and_hasher` (or its builder with statistics on), read with `get` (the
+/// value passed to `black_box`).
 macro_rules! mapguard_adapter {
-    ($(#[$doc:meta])* $name:ident, $map:path) => {
+    ($(#[$doc:meta])* $name:ident, $map:ident) => {
         $(#[$doc])*
-        pub struct $name($map);
+        pub struct $name(mapguard::$map<u64, u64, BenchHasher>);
 
         impl BenchMap for $name {
             type Handle<'m> = &'m $name;
             fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
-                $name(<$map>::with_capacity_and_hasher(capacity, hasher))
+                $name(mapguard::$map::with_capacity_and_hasher(capacity, hasher))
+            }
+            fn with_stats(capacity: usize, hasher: BenchHasher) -> Self {
+                $name(
+                    mapguard::$map::builder()
+                        .capacity(capacity)
+                        .hasher(hasher)
+                        .stats(true)
+                        .build()
+                        .expect("a bench map's settings are valid"),
+                )
+            }
+            fn lock_counts(&self) -> Option<LockCounts> {
+                snapshot_counts(self.0.stats())
             }
             fn handle(&self) -> &$name {
                 self
@@ -206,17 +282,17 @@ macro_rules! mapguard_adapter {
 mapguard_adapter!(
     /// `mapguard::ShardedMap`.
     Sharded,
-    mapguard::ShardedMap<u64, u64, BenchHasher>
+    ShardedMap
 );
 mapguard_adapter!(
     /// `mapguard::ReadMostlyMap`.
     ReadMostly,
-    mapguard::ReadMostlyMap<u64, u64, BenchHasher>
+    ReadMostlyMap
 );
 mapguard_adapter!(
     /// `mapguard::LockedMap`: one lock around one table, mapguard's baseline.
     Locked,
-    mapguard::LockedMap<u64, u64, BenchHasher>
+    LockedMap
 );
 
 /// std `RwLock<HashMap>`: the minimal fix.

@@ -79,6 +79,8 @@ pub struct Choices {
     pub seed: u64,
     /// Samples per cell.
     pub repeat: usize,
+    /// Build mapguard's maps with statistics on (`--stats`).
+    pub stats: bool,
 }
 
 fn names<T>(
@@ -165,6 +167,7 @@ impl Choices {
             length,
             seed: self.seed,
             repeat: self.repeat,
+            stats: self.stats,
         })
     }
 }

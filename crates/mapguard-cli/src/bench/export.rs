@@ -95,6 +95,9 @@ pub struct RunInfo {
     pub repeat: usize,
     /// Seed of plans and hasher.
     pub seed: u64,
+    /// Whether mapguard's maps ran with statistics on (`--stats`): instrumented maps, and the
+    /// source of the `contention` figures.
+    pub mapguard_stats: bool,
     /// Wall time of the whole run, seconds.
     pub elapsed_secs: f64,
     /// Median cost of one clock reading pair, included in every latency, ns.
@@ -125,6 +128,7 @@ impl RunInfo {
             },
             repeat: config.repeat,
             seed: config.seed,
+            mapguard_stats: config.stats,
             elapsed_secs,
             clock_overhead_ns,
             other_processes_cpu_percent: foreign_share.map(|s| 100.0 * s),
@@ -283,6 +287,7 @@ mod tests {
             duration_secs: None,
             repeat: 1,
             seed: 1,
+            mapguard_stats: true,
             elapsed_secs: 0.5,
             clock_overhead_ns: 20,
             other_processes_cpu_percent: None,

@@ -129,8 +129,9 @@ pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> 
          and mutex-std at the same workload and thread count.</dd>\n\
          <dt>% 2-core limit</dt><dd>throughput over twice the single-thread throughput of an \
          unsynchronized hashbrown map on the same workload.</dd>\n\
-         <dt>contention</dt><dd>lock wait time the map reports from its own statistics \
-         (mapguard's maps only; \"-\" where a map keeps no such figures).</dd>\n\
+         <dt>contention</dt><dd>lock wait over the workers' time, from the map's own \
+         statistics: only with <code>--stats</code>, which runs mapguard's maps instrumented \
+         (ShardedMap reports it; \"-\" where a map keeps no such figures).</dd>\n\
          </dl>\n</body>\n</html>\n",
     );
     html

@@ -93,6 +93,9 @@ pub struct BenchConfig {
     /// baseline takes [`BASELINE_SAMPLES_PER_REPETITION`] samples per repetition, other maps
     /// one).
     pub repeat: usize,
+    /// Build mapguard's maps with statistics on and fill the contention column from them
+    /// (`--stats`): this measures instrumented maps, which are slower than the default.
+    pub stats: bool,
 }
 
 impl BenchConfig {
@@ -308,6 +311,7 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec
                             &plans[..threads],
                             config.length,
                             &hasher,
+                            config.stats,
                         );
                         progress(&Progress {
                             done,
@@ -340,9 +344,10 @@ pub fn try_sample(
     plans: &[Vec<Op>],
     length: RunLength,
     hasher: &BenchHasher,
+    stats: bool,
 ) -> Result<Sample, String> {
     CELL_RUNNING.store(true, Ordering::SeqCst);
-    let result = catch_panic(|| sample(map, workload, plans, length, hasher));
+    let result = catch_panic(|| sample(map, workload, plans, length, hasher, stats));
     CELL_RUNNING.store(false, Ordering::SeqCst);
     result
 }
@@ -368,26 +373,29 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Takes one sample of `map` on `workload`, one worker per plan. A panic in the map or a
-/// worker propagates after every worker has been joined ([`try_sample`] catches it).
+/// worker propagates after every worker has been joined ([`try_sample`] catches it). With
+/// `stats`, maps that keep statistics are built with them on.
 pub fn sample(
     map: MapKind,
     workload: &Workload,
     plans: &[Vec<Op>],
     length: RunLength,
     hasher: &BenchHasher,
+    stats: bool,
 ) -> Sample {
+    let s = stats;
     match map {
-        MapKind::Sharded => sample_map::<Sharded>(workload, plans, length, hasher),
-        MapKind::ReadMostly => sample_map::<ReadMostly>(workload, plans, length, hasher),
-        MapKind::Locked => sample_map::<Locked>(workload, plans, length, hasher),
-        MapKind::RwLockStd => sample_map::<RwLockStd>(workload, plans, length, hasher),
-        MapKind::MutexStd => sample_map::<MutexStd>(workload, plans, length, hasher),
-        MapKind::Dashmap => sample_map::<Dashmap>(workload, plans, length, hasher),
-        MapKind::Papaya => sample_map::<Papaya>(workload, plans, length, hasher),
-        MapKind::Scc => sample_map::<Scc>(workload, plans, length, hasher),
+        MapKind::Sharded => sample_map::<Sharded>(workload, plans, length, hasher, s),
+        MapKind::ReadMostly => sample_map::<ReadMostly>(workload, plans, length, hasher, s),
+        MapKind::Locked => sample_map::<Locked>(workload, plans, length, hasher, s),
+        MapKind::RwLockStd => sample_map::<RwLockStd>(workload, plans, length, hasher, s),
+        MapKind::MutexStd => sample_map::<MutexStd>(workload, plans, length, hasher, s),
+        MapKind::Dashmap => sample_map::<Dashmap>(workload, plans, length, hasher, s),
+        MapKind::Papaya => sample_map::<Papaya>(workload, plans, length, hasher, s),
+        MapKind::Scc => sample_map::<Scc>(workload, plans, length, hasher, s),
         MapKind::Hashbrown => {
             assert_eq!(plans.len(), 1, "the hashbrown baseline is single-threaded");
-            sample_map::<Hashbrown>(workload, plans, length, hasher)
+            sample_map::<Hashbrown>(workload, plans, length, hasher, s)
         }
     }
 }
@@ -408,8 +416,12 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds")
 }
 
-fn prefill<M: BenchMap>(workload: &Workload, hasher: &BenchHasher) -> M {
-    let map = M::with_capacity(workload.initial_capacity(), hasher.clone());
+fn prefill<M: BenchMap>(workload: &Workload, hasher: &BenchHasher, stats: bool) -> M {
+    let map = if stats {
+        M::with_stats(workload.initial_capacity(), hasher.clone())
+    } else {
+        M::with_capacity(workload.initial_capacity(), hasher.clone())
+    };
     {
         let mut handle = map.handle();
         for index in 0..workload.prefill_len() {
@@ -432,9 +444,11 @@ fn sample_map<M: BenchMap>(
     plans: &[Vec<Op>],
     length: RunLength,
     hasher: &BenchHasher,
+    stats: bool,
 ) -> Sample {
-    let (map, prefill_bytes) = alloc::measure(|| prefill::<M>(workload, hasher));
+    let (map, prefill_bytes) = alloc::measure(|| prefill::<M>(workload, hasher, stats));
     let prefill_entries = map.len();
+    let counts_before = map.lock_counts();
     let stop = match length {
         RunLength::Ops { min_time, .. } if workload.key_set_is_stable() && !min_time.is_zero() => {
             Stop::PassesFor(min_time)
@@ -470,7 +484,13 @@ fn sample_map<M: BenchMap>(
             Err(payload) => panic::resume_unwind(payload),
         }
     }
-    let contention = map.contention();
+    let worker_ns: u64 = reports
+        .iter()
+        .map(|r| (r.end - r.start).as_nanos() as u64)
+        .sum();
+    let contention = counts_before
+        .zip(map.lock_counts())
+        .map(|(before, after)| Contention::between(before, after, worker_ns));
     drop(map);
     let start = reports.iter().map(|r| r.start).min().expect("one worker");
     let end = reports.iter().map(|r| r.end).max().expect("one worker");
@@ -562,6 +582,7 @@ fn apply<H: MapHandle>(handle: &mut H, op: Op) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::adapter::LockCounts;
     use crate::bench::workload::WORKLOADS;
 
     fn config(maps: Vec<MapKind>, threads: Vec<usize>) -> BenchConfig {
@@ -575,6 +596,7 @@ mod tests {
             },
             seed: 1,
             repeat: 2,
+            stats: false,
         }
     }
 
@@ -661,21 +683,25 @@ mod tests {
             min_time: Duration::ZERO,
         };
         let hasher = bench_hasher(1);
-        let err = catch_panic(|| sample_map::<PanicsOnGet>(w, &plans, length, &hasher))
+        let err = catch_panic(|| sample_map::<PanicsOnGet>(w, &plans, length, &hasher, false))
             .map(|s| s.ops)
             .expect_err("the plans make 40,000 lookups");
         assert!(err.contains("adapter bug on lookup 1000"), "{err}");
         // The engine still works afterwards.
-        assert!(try_sample(MapKind::Dashmap, w, &plans, length, &hasher).is_ok());
+        assert!(try_sample(MapKind::Dashmap, w, &plans, length, &hasher, false).is_ok());
     }
 
-    /// dashmap that reports a fixed contention, as a map with statistics would.
-    struct ReportsContention(super::super::adapter::Dashmap);
+    /// dashmap that reports lock figures as a map with statistics would: nothing at its first
+    /// reading, then 1,000 operations of which 20 waited 1 ms in all.
+    struct ReportsContention(super::super::adapter::Dashmap, AtomicBool);
 
     impl BenchMap for ReportsContention {
         type Handle<'m> = <super::super::adapter::Dashmap as BenchMap>::Handle<'m>;
         fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
-            ReportsContention(BenchMap::with_capacity(capacity, hasher))
+            ReportsContention(
+                BenchMap::with_capacity(capacity, hasher),
+                AtomicBool::new(false),
+            )
         }
         fn handle(&self) -> Self::Handle<'_> {
             self.0.handle()
@@ -683,10 +709,16 @@ mod tests {
         fn len(&self) -> usize {
             self.0.len()
         }
-        fn contention(&self) -> Option<Contention> {
-            Some(Contention {
-                contended_percent: 2.0,
-                wait_percent: self.len() as f64 / 1_000.0,
+        fn lock_counts(&self) -> Option<LockCounts> {
+            let later = self.1.swap(true, Ordering::Relaxed);
+            Some(if later {
+                LockCounts {
+                    operations: 1_000,
+                    contended: 20,
+                    wait_ns: 1_000_000,
+                }
+            } else {
+                LockCounts::default()
             })
         }
     }
@@ -700,21 +732,43 @@ mod tests {
             min_time: Duration::ZERO,
         };
         let hasher = bench_hasher(1);
-        let s = sample_map::<ReportsContention>(w, &plans, length, &hasher);
-        // Read while the map is alive: its 10,000 prefilled entries.
-        assert_eq!(
-            s.contention,
-            Some(Contention {
-                contended_percent: 2.0,
-                wait_percent: 10.0
-            })
+        let s = sample_map::<ReportsContention>(w, &plans, length, &hasher, false);
+        let c = s.contention.expect("the map reports lock figures");
+        assert_eq!(c.contended_percent, 2.0);
+        // 1 ms of waiting over the worker's running time.
+        let expected = 100.0 * 1e6 / s.elapsed.as_nanos() as f64;
+        assert!(
+            (c.wait_percent - expected).abs() < 1e-9,
+            "{c:?} vs {expected}"
         );
         let mut r = BenchResult::new(w, MapKind::Sharded, 1);
         r.record(&s);
-        assert_eq!(r.contention().map(|c| c.wait_percent), Some(10.0));
+        assert_eq!(r.contention(), Some(c));
         // Peers report nothing.
-        let peer = sample(MapKind::Dashmap, w, &plans, length, &hasher);
+        let peer = sample(MapKind::Dashmap, w, &plans, length, &hasher, true);
         assert_eq!(peer.contention, None);
+    }
+
+    #[test]
+    fn sharded_reports_contention_only_when_built_with_statistics() {
+        let w = Workload::by_name("exchange").unwrap();
+        let plans = plan::plans(w, 1, 2, 2_000);
+        let length = RunLength::Ops {
+            per_thread: 2_000,
+            min_time: Duration::ZERO,
+        };
+        let hasher = bench_hasher(1);
+        let plain = sample(MapKind::Sharded, w, &plans, length, &hasher, false);
+        assert_eq!(plain.contention, None);
+        let counted = sample(MapKind::Sharded, w, &plans, length, &hasher, true);
+        let c = counted
+            .contention
+            .expect("ShardedMap with statistics reports");
+        assert!((0.0..=100.0).contains(&c.contended_percent), "{c:?}");
+        assert!(c.wait_percent >= 0.0, "{c:?}");
+        // LockedMap's statistics count no lock waits: nothing to report.
+        let locked = sample(MapKind::Locked, w, &plans, length, &hasher, true);
+        assert_eq!(locked.contention, None);
     }
 
     #[test]
@@ -725,7 +779,14 @@ mod tests {
         };
         let read = &WORKLOADS[2];
         let plans = plan::plans(read, 1, 1, 1_000);
-        let s = sample(MapKind::Dashmap, read, &plans, length, &bench_hasher(1));
+        let s = sample(
+            MapKind::Dashmap,
+            read,
+            &plans,
+            length,
+            &bench_hasher(1),
+            false,
+        );
         assert!(
             s.ops > 1_000 && s.ops.is_multiple_of(1_000),
             "{} ops",
@@ -734,7 +795,14 @@ mod tests {
         assert!(s.elapsed >= Duration::from_millis(20));
         let grow = Workload::by_name("rapid-grow").unwrap();
         let plans = plan::plans(grow, 1, 1, 1_000);
-        let s = sample(MapKind::Dashmap, grow, &plans, length, &bench_hasher(1));
+        let s = sample(
+            MapKind::Dashmap,
+            grow,
+            &plans,
+            length,
+            &bench_hasher(1),
+            false,
+        );
         assert_eq!(s.ops, 1_000);
     }
 
@@ -746,7 +814,7 @@ mod tests {
             duration: Duration::from_millis(20),
             plan_len: 1_000,
         };
-        let s = sample(MapKind::Dashmap, w, &plans, length, &bench_hasher(1));
+        let s = sample(MapKind::Dashmap, w, &plans, length, &bench_hasher(1), false);
         assert!(s.ops > 1_000, "only {} ops in 20 ms", s.ops);
         assert!(s.elapsed >= Duration::from_millis(20));
     }

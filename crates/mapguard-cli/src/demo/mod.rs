@@ -9,7 +9,9 @@ use std::io::Write as _;
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod contention;
 mod cross_shard;
+mod hot_keys;
 mod lock_order;
 mod self_deadlock;
 
@@ -38,6 +40,8 @@ pub const SCENARIOS: &[Scenario] = &[
     self_deadlock::SCENARIO,
     lock_order::SCENARIO,
     cross_shard::SCENARIO,
+    contention::SCENARIO,
+    hot_keys::SCENARIO,
 ];
 
 impl Scenario {
@@ -139,7 +143,7 @@ mod tests {
         assert_eq!(listing.lines().count(), SCENARIOS.len() + 1);
         assert_eq!(
             Scenario::valid_names(),
-            "self-deadlock, lock-order, cross-shard"
+            "self-deadlock, lock-order, cross-shard, contention, hot-keys"
         );
     }
 }
