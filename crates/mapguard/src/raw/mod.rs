@@ -19,8 +19,8 @@ mod primitive;
 pub(crate) mod read_mostly;
 pub(crate) mod readers;
 pub(crate) mod shard_lock;
-pub(crate) mod waitfor;
 pub(crate) mod usdt;
+pub(crate) mod waitfor;
 
 pub(crate) use lock_class::MapId;
 pub(crate) use shard_lock::{ReadGuard, ShardLock, WriteGuard};

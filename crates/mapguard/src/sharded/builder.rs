@@ -2,9 +2,9 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::time::Duration;
 #[cfg(feature = "stats")]
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{DEFAULT_DEADLOCK_CHECK_AFTER, DefaultHashBuilder, ShardedMap, shard_count};
 use crate::error::{BuildError, ReserveError};
