@@ -493,7 +493,9 @@ impl<T> ShardLock<T> {
     #[cold]
     #[track_caller]
     fn read_slow(&self, site: &'static Location<'static>) -> ReadHold {
-        let _wait = self.stats.wait(self.index, WaitKind::Read);
+        // Timed (and counted as contended) from the first pause: most calls here are
+        // recursive reads or a thread's further guards, which never wait.
+        let mut timer = None;
         let me = self.addr();
         let mut wait = self.wait_point(WaitMode::Read, site);
         loop {
@@ -537,6 +539,9 @@ impl<T> ShardLock<T> {
                 }
             }
             // A read waiting takes nothing while it waits (each try above takes its slot back).
+            if timer.is_none() {
+                timer = self.stats.wait(self.index, WaitKind::Read);
+            }
             if let Err(deadlock) = wait.pause(&|| self.writer_holder()) {
                 deadlock.raise();
             }
