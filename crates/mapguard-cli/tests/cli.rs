@@ -368,7 +368,6 @@ fn contention_demo_prints_lock_wait_before_and_after() {
             "lock wait:",
             "% of thread time ->",
             "contended acquisitions:",
-            "time in write calls (demo clock):",
         ],
     );
 }

@@ -4,9 +4,8 @@
 //! The lock-wait figures come from the maps' own statistics: a `ShardedMap` counts and times
 //! every contended acquisition of a shard lock. A `ShardedMap` with one shard is one global
 //! lock with the same accounting, so it is the "before" of the comparison. `LockedMap` (one
-//! parking_lot lock) runs too, but its statistics count operations and not lock waits; for it,
-//! and for the other two alike, the demo times one write in [`TIMED_EVERY`] with its own clock
-//! and says so in the output.
+//! parking_lot lock) runs too for its throughput, but its statistics count operations and not
+//! lock waits, so its wait columns say `n/a`.
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -38,8 +37,6 @@ const KEYS: u64 = 10_000;
 const GETS: u64 = 10;
 /// Rounds of arithmetic each write does under the lock (a few hundred nanoseconds).
 const WORK: u32 = 256;
-/// The demo times one write in this many with its own clock.
-const TIMED_EVERY: u64 = 16;
 
 /// A map the phases run on.
 trait DemoMap: Send + Sync {
@@ -88,8 +85,6 @@ struct Round {
     /// Contended acquisitions and their wait, from statistics (`None`: not reported).
     contended: Option<u64>,
     wait_ns: Option<u64>,
-    /// Time in write calls, estimated from the writes the demo timed (scaled).
-    write_call_ns: u64,
 }
 
 /// All rounds of one map.
@@ -136,12 +131,6 @@ impl Phase {
         self.rounds.iter().map(|r| r.contended).sum()
     }
 
-    /// Median time in write calls over thread time, in percent, by the demo's clock.
-    fn write_call_percent(&self) -> f64 {
-        self.median(|r| Some(100.0 * r.write_call_ns as f64 / r.thread_ns.max(1) as f64))
-            .unwrap_or(0.0)
-    }
-
     /// Median throughput in Mops/s (statistics' operation count over the workers' time).
     fn mops(&self) -> f64 {
         self.median(|r| Some(r.ops as f64 / (r.thread_ns as f64 / THREADS as f64) * 1e3))
@@ -155,7 +144,7 @@ impl Phase {
             .stats()
             .expect("the demo's maps are built with statistics");
         let barrier = Barrier::new(THREADS);
-        let reports: Vec<(u64, u64)> = std::thread::scope(|s| {
+        let reports: Vec<u64> = std::thread::scope(|s| {
             let workers: Vec<_> = (0..THREADS)
                 .map(|t| {
                     let barrier = &barrier;
@@ -173,10 +162,9 @@ impl Phase {
         let reports_locks = !after.shards.is_empty();
         self.rounds.push(Round {
             ops: after.operations() - before.operations(),
-            thread_ns: reports.iter().map(|r| r.0).sum(),
+            thread_ns: reports.iter().sum(),
             contended: reports_locks.then(|| after.contended() - before.contended()),
             wait_ns: reports_locks.then(|| after.wait_ns() - before.wait_ns()),
-            write_call_ns: reports.iter().map(|r| r.1).sum(),
         });
     }
 }
@@ -190,11 +178,9 @@ fn work(old: Option<u64>) -> u64 {
     x
 }
 
-/// One worker of one round: returns its running time and its estimated time in write calls.
-fn worker(map: &dyn DemoMap, barrier: &Barrier, seed: u64) -> (u64, u64) {
+/// One worker of one round: returns its running time.
+fn worker(map: &dyn DemoMap, barrier: &Barrier, seed: u64) -> u64 {
     let mut rng = Rng::new(0x5eed_0000 + seed);
-    let mut writes = 0u64;
-    let mut timed_ns = 0u64;
     barrier.wait();
     let start = Instant::now();
     let mut n = 0u64;
@@ -207,14 +193,9 @@ fn worker(map: &dyn DemoMap, barrier: &Barrier, seed: u64) -> (u64, u64) {
             std::hint::black_box(map.get(key));
             continue;
         }
-        writes += 1;
-        let t0 = writes.is_multiple_of(TIMED_EVERY).then(Instant::now);
         map.update(key);
-        if let Some(t0) = t0 {
-            timed_ns += t0.elapsed().as_nanos() as u64;
-        }
     }
-    (start.elapsed().as_nanos() as u64, timed_ns * TIMED_EVERY)
+    start.elapsed().as_nanos() as u64
 }
 
 fn run() -> Outcome {
@@ -256,33 +237,30 @@ fn run() -> Outcome {
     }
 
     println!(
-        "  {:<32} {:>7} {:>11} {:>11} {:>11} {:>12}",
-        "map", "Mops/s", "contended", "contended", "lock wait", "write calls"
+        "  {:<32} {:>7} {:>11} {:>11} {:>11}",
+        "map", "Mops/s", "contended", "contended", "lock wait"
     );
     println!(
-        "  {:<32} {:>7} {:>11} {:>11} {:>11} {:>12}",
-        "", "", "(stats)", "% of ops", "% of time", "% (demo)"
+        "  {:<32} {:>7} {:>11} {:>11} {:>11}",
+        "", "", "(stats)", "% of ops", "% of time"
     );
     let or_na = |v: Option<String>| v.unwrap_or_else(|| "n/a".to_owned());
     for p in &phases {
         println!(
-            "  {:<32} {:>7.2} {:>11} {:>11} {:>11} {:>10.1} %",
+            "  {:<32} {:>7.2} {:>11} {:>11} {:>11}",
             p.label,
             p.mops(),
             or_na(p.contended().map(|c| c.to_string())),
             or_na(p.contended_percent().map(|c| format!("{c:.3} %"))),
             or_na(p.wait_percent().map(|w| format!("{w:.1} %"))),
-            p.write_call_percent()
         );
     }
     println!();
     println!("  contended, lock wait: from the maps' statistics (every contended acquisition of a");
     println!("  shard lock is counted and timed; lock wait is over the workers' running time).");
-    println!("  LockedMap's statistics count operations, not lock waits: n/a. write calls: time");
-    println!("  inside `compute` (lock wait and the write itself) measured by this demo's own");
-    println!("  clock on one write in {TIMED_EVERY}, scaled, for all three maps alike.\n");
+    println!("  LockedMap's statistics count operations, not lock waits: n/a.\n");
 
-    let [locked, global, sharded] = &phases;
+    let [_, global, sharded] = &phases;
     let (Some(before), Some(after)) = (global.wait_percent(), sharded.wait_percent()) else {
         println!("the statistics reported no lock-wait figures; no diagnosis");
         return Outcome::NotDiagnosed;
@@ -302,12 +280,7 @@ fn run() -> Outcome {
         global.contended_percent().unwrap_or(0.0),
         sharded.contended_percent().unwrap_or(0.0),
     );
-    println!(
-        "  time in write calls (demo clock): LockedMap {:.1} %, one lock {:.1} %, {shards} shards {:.1} %\n",
-        locked.write_call_percent(),
-        global.write_call_percent(),
-        sharded.write_call_percent()
-    );
+    println!();
     let speedup = sharded.mops() / global.mops().max(f64::MIN_POSITIVE);
     if speedup < 1.3 {
         println!(
@@ -323,7 +296,9 @@ fn run() -> Outcome {
     }
     println!("What it means: with one lock every write excludes every other operation, so threads");
     println!(
-        "queue for it; spread over shards, two writes collide only when they hit the same shard.\n"
+        "queue for it; spread over shards, two writes collide only when they hit the same shard.\n\
+         More acquisitions may wait on many shards (a write waits a moment for a reader of its\n\
+         shard to leave), but each such wait is short: the time lost to waiting is what falls.\n"
     );
     println!(
         "Fix: use ShardedMap (or more shards, `builder().shards(n)`) for write-heavy maps, and"
