@@ -516,7 +516,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.instr.is_on() {
+        if self.instr.counts_reads() {
             // Through a place of its own: returned directly, the twin's result place
             // would be shared with this path and keep the result in memory here too.
             let mut found = None;
@@ -567,7 +567,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        if self.instr.is_on() {
+        if self.instr.counts_reads() {
             return self.get_cloned_counted(key);
         }
         self.get_cloned_with::<false, Q>(key)
@@ -616,7 +616,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.instr.is_on() {
+        if self.instr.counts_reads() {
             return self.contains_key_counted(key);
         }
         self.contains_key_with::<false, Q>(key)

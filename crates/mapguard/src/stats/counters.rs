@@ -53,11 +53,35 @@ impl Stripes {
         }
     }
 
-    /// Adds one to `counter` for the calling thread, numbered `thread`, and says whether this
-    /// access of a key with hash `hash` is sampled.
-    #[inline]
-    pub(crate) fn bump(&self, thread: usize, counter: Counter, hash: u64) -> bool {
-        let before = match self.owned.get(thread) {
+    /// Adds one to `counter` for the calling thread and says whether this access of a key
+    /// with hash `hash` is sampled. The fast path is one thread-local load, one compare with
+    /// the stripe count (which also catches an unnumbered or exiting thread, both numbered
+    /// above any stripe count) and a relaxed load and store into the thread's own stripe.
+    #[inline(always)]
+    pub(crate) fn bump(&self, counter: Counter, hash: u64) -> bool {
+        let thread = SLOT.with(|slot| slot.number.get());
+        let before = if thread < self.owned.len() {
+            // Only the thread numbered `thread` writes this block (module docs).
+            let cell = &self.owned[thread].0[counter as usize];
+            let before = cell.load(Ordering::Relaxed);
+            cell.store(before + 1, Ordering::Relaxed);
+            before
+        } else {
+            self.bump_slow(thread, counter)
+        };
+        sampled(before, hash)
+    }
+
+    /// [`bump`](Self::bump) for a thread not numbered yet, or numbered beyond the stripes.
+    #[cold]
+    #[inline(never)]
+    fn bump_slow(&self, thread: usize, counter: Counter) -> u64 {
+        let thread = if thread == UNNUMBERED {
+            SLOT.with(ThreadSlot::claim)
+        } else {
+            thread
+        };
+        match self.owned.get(thread) {
             Some(block) => {
                 // Only the thread numbered `thread` writes this block (module docs).
                 let cell = &block.0[counter as usize];
@@ -66,8 +90,7 @@ impl Stripes {
                 before
             }
             None => self.overflow.0[counter as usize].fetch_add(1, Ordering::Relaxed),
-        };
-        sampled(before, hash)
+        }
     }
 
     /// Every counter summed over the stripes (not an atomic cut).
@@ -158,15 +181,3 @@ impl ThreadSlot {
 
 /// The mean interval between sampled accesses (a power of two).
 pub(crate) const SAMPLE_PERIOD: u64 = 128;
-
-/// The calling thread's number (at or above any stripe count while the thread is exiting).
-#[inline]
-pub(crate) fn this_thread() -> usize {
-    SLOT.with(|slot| {
-        let number = slot.number.get();
-        if number == UNNUMBERED {
-            return slot.claim();
-        }
-        number
-    })
-}

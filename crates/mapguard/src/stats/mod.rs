@@ -180,6 +180,9 @@ impl<K> Settings<K> {
 pub(crate) struct Slot<K> {
     #[cfg(feature = "stats")]
     inner: Option<Box<Instrument<K>>>,
+    /// Whether the instrument counts (reads have nothing to do for an observer alone).
+    #[cfg(feature = "stats")]
+    counts: bool,
     _instrument: std::marker::PhantomData<fn(&K)>,
 }
 
@@ -188,6 +191,8 @@ impl<K> Slot<K> {
         Self {
             #[cfg(feature = "stats")]
             inner: None,
+            #[cfg(feature = "stats")]
+            counts: false,
             _instrument: std::marker::PhantomData,
         }
     }
@@ -197,6 +202,8 @@ impl<K> Slot<K> {
         drop(instrument);
         Self {
             #[cfg(feature = "stats")]
+            counts: instrument.stats.is_some(),
+            #[cfg(feature = "stats")]
             inner: Some(instrument),
             _instrument: std::marker::PhantomData,
         }
@@ -204,7 +211,7 @@ impl<K> Slot<K> {
 
     /// Counts a lookup of `hash` in `shard` (`usize::MAX` without shards) that found its key
     /// or not (`key`: the stored key, when at hand). Called from the hooked copies of the
-    /// read methods (see [`is_on`](Self::is_on)).
+    /// read methods (see [`counts_reads`](Self::counts_reads)).
     #[inline(always)]
     pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
         #[cfg(feature = "stats")]
@@ -283,6 +290,17 @@ impl<K> Slot<K> {
         false
     }
 
+    /// Whether the map counts operations: one load and one branch. The read methods test it
+    /// (rather than [`is_on`](Self::is_on)) to choose their hooked copy, since a read has
+    /// nothing to tell an observer. Always `false` without the `stats` feature.
+    #[inline(always)]
+    pub(crate) fn counts_reads(&self) -> bool {
+        #[cfg(feature = "stats")]
+        return self.counts;
+        #[cfg(not(feature = "stats"))]
+        false
+    }
+
     /// The instrument, or `None` (always, without the `stats` feature).
     #[inline(always)]
     pub(crate) fn get(&self) -> Option<&Instrument<K>> {
@@ -321,7 +339,7 @@ impl<K> Instrument<K> {
 
     /// A lookup of `hash` in `shard` (`usize::MAX` without shards) that found its key or not;
     /// `key` is the stored key when the caller has it at hand.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
         if let Some(stats) = &self.stats {
             let counter = if hit {
@@ -329,7 +347,7 @@ impl<K> Instrument<K> {
             } else {
                 Counter::GetMiss
             };
-            if stats.stripes.bump(counters::this_thread(), counter, hash) {
+            if stats.stripes.bump(counter, hash) {
                 self.sample(stats, hash, shard, key);
             }
         }
@@ -348,9 +366,7 @@ impl<K> Instrument<K> {
     ) {
         if let (Some(stats), Some(counter)) = (&self.stats, counter) {
             let hash_or_zero = hash.unwrap_or(0);
-            let sampled = stats
-                .stripes
-                .bump(counters::this_thread(), counter, hash_or_zero);
+            let sampled = stats.stripes.bump(counter, hash_or_zero);
             if let (true, Some(hash)) = (sampled, hash) {
                 // Writes are counted per shard exactly by the lock: no shard here.
                 self.sample(stats, hash, usize::MAX, key);
