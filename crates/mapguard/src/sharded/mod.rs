@@ -780,11 +780,24 @@ where
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
         let guard = self.shards[shard].read();
-        let found = ReadGuard::try_map(guard, |table| table.find(hash, |(k, _)| k.borrow() == key))
-            .ok()
-            .map(Ref::new);
-        self.note_read::<COUNT>(hash, shard, found.as_ref().map(Ref::key));
-        found
+        let found = ReadGuard::try_map(guard, |table| table.find(hash, |(k, _)| k.borrow() == key));
+        if !COUNT {
+            return found.ok().map(Ref::new);
+        }
+        // Counted on each outcome apart, a miss after its guard is gone, so that no
+        // `Option` of a guard is carried across the hook.
+        match found {
+            Ok(guard) => {
+                let found = Ref::new(guard);
+                self.instr.read(hash, shard, true, Some(found.key()));
+                Some(found)
+            }
+            Err(guard) => {
+                drop(guard);
+                self.instr.read(hash, shard, false, None);
+                None
+            }
+        }
     }
 
     /// A clone of the value of `key`, taken without keeping any lock.
