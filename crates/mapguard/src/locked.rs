@@ -845,11 +845,24 @@ where
         let hash = self.hash(key);
         let table = self.table.read();
         let found =
-            TableReadGuard::try_map(table, |table| table.find(hash, |(k, _)| k.borrow() == key))
-                .ok()
-                .map(|entry| LockedRef { entry });
-        self.note_read::<COUNT>(hash, found.as_ref().map(LockedRef::key));
-        found
+            TableReadGuard::try_map(table, |table| table.find(hash, |(k, _)| k.borrow() == key));
+        if !COUNT {
+            return found.ok().map(|entry| LockedRef { entry });
+        }
+        // Counted on each outcome apart, a miss after its guard is gone, so that no
+        // `Option` of a guard is carried across the hook.
+        match found {
+            Ok(entry) => {
+                let found = LockedRef { entry };
+                self.note_read::<COUNT>(hash, Some(found.key()));
+                Some(found)
+            }
+            Err(table) => {
+                drop(table);
+                self.note_read::<COUNT>(hash, None);
+                None
+            }
+        }
     }
 
     /// A clone of the value of `key`, taken under a short read lock.

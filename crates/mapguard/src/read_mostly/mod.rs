@@ -547,9 +547,23 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let found = self.raw.get(hash, |k| k.borrow() == key).map(Ref::new);
-        self.note_read::<COUNT>(hash, found.is_some(), found.as_ref().map(Ref::key));
-        found
+        let found = self.raw.get(hash, |k| k.borrow() == key);
+        if !COUNT {
+            return found.map(Ref::new);
+        }
+        // Counted on each outcome apart, so that no `Option` of a guard is carried across
+        // the hook.
+        match found {
+            Some(entry) => {
+                let found = Ref::new(entry);
+                self.note_read::<COUNT>(hash, true, Some(found.key()));
+                Some(found)
+            }
+            None => {
+                self.note_read::<COUNT>(hash, false, None);
+                None
+            }
+        }
     }
 
     /// A clone of the value of `key`. Wait-free; the thread is pinned only during the call.
