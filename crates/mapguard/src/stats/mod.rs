@@ -27,7 +27,8 @@
 //! `Instrument` pointer. With statistics and observer off, every operation tests that field
 //! once (one load and one branch). The hottest methods (`get`, `get_cloned`,
 //! `contains_key`, `insert`, `remove`) have two copies of their body, with and without the
-//! hooks, and the field chooses; the other writes call a cold out-of-line hook. In
+//! hooks, and the field chooses (for the reads, only counting selects the hooked copy: an
+//! observer alone leaves reads on the plain one); the other writes call a cold out-of-line hook. In
 //! instruction counts (`examples/stats_off_ir.rs` under callgrind, 100 000 `seed95`
 //! operations, against the same code built without the feature) off costs +3.8 % on
 //! `ShardedMap` (113.4 against 109.3 per operation), nothing on `ReadMostlyMap` (94.5 / 97.0:
@@ -277,8 +278,9 @@ impl<K> Slot<K> {
         let _ = (op, hash, shard, counter);
     }
 
-    /// Whether the map has an instrument: one load and one branch. The hottest methods test
-    /// it first and run one of two copies of their body: with the hooks, or without them
+    /// Whether the map has an instrument: one load and one branch. The hottest write methods
+    /// test it first (the reads test [`counts_reads`](Self::counts_reads)) and run one of
+    /// two copies of their body: with the hooks, or without them
     /// (the code of a map without statistics). Always `false` without the `stats` feature.
     /// (Hinting the branch cold or moving the hooked copy out of line cost more with
     /// statistics on than it saved off.)
