@@ -3,11 +3,23 @@
 //! object once expired, while readers pin, load the pointer and read the object. Loom reports
 //! a read that overlaps the free as a data race.
 //!
-//! The last model has the map's two levels: a reader goes through the shard's table pointer to
-//! a slot's value pointer while the writer rebuilds the table (moving the value pointer into a
-//! new table and retiring the old table) and then overwrites the value (retiring the old
-//! value), each retired at its own epoch. It runs the real `Domain`; the table and values are
-//! stand-ins with the same pointer protocol (the slot code itself uses `std` atomics).
+//! The first two models run the bare `Domain` with stand-in objects. The others drive the real
+//! `ReadMostlyMap` (its slot tables, shard mutex, epoch pins and garbage lists all run on
+//! loom's atomics, mutex, fences, thread-locals and tracked cells through the crate's
+//! `primitive` shim, and the process-wide epoch domain is one per model execution) with one
+//! shard and a handful of keys:
+//!
+//! - a read racing an insert that grows the shard's table (rebuild, retire, reclaim);
+//! - reads racing an overwrite and a remove, and a remove that frees the whole table;
+//! - two writers on the same shard with a reader, checked against the linearizations;
+//! - reclamation: a `Ref` held across the writer's `reclaim`, then every retired value dropped
+//!   exactly once after the threads join, and the map's drop freeing the rest.
+//!
+//! Values carry a loom-tracked cell that their `Drop` overwrites: a value freed while a reader
+//! can still reach it is a read racing that write, which loom reports (and the reader's check
+//! of the cell catches a value dropped before it looked). Keys live in tracked cells inside
+//! the map too, so a table freed under a reader is reported the same way. A drop counter
+//! checks that every value is dropped exactly once.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p mapguard --test loom_read_mostly --release`.
 //! Without `--cfg loom` this file compiles to nothing.
@@ -149,99 +161,284 @@ fn a_reader_pinning_twice_and_an_advancing_reader() {
     });
 }
 
-/// A stand-in for a shard's table: one slot's value pointer, and a field written when the
-/// table is freed (so that loom sees the free as a write).
-struct Table {
-    value: AtomicPtr<Object>,
-    freed: UnsafeCell<bool>,
+
+/// A key's hash is the key: keys `0..n` sit in slots `0..n` of the one shard's table.
+#[derive(Default, Clone)]
+struct Identity(u64);
+
+impl std::hash::Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed");
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
-fn table(value: *mut Object) -> *mut Table {
-    Box::into_raw(Box::new(Table {
-        value: AtomicPtr::new(value),
-        freed: UnsafeCell::new(false),
-    }))
+type Map = mapguard::ReadMostlyMap<u64, Value, std::hash::BuildHasherDefault<Identity>>;
+
+/// What a cell holds once its value was dropped.
+const DROPPED: u64 = u64::MAX;
+
+/// How many values a model made and how many were dropped (plain atomics: bookkeeping, not
+/// part of what loom schedules).
+#[derive(Default)]
+struct Log {
+    made: std::sync::atomic::AtomicUsize,
+    dropped: std::sync::atomic::AtomicUsize,
 }
 
-/// Frees a table (not its value, which moved on).
-///
-/// # Safety
-/// `ptr` came from `table` and no thread reads it any more.
-unsafe fn free_table(ptr: *mut Table) {
-    // SAFETY: the caller's contract.
-    let boxed = unsafe { Box::from_raw(ptr) };
-    boxed.freed.with_mut(|freed| {
-        // SAFETY: the tracked access is exclusive, which loom checks.
-        unsafe { *freed = true };
+impl Log {
+    fn made(&self) -> usize {
+        self.made.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn dropped(&self) -> usize {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A map value: `n`, and a tracked copy of it that `Drop` overwrites.
+struct Value {
+    n: u64,
+    cell: UnsafeCell<u64>,
+    log: std::sync::Arc<Log>,
+}
+
+// SAFETY: `cell` is written only by `Drop` (exclusive access); shared references only read it.
+unsafe impl Sync for Value {}
+
+impl Value {
+    fn new(log: &std::sync::Arc<Log>, n: u64) -> Self {
+        log.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            n,
+            cell: UnsafeCell::new(n),
+            log: std::sync::Arc::clone(log),
+        }
+    }
+
+    /// The value, read through the tracked cell: loom reports it if it races the drop, and a
+    /// value already dropped shows `DROPPED`.
+    fn read(&self) -> u64 {
+        // SAFETY: a shared read; the only write is in `Drop`, which loom orders against it.
+        let seen = self.cell.with(|cell| unsafe { *cell });
+        assert_ne!(seen, DROPPED, "read a dropped value ({})", self.n);
+        assert_eq!(seen, self.n, "a torn value");
+        seen
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        self.read() == other.read()
+    }
+}
+
+impl Drop for Value {
+    fn drop(&mut self) {
+        self.cell.with_mut(|cell| {
+            // SAFETY: the tracked access is exclusive, which loom checks.
+            unsafe { *cell = DROPPED };
+        });
+        self.log
+            .dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A one-shard map with keys `keys`, each holding `key * 10`.
+fn map_with(log: &std::sync::Arc<Log>, keys: std::ops::Range<u64>) -> Arc<Map> {
+    let map: Map = mapguard::ReadMostlyMap::builder()
+        .shards(1)
+        .hasher(std::hash::BuildHasherDefault::<Identity>::default())
+        .build()
+        .unwrap();
+    for key in keys {
+        map.insert(key, Value::new(log, key * 10));
+    }
+    Arc::new(map)
+}
+
+/// What `map.get(key)` reads now (through the value's tracked cell), or `None`.
+fn read(map: &Map, key: u64) -> Option<u64> {
+    map.get(&key).map(|value| value.read())
+}
+
+/// After every thread joined: frees what is retired, checks that every value made is either
+/// in the map or was dropped exactly once, then drops the map and checks that all were.
+fn reclaim_all(map: Arc<Map>, log: &Log, live: usize) {
+    map.reclaim();
+    assert_eq!(map.pending_reclamation(), 0, "nothing is pinned any more");
+    assert_eq!(map.len(), live);
+    assert_eq!(
+        log.dropped(),
+        log.made() - live,
+        "every replaced or removed value is dropped once the readers are gone"
+    );
+    let map = Arc::try_unwrap(map).unwrap_or_else(|_| panic!("the threads dropped their handles"));
+    drop(map);
+    assert_eq!(log.dropped(), log.made(), "dropping the map drops every value once");
+}
+
+#[test]
+fn map_read_while_an_insert_grows_the_table() {
+    model(|| {
+        let log = std::sync::Arc::new(Log::default());
+        // Four keys fill a table of 8 slots to its limit (half); the fifth rebuilds it.
+        let map = map_with(&log, 0..4);
+        let capacity = map.capacity();
+
+        let reader = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                // Present all along: found whole in whichever table the read goes through.
+                let old = map.get(&3).expect("a key present all along is found");
+                assert_eq!(old.read(), 30);
+                // The new key: absent, or its value; `old` keeps the first table pinned.
+                let new = read(&map, 4);
+                assert!(matches!(new, None | Some(40)), "read {new:?}");
+                assert_eq!(old.read(), 30);
+            })
+        };
+        map.insert(4, Value::new(&log, 40));
+        // Frees the old table (keys included) unless the reader is still pinned on it.
+        map.reclaim();
+        reader.join().unwrap();
+
+        assert!(map.capacity() > capacity, "the table grew");
+        for key in 0..5 {
+            assert_eq!(read(&map, key), Some(key * 10));
+        }
+        reclaim_all(map, &log, 5);
     });
 }
 
 #[test]
-fn a_reader_through_table_and_value_while_the_table_is_rebuilt_and_the_value_replaced() {
+fn map_read_while_a_value_is_overwritten_and_another_removed() {
     model(|| {
-        let domain = Arc::new(Domain::new());
-        let shard = Arc::new(AtomicPtr::new(table(object(1))));
+        let log = std::sync::Arc::new(Log::default());
+        let map = map_with(&log, 1..3);
 
         let reader = {
-            let (domain, shard) = (Arc::clone(&domain), Arc::clone(&shard));
+            let map = Arc::clone(&map);
             thread::spawn(move || {
-                let record = domain.register();
-                domain.pin(record);
-                let table = shard.load(Ordering::Acquire);
-                // SAFETY: reachable while pinned; a violation is the race loom reports.
-                let freed = unsafe { (*table).freed.with(|freed| *freed) };
-                assert!(!freed, "read a freed table");
-                // SAFETY: as above.
-                let value = unsafe { (*table).value.load(Ordering::Acquire) };
-                // SAFETY: as above.
-                let seen = unsafe { (*value).value.with(|value| *value) };
-                assert!(seen == 1 || seen == 2, "read a freed value ({seen})");
-                domain.unpin(record);
-                domain.release(record);
+                // Held across the writer's retire and reclaim.
+                let one = map.get(&1).expect("key 1 stays present");
+                assert!(matches!(one.read(), 10 | 11), "read {}", one.n);
+                let two = read(&map, 2);
+                assert!(matches!(two, None | Some(20)), "read {two:?}");
+                assert!(matches!(one.read(), 10 | 11));
             })
         };
-
-        // Rebuild: a new table gets the value pointer, then replaces the old one.
-        let old_table = shard.load(Ordering::Relaxed);
-        // SAFETY: only this thread writes tables; the old one is alive until retired.
-        let moved = unsafe { (*old_table).value.load(Ordering::Relaxed) };
-        let new_table = table(moved);
-        shard.store(new_table, Ordering::Release);
-        let table_retired_at = domain.retire_epoch();
-        // Overwrite: publish a new value, retire the old one.
-        // SAFETY: the new table is alive (only this thread frees tables).
-        let old_value = unsafe { (*new_table).value.swap(object(2), Ordering::AcqRel) };
-        let value_retired_at = domain.retire_epoch();
-        for _ in 0..2 {
-            domain.try_advance();
-        }
-        let mut pending_table = Some(old_table);
-        let mut pending_value = Some(old_value);
-        if domain.is_expired(table_retired_at) {
-            // SAFETY: expired: every reader that could reach it has unpinned.
-            unsafe { free_table(old_table) };
-            pending_table = None;
-        }
-        if domain.is_expired(value_retired_at) {
-            // SAFETY: as above.
-            unsafe { free(old_value) };
-            pending_value = None;
-        }
+        assert!(map.insert(1, Value::new(&log, 11)), "an overwrite");
+        let removed = map.remove(&2).map(|value| value.read());
+        assert_eq!(removed, Some(20));
+        map.reclaim();
         reader.join().unwrap();
 
-        if let Some(old) = pending_table {
-            // SAFETY: the reader has finished.
-            unsafe { free_table(old) };
+        assert_eq!(read(&map, 1), Some(11));
+        assert_eq!(read(&map, 2), None);
+        reclaim_all(map, &log, 1);
+    });
+}
+
+#[test]
+fn map_read_while_the_last_key_is_removed_and_the_table_freed() {
+    model(|| {
+        let log = std::sync::Arc::new(Log::default());
+        let map = map_with(&log, 1..2);
+
+        let reader = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                let one = read(&map, 1);
+                assert!(matches!(one, None | Some(10)), "read {one:?}");
+                // Iteration goes through the same table and values.
+                let seen: Vec<u64> = map.iter().map(|entry| entry.read()).collect();
+                assert!(seen.is_empty() || seen == [10], "iterated {seen:?}");
+            })
+        };
+        // Leaves the shard empty: its table is retired with the value, then reclaimed.
+        let removed = map.remove(&1).map(|value| value.read());
+        assert_eq!(removed, Some(10));
+        map.reclaim();
+        reader.join().unwrap();
+
+        assert!(map.is_empty());
+        assert_eq!(map.capacity(), 0, "an empty shard has no table");
+        reclaim_all(map, &log, 0);
+    });
+}
+
+#[test]
+fn map_two_writers_on_one_shard_and_a_reader_match_a_linearization() {
+    model(|| {
+        let log = std::sync::Arc::new(Log::default());
+        let map = map_with(&log, 1..3);
+
+        let inserter = {
+            let (map, log) = (Arc::clone(&map), std::sync::Arc::clone(&log));
+            thread::spawn(move || map.insert(1, Value::new(&log, 11)))
+        };
+        let remover = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || map.remove(&1).map(|value| value.read()))
+        };
+        let seen = read(&map, 1);
+        let replaced = inserter.join().unwrap();
+        let removed = remover.join().unwrap();
+        let last = read(&map, 1);
+
+        // Insert then remove, or remove then insert; the read fits either order.
+        match (replaced, removed, last) {
+            (true, Some(11), None) => assert!(matches!(seen, Some(10 | 11) | None)),
+            (false, Some(10), Some(11)) => assert!(matches!(seen, Some(10 | 11) | None)),
+            other => panic!("no linearization gives {other:?}"),
         }
-        if let Some(old) = pending_value {
-            // SAFETY: the reader has finished.
-            unsafe { free(old) };
+        assert_eq!(read(&map, 2), Some(20));
+        reclaim_all(map, &log, 1 + usize::from(last.is_some()));
+    });
+}
+
+#[test]
+fn map_compare_exchange_against_remove_with_a_reader() {
+    model(|| {
+        let log = std::sync::Arc::new(Log::default());
+        let map = map_with(&log, 1..3);
+
+        let swapper = {
+            let (map, log) = (Arc::clone(&map), std::sync::Arc::clone(&log));
+            thread::spawn(move || {
+                let expected = Value::new(&log, 10);
+                match map.compare_exchange(1, &expected, Value::new(&log, 12)) {
+                    Ok(previous) => Ok(previous.read()),
+                    Err(present) => Err(present.map(|value| value.read())),
+                }
+            })
+        };
+        let remover = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || map.remove(&1).map(|value| value.read()))
+        };
+        let seen = read(&map, 1);
+        assert!(matches!(seen, None | Some(10 | 12)), "read {seen:?}");
+        let swapped = swapper.join().unwrap();
+        let removed = remover.join().unwrap();
+
+        match (swapped, removed) {
+            // The swap first: the remove takes its value.
+            (Ok(10), Some(12)) => {}
+            // The remove first: the swap finds nothing.
+            (Err(None), Some(10)) => {}
+            other => panic!("no linearization gives {other:?}"),
         }
-        let last = shard.load(Ordering::Relaxed);
-        // SAFETY: no thread is left.
-        unsafe {
-            free((*last).value.load(Ordering::Relaxed));
-            free_table(last);
-        }
+        assert_eq!(read(&map, 1), None);
+        reclaim_all(map, &log, 1);
     });
 }

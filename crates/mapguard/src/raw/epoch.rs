@@ -27,7 +27,7 @@ use std::ptr;
 use std::sync::atomic::Ordering;
 
 use super::barrier;
-use super::primitive::{AtomicBool, AtomicPtr, AtomicU64, fence};
+use super::primitive::{AtomicBool, AtomicPtr, AtomicU64, fence, global, thread_local};
 
 /// Record state of a thread that is not pinned. A pinned record holds `epoch << 1 | 1`.
 const IDLE: u64 = 0;
@@ -57,8 +57,8 @@ struct EpochWord {
 
 /// An epoch domain: a global epoch and the records of the threads that pin in it.
 ///
-/// The maps share one process-wide domain reached through [`pin`]; separate domains exist for
-/// the loom model of the protocol.
+/// The maps share one process-wide domain reached through [`pin`] (under loom, one per model
+/// execution); separate domains exist for the loom models of the bare protocol.
 pub struct Domain {
     word: EpochWord,
     records: AtomicPtr<Record>,
@@ -77,6 +77,7 @@ impl Domain {
         }
     }
 
+    /// The global domain's initial state (its fence choice is made by `init_global`).
     #[cfg(not(loom))]
     const fn new_global() -> Self {
         Self {
@@ -86,6 +87,13 @@ impl Domain {
             },
             records: AtomicPtr::new(ptr::null_mut()),
         }
+    }
+
+    /// The global domain of one loom execution: readers use `SeqCst` fences, which loom models
+    /// (the `membarrier` path is not modelled).
+    #[cfg(loom)]
+    fn new_global() -> Self {
+        Self::new()
     }
 
     #[inline(always)]
@@ -166,7 +174,7 @@ impl Domain {
     pub fn try_advance(&self) -> u64 {
         // A writer that never pinned must still see whether readers use light fences.
         #[cfg(not(loom))]
-        if ptr::eq(self, &GLOBAL) {
+        if ptr::eq(self, global()) {
             init_global();
         }
         let epoch = self.word.epoch.load(Ordering::Relaxed);
@@ -229,16 +237,11 @@ fn heavy_fence(asymmetric: bool) {
     }
 }
 
-#[cfg(not(loom))]
-static GLOBAL: Domain = Domain::new_global();
-
-/// The process-wide domain of the maps.
-#[inline(always)]
-fn global() -> &'static Domain {
-    #[cfg(not(loom))]
-    return &GLOBAL;
-    #[cfg(loom)]
-    unreachable!("the maps' global epoch domain is not available under loom")
+global! {
+    /// The process-wide domain of the maps (under loom, one per model execution, dropped
+    /// with it).
+    #[inline(always)]
+    fn global() -> &'static Domain = Domain::new_global();
 }
 
 /// The calling thread's record in the global domain and how many guards it holds.
@@ -247,9 +250,13 @@ struct Local {
     depth: Cell<usize>,
 }
 
-/// Gives the thread's record back when the thread exits.
+/// Gives the thread's record back when the thread exits. Not under loom: loom drops a thread's
+/// thread-locals after the model's statics (the model thread's, after the execution's domain),
+/// so there every thread keeps its record until the execution's domain is dropped.
+#[cfg(not(loom))]
 struct RecordOwner;
 
+#[cfg(not(loom))]
 impl Drop for RecordOwner {
     fn drop(&mut self) {
         LOCAL.with(|local| {
@@ -274,6 +281,10 @@ thread_local! {
             depth: Cell::new(0),
         }
     };
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
     static OWNER: RecordOwner = const { RecordOwner };
 }
 
@@ -311,7 +322,7 @@ pub(crate) fn pin() -> EpochGuard {
 fn init_global() {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
-        GLOBAL
+        global()
             .word
             .asymmetric
             .store(barrier::available(), Ordering::Relaxed);
@@ -327,6 +338,7 @@ fn pin_slow(local: &Local) {
     local.record.set(record);
     // Registers the destructor that gives the record back. During thread exit (after that
     // destructor ran) the record simply stays claimed.
+    #[cfg(not(loom))]
     let _ = OWNER.try_with(|_| ());
     global().pin(record);
 }

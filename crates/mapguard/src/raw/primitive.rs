@@ -167,3 +167,78 @@ pub(crate) use std::sync::atomic::fence;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::fence;
+
+/// A mutex: parking_lot's with `std`, loom's under `cfg(loom)` (which loom schedules and
+/// checks). Only `new` and `lock` are used.
+#[cfg(not(loom))]
+pub(crate) use parking_lot::{Mutex, MutexGuard};
+
+/// A mutex: parking_lot's with `std`, loom's under `cfg(loom)`.
+#[cfg(loom)]
+pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+/// The guard of a [`Mutex`].
+#[cfg(loom)]
+pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+#[cfg(loom)]
+impl<T> Mutex<T> {
+    pub(crate) fn new(data: T) -> Self {
+        Self(loom::sync::Mutex::new(data))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        // Like parking_lot's, without poisoning.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A cell whose contents are written by one thread and then only read, or read under an
+/// exclusive access: the key of a map slot. With `std` it is an `UnsafeCell`; under loom
+/// each call records a read or a write at that moment, so loom reports a write (the
+/// initialization, or the drop when the slot's table is freed) that is not ordered with a
+/// read as the data race it would be.
+pub(crate) struct TrackedCell<T> {
+    #[cfg(not(loom))]
+    inner: std::cell::UnsafeCell<T>,
+    #[cfg(loom)]
+    inner: loom::cell::UnsafeCell<T>,
+}
+
+impl<T> TrackedCell<T> {
+    #[inline(always)]
+    #[cfg_attr(not(loom), allow(dead_code))] // With `std` the slots are zeroed memory.
+    pub(crate) fn new(data: T) -> Self {
+        Self {
+            inner: <_>::from(data),
+        }
+    }
+
+    /// The contents' address, to read through; under loom a read happens now.
+    #[inline(always)]
+    pub(crate) fn read_ptr(&self) -> *const T {
+        #[cfg(not(loom))]
+        {
+            self.inner.get()
+        }
+        #[cfg(loom)]
+        {
+            self.inner.with(|ptr| ptr)
+        }
+    }
+
+    /// The contents' address, to write through; under loom a write happens now.
+    #[inline(always)]
+    pub(crate) fn write_ptr(&self) -> *mut T {
+        #[cfg(not(loom))]
+        {
+            self.inner.get()
+        }
+        #[cfg(loom)]
+        {
+            self.inner.with_mut(|ptr| ptr)
+        }
+    }
+}

@@ -29,16 +29,17 @@
 //! API, and never sees a raw pointer.
 
 use std::alloc::{self, Layout};
-use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use crossbeam_utils::CachePadded;
-use parking_lot::Mutex;
 
 use super::epoch::{EpochGuard, Garbage, pin};
+use super::primitive::{
+    AtomicPtr, AtomicU64, AtomicUsize, Mutex, MutexGuard, TrackedCell, thread_local,
+};
 use crate::error::ReserveError;
 
 /// Tag bit: set in every used slot's tag, so that 0 means "never used".
@@ -51,7 +52,7 @@ const TABLE_ALIGN: usize = 64;
 struct Slot<K, V> {
     tag: AtomicU64,
     value: AtomicPtr<V>,
-    key: UnsafeCell<MaybeUninit<K>>,
+    key: TrackedCell<MaybeUninit<K>>,
 }
 
 /// A shard's slot array: a 64-byte-aligned allocation of a power-of-two number of slots. It is
@@ -112,7 +113,7 @@ impl<K, V> Slot<K, V> {
     unsafe fn key(&self) -> &K {
         // SAFETY: a tagged slot's key was initialized before the tag was published and is never
         // written while the table is reachable (invariant 1).
-        unsafe { (*self.key.get()).assume_init_ref() }
+        unsafe { (*self.key.read_ptr()).assume_init_ref() }
     }
 }
 
@@ -142,6 +143,18 @@ impl<K, V> Table<K, V> {
             });
         }
         // Zeroed memory is an untagged slot: zero tag, null value, key not yet initialized.
+        // Loom's atomics and cells are handles to its model state: under loom each slot is
+        // built for real.
+        #[cfg(loom)]
+        for index in 0..capacity {
+            let untagged = Slot::<K, V> {
+                tag: AtomicU64::new(0),
+                value: AtomicPtr::new(ptr::null_mut()),
+                key: TrackedCell::new(MaybeUninit::uninit()),
+            };
+            // SAFETY: the allocation holds `capacity` slots and is not shared yet.
+            unsafe { table.cast::<Slot<K, V>>().add(index).write(untagged) };
+        }
         let log2 = capacity.trailing_zeros() as usize;
         Ok(table.map_addr(|addr| addr | log2).cast())
     }
@@ -169,7 +182,7 @@ impl<K, V> Table<K, V> {
                 }
             }
             // SAFETY: tagged slots hold an initialized key, dropped once, here.
-            unsafe { (*slot.key.get()).assume_init_drop() };
+            unsafe { (*slot.key.write_ptr()).assume_init_drop() };
         }
         let layout = Self::layout(view.capacity()).expect("the layout was valid when allocated");
         // SAFETY: allocated with this layout (see above), freed once.
@@ -286,7 +299,7 @@ thread_local! {
 
 /// A shard's lock held by this thread; remembers it so that a re-entrant write panics.
 struct WriterGuard<'a> {
-    state: parking_lot::MutexGuard<'a, WriterState>,
+    state: MutexGuard<'a, WriterState>,
     previous: usize,
 }
 
@@ -627,7 +640,7 @@ impl<K, V> RawReadMostly<K, V> {
                         let slot = unsafe { View::of(table).slot(index) };
                         // Key and value before the tag: a reader that sees the tag sees both.
                         // SAFETY: the slot is untagged, so no reader reads its key.
-                        unsafe { (*slot.key.get()).write(owned) };
+                        unsafe { (*slot.key.write_ptr()).write(owned) };
                         slot.value.store(new, Ordering::Release);
                         slot.tag.store(hash | TAG_BIT, Ordering::Release);
                         state.tagged += 1;
@@ -794,7 +807,7 @@ fn copy_live<K: Clone, V>(from: View<K, V>, to: View<K, V>) -> usize {
         // SAFETY: as above; the slot is tagged in `from`, so its key is initialized.
         let (target, key) = unsafe { (to.slot(at), slot.key()) };
         // SAFETY: `target` is untagged and unpublished: nothing reads its key.
-        unsafe { (*target.key.get()).write(key.clone()) };
+        unsafe { (*target.key.write_ptr()).write(key.clone()) };
         target.value.store(value, Ordering::Relaxed);
         target.tag.store(tag, Ordering::Relaxed);
         tagged += 1;
@@ -836,7 +849,7 @@ unsafe fn find_place<K, V>(
 impl<K, V> Drop for RawReadMostly<K, V> {
     fn drop(&mut self) {
         for table in self.tables.iter_mut() {
-            let table = *table.get_mut();
+            let table = table.load(Ordering::Relaxed);
             if !table.is_null() {
                 // SAFETY: with `&mut self` no reference into the map is alive, so no reader
                 // uses the table; it owns its keys and values (retired ones are in the garbage
