@@ -151,7 +151,12 @@ impl Domain {
     #[inline(always)]
     pub fn pin(&self, record: &Record) {
         let epoch = self.word.epoch.load(Ordering::Relaxed);
-        record.state.store(epoch << 1 | 1, Ordering::Relaxed);
+        // Release: a writer that sees this pin (and no unpin before it) must also see
+        // everything this thread read under its previous pin as done. Without it, an advance
+        // that reads this pin could follow one that read the previous pin, and neither would
+        // be ordered after the previous pin's reads: the object they read could be freed under
+        // them (the loom model of the map found this). A plain store on x86.
+        record.state.store(epoch << 1 | 1, Ordering::Release);
         // Orders the store above before the loads of shared pointers that follow the pin;
         // `try_advance` pairs with it (see the module docs).
         light_fence(self.asymmetric());
