@@ -382,13 +382,22 @@ fn map_two_writers_on_one_shard_and_a_reader_match_a_linearization() {
         let log = std::sync::Arc::new(Log::default());
         let map = map_with(&log, 1..3);
 
+        // Each writer also reclaims: two threads retire, advance and free at once.
         let inserter = {
             let (map, log) = (Arc::clone(&map), std::sync::Arc::clone(&log));
-            thread::spawn(move || map.insert(1, Value::new(&log, 11)))
+            thread::spawn(move || {
+                let replaced = map.insert(1, Value::new(&log, 11));
+                map.reclaim();
+                replaced
+            })
         };
         let remover = {
             let map = Arc::clone(&map);
-            thread::spawn(move || map.remove(&1).map(|value| value.read()))
+            thread::spawn(move || {
+                let removed = map.remove(&1).map(|value| value.read());
+                map.reclaim();
+                removed
+            })
         };
         let seen = read(&map, 1);
         let replaced = inserter.join().unwrap();
@@ -424,7 +433,11 @@ fn map_compare_exchange_against_remove_with_a_reader() {
         };
         let remover = {
             let map = Arc::clone(&map);
-            thread::spawn(move || map.remove(&1).map(|value| value.read()))
+            thread::spawn(move || {
+                let removed = map.remove(&1).map(|value| value.read());
+                map.reclaim();
+                removed
+            })
         };
         let seen = read(&map, 1);
         assert!(matches!(seen, None | Some(10 | 12)), "read {seen:?}");
@@ -440,5 +453,58 @@ fn map_compare_exchange_against_remove_with_a_reader() {
         }
         assert_eq!(read(&map, 1), None);
         reclaim_all(map, &log, 1);
+    });
+}
+
+#[test]
+fn map_reads_in_turn_while_a_value_is_overwritten_twice() {
+    model(|| {
+        let log = std::sync::Arc::new(Log::default());
+        let map = map_with(&log, 1..2);
+
+        let reader = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                // Separate pins: each read may see a later value, never an earlier one.
+                let first = read(&map, 1).expect("key 1 stays present");
+                let second = read(&map, 1).expect("key 1 stays present");
+                assert!(matches!(first, 10..=12), "read {first}");
+                assert!(second >= first, "read {first} then {second}");
+            })
+        };
+        map.insert(1, Value::new(&log, 11));
+        map.reclaim();
+        map.insert(1, Value::new(&log, 12));
+        map.reclaim();
+        reader.join().unwrap();
+
+        assert_eq!(read(&map, 1), Some(12));
+        reclaim_all(map, &log, 1);
+    });
+}
+
+#[test]
+fn map_iteration_while_an_insert_grows_the_table() {
+    model(|| {
+        let log = std::sync::Arc::new(Log::default());
+        let map = map_with(&log, 0..4);
+
+        let iterator = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                let mut seen: Vec<u64> = map.iter().map(|entry| entry.read()).collect();
+                seen.sort_unstable();
+                // Keys present all along exactly once; the new one at most once.
+                assert!(
+                    seen == [0, 10, 20, 30] || seen == [0, 10, 20, 30, 40],
+                    "iterated {seen:?}"
+                );
+            })
+        };
+        map.insert(4, Value::new(&log, 40));
+        map.reclaim();
+        iterator.join().unwrap();
+
+        reclaim_all(map, &log, 5);
     });
 }
