@@ -87,11 +87,15 @@ fn replace_and_reclaim(domain: &Domain, slot: &AtomicPtr<Object>) -> Option<*mut
 /// Runs `f` under loom with at most 3 preemptions (unless `LOOM_MAX_PREEMPTIONS` says
 /// otherwise) and prints how many executions it explored.
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_bounded(usize::MAX, f);
+}
+
+/// [`model`] with at most `most` preemptions, for models with three threads.
+fn model_bounded(most: usize, f: impl Fn() + Sync + Send + 'static) {
     use std::sync::atomic::{AtomicU64, Ordering};
     let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
-    }
+    let bound = builder.preemption_bound.unwrap_or(3).min(most);
+    builder.preemption_bound = Some(bound);
     let iterations = std::sync::Arc::new(AtomicU64::new(0));
     let counter = std::sync::Arc::clone(&iterations);
     builder.check(move || {
@@ -506,5 +510,44 @@ fn map_iteration_while_an_insert_grows_the_table() {
         iterator.join().unwrap();
 
         reclaim_all(map, &log, 5);
+    });
+}
+
+#[test]
+fn map_read_while_another_map_advances_the_shared_epoch() {
+    // Three threads: 1.6 million executions at 4 preemptions, 20 thousand at 2, which are
+    // enough to catch a retire that reads the epoch before its unlink is visible.
+    model_bounded(2, || {
+        let log = std::sync::Arc::new(Log::default());
+        let map = map_with(&log, 1..2);
+        // The epoch is shared by every map: writes and reclaims of this one move it too.
+        let other = map_with(&log, 1..2);
+
+        let reader = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                let one = read(&map, 1);
+                assert!(matches!(one, Some(10 | 11)), "read {one:?}");
+            })
+        };
+        let advancer = {
+            let (other, log) = (Arc::clone(&other), std::sync::Arc::clone(&log));
+            thread::spawn(move || {
+                other.insert(1, Value::new(&log, 12));
+                other.reclaim();
+            })
+        };
+        map.insert(1, Value::new(&log, 11));
+        map.reclaim();
+        reader.join().unwrap();
+        advancer.join().unwrap();
+
+        assert_eq!(read(&map, 1), Some(11));
+        assert_eq!(read(&other, 1), Some(12));
+        map.reclaim();
+        other.reclaim();
+        assert_eq!(log.dropped(), 2, "both replaced values are dropped");
+        drop(other);
+        reclaim_all(map, &log, 1);
     });
 }
