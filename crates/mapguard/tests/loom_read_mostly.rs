@@ -9,11 +9,22 @@
 //! `primitive` shim, and the process-wide epoch domain is one per model execution) with one
 //! shard and a handful of keys:
 //!
-//! - a read racing an insert that grows the shard's table (rebuild, retire, reclaim);
-//! - reads racing an overwrite and a remove, and a remove that frees the whole table;
-//! - two writers on the same shard with a reader, checked against the linearizations;
-//! - reclamation: a `Ref` held across the writer's `reclaim`, then every retired value dropped
-//!   exactly once after the threads join, and the map's drop freeing the rest.
+//! - a read, and an iteration, racing an insert that grows the shard's table (rebuild, retire,
+//!   reclaim);
+//! - reads racing an overwrite and a remove, reads in turn (separate pins) across two
+//!   overwrites, and a remove that frees the whole table;
+//! - two writers on the same shard (insert against remove, compare-exchange against remove)
+//!   with a reader, checked against the linearizations, each writer reclaiming;
+//! - a read of one map while another map's writes advance the shared epoch;
+//! - reclamation: a `Ref` held across the writer's `reclaim`, then, in every model, every
+//!   replaced value dropped exactly once after the threads join, and the map's drop freeing
+//!   the rest.
+//!
+//! Mutations of the protocol that these models catch: freeing without waiting for the epoch,
+//! a reader that does not publish its pin, a pin without its fence or with a relaxed store,
+//! an unpin without release, an advance that ignores pinned readers or lacks its acquire
+//! fence, a retire that reads the epoch without its fence, a new key's tag or a rebuilt table
+//! published without release, and an overwrite that frees the old value at once.
 //!
 //! Values carry a loom-tracked cell that their `Drop` overwrites: a value freed while a reader
 //! can still reach it is a read racing that write, which loom reports (and the reader's check
@@ -165,7 +176,6 @@ fn a_reader_pinning_twice_and_an_advancing_reader() {
     });
 }
 
-
 /// A key's hash is the key: keys `0..n` sit in slots `0..n` of the one shard's table.
 #[derive(Default, Clone)]
 struct Identity(u64);
@@ -287,7 +297,11 @@ fn reclaim_all(map: Arc<Map>, log: &Log, live: usize) {
     );
     let map = Arc::try_unwrap(map).unwrap_or_else(|_| panic!("the threads dropped their handles"));
     drop(map);
-    assert_eq!(log.dropped(), log.made(), "dropping the map drops every value once");
+    assert_eq!(
+        log.dropped(),
+        log.made(),
+        "dropping the map drops every value once"
+    );
 }
 
 #[test]

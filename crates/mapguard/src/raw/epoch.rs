@@ -2,8 +2,9 @@
 //! Epoch-based reclamation: when memory that readers reach without a lock may be freed.
 //!
 //! A [`Domain`] has a global epoch and one [`Record`] per thread that reads. A reader *pins*:
-//! it copies the global epoch into its own record (marked as pinned) and runs a fence, then
-//! reads shared pointers, then *unpins* by clearing its record. Only the reader writes its
+//! it copies the global epoch into its own record (marked as pinned; a release store, so that a
+//! writer that sees this pin also sees the previous pin's reads as done) and runs a fence, then
+//! reads shared pointers, then *unpins* by clearing its record (a release store too). Only the reader writes its
 //! record, which sits alone on its cache line: pinning writes nothing another core reads.
 //!
 //! A writer that unlinks an object *retires* it with the epoch it read after a `SeqCst` fence.
@@ -19,6 +20,14 @@
 //!
 //! This module owns the domain, the per-thread records and their thread-local cache, and the
 //! garbage lists; it does not know what the retired objects are.
+//!
+//! # Checking
+//! Every atomic, fence and thread-local here comes from `primitive`, so under `--cfg loom` the
+//! protocol runs on loom's. The global domain is then one per model execution (dropped with
+//! it), its readers use `SeqCst` fences (loom cannot model `membarrier`, so the asymmetric path
+//! is not checked), and threads keep their records until the execution ends.
+//! `tests/loom_read_mostly.rs` models the bare domain and, through the global domain,
+//! `ReadMostlyMap` itself.
 
 use std::cell::Cell;
 use std::marker::PhantomData;

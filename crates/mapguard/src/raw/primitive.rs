@@ -1,5 +1,7 @@
-//! The synchronization primitives the lock is built from: `std`'s normally, loom's under
-//! `cfg(loom)`. Nothing else in the crate names loom.
+//! The synchronization primitives the shard lock, the epoch domain and `ReadMostlyMap`'s slot
+//! tables are built from: `std`'s (and parking_lot's mutex) normally, loom's under `cfg(loom)`,
+//! so that the loom models in `tests/loom_*.rs` check the real code. Nothing else in the crate
+//! names loom.
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize};

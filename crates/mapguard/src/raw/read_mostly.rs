@@ -27,6 +27,14 @@
 //!
 //! This module owns every pointer of the map; the public wrapper hashes keys and shapes the
 //! API, and never sees a raw pointer.
+//!
+//! # Checking
+//! The slots' atomics, the keys' cells, the shard mutex and the re-entrance thread-local come
+//! from `primitive`: under `--cfg loom` this very code runs on loom's (with slots built one by
+//! one instead of zeroed memory), and loom tracks every key read against the write that
+//! initialized it and the drop that frees its table. `tests/loom_read_mostly.rs` drives the
+//! public map through growth, overwrite, removal, a table freed by its last removal, two
+//! writers on one shard, and reclamation.
 
 use std::alloc::{self, Layout};
 use std::marker::PhantomData;

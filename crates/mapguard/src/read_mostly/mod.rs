@@ -40,6 +40,10 @@
 //! wait. [`clear`](ReadMostlyMap::clear) frees what it removed before returning unless such a
 //! reference is alive; dropping the map frees everything.
 //!
+//! The publish/retire protocol is model-checked with loom on the map's own code
+//! (`tests/loom_read_mostly.rs`): reads racing growth, overwrites and removals never see a
+//! freed or torn key or value, and every replaced value is dropped exactly once.
+//!
 //! # Deadlocks
 //! The map cannot deadlock through its API: a [`Ref`] pins an epoch and holds no lock, reads
 //! never wait, and a shard's write lock is held only inside one call, where only the key's and
