@@ -194,7 +194,71 @@ impl std::hash::Hasher for Identity {
     }
 }
 
-type Map = mapguard::ReadMostlyMap<u64, Value, std::hash::BuildHasherDefault<Identity>>;
+type Map = mapguard::ReadMostlyMap<Key, Value, std::hash::BuildHasherDefault<Identity>>;
+
+/// A map key: `n`, and a tracked copy of it that `Drop` overwrites, so that a key read through
+/// a `Ref` after its table was freed is reported like a value read after its free. Looked up
+/// by `n` (`Borrow<u64>`), hashed as `n`.
+struct Key {
+    n: u64,
+    cell: UnsafeCell<u64>,
+}
+
+// SAFETY: as for `Value`: `cell` is written only by `Drop`.
+unsafe impl Sync for Key {}
+
+impl Key {
+    fn new(n: u64) -> Self {
+        Self {
+            n,
+            cell: UnsafeCell::new(n),
+        }
+    }
+
+    /// The key, read through the tracked cell.
+    fn read(&self) -> u64 {
+        // SAFETY: a shared read; the only write is in `Drop`, which loom orders against it.
+        let seen = self.cell.with(|cell| unsafe { *cell });
+        assert_ne!(seen, DROPPED, "read a dropped key ({})", self.n);
+        assert_eq!(seen, self.n, "a torn key");
+        seen
+    }
+}
+
+impl Clone for Key {
+    fn clone(&self) -> Self {
+        Self::new(self.read())
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.n == other.n
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.n.hash(state);
+    }
+}
+
+impl std::borrow::Borrow<u64> for Key {
+    fn borrow(&self) -> &u64 {
+        &self.n
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        self.cell.with_mut(|cell| {
+            // SAFETY: the tracked access is exclusive, which loom checks.
+            unsafe { *cell = DROPPED };
+        });
+    }
+}
 
 /// What a cell holds once its value was dropped.
 const DROPPED: u64 = u64::MAX;
@@ -274,14 +338,17 @@ fn map_with(log: &std::sync::Arc<Log>, keys: std::ops::Range<u64>) -> Arc<Map> {
         .build()
         .unwrap();
     for key in keys {
-        map.insert(key, Value::new(log, key * 10));
+        map.insert(Key::new(key), Value::new(log, key * 10));
     }
     Arc::new(map)
 }
 
 /// What `map.get(key)` reads now (through the value's tracked cell), or `None`.
 fn read(map: &Map, key: u64) -> Option<u64> {
-    map.get(&key).map(|value| value.read())
+    map.get(&key).map(|entry| {
+        assert_eq!(entry.key().read(), key);
+        entry.read()
+    })
 }
 
 /// After every thread joined: frees what is retired, checks that every value made is either
@@ -321,10 +388,11 @@ fn map_read_while_an_insert_grows_the_table() {
                 // The new key: absent, or its value; `old` keeps the first table pinned.
                 let new = read(&map, 4);
                 assert!(matches!(new, None | Some(40)), "read {new:?}");
-                assert_eq!(old.read(), 30);
+                // Key and value of the first table's slot, still readable.
+                assert_eq!((old.key().read(), old.read()), (3, 30));
             })
         };
-        map.insert(4, Value::new(&log, 40));
+        map.insert(Key::new(4), Value::new(&log, 40));
         // Frees the old table (keys included) unless the reader is still pinned on it.
         map.reclaim();
         reader.join().unwrap();
@@ -354,7 +422,10 @@ fn map_read_while_a_value_is_overwritten_and_another_removed() {
                 assert!(matches!(one.read(), 10 | 11));
             })
         };
-        assert!(map.insert(1, Value::new(&log, 11)), "an overwrite");
+        assert!(
+            map.insert(Key::new(1), Value::new(&log, 11)),
+            "an overwrite"
+        );
         let removed = map.remove(&2).map(|value| value.read());
         assert_eq!(removed, Some(20));
         map.reclaim();
@@ -378,7 +449,13 @@ fn map_read_while_the_last_key_is_removed_and_the_table_freed() {
                 let one = read(&map, 1);
                 assert!(matches!(one, None | Some(10)), "read {one:?}");
                 // Iteration goes through the same table and values.
-                let seen: Vec<u64> = map.iter().map(|entry| entry.read()).collect();
+                let seen: Vec<u64> = map
+                    .iter()
+                    .map(|entry| {
+                        assert_eq!(entry.key().read() * 10, entry.read());
+                        entry.read()
+                    })
+                    .collect();
                 assert!(seen.is_empty() || seen == [10], "iterated {seen:?}");
             })
         };
@@ -404,7 +481,7 @@ fn map_two_writers_on_one_shard_and_a_reader_match_a_linearization() {
         let inserter = {
             let (map, log) = (Arc::clone(&map), std::sync::Arc::clone(&log));
             thread::spawn(move || {
-                let replaced = map.insert(1, Value::new(&log, 11));
+                let replaced = map.insert(Key::new(1), Value::new(&log, 11));
                 map.reclaim();
                 replaced
             })
@@ -443,7 +520,7 @@ fn map_compare_exchange_against_remove_with_a_reader() {
             let (map, log) = (Arc::clone(&map), std::sync::Arc::clone(&log));
             thread::spawn(move || {
                 let expected = Value::new(&log, 10);
-                match map.compare_exchange(1, &expected, Value::new(&log, 12)) {
+                match map.compare_exchange(Key::new(1), &expected, Value::new(&log, 12)) {
                     Ok(previous) => Ok(previous.read()),
                     Err(present) => Err(present.map(|value| value.read())),
                 }
@@ -490,9 +567,9 @@ fn map_reads_in_turn_while_a_value_is_overwritten_twice() {
                 assert!(second >= first, "read {first} then {second}");
             })
         };
-        map.insert(1, Value::new(&log, 11));
+        map.insert(Key::new(1), Value::new(&log, 11));
         map.reclaim();
-        map.insert(1, Value::new(&log, 12));
+        map.insert(Key::new(1), Value::new(&log, 12));
         map.reclaim();
         reader.join().unwrap();
 
@@ -510,7 +587,13 @@ fn map_iteration_while_an_insert_grows_the_table() {
         let iterator = {
             let map = Arc::clone(&map);
             thread::spawn(move || {
-                let mut seen: Vec<u64> = map.iter().map(|entry| entry.read()).collect();
+                let mut seen: Vec<u64> = map
+                    .iter()
+                    .map(|entry| {
+                        assert_eq!(entry.key().read() * 10, entry.read());
+                        entry.read()
+                    })
+                    .collect();
                 seen.sort_unstable();
                 // Keys present all along exactly once; the new one at most once.
                 assert!(
@@ -519,7 +602,7 @@ fn map_iteration_while_an_insert_grows_the_table() {
                 );
             })
         };
-        map.insert(4, Value::new(&log, 40));
+        map.insert(Key::new(4), Value::new(&log, 40));
         map.reclaim();
         iterator.join().unwrap();
 
@@ -547,11 +630,11 @@ fn map_read_while_another_map_advances_the_shared_epoch() {
         let advancer = {
             let (other, log) = (Arc::clone(&other), std::sync::Arc::clone(&log));
             thread::spawn(move || {
-                other.insert(1, Value::new(&log, 12));
+                other.insert(Key::new(1), Value::new(&log, 12));
                 other.reclaim();
             })
         };
-        map.insert(1, Value::new(&log, 11));
+        map.insert(Key::new(1), Value::new(&log, 11));
         map.reclaim();
         reader.join().unwrap();
         advancer.join().unwrap();

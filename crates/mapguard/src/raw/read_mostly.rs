@@ -856,7 +856,7 @@ unsafe fn find_place<K, V>(
 
 impl<K, V> Drop for RawReadMostly<K, V> {
     fn drop(&mut self) {
-        for table in self.tables.iter_mut() {
+        for table in self.tables.iter() {
             let table = table.load(Ordering::Relaxed);
             if !table.is_null() {
                 // SAFETY: with `&mut self` no reference into the map is alive, so no reader
