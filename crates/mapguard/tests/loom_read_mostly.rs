@@ -24,7 +24,8 @@
 //! a reader that does not publish its pin, a pin without its fence or with a relaxed store,
 //! an unpin without release, an advance that ignores pinned readers or lacks its acquire
 //! fence, a retire that reads the epoch without its fence, a new key's tag or a rebuilt table
-//! published without release, and an overwrite that frees the old value at once.
+//! published without release, and an overwrite or a rebuild that frees the old value or table
+//! at once.
 //!
 //! Values carry a loom-tracked cell that their `Drop` overwrites: a value freed while a reader
 //! can still reach it is a read racing that write, which loom reports (and the reader's check
