@@ -167,3 +167,42 @@ pub(crate) use std::sync::atomic::fence;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::fence;
+
+/// A mutex for short bookkeeping sections (the statistics' pool of thread numbers):
+/// parking_lot's with `std`, loom's under loom, both locked with `lock()`.
+pub(crate) struct PoolMutex<T> {
+    #[cfg(not(loom))]
+    inner: parking_lot::Mutex<T>,
+    #[cfg(loom)]
+    inner: loom::sync::Mutex<T>,
+}
+
+impl<T> PoolMutex<T> {
+    #[cfg(not(loom))]
+    pub(crate) const fn new(value: T) -> Self {
+        Self {
+            inner: parking_lot::Mutex::new(value),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            inner: loom::sync::Mutex::new(value),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> impl std::ops::DerefMut<Target = T> + '_ {
+        #[cfg(not(loom))]
+        {
+            self.inner.lock()
+        }
+        #[cfg(loom)]
+        {
+            // A panic while holding it leaves plain numbers behind: still usable.
+            self.inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+    }
+}

@@ -39,6 +39,7 @@ use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use super::epoch::{EpochGuard, Garbage, pin};
+use super::lock_stats::{LockStats, WaitKind};
 use crate::error::ReserveError;
 
 /// Tag bit: set in every used slot's tag, so that 0 means "never used".
@@ -272,6 +273,12 @@ pub(crate) struct Outcome<'a, K, V> {
 struct Writer {
     state: Mutex<WriterState>,
     len: AtomicUsize,
+    /// Lock acquisitions, added to with the lock held (like `len`).
+    locks: AtomicU64,
+    /// Contended acquisitions and their wait (counted when statistics are on).
+    waits: LockStats,
+    /// The shard's index (for the contention probe).
+    index: usize,
 }
 
 struct WriterState {
@@ -319,10 +326,22 @@ impl Writer {
                  or value); it would wait for itself"
             );
         }
-        WriterGuard {
-            state: self.state.lock(),
-            previous,
-        }
+        // Tried first: only an acquisition that finds the lock taken is timed.
+        let state = match self.state.try_lock() {
+            Some(state) => state,
+            None => self.lock_waiting(),
+        };
+        self.locks
+            .store(self.locks.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        WriterGuard { state, previous }
+    }
+
+    /// A lock acquisition that found the lock taken: timed (and counted as contended).
+    #[cold]
+    #[inline(never)]
+    fn lock_waiting(&self) -> parking_lot::MutexGuard<'_, WriterState> {
+        let _wait = self.waits.wait(self.index, WaitKind::Write);
+        self.state.lock()
     }
 }
 
@@ -410,13 +429,16 @@ impl<K, V> RawReadMostly<K, V> {
 
     fn assemble(tables: Vec<ShardTable<K, V>>, shards: usize) -> Self {
         let writers = (0..tables.len())
-            .map(|_| {
+            .map(|index| {
                 CachePadded::new(Writer {
                     state: Mutex::new(WriterState {
                         tagged: 0,
                         garbage: Garbage::new(),
                     }),
                     len: AtomicUsize::new(0),
+                    locks: AtomicU64::new(0),
+                    waits: LockStats::default(),
+                    index,
                 })
             })
             .collect();
@@ -431,6 +453,28 @@ impl<K, V> RawReadMostly<K, V> {
     /// The number of shards.
     pub(crate) fn shard_count(&self) -> usize {
         self.tables.len()
+    }
+
+    /// Turns on the shards' contention figures (before the map is shared).
+    pub(crate) fn enable_stats(&mut self) {
+        for writer in self.writers.iter_mut() {
+            writer.waits.enable();
+        }
+    }
+
+    /// `(entries, write-lock acquisitions, contended acquisitions, nanoseconds waited)` of
+    /// each shard, read without locking.
+    #[cfg_attr(not(feature = "stats"), allow(dead_code))]
+    pub(crate) fn shard_figures(&self) -> impl Iterator<Item = (usize, u64, u64, u64)> + '_ {
+        self.writers.iter().map(|writer| {
+            let (contended, wait_ns) = writer.waits.figures();
+            (
+                writer.len.load(Ordering::Relaxed),
+                writer.locks.load(Ordering::Relaxed),
+                contended,
+                wait_ns,
+            )
+        })
     }
 
     #[inline(always)]

@@ -60,7 +60,7 @@
 //!   statistics are on; a probe site is a `nop` until bpftrace or perf attaches, e.g.
 //!   `bpftrace -e 'usdt:./app:mapguard:lock_contended { @[arg0] = sum(arg2); }'`.
 
-mod counters;
+pub(crate) mod counters;
 #[cfg(feature = "metrics")]
 mod export_metrics;
 mod observer;
@@ -74,6 +74,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::raw::lock_stats::LockStats;
 pub(crate) use counters::Counter;
 use counters::Stripes;
 #[cfg(feature = "tracing")]
@@ -157,12 +158,30 @@ impl<K> Settings<K> {
     /// when there is nothing to record or call: the only cost of instrumentation then is the
     /// map checking that field (and nothing without the `stats` feature).
     pub(crate) fn build(&self, map_type: &'static str, shards: usize) -> Slot<K> {
+        self.build_as(map_type, shards, false)
+    }
+
+    /// [`build`](Self::build) for a map whose one lock counts nothing itself (`LockedMap`):
+    /// its write-lock acquisitions are counted in the stripes with each write, and its
+    /// contention figures kept in the instrument ([`lock_waits`](Instrument::lock_waits)),
+    /// reported as one shard.
+    pub(crate) fn build_locked(&self, map_type: &'static str) -> Slot<K> {
+        self.build_as(map_type, 1, true)
+    }
+
+    fn build_as(&self, map_type: &'static str, shards: usize, lock_here: bool) -> Slot<K> {
         if !self.stats && self.observer.is_none() {
             return Slot::empty();
         }
-        let stats = self.stats.then(|| MapStats {
-            stripes: Stripes::new(),
-            sampled: Mutex::new(Sampled::new(shards)),
+        let stats = self.stats.then(|| {
+            let mut lock_waits = LockStats::default();
+            lock_waits.enable();
+            MapStats {
+                stripes: Stripes::new(),
+                count_write_locks: lock_here,
+                lock_waits,
+                sampled: Mutex::new(Sampled::new(shards)),
+            }
         });
         Slot::holding(Box::new(Instrument {
             #[cfg(feature = "metrics")]
@@ -170,6 +189,7 @@ impl<K> Settings<K> {
                 export_metrics::Handles::new(self.name.as_deref().unwrap_or("unnamed"), shards > 0)
             }),
             map_type,
+            observer: self.observer.clone(),
             settings: self.clone(),
             stats,
         }))
@@ -223,11 +243,14 @@ impl<K> Slot<K> {
         let _ = (hash, shard, hit, key);
     }
 
-    /// Counts a write, tells the observer and fires the probe; inlined, for the hooked copies
-    /// of the write methods. `location` is the write method's caller.
+    /// Counts a write, tells the observer and fires the probe, in the hooked copy of a write
+    /// method, with the instrument the method took from [`get`](Self::get) once (`None` in
+    /// the plain copy, which only fires the probe). Inlined; the callers pass constant
+    /// `Some`s, so no `Option` is tested at run time but the instrument's.
     #[inline(always)]
-    pub(crate) fn write(
+    pub(crate) fn write_hooked(
         &self,
+        instr: Option<&Instrument<K>>,
         op: WriteOp,
         hash: Option<u64>,
         shard: Option<usize>,
@@ -235,16 +258,14 @@ impl<K> Slot<K> {
         location: &'static Location<'static>,
     ) {
         self.probe(op, hash, shard, counter);
-        #[cfg(feature = "stats")]
-        if let Some(instr) = &self.inner {
+        if let Some(instr) = instr {
             instr.write(op, hash, shard, counter, None, location);
         }
-        #[cfg(not(feature = "stats"))]
-        let _ = location;
     }
 
-    /// [`write`](Self::write) for the write methods without a twin: one load and one branch
-    /// on the slot (and the probe with the `usdt` feature); the rest is out of line and cold.
+    /// Counts a write, tells the observer and fires the probe; out of line and cold, for the
+    /// write methods without a twin: one load and one branch on the slot (and the probe with
+    /// the `usdt` feature). `location` is the write method's caller.
     #[inline(always)]
     pub(crate) fn write_cold(
         &self,
@@ -278,22 +299,8 @@ impl<K> Slot<K> {
         let _ = (op, hash, shard, counter);
     }
 
-    /// Whether the map has an instrument: one load and one branch. The hottest write methods
-    /// test it first (the reads test [`counts_reads`](Self::counts_reads)) and run one of
-    /// two copies of their body: with the hooks, or without them
-    /// (the code of a map without statistics). Always `false` without the `stats` feature.
-    /// (Hinting the branch cold or moving the hooked copy out of line cost more with
-    /// statistics on than it saved off.)
-    #[inline(always)]
-    pub(crate) fn is_on(&self) -> bool {
-        #[cfg(feature = "stats")]
-        return self.inner.is_some();
-        #[cfg(not(feature = "stats"))]
-        false
-    }
-
     /// Whether the map counts operations: one load and one branch. The read methods test it
-    /// (rather than [`is_on`](Self::is_on)) to choose their hooked copy, since a read has
+    /// (rather than [`get`](Self::get), which the writes test) to choose their hooked copy, since a read has
     /// nothing to tell an observer. Always `false` without the `stats` feature.
     #[inline(always)]
     pub(crate) fn counts_reads(&self) -> bool {
@@ -315,6 +322,11 @@ impl<K> Slot<K> {
 
 struct MapStats {
     stripes: Stripes,
+    /// Count [`Counter::WriteLock`] with every counted write (see `Settings::build_locked`).
+    count_write_locks: bool,
+    /// Contended acquisitions of the map's lock and their wait, for a map whose lock keeps
+    /// none itself (`LockedMap`).
+    lock_waits: LockStats,
     sampled: Mutex<Sampled>,
 }
 
@@ -322,6 +334,8 @@ struct MapStats {
 /// observer. Its methods are the hooks the maps call.
 pub(crate) struct Instrument<K> {
     map_type: &'static str,
+    /// The observer, next to the statistics the hot path reads (a copy of the settings').
+    observer: Option<Arc<dyn Observer>>,
     settings: Settings<K>,
     stats: Option<MapStats>,
     #[cfg(feature = "metrics")]
@@ -339,6 +353,26 @@ impl<K> Instrument<K> {
         self.stats.is_some()
     }
 
+    /// Where a map whose lock keeps no figures (`LockedMap`) times its contended
+    /// acquisitions; `None` when statistics are off.
+    #[inline(always)]
+    pub(crate) fn lock_waits(&self) -> Option<&LockStats> {
+        self.stats.as_ref().map(|stats| &stats.lock_waits)
+    }
+
+    /// `(write-lock acquisitions, contended acquisitions, nanoseconds waited)` of a map built
+    /// with `Settings::build_locked`: its one "shard".
+    pub(crate) fn lock_figures(&self) -> (u64, u64, u64) {
+        match &self.stats {
+            Some(stats) => {
+                let (contended, wait_ns) = stats.lock_waits.figures();
+                let locks = stats.stripes.sum()[Counter::WriteLock as usize];
+                (locks, contended, wait_ns)
+            }
+            None => (0, 0, 0),
+        }
+    }
+
     /// A lookup of `hash` in `shard` (`usize::MAX` without shards) that found its key or not;
     /// `key` is the stored key when the caller has it at hand.
     #[inline(always)]
@@ -349,14 +383,16 @@ impl<K> Instrument<K> {
             } else {
                 Counter::GetMiss
             };
-            if stats.stripes.bump(counter, hash) {
+            if stats.stripes.bump(counter, hash, false) {
                 self.sample(stats, hash, shard, key);
             }
         }
     }
 
-    /// A write: counts `counter` (if any) and calls the observer.
-    #[inline]
+    /// A write: counts `counter` (if any) and calls the observer. Inlined into the hooked
+    /// copies of the write methods, whose callers pass constant `Some`s: what remains is the
+    /// count and one test of the observer; the event is built only when there is one.
+    #[inline(always)]
     pub(crate) fn write(
         &self,
         op: WriteOp,
@@ -366,22 +402,36 @@ impl<K> Instrument<K> {
         key: Option<&K>,
         location: &'static Location<'static>,
     ) {
-        if let (Some(stats), Some(counter)) = (&self.stats, counter) {
-            let hash_or_zero = hash.unwrap_or(0);
-            let sampled = stats.stripes.bump(counter, hash_or_zero);
-            if let (true, Some(hash)) = (sampled, hash) {
-                // Writes are counted per shard exactly by the lock: no shard here.
-                self.sample(stats, hash, usize::MAX, key);
+        if let Some(stats) = &self.stats {
+            match counter {
+                Some(counter) => {
+                    let hash_or_zero = hash.unwrap_or(0);
+                    let sampled =
+                        stats
+                            .stripes
+                            .bump(counter, hash_or_zero, stats.count_write_locks);
+                    if let (true, Some(hash)) = (sampled, hash) {
+                        // Writes are counted per shard exactly by the lock: no shard here.
+                        self.sample(stats, hash, usize::MAX, key);
+                    }
+                }
+                // A write that counts nothing else (`retain`, `get_or_insert` of a present
+                // key) still took the write lock.
+                None if stats.count_write_locks => {
+                    stats.stripes.bump(Counter::WriteLock, 0, false);
+                }
+                None => {}
             }
         }
-        if let Some(observer) = &self.settings.observer {
-            observer.on_write(&WriteEvent {
-                map: self.settings.name.as_deref(),
+        if let Some(observer) = &self.observer {
+            observe(
+                &**observer,
+                self.settings.name.as_deref(),
                 op,
-                key_hash: hash,
+                hash,
                 shard,
                 location,
-            });
+            );
         }
     }
 
@@ -474,6 +524,26 @@ impl<K> Instrument<K> {
             handles.publish(snapshot);
         }
     }
+}
+
+/// Tells `observer` of a write. Inlined: an out-of-line event builder cost the observed
+/// writes more (a second call) than it saved the others (one untaken branch either way).
+#[inline(always)]
+fn observe(
+    observer: &dyn Observer,
+    map: Option<&str>,
+    op: WriteOp,
+    key_hash: Option<u64>,
+    shard: Option<usize>,
+    location: &'static Location<'static>,
+) {
+    observer.on_write(&WriteEvent {
+        map,
+        op,
+        key_hash,
+        shard,
+        location,
+    });
 }
 
 /// The probe of a write (feature `usdt`, Linux).
