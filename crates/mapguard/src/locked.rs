@@ -800,7 +800,7 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// try first, and a timed wait only when that fails.
     #[inline(always)]
     fn read_table<const COUNT: bool>(&self) -> TableReadGuard<'_, Table<K, V>> {
-        if COUNT && let Some(waits) = self.instr.get().and_then(Instrument::lock_waits) {
+        if COUNT && let Some(waits) = self.instr.lock_waits() {
             return self.table.read_timed(waits);
         }
         self.table.read()

@@ -366,7 +366,8 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     /// A snapshot of the map's statistics, or `None` unless it was built with
     /// `builder().stats(true)`. See [`crate::stats`] for what is exact and what is sampled.
     ///
-    /// `ReadMostlyMap` snapshots have no per-shard figures: its reads take no lock.
+    /// Per shard, a `ReadMostlyMap` snapshot reports its write lock: acquisitions, contended
+    /// acquisitions and their wait (`read_locks_estimate` is 0: reads take no lock).
     ///
     /// # Examples
     /// ```

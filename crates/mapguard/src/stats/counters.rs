@@ -31,8 +31,9 @@ pub(crate) enum Counter {
     RemoveMiss = 5,
     Compute = 6,
     Clear = 7,
-    /// Write-lock acquisitions, for maps whose lock does not count them itself
-    /// (`LockedMap`): bumped together with the write's own counter.
+    /// Write-lock acquisitions of writes that count nothing else (`retain`, `get_or_insert`
+    /// of a present key), for maps whose lock does not count its acquisitions (`LockedMap`,
+    /// whose every other write counts one of the write counters above).
     WriteLock = 8,
 }
 
@@ -48,25 +49,17 @@ impl Default for Block {
 }
 
 impl Block {
-    /// Adds one to `counter` (and to [`Counter::WriteLock`] if `lock`) as the only writer of
-    /// this block; returns the counter's value before.
+    /// Adds one to `counter` as the only writer of this block; returns its value before.
     #[inline(always)]
-    fn add_owned(&self, counter: Counter, lock: bool) -> u64 {
+    fn add_owned(&self, counter: Counter) -> u64 {
         let cell = &self.0[counter as usize];
         let before = cell.load(Ordering::Relaxed);
         cell.store(before + 1, Ordering::Relaxed);
-        if lock {
-            let cell = &self.0[Counter::WriteLock as usize];
-            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        }
         before
     }
 
     /// [`add_owned`](Self::add_owned) for a block other threads may write too.
-    fn add_shared(&self, counter: Counter, lock: bool) -> u64 {
-        if lock {
-            self.0[Counter::WriteLock as usize].fetch_add(1, Ordering::Relaxed);
-        }
+    fn add_shared(&self, counter: Counter) -> u64 {
         self.0[counter as usize].fetch_add(1, Ordering::Relaxed)
     }
 }
@@ -92,19 +85,18 @@ impl Stripes {
         }
     }
 
-    /// Adds one to `counter` for the calling thread (and one to [`Counter::WriteLock`] if
-    /// `lock`) and says whether this access of a key with hash `hash` is sampled. The fast
-    /// path is one thread-local load, one compare with the stripe count (which also catches
+    /// Adds one to `counter` for the calling thread and says whether this access of a key
+    /// with hash `hash` is sampled. The fast path is one thread-local load, one compare with the stripe count (which also catches
     /// an unnumbered or exiting thread, both numbered above any stripe count) and a relaxed
     /// load and store into the thread's own stripe. The sampling decision needs no state of
     /// its own: it mixes the count just read with the key's hash (see [`sampled`]).
     #[inline(always)]
-    pub(crate) fn bump(&self, counter: Counter, hash: u64, lock: bool) -> bool {
+    pub(crate) fn bump(&self, counter: Counter, hash: u64) -> bool {
         let thread = SLOT.with(|slot| slot.number.get());
         let before = match self.owned.get(thread) {
             // Only the thread numbered `thread` writes this block (module docs).
-            Some(block) => block.add_owned(counter, lock),
-            None => self.bump_slow(thread, counter, lock),
+            Some(block) => block.add_owned(counter),
+            None => self.bump_slow(thread, counter),
         };
         sampled(before, hash)
     }
@@ -112,22 +104,22 @@ impl Stripes {
     /// [`bump`](Self::bump) for a thread not numbered yet, or numbered beyond the stripes.
     #[cold]
     #[inline(never)]
-    fn bump_slow(&self, thread: usize, counter: Counter, lock: bool) -> u64 {
+    fn bump_slow(&self, thread: usize, counter: Counter) -> u64 {
         let thread = if thread == UNNUMBERED {
             SLOT.with(ThreadSlot::claim)
         } else {
             thread
         };
-        self.add_as(thread, counter, lock)
+        self.add_as(thread, counter)
     }
 
     /// Adds one to `counter` for the thread numbered `thread`: what [`bump`](Self::bump)
     /// does once it has read the calling thread's number.
-    fn add_as(&self, thread: usize, counter: Counter, lock: bool) -> u64 {
+    fn add_as(&self, thread: usize, counter: Counter) -> u64 {
         match self.owned.get(thread) {
             // Only the thread numbered `thread` writes this block (module docs).
-            Some(block) => block.add_owned(counter, lock),
-            None => self.overflow.add_shared(counter, lock),
+            Some(block) => block.add_owned(counter),
+            None => self.overflow.add_shared(counter),
         }
     }
 
@@ -264,7 +256,7 @@ pub(crate) const SAMPLE_PERIOD: u64 = 128;
 /// releases the number as an exiting thread does. Not part of the API.
 #[cfg(loom)]
 pub mod model {
-    /// Per-thread stripes of one counter.
+    /// Per-thread stripes of counters.
     pub struct Stripes(super::Stripes);
 
     impl Stripes {
@@ -273,18 +265,23 @@ pub mod model {
             Self(super::Stripes::with_stripes(stripes))
         }
 
-        /// Counts one get hit (and a write lock if `lock`) as the thread numbered `thread`;
-        /// returns the count before.
-        pub fn add_as(&self, thread: usize, lock: bool) -> u64 {
-            self.0.add_as(thread, super::Counter::GetHit, lock)
+        /// Counts one get hit (`insert`: one insert) as the thread numbered `thread`;
+        /// returns that counter's value before.
+        pub fn add_as(&self, thread: usize, insert: bool) -> u64 {
+            let counter = if insert {
+                super::Counter::Insert
+            } else {
+                super::Counter::GetHit
+            };
+            self.0.add_as(thread, counter)
         }
 
-        /// `(get hits, write locks)` summed over the stripes, as a snapshot sums them.
+        /// `(get hits, inserts)` summed over the stripes, as a snapshot sums them.
         pub fn sum(&self) -> (u64, u64) {
             let sums = self.0.sum();
             (
                 sums[super::Counter::GetHit as usize],
-                sums[super::Counter::WriteLock as usize],
+                sums[super::Counter::Insert as usize],
             )
         }
     }

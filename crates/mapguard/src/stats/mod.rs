@@ -162,7 +162,8 @@ impl<K> Settings<K> {
     }
 
     /// [`build`](Self::build) for a map whose one lock counts nothing itself (`LockedMap`):
-    /// its write-lock acquisitions are counted in the stripes with each write, and its
+    /// its write-lock acquisitions are the sum of the write counters (each write counts one,
+    /// [`Counter::WriteLock`] if no other), and its
     /// contention figures kept in the instrument ([`lock_waits`](Instrument::lock_waits)),
     /// reported as one shard.
     pub(crate) fn build_locked(&self, map_type: &'static str) -> Slot<K> {
@@ -176,12 +177,12 @@ impl<K> Settings<K> {
         let stats = self.stats.then(|| {
             let mut lock_waits = LockStats::default();
             lock_waits.enable();
-            MapStats {
+            Arc::new(MapStats {
                 stripes: Stripes::new(),
                 count_write_locks: lock_here,
                 lock_waits,
                 sampled: Mutex::new(Sampled::new(shards)),
-            }
+            })
         });
         Slot::holding(Box::new(Instrument {
             #[cfg(feature = "metrics")]
@@ -201,9 +202,10 @@ impl<K> Settings<K> {
 pub(crate) struct Slot<K> {
     #[cfg(feature = "stats")]
     inner: Option<Box<Instrument<K>>>,
-    /// Whether the instrument counts (reads have nothing to do for an observer alone).
+    /// The instrument's counters, if it counts (reads have nothing to do for an observer
+    /// alone): the one field a counted read tests, with no second test to reach them.
     #[cfg(feature = "stats")]
-    counts: bool,
+    counts: Option<Arc<MapStats>>,
     _instrument: std::marker::PhantomData<fn(&K)>,
 }
 
@@ -213,7 +215,7 @@ impl<K> Slot<K> {
             #[cfg(feature = "stats")]
             inner: None,
             #[cfg(feature = "stats")]
-            counts: false,
+            counts: None,
             _instrument: std::marker::PhantomData,
         }
     }
@@ -223,7 +225,7 @@ impl<K> Slot<K> {
         drop(instrument);
         Self {
             #[cfg(feature = "stats")]
-            counts: instrument.stats.is_some(),
+            counts: instrument.stats.clone(),
             #[cfg(feature = "stats")]
             inner: Some(instrument),
             _instrument: std::marker::PhantomData,
@@ -236,11 +238,28 @@ impl<K> Slot<K> {
     #[inline(always)]
     pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
         #[cfg(feature = "stats")]
-        if let Some(instr) = &self.inner {
-            instr.read(hash, shard, hit, key);
+        if let Some(stats) = &self.counts {
+            let counter = if hit {
+                Counter::GetHit
+            } else {
+                Counter::GetMiss
+            };
+            if stats.stripes.bump(counter, hash) {
+                self.sample_read(stats, hash, shard, key);
+            }
         }
         #[cfg(not(feature = "stats"))]
         let _ = (hash, shard, hit, key);
+    }
+
+    /// A sampled read: feeds the sketch and the shard's read count.
+    #[cfg(feature = "stats")]
+    #[cold]
+    #[inline(never)]
+    fn sample_read(&self, stats: &MapStats, hash: u64, shard: usize, key: Option<&K>) {
+        if let Some(instr) = &self.inner {
+            instr.sample(stats, hash, shard, key);
+        }
     }
 
     /// Counts a write, tells the observer and fires the probe, in the hooked copy of a write
@@ -305,9 +324,20 @@ impl<K> Slot<K> {
     #[inline(always)]
     pub(crate) fn counts_reads(&self) -> bool {
         #[cfg(feature = "stats")]
-        return self.counts;
+        return self.counts.is_some();
         #[cfg(not(feature = "stats"))]
         false
+    }
+
+    /// Where a map whose lock keeps no figures (`LockedMap`) times its contended read
+    /// acquisitions, from the field [`counts_reads`](Self::counts_reads) tests; `None` when
+    /// statistics are off (always, without the `stats` feature).
+    #[inline(always)]
+    pub(crate) fn lock_waits(&self) -> Option<&LockStats> {
+        #[cfg(feature = "stats")]
+        return self.counts.as_deref().map(|stats| &stats.lock_waits);
+        #[cfg(not(feature = "stats"))]
+        None
     }
 
     /// The instrument, or `None` (always, without the `stats` feature).
@@ -322,7 +352,8 @@ impl<K> Slot<K> {
 
 struct MapStats {
     stripes: Stripes,
-    /// Count [`Counter::WriteLock`] with every counted write (see `Settings::build_locked`).
+    /// Count [`Counter::WriteLock`] for writes without a counter (see
+    /// `Settings::build_locked`).
     count_write_locks: bool,
     /// Contended acquisitions of the map's lock and their wait, for a map whose lock keeps
     /// none itself (`LockedMap`).
@@ -337,7 +368,7 @@ pub(crate) struct Instrument<K> {
     /// The observer, next to the statistics the hot path reads (a copy of the settings').
     observer: Option<Arc<dyn Observer>>,
     settings: Settings<K>,
-    stats: Option<MapStats>,
+    stats: Option<Arc<MapStats>>,
     #[cfg(feature = "metrics")]
     metrics: Option<export_metrics::Handles>,
 }
@@ -366,26 +397,23 @@ impl<K> Instrument<K> {
         match &self.stats {
             Some(stats) => {
                 let (contended, wait_ns) = stats.lock_waits.figures();
-                let locks = stats.stripes.sum()[Counter::WriteLock as usize];
+                // Every write of such a map counts exactly one of these.
+                let sums = stats.stripes.sum();
+                let locks = [
+                    Counter::Insert,
+                    Counter::Overwrite,
+                    Counter::RemoveHit,
+                    Counter::RemoveMiss,
+                    Counter::Compute,
+                    Counter::Clear,
+                    Counter::WriteLock,
+                ]
+                .iter()
+                .map(|&c| sums[c as usize])
+                .sum();
                 (locks, contended, wait_ns)
             }
             None => (0, 0, 0),
-        }
-    }
-
-    /// A lookup of `hash` in `shard` (`usize::MAX` without shards) that found its key or not;
-    /// `key` is the stored key when the caller has it at hand.
-    #[inline(always)]
-    pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
-        if let Some(stats) = &self.stats {
-            let counter = if hit {
-                Counter::GetHit
-            } else {
-                Counter::GetMiss
-            };
-            if stats.stripes.bump(counter, hash, false) {
-                self.sample(stats, hash, shard, key);
-            }
         }
     }
 
@@ -406,10 +434,7 @@ impl<K> Instrument<K> {
             match counter {
                 Some(counter) => {
                     let hash_or_zero = hash.unwrap_or(0);
-                    let sampled =
-                        stats
-                            .stripes
-                            .bump(counter, hash_or_zero, stats.count_write_locks);
+                    let sampled = stats.stripes.bump(counter, hash_or_zero);
                     if let (true, Some(hash)) = (sampled, hash) {
                         // Writes are counted per shard exactly by the lock: no shard here.
                         self.sample(stats, hash, usize::MAX, key);
@@ -418,7 +443,7 @@ impl<K> Instrument<K> {
                 // A write that counts nothing else (`retain`, `get_or_insert` of a present
                 // key) still took the write lock.
                 None if stats.count_write_locks => {
-                    stats.stripes.bump(Counter::WriteLock, 0, false);
+                    stats.stripes.bump(Counter::WriteLock, 0);
                 }
                 None => {}
             }
