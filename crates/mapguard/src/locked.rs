@@ -1092,6 +1092,7 @@ where
     #[inline]
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
+        #[cfg(feature = "stats")]
         if let Some(instr) = self.instr.get() {
             return self.insert_counted(instr, key, value);
         }
@@ -1100,6 +1101,7 @@ where
 
     /// [`insert`](Self::insert) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
+    #[cfg(feature = "stats")]
     #[inline(always)]
     #[track_caller]
     fn insert_counted(&self, instr: &Instrument<K>, key: K, value: V) -> Option<V> {
@@ -1165,6 +1167,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        #[cfg(feature = "stats")]
         if let Some(instr) = self.instr.get() {
             // Through a place of its own: returned directly, the twin's result place
             // would be shared with this path and keep the result in memory here too.
@@ -1177,6 +1180,7 @@ where
 
     /// [`remove_entry`](Self::remove_entry) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
+    #[cfg(feature = "stats")]
     #[inline(always)]
     #[track_caller]
     fn remove_entry_counted<Q>(&self, instr: &Instrument<K>, key: &Q, found: &mut Option<(K, V)>)

@@ -702,6 +702,7 @@ where
     /// ```
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> bool {
+        #[cfg(feature = "stats")]
         if let Some(instr) = self.instr.get() {
             return self.insert_counted(instr, key, value);
         }
@@ -710,6 +711,7 @@ where
 
     /// [`insert`](Self::insert) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
+    #[cfg(feature = "stats")]
     #[inline(always)]
     #[track_caller]
     fn insert_counted(&self, instr: &Instrument<K>, key: K, value: V) -> bool {
@@ -850,6 +852,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        #[cfg(feature = "stats")]
         if let Some(instr) = self.instr.get() {
             // Through a place of its own: returned directly, the twin's result place
             // would be shared with this path and keep the result in memory here too.
@@ -862,6 +865,7 @@ where
 
     /// [`remove`](Self::remove) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
+    #[cfg(feature = "stats")]
     #[inline(always)]
     #[track_caller]
     fn remove_counted<'a, Q>(
