@@ -950,7 +950,7 @@ where
     /// assert_eq!(map.insert(1, "a"), None);
     /// assert_eq!(map.insert(1, "b"), Some("a"));
     /// ```
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         #[cfg(feature = "stats")]
@@ -1056,7 +1056,7 @@ where
     /// map.insert("k".to_string(), 1);
     /// assert_eq!(map.remove_entry("k"), Some(("k".to_string(), 1)));
     /// ```
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
     where
