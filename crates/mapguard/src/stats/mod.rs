@@ -15,7 +15,7 @@
 //!   the thread's own count with the key's hash (so that neither a key nor a periodic workload
 //!   is always or never sampled, and no extra per-thread state is touched). A sampled access feeds the hot-key
 //!   sketch (Space-Saving over key hashes, 64 monitored hashes, reads and writes) and, for a
-//!   read of a `ShardedMap`, that shard's read count. Reported estimates are sample counts
+//!   read of a `ShardedMap` or `LockedMap`, that shard's read count. Reported estimates are sample counts
 //!   times the period: `read_locks_estimate`, `operations_estimate`, hot-key `count` and its
 //!   `error` bound. A key with more than 1/64 of the sampled accesses is always in the sketch
 //!   (it monitors 64 hashes).
@@ -24,26 +24,34 @@
 //!
 //! # Cost, and why the read path stays unshared
 //! This module exists with the `stats` feature (opt-in). A map keeps one optional boxed
-//! `Instrument` pointer. With statistics and observer off, every operation tests that field
-//! once (one load and one branch). The hottest methods (`get`, `get_cloned`,
-//! `contains_key`, `insert`, `remove`) have two copies of their body, with and without the
-//! hooks, and the field chooses (for the reads, only counting selects the hooked copy: an
-//! observer alone leaves reads on the plain one); the other writes call a cold out-of-line hook. In
-//! instruction counts (`examples/stats_off_ir.rs` under callgrind, 100 000 `seed95`
-//! operations, against the same code built without the feature) off costs +3.8 % on
-//! `ShardedMap` (113.4 against 109.3 per operation), nothing on `ReadMostlyMap` (94.5 / 97.0:
-//! code layout) and +7.5 % on the cheap `LockedMap` operation (60.0 / 55.8): the branch and
-//! register moves. That is why the feature is opt-in; built without it, the maps have
-//! no hook at all and run the code they had before statistics existed.
+//! `Instrument` pointer (and, when it counts, a second pointer to its counters). With
+//! statistics and observer off, every operation tests one field once (one load and one
+//! branch). The hottest methods (`get`, `get_cloned`, `contains_key`, `insert`, `remove`)
+//! have two copies of their body, with and without the hooks, and the field chooses: the
+//! reads test the counters' pointer (an observer alone leaves reads on the plain copy), the
+//! writes the instrument's, which their hooked copy then carries along (no second test); the
+//! other writes call a cold out-of-line hook. `insert` and `remove_entry` of `ShardedMap` and
+//! `LockedMap` are always inlined, so that with the feature their plain copy is still inlined
+//! into the caller as it is without. In instruction counts (`examples/stats_off_ir.rs` under
+//! callgrind, 200 000 operations, against the same code built without the feature) off
+//! costs `ShardedMap` +8 % on `seed95` (106.6 against 98.4 per operation) and +6.5 % on
+//! `exchange` (142.6 / 133.9), `LockedMap` +13 % on its cheap `seed95` operation (59.9 /
+//! 52.9) and +9 % on `exchange` (68.2 / 62.6): the branch, and the register moves of a body
+//! with two copies. That is why the feature is opt-in; built without it, the maps have no
+//! hook at all and run the code they had before statistics existed.
 //!
 //! On, counters live in cache-padded per-thread stripes (see `counters`): a thread whose
 //! number is below the stripe count (twice the cores, 4 to 64) is the only writer of its
 //! stripe and adds with a relaxed load and store; threads beyond share one overflow stripe
 //! with `fetch_add`. The read path therefore writes no line another core reads, except once
 //! per sampled access, which takes the map's sampling mutex. Write-lock counts come free from
-//! the shard lock, which counts its writers under the writer word already; contention is
-//! counted and timed only on the lock's slow paths. An observer costs one dynamic call per
-//! write. `examples/stats_cost.rs` measures all three maps with statistics off, on, and with
+//! the shard lock, which counts its writers under the writer word already (`ShardedMap`),
+//! from a count the shard's writer keeps under its mutex (`ReadMostlyMap`), or from the write
+//! counters, each write counting exactly one (`LockedMap`). Contention is counted and timed
+//! only on the slow paths: `ShardedMap`'s shard lock times its waits; `LockedMap` (with
+//! statistics, in the hooked copies) and `ReadMostlyMap`'s shard writers try their lock
+//! first and time only an acquisition whose try failed. An observer costs one dynamic call
+//! per write. `examples/stats_cost.rs` measures all three maps with statistics off, on, and with
 //! a no-op observer, in one process.
 //!
 //! # Exports
