@@ -273,7 +273,8 @@ pub(crate) struct Outcome<'a, K, V> {
 struct Writer {
     state: Mutex<WriterState>,
     len: AtomicUsize,
-    /// Lock acquisitions, added to with the lock held (like `len`).
+    /// Lock acquisitions (counted when statistics are on), added to with the lock held (like
+    /// `len`).
     locks: AtomicU64,
     /// Contended acquisitions and their wait (counted when statistics are on).
     waits: LockStats,
@@ -326,14 +327,25 @@ impl Writer {
                  or value); it would wait for itself"
             );
         }
-        // Tried first: only an acquisition that finds the lock taken is timed.
+        let state = if self.waits.enabled() {
+            self.lock_counted()
+        } else {
+            self.state.lock()
+        };
+        WriterGuard { state, previous }
+    }
+
+    /// [`lock`](Self::lock) with statistics: counted, and tried first so that only an
+    /// acquisition that finds the lock taken is timed.
+    #[inline]
+    fn lock_counted(&self) -> parking_lot::MutexGuard<'_, WriterState> {
         let state = match self.state.try_lock() {
             Some(state) => state,
             None => self.lock_waiting(),
         };
         self.locks
             .store(self.locks.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        WriterGuard { state, previous }
+        state
     }
 
     /// A lock acquisition that found the lock taken: timed (and counted as contended).

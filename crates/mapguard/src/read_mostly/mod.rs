@@ -700,6 +700,7 @@ where
     /// assert!(map.insert(1, "b"));
     /// assert_eq!(map.get_cloned(&1), Some("b"));
     /// ```
+    #[inline(always)]
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> bool {
         #[cfg(feature = "stats")]
@@ -846,6 +847,7 @@ where
     /// assert_eq!(*map.remove(&1).unwrap(), 'a');
     /// assert!(map.remove(&1).is_none());
     /// ```
+    #[inline(always)]
     #[track_caller]
     pub fn remove<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
     where
