@@ -30,14 +30,15 @@
 //! have two copies of their body, with and without the hooks, and the field chooses: the
 //! reads test the counters' pointer (an observer alone leaves reads on the plain copy), the
 //! writes the instrument's, which their hooked copy then carries along (no second test); the
-//! other writes call a cold out-of-line hook. `insert` and `remove_entry` of `ShardedMap` and
-//! `LockedMap` are always inlined, so that with the feature their plain copy is still inlined
-//! into the caller as it is without. In instruction counts (`examples/stats_off_ir.rs` under
+//! other writes call a cold out-of-line hook. The twinned writes (`insert`, and `remove_entry`
+//! or `remove`) are always inlined, so that with the feature their plain copy is still
+//! inlined into the caller as it is without. In instruction counts (`examples/stats_off_ir.rs` under
 //! callgrind, 200 000 operations, against the same code built without the feature) off
 //! costs `ShardedMap` +8 % on `seed95` (106.6 against 98.4 per operation) and +6.5 % on
 //! `exchange` (142.6 / 133.9), `LockedMap` +13 % on its cheap `seed95` operation (59.9 /
-//! 52.9) and +9 % on `exchange` (68.2 / 62.6): the branch, and the register moves of a body
-//! with two copies. That is why the feature is opt-in; built without it, the maps have no
+//! 52.9) and +9 % on `exchange` (68.2 / 62.6), `ReadMostlyMap` nothing on `seed95` (99.4 /
+//! 101.2: code layout) and +0.8 % on `exchange` (385.1 / 382.1): the branch, and the
+//! register moves of a body with two copies. That is why the feature is opt-in; built without it, the maps have no
 //! hook at all and run the code they had before statistics existed.
 //!
 //! On, counters live in cache-padded per-thread stripes (see `counters`): a thread whose
