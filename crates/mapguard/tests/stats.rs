@@ -469,6 +469,7 @@ fn locked_contended_waits_are_counted_and_timed() {
     writer.join().unwrap();
     let stats = map.stats().unwrap();
     assert_eq!(stats.shards.len(), 1);
+    println!("LockedMap: {:?}", stats.shards[0]);
     assert!(stats.shards[0].contended >= 1, "{stats:?}");
     assert!(stats.shards[0].wait_ns >= 10_000_000, "{stats:?}");
     assert_eq!(stats.shards[0].write_locks, 2);
@@ -511,6 +512,7 @@ fn read_mostly_contended_waits_are_counted_and_timed() {
     map.insert(2, SlowEq(2, Arc::new(Barrier::new(1))));
     assert!(holder.join().unwrap());
     let stats = map.stats().unwrap();
+    println!("ReadMostlyMap: {:?}", stats.shards[0]);
     assert!(stats.shards[0].contended >= 1, "{stats:?}");
     assert!(stats.shards[0].wait_ns >= 10_000_000, "{stats:?}");
     assert_eq!(stats.shards[0].write_locks, 3);
