@@ -129,3 +129,8 @@ pub use sharded::{
     Action, Computed, DefaultHashBuilder, Entry, KeyRef, OccupiedEntry, OccupiedError, Ref, RefMut,
     ShardedMap, ShardedMapBuilder, VacantEntry,
 };
+/// The statistics' striped counters with explicit thread numbers, public only under
+/// `--cfg loom` for their model (`tests/loom_stats.rs`); not part of the API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub use stats::counters::model as loom_stats;

@@ -28,8 +28,10 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 
 use crate::error::{BuildError, ReserveError};
+#[cfg(not(feature = "lockdep"))]
+use crate::raw::lock_stats::{LockStats, WaitKind};
 use crate::sharded::{Action, Computed, DefaultHashBuilder};
-use crate::stats::{Counter, Settings, Slot, WriteOp};
+use crate::stats::{Counter, Instrument, Settings, Slot, WriteOp};
 
 /// The lock around the table. Swap this (and the guard aliases) to change the lock.
 #[cfg(not(feature = "lockdep"))]
@@ -55,6 +57,8 @@ mod traced {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use lockdep::foreign::{Access, LockClass, Token};
+
+    use crate::raw::lock_stats::{LockStats, WaitKind};
 
     pub(super) struct TableLock<T> {
         inner: parking_lot::RwLock<T>,
@@ -88,6 +92,40 @@ mod traced {
                 .class
                 .acquire_at(self, Access::Write, Location::caller());
             let guard = self.inner.write();
+            token.acquired();
+            TableWriteGuard { guard, token }
+        }
+
+        /// [`read`](Self::read), timing the wait into `waits` when the lock is taken.
+        #[track_caller]
+        pub(super) fn read_timed(&self, waits: &LockStats) -> TableReadGuard<'_, T> {
+            let token = self
+                .class
+                .acquire_at(self, Access::Read, Location::caller());
+            let guard = match self.inner.try_read() {
+                Some(guard) => guard,
+                None => {
+                    let _wait = waits.wait(0, WaitKind::Read);
+                    self.inner.read()
+                }
+            };
+            token.acquired();
+            TableReadGuard { guard, token }
+        }
+
+        /// [`write`](Self::write), timing the wait into `waits` when the lock is taken.
+        #[track_caller]
+        pub(super) fn write_timed(&self, waits: &LockStats) -> TableWriteGuard<'_, T> {
+            let token = self
+                .class
+                .acquire_at(self, Access::Write, Location::caller());
+            let guard = match self.inner.try_write() {
+                Some(guard) => guard,
+                None => {
+                    let _wait = waits.wait(0, WaitKind::Write);
+                    self.inner.write()
+                }
+            };
             token.acquired();
             TableWriteGuard { guard, token }
         }
@@ -168,6 +206,50 @@ mod traced {
             &mut self.guard
         }
     }
+}
+
+/// Acquisitions that try the lock first and time only a wait (for maps with statistics).
+#[cfg(not(feature = "lockdep"))]
+trait TimedLock<T> {
+    fn read_timed(&self, waits: &LockStats) -> TableReadGuard<'_, T>;
+    fn write_timed(&self, waits: &LockStats) -> TableWriteGuard<'_, T>;
+}
+
+#[cfg(not(feature = "lockdep"))]
+impl<T> TimedLock<T> for TableLock<T> {
+    #[inline(always)]
+    fn read_timed(&self, waits: &LockStats) -> TableReadGuard<'_, T> {
+        match self.try_read() {
+            Some(guard) => guard,
+            None => read_waiting(self, waits),
+        }
+    }
+
+    #[inline(always)]
+    fn write_timed(&self, waits: &LockStats) -> TableWriteGuard<'_, T> {
+        match self.try_write() {
+            Some(guard) => guard,
+            None => write_waiting(self, waits),
+        }
+    }
+}
+
+/// A read acquisition that found the lock taken: timed (and counted as contended).
+#[cfg(not(feature = "lockdep"))]
+#[cold]
+#[inline(never)]
+fn read_waiting<'a, T>(lock: &'a TableLock<T>, waits: &LockStats) -> TableReadGuard<'a, T> {
+    let _wait = waits.wait(0, WaitKind::Read);
+    lock.read()
+}
+
+/// A write acquisition that found the lock taken: timed (and counted as contended).
+#[cfg(not(feature = "lockdep"))]
+#[cold]
+#[inline(never)]
+fn write_waiting<'a, T>(lock: &'a TableLock<T>, waits: &LockStats) -> TableWriteGuard<'a, T> {
+    let _wait = waits.wait(0, WaitKind::Write);
+    lock.write()
 }
 
 type Table<K, V> = HashTable<(K, V)>;
@@ -512,7 +594,7 @@ impl<K, V, S> LockedMapBuilder<K, V, S> {
         Ok(LockedMap {
             table: TableLock::new(table),
             hasher: self.hasher,
-            instr: self.settings.build("LockedMap", 0),
+            instr: self.settings.build_locked("LockedMap"),
         })
     }
 }
@@ -668,7 +750,21 @@ impl<K, V, S> LockedMap<K, V, S> {
     #[cfg(feature = "stats")]
     pub fn stats(&self) -> Option<crate::stats::StatsSnapshot> {
         let instr = self.instr.get().filter(|instr| instr.records())?;
-        instr.snapshot(self.len(), self.capacity(), Vec::new())
+        let (len, capacity) = {
+            let table = self.table.read();
+            (table.len(), table.capacity())
+        };
+        // The one lock, reported as one shard.
+        let (write_locks, contended, wait_ns) = instr.lock_figures();
+        let shard = crate::stats::ShardStats {
+            index: 0,
+            entries: len,
+            write_locks,
+            read_locks_estimate: instr.shard_read_estimates().first().copied().unwrap_or(0),
+            contended,
+            wait_ns,
+        };
+        instr.snapshot(len, capacity, vec![shard])
     }
 
     /// Takes a [`stats`](Self::stats) snapshot and sets the `metrics` counters and gauges
@@ -695,7 +791,29 @@ impl<K, V, S> LockedMap<K, V, S> {
     #[inline(always)]
     fn note_read<const COUNT: bool>(&self, hash: u64, key: Option<&K>) {
         if COUNT {
-            self.instr.read(hash, usize::MAX, key.is_some(), key);
+            // Shard 0: the one lock's sampled read acquisitions.
+            self.instr.read(hash, 0, key.is_some(), key);
+        }
+    }
+
+    /// Read-locks the table; with statistics (`COUNT`, the hooked copies of the reads) a
+    /// try first, and a timed wait only when that fails.
+    #[inline(always)]
+    fn read_table<const COUNT: bool>(&self) -> TableReadGuard<'_, Table<K, V>> {
+        if COUNT && let Some(waits) = self.instr.lock_waits() {
+            return self.table.read_timed(waits);
+        }
+        self.table.read()
+    }
+
+    /// Write-locks the table; with statistics on `instr` a try first, and a timed wait only
+    /// when that fails.
+    #[inline(always)]
+    #[track_caller]
+    fn write_table(&self, instr: Option<&Instrument<K>>) -> TableWriteGuard<'_, Table<K, V>> {
+        match instr.and_then(Instrument::lock_waits) {
+            Some(waits) => self.table.write_timed(waits),
+            None => self.table.write(),
         }
     }
 
@@ -712,22 +830,21 @@ impl<K, V, S> LockedMap<K, V, S> {
         self.instr.write_cold(op, hash, shard, counter, location);
     }
 
-    /// Counts a write and tells the observer if `COUNT` (in the out-of-line twin of a write
-    /// method); fires the probe either way.
+    /// Counts a write and tells the observer through `instr` (the hooked copy of a write
+    /// method passes the instrument it found; the plain copy `None`); fires the probe either
+    /// way.
     #[inline(always)]
-    fn note_write_in<const COUNT: bool>(
+    fn note_write_in(
         &self,
+        instr: Option<&Instrument<K>>,
         op: crate::stats::WriteOp,
         hash: Option<u64>,
         shard: Option<usize>,
         counter: Option<crate::stats::Counter>,
         location: &'static std::panic::Location<'static>,
     ) {
-        if COUNT {
-            self.instr.write(op, hash, shard, counter, location);
-        } else {
-            self.instr.probe(op, hash, shard, counter);
-        }
+        self.instr
+            .write_hooked(instr, op, hash, shard, counter, location);
     }
 
     /// Removes every entry, keeping the allocated memory.
@@ -741,7 +858,7 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// ```
     #[track_caller]
     pub fn clear(&self) {
-        self.table.write().clear();
+        self.write_table(self.instr.get()).clear();
         let site = std::panic::Location::caller();
         self.note_write(WriteOp::Clear, None, None, Some(Counter::Clear), site);
     }
@@ -775,7 +892,8 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// ```
     #[track_caller]
     pub fn retain(&self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        self.table.write().retain(|(k, v)| keep(k, v));
+        self.write_table(self.instr.get())
+            .retain(|(k, v)| keep(k, v));
         self.note_write(
             WriteOp::Retain,
             None,
@@ -843,7 +961,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let table = self.table.read();
+        let table = self.read_table::<COUNT>();
         let found =
             TableReadGuard::try_map(table, |table| table.find(hash, |(k, _)| k.borrow() == key));
         if !COUNT {
@@ -909,7 +1027,7 @@ where
         V: Clone,
     {
         let hash = self.hash(key);
-        let table = self.table.read();
+        let table = self.read_table::<COUNT>();
         let found = table.find(hash, |(k, _)| k.borrow() == key);
         self.note_read::<COUNT>(hash, found.map(|(k, _)| k));
         found.map(|(_, v)| v.clone())
@@ -957,7 +1075,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let table = self.table.read();
+        let table = self.read_table::<COUNT>();
         let found = table.find(hash, |(k, _)| k.borrow() == key);
         self.note_read::<COUNT>(hash, found.map(|(k, _)| k));
         found.is_some()
@@ -971,29 +1089,31 @@ where
     /// assert_eq!(map.insert(1, 'a'), None);
     /// assert_eq!(map.insert(1, 'b'), Some('a'));
     /// ```
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        if self.instr.is_on() {
-            return self.insert_counted(key, value);
+        #[cfg(feature = "stats")]
+        if let Some(instr) = self.instr.get() {
+            return self.insert_counted(instr, key, value);
         }
-        self.insert_with::<false>(key, value)
+        self.insert_with(None, key, value)
     }
 
     /// [`insert`](Self::insert) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
+    #[cfg(feature = "stats")]
     #[inline(always)]
     #[track_caller]
-    fn insert_counted(&self, key: K, value: V) -> Option<V> {
-        self.insert_with::<true>(key, value)
+    fn insert_counted(&self, instr: &Instrument<K>, key: K, value: V) -> Option<V> {
+        self.insert_with(Some(instr), key, value)
     }
 
-    /// The body of [`insert`](Self::insert), with the hooks if `COUNT`.
+    /// The body of [`insert`](Self::insert), with the hooks of `instr` if any.
     #[inline(always)]
     #[track_caller]
-    fn insert_with<const COUNT: bool>(&self, key: K, value: V) -> Option<V> {
+    fn insert_with(&self, instr: Option<&Instrument<K>>, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
-        let mut table = self.table.write();
+        let mut table = self.write_table(instr);
         let (old, counter) = match table.find_mut(hash, |(k, _)| *k == key) {
             Some((_, slot)) => (Some(std::mem::replace(slot, value)), Counter::Overwrite),
             None => {
@@ -1003,7 +1123,14 @@ where
         };
         drop(table);
         let site = Location::caller();
-        self.note_write_in::<COUNT>(WriteOp::Insert, Some(hash), None, Some(counter), site);
+        self.note_write_in(
+            instr,
+            WriteOp::Insert,
+            Some(hash),
+            None,
+            Some(counter),
+            site,
+        );
         old
     }
 
@@ -1034,44 +1161,47 @@ where
     /// map.insert("k".to_string(), 1);
     /// assert_eq!(map.remove_entry("k"), Some(("k".to_string(), 1)));
     /// ```
+    #[inline(always)]
     #[track_caller]
     pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.instr.is_on() {
+        #[cfg(feature = "stats")]
+        if let Some(instr) = self.instr.get() {
             // Through a place of its own: returned directly, the twin's result place
             // would be shared with this path and keep the result in memory here too.
             let mut found = None;
-            self.remove_entry_counted(key, &mut found);
+            self.remove_entry_counted(instr, key, &mut found);
             return found;
         }
-        self.remove_entry_with::<false, Q>(key)
+        self.remove_entry_with(None, key)
     }
 
     /// [`remove_entry`](Self::remove_entry) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
+    #[cfg(feature = "stats")]
     #[inline(always)]
     #[track_caller]
-    fn remove_entry_counted<Q>(&self, key: &Q, found: &mut Option<(K, V)>)
+    fn remove_entry_counted<Q>(&self, instr: &Instrument<K>, key: &Q, found: &mut Option<(K, V)>)
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        *found = self.remove_entry_with::<true, Q>(key);
+        *found = self.remove_entry_with(Some(instr), key);
     }
 
-    /// The body of [`remove_entry`](Self::remove_entry), with the hooks if `COUNT`.
+    /// The body of [`remove_entry`](Self::remove_entry), with the hooks of `instr` if any.
     #[inline(always)]
     #[track_caller]
-    fn remove_entry_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<(K, V)>
+    fn remove_entry_with<Q>(&self, instr: Option<&Instrument<K>>, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let mut table = self.table.write();
+        let mut table = self.write_table(instr);
         let removed = match table.find_entry(hash, |(k, _)| k.borrow() == key) {
             Ok(entry) => Some(entry.remove().0),
             Err(_) => None,
@@ -1079,7 +1209,14 @@ where
         drop(table);
         let counter = removed_counter(removed.is_some());
         let site = Location::caller();
-        self.note_write_in::<COUNT>(WriteOp::Remove, Some(hash), None, Some(counter), site);
+        self.note_write_in(
+            instr,
+            WriteOp::Remove,
+            Some(hash),
+            None,
+            Some(counter),
+            site,
+        );
         removed
     }
 
@@ -1099,7 +1236,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let mut table = self.table.write();
+        let mut table = self.write_table(self.instr.get());
         let removed = match table.find_entry(hash, |(k, _)| k.borrow() == key) {
             Ok(entry) => {
                 let (k, v) = entry.get();
@@ -1134,7 +1271,7 @@ where
             return found;
         }
         let hash = self.hash(&key);
-        let mut table = self.table.write();
+        let mut table = self.write_table(self.instr.get());
         let (index, counter) =
             match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
                 TableEntry::Occupied(entry) => (entry.bucket_index(), None),
@@ -1182,7 +1319,7 @@ where
     #[track_caller]
     pub fn compute(&self, key: K, decide: impl FnOnce(&K, Option<&V>) -> Action<V>) -> Computed<V> {
         let hash = self.hash(&key);
-        let mut table = self.table.write();
+        let mut table = self.write_table(self.instr.get());
         let computed = match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k))
         {
             TableEntry::Occupied(mut entry) => {
@@ -1235,7 +1372,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let mut table = self.table.write();
+        let mut table = self.write_table(self.instr.get());
         let changed = table
             .find_mut(hash, |(k, _)| k.borrow() == key)
             .map(|(_, value)| change(value));
@@ -1318,10 +1455,9 @@ impl<K: Clone, V: Clone, S: Clone> Clone for LockedMap<K, V, S> {
             table: TableLock::new(self.table.read().clone()),
             hasher: self.hasher.clone(),
             // A clone counts from zero, with the same settings and observer.
-            instr: self
-                .instr
-                .get()
-                .map_or_else(Slot::empty, |instr| instr.settings().build("LockedMap", 0)),
+            instr: self.instr.get().map_or_else(Slot::empty, |instr| {
+                instr.settings().build_locked("LockedMap")
+            }),
         }
     }
 }
@@ -1337,7 +1473,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for &LockedMap<K, V, S> {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         let iter = iter.into_iter();
         let hasher = &self.hasher;
-        let mut table = self.table.write();
+        let mut table = self.write_table(self.instr.get());
         table.reserve(iter.size_hint().0, |(k, _)| hasher.hash_one(k));
         for (key, value) in iter {
             let hash = hasher.hash_one(&key);

@@ -86,8 +86,18 @@ fn locked_counts_every_operation_exactly() {
     let stats = map.stats().unwrap();
     assert_eq!(counters(&stats), [3, 2, 3, 1, 1, 2, 2, 1]);
     assert_eq!(stats.map_type, "LockedMap");
-    assert!(stats.shards.is_empty());
-    assert_eq!(stats.hottest_shard(), None);
+    // The one lock is one shard. Write locks: 3 inserts, remove, remove_entry, remove_if,
+    // compute, update, get_or_insert's write, clear (get_or_insert_with found its key with
+    // a read).
+    assert_eq!(stats.shards.len(), 1);
+    assert_eq!(stats.shards[0].index, 0);
+    assert_eq!(stats.shards[0].write_locks, 10);
+    assert_eq!(stats.shards[0].entries, 0);
+    assert_eq!((stats.contended(), stats.wait_ns()), (0, 0));
+    assert_eq!(stats.hottest_shard().map(|(index, _)| index), Some(0));
+    // A write without a counter of its own still counts its lock.
+    map.retain(|_, _| true);
+    assert_eq!(map.stats().unwrap().shards[0].write_locks, 11);
 }
 
 #[test]
@@ -110,6 +120,14 @@ fn read_mostly_counts_every_operation_exactly() {
     let stats = map.stats().unwrap();
     assert_eq!(counters(&stats), [3, 2, 4, 1, 1, 2, 1, 1]);
     assert_eq!(stats.map_type, "ReadMostlyMap");
+    // Per shard, the write lock's figures (reads take no lock). Write locks: 3 inserts, swap,
+    // 2 removes, remove_if_eq, compare_exchange, get_or_insert's write, and clear's two per
+    // shard (one to empty it, one to free what it retired).
+    assert_eq!(stats.shards.len(), map.shard_count());
+    let locks: u64 = stats.shards.iter().map(|s| s.write_locks).sum();
+    assert_eq!(locks, 9 + 2 * map.shard_count() as u64);
+    assert!(stats.shards.iter().all(|s| s.read_locks_estimate == 0));
+    assert_eq!((stats.contended(), stats.wait_ns()), (0, 0));
 }
 
 #[test]
@@ -430,6 +448,76 @@ fn contended_waits_are_counted_and_timed() {
     assert!(stats.shards[0].wait_ns >= 10_000_000, "{stats:?}");
     // Stats off: nothing is recorded.
     let quiet = ShardedMap::builder().shards(1).build().unwrap();
+    quiet.insert(1, 1);
+    assert!(quiet.stats().is_none());
+}
+
+#[test]
+fn locked_contended_waits_are_counted_and_timed() {
+    let map = Arc::new(LockedMap::builder().stats(true).build().unwrap());
+    map.insert(1, 1);
+    // A read guard holds the map's lock: the writer's try fails and it waits, timed.
+    let guard = map.get(&1).unwrap();
+    let writer = {
+        let map = map.clone();
+        std::thread::spawn(move || {
+            map.insert(1, 2);
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    drop(guard);
+    writer.join().unwrap();
+    let stats = map.stats().unwrap();
+    assert_eq!(stats.shards.len(), 1);
+    println!("LockedMap: {:?}", stats.shards[0]);
+    assert!(stats.shards[0].contended >= 1, "{stats:?}");
+    assert!(stats.shards[0].wait_ns >= 10_000_000, "{stats:?}");
+    assert_eq!(stats.shards[0].write_locks, 2);
+    assert!(stats.to_string().contains("contended"), "{stats}");
+}
+
+/// A value whose comparison (which `ReadMostlyMap` runs under the shard's write lock)
+/// tells the test it started and then takes 50 ms.
+#[derive(Clone, Debug)]
+struct SlowEq(u64, Arc<Barrier>);
+
+impl PartialEq for SlowEq {
+    fn eq(&self, other: &Self) -> bool {
+        self.1.wait();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        self.0 == other.0
+    }
+}
+
+#[test]
+fn read_mostly_contended_waits_are_counted_and_timed() {
+    let map = Arc::new(
+        ReadMostlyMap::builder()
+            .shards(1)
+            .stats(true)
+            .build()
+            .unwrap(),
+    );
+    let started = Arc::new(Barrier::new(2));
+    map.insert(1, SlowEq(1, started.clone()));
+    let holder = {
+        let map = map.clone();
+        let probe = SlowEq(1, Arc::new(Barrier::new(1)));
+        // Compares under the shard's write lock; the stored value's `eq` waits for the
+        // other thread and then holds the lock for 50 ms.
+        std::thread::spawn(move || map.remove_if_eq(&1, &probe))
+    };
+    started.wait();
+    // The holder is inside the comparison now, with the lock held: this write waits.
+    map.insert(2, SlowEq(2, Arc::new(Barrier::new(1))));
+    assert!(holder.join().unwrap());
+    let stats = map.stats().unwrap();
+    println!("ReadMostlyMap: {:?}", stats.shards[0]);
+    assert!(stats.shards[0].contended >= 1, "{stats:?}");
+    assert!(stats.shards[0].wait_ns >= 10_000_000, "{stats:?}");
+    assert_eq!(stats.shards[0].write_locks, 3);
+    // Statistics off: no snapshot, and the lock is the same.
+    let quiet = ReadMostlyMap::builder().shards(1).build().unwrap();
     quiet.insert(1, 1);
     assert!(quiet.stats().is_none());
 }

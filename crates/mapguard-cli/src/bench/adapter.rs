@@ -50,10 +50,10 @@ pub trait BenchMap: Send + Sync + Sized {
     /// the workers have finished; [`Contention::between`] turns the two readings into the
     /// sample's contention.
     ///
-    /// This is the extension point for maps that keep statistics: `ShardedMap` built with
-    /// statistics fills it from its per-shard figures; maps whose statistics count no lock
-    /// waits (`LockedMap`, `ReadMostlyMap`), maps built without statistics, and the peers
-    /// return `None`, shown as `-`.
+    /// This is the extension point for maps that keep statistics: mapguard's maps built with
+    /// statistics fill it from their per-shard figures (`LockedMap`'s one lock is one shard;
+    /// `ReadMostlyMap`'s are its shards' write locks); maps built without statistics and the
+    /// peers return `None`, shown as `-`.
     fn lock_counts(&self) -> Option<LockCounts> {
         None
     }
@@ -109,12 +109,18 @@ impl Contention {
     }
 }
 
-/// The lock figures of a statistics snapshot, when it has any: per-shard contention exists for
-/// `ShardedMap` only.
+/// The lock figures of a statistics snapshot, when it has any. Operations are the lock
+/// acquisitions: every operation of a map whose reads lock (`ShardedMap`, `LockedMap`), the
+/// write-lock acquisitions of one whose reads take no lock (`ReadMostlyMap`).
 fn snapshot_counts(stats: Option<mapguard::stats::StatsSnapshot>) -> Option<LockCounts> {
     let stats = stats?;
+    let reads_lock = stats.map_type != "ReadMostlyMap";
     (!stats.shards.is_empty()).then(|| LockCounts {
-        operations: stats.operations(),
+        operations: if reads_lock {
+            stats.operations()
+        } else {
+            stats.shards.iter().map(|s| s.write_locks).sum()
+        },
         contended: stats.contended(),
         wait_ns: stats.wait_ns(),
     })

@@ -131,7 +131,7 @@ pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> 
          unsynchronized hashbrown map on the same workload.</dd>\n\
          <dt>contention</dt><dd>lock wait over the workers' time, from the map's own \
          statistics: only with <code>--stats</code>, which runs mapguard's maps instrumented \
-         (ShardedMap reports it; \"-\" where a map keeps no such figures).</dd>\n\
+         (ShardedMap, LockedMap and ReadMostlyMap report it; \"-\" for the peers).</dd>\n\
          </dl>\n</body>\n</html>\n",
     );
     html

@@ -750,7 +750,7 @@ mod tests {
     }
 
     #[test]
-    fn sharded_reports_contention_only_when_built_with_statistics() {
+    fn mapguard_maps_report_contention_only_when_built_with_statistics() {
         let w = Workload::by_name("exchange").unwrap();
         let plans = plan::plans(w, 1, 2, 2_000);
         let length = RunLength::Ops {
@@ -766,9 +766,20 @@ mod tests {
             .expect("ShardedMap with statistics reports");
         assert!((0.0..=100.0).contains(&c.contended_percent), "{c:?}");
         assert!(c.wait_percent >= 0.0, "{c:?}");
-        // LockedMap's statistics count no lock waits: nothing to report.
-        let locked = sample(MapKind::Locked, w, &plans, length, &hasher, true);
-        assert_eq!(locked.contention, None);
+        // LockedMap and ReadMostlyMap report their locks too, with statistics only.
+        for kind in [MapKind::Locked, MapKind::ReadMostly] {
+            let plain = sample(kind, w, &plans, length, &hasher, false);
+            assert_eq!(plain.contention, None);
+            let counted = sample(kind, w, &plans, length, &hasher, true);
+            let c = counted
+                .contention
+                .expect("a mapguard map with statistics reports");
+            assert!((0.0..=100.0).contains(&c.contended_percent), "{c:?}");
+            assert!(c.wait_percent >= 0.0, "{c:?}");
+        }
+        // Peers keep no statistics.
+        let peer = sample(MapKind::Dashmap, w, &plans, length, &hasher, true);
+        assert_eq!(peer.contention, None);
     }
 
     #[test]

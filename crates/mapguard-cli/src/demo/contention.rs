@@ -4,8 +4,8 @@
 //! The lock-wait figures come from the maps' own statistics: a `ShardedMap` counts and times
 //! every contended acquisition of a shard lock. A `ShardedMap` with one shard is one global
 //! lock with the same accounting, so it is the "before" of the comparison. `LockedMap` (one
-//! parking_lot lock) runs too for its throughput, but its statistics count operations and not
-//! lock waits, so its wait columns say `n/a`.
+//! parking_lot lock) runs too: with statistics it tries its lock first and counts and times
+//! every acquisition whose try failed.
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -258,7 +258,7 @@ fn run() -> Outcome {
     println!();
     println!("  contended, lock wait: from the maps' statistics (every contended acquisition of a");
     println!("  shard lock is counted and timed; lock wait is over the workers' running time).");
-    println!("  LockedMap's statistics count operations, not lock waits: n/a.\n");
+    println!("  LockedMap tries its lock first and times each acquisition whose try failed.\n");
 
     let [_, global, sharded] = &phases;
     let (Some(before), Some(after)) = (global.wait_percent(), sharded.wait_percent()) else {

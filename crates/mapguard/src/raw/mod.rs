@@ -15,7 +15,7 @@ mod barrier;
 pub(crate) mod epoch;
 mod lock_class;
 pub(crate) mod lock_stats;
-mod primitive;
+pub(crate) mod primitive;
 pub(crate) mod read_mostly;
 pub(crate) mod readers;
 pub(crate) mod shard_lock;

@@ -171,7 +171,7 @@ pub(crate) use std::sync::atomic::fence;
 pub(crate) use loom::sync::atomic::fence;
 
 /// A mutex: parking_lot's with `std`, loom's under `cfg(loom)` (which loom schedules and
-/// checks). Only `new` and `lock` are used.
+/// checks). Only `new`, `lock` and `try_lock` are used.
 #[cfg(not(loom))]
 pub(crate) use parking_lot::{Mutex, MutexGuard};
 
@@ -194,6 +194,14 @@ impl<T> Mutex<T> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        match self.0.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 }
 

@@ -45,6 +45,7 @@ use std::sync::atomic::Ordering;
 use crossbeam_utils::CachePadded;
 
 use super::epoch::{EpochGuard, Garbage, pin};
+use super::lock_stats::{LockStats, WaitKind};
 use super::primitive::{
     AtomicPtr, AtomicU64, AtomicUsize, Mutex, MutexGuard, TrackedCell, thread_local,
 };
@@ -293,6 +294,13 @@ pub(crate) struct Outcome<'a, K, V> {
 struct Writer {
     state: Mutex<WriterState>,
     len: AtomicUsize,
+    /// Lock acquisitions (counted when statistics are on), added to with the lock held (like
+    /// `len`).
+    locks: AtomicU64,
+    /// Contended acquisitions and their wait (counted when statistics are on).
+    waits: LockStats,
+    /// The shard's index (for the contention probe).
+    index: usize,
 }
 
 struct WriterState {
@@ -340,10 +348,33 @@ impl Writer {
                  or value); it would wait for itself"
             );
         }
-        WriterGuard {
-            state: self.state.lock(),
-            previous,
-        }
+        let state = if self.waits.enabled() {
+            self.lock_counted()
+        } else {
+            self.state.lock()
+        };
+        WriterGuard { state, previous }
+    }
+
+    /// [`lock`](Self::lock) with statistics: counted, and tried first so that only an
+    /// acquisition that finds the lock taken is timed.
+    #[inline]
+    fn lock_counted(&self) -> MutexGuard<'_, WriterState> {
+        let state = match self.state.try_lock() {
+            Some(state) => state,
+            None => self.lock_waiting(),
+        };
+        self.locks
+            .store(self.locks.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        state
+    }
+
+    /// A lock acquisition that found the lock taken: timed (and counted as contended).
+    #[cold]
+    #[inline(never)]
+    fn lock_waiting(&self) -> MutexGuard<'_, WriterState> {
+        let _wait = self.waits.wait(self.index, WaitKind::Write);
+        self.state.lock()
     }
 }
 
@@ -431,13 +462,16 @@ impl<K, V> RawReadMostly<K, V> {
 
     fn assemble(tables: Vec<ShardTable<K, V>>, shards: usize) -> Self {
         let writers = (0..tables.len())
-            .map(|_| {
+            .map(|index| {
                 CachePadded::new(Writer {
                     state: Mutex::new(WriterState {
                         tagged: 0,
                         garbage: Garbage::new(),
                     }),
                     len: AtomicUsize::new(0),
+                    locks: AtomicU64::new(0),
+                    waits: LockStats::default(),
+                    index,
                 })
             })
             .collect();
@@ -452,6 +486,28 @@ impl<K, V> RawReadMostly<K, V> {
     /// The number of shards.
     pub(crate) fn shard_count(&self) -> usize {
         self.tables.len()
+    }
+
+    /// Turns on the shards' contention figures (before the map is shared).
+    pub(crate) fn enable_stats(&mut self) {
+        for writer in self.writers.iter_mut() {
+            writer.waits.enable();
+        }
+    }
+
+    /// `(entries, write-lock acquisitions, contended acquisitions, nanoseconds waited)` of
+    /// each shard, read without locking.
+    #[cfg_attr(not(feature = "stats"), allow(dead_code))]
+    pub(crate) fn shard_figures(&self) -> impl Iterator<Item = (usize, u64, u64, u64)> + '_ {
+        self.writers.iter().map(|writer| {
+            let (contended, wait_ns) = writer.waits.figures();
+            (
+                writer.len.load(Ordering::Relaxed),
+                writer.locks.load(Ordering::Relaxed),
+                contended,
+                wait_ns,
+            )
+        })
     }
 
     #[inline(always)]

@@ -64,7 +64,7 @@ use std::ops::Deref;
 use std::panic::Location;
 
 use crate::raw::read_mostly::{Decision, Lookup, Pinned, RawReadMostly};
-use crate::stats::{Counter, Settings, Slot, WriteOp};
+use crate::stats::{Counter, Instrument, Settings, Slot, WriteOp};
 
 pub use builder::ReadMostlyMapBuilder;
 pub use iter::Iter;
@@ -274,12 +274,16 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
         }
     }
 
-    pub(crate) fn from_raw(raw: RawReadMostly<K, V>, hasher: S, settings: &Settings<K>) -> Self {
-        Self {
-            raw,
-            hasher,
-            instr: settings.build("ReadMostlyMap", 0),
+    pub(crate) fn from_raw(
+        mut raw: RawReadMostly<K, V>,
+        hasher: S,
+        settings: &Settings<K>,
+    ) -> Self {
+        if settings.stats() {
+            raw.enable_stats();
         }
+        let instr = settings.build("ReadMostlyMap", raw.shard_count());
+        Self { raw, hasher, instr }
     }
 
     /// The number of shards (a power of two): how many writers of new keys can work at once.
@@ -366,7 +370,8 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     /// A snapshot of the map's statistics, or `None` unless it was built with
     /// `builder().stats(true)`. See [`crate::stats`] for what is exact and what is sampled.
     ///
-    /// `ReadMostlyMap` snapshots have no per-shard figures: its reads take no lock.
+    /// Per shard, a `ReadMostlyMap` snapshot reports its write lock: acquisitions, contended
+    /// acquisitions and their wait (`read_locks_estimate` is 0: reads take no lock).
     ///
     /// # Examples
     /// ```
@@ -382,7 +387,20 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     #[cfg(feature = "stats")]
     pub fn stats(&self) -> Option<crate::stats::StatsSnapshot> {
         let instr = self.instr.get().filter(|instr| instr.records())?;
-        instr.snapshot(self.len(), self.capacity(), Vec::new())
+        // Reads take no lock: per shard, the write lock's figures only.
+        let shards = (self.raw.shard_figures().enumerate())
+            .map(
+                |(index, (entries, write_locks, contended, wait_ns))| crate::stats::ShardStats {
+                    index,
+                    entries,
+                    write_locks,
+                    read_locks_estimate: 0,
+                    contended,
+                    wait_ns,
+                },
+            )
+            .collect();
+        instr.snapshot(self.len(), self.capacity(), shards)
     }
 
     /// Takes a [`stats`](Self::stats) snapshot and sets the `metrics` counters and gauges
@@ -426,22 +444,21 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
         self.instr.write_cold(op, hash, shard, counter, location);
     }
 
-    /// Counts a write and tells the observer if `COUNT` (in the out-of-line twin of a write
-    /// method); fires the probe either way.
+    /// Counts a write and tells the observer through `instr` (the hooked copy of a write
+    /// method passes the instrument it found; the plain copy `None`); fires the probe either
+    /// way.
     #[inline(always)]
-    fn note_write_in<const COUNT: bool>(
+    fn note_write_in(
         &self,
+        instr: Option<&Instrument<K>>,
         op: crate::stats::WriteOp,
         hash: Option<u64>,
         shard: Option<usize>,
         counter: Option<crate::stats::Counter>,
         location: &'static std::panic::Location<'static>,
     ) {
-        if COUNT {
-            self.instr.write(op, hash, shard, counter, location);
-        } else {
-            self.instr.probe(op, hash, shard, counter);
-        }
+        self.instr
+            .write_hooked(instr, op, hash, shard, counter, location);
     }
 
     /// An iterator over the entries; see the type's docs for what it sees under writes.
@@ -687,27 +704,48 @@ where
     /// assert!(map.insert(1, "b"));
     /// assert_eq!(map.get_cloned(&1), Some("b"));
     /// ```
+    #[inline(always)]
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> bool {
-        if self.instr.is_on() {
-            return self.insert_counted(key, value);
+        #[cfg(feature = "stats")]
+        if let Some(instr) = self.instr.get() {
+            return self.insert_counted(instr, key, value);
         }
-        self.insert_with::<false>(key, value)
+        self.insert_with(None, key, value)
     }
 
     /// [`insert`](Self::insert) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
+    #[cfg(feature = "stats")]
     #[inline(always)]
     #[track_caller]
-    fn insert_counted(&self, key: K, value: V) -> bool {
-        self.insert_with::<true>(key, value)
+    fn insert_counted(&self, instr: &Instrument<K>, key: K, value: V) -> bool {
+        self.insert_with(Some(instr), key, value)
     }
 
-    /// The body of [`insert`](Self::insert), with the hooks if `COUNT`.
+    /// The body of [`insert`](Self::insert), with the hooks of `instr` if any.
     #[inline(always)]
     #[track_caller]
-    fn insert_with<const COUNT: bool>(&self, key: K, value: V) -> bool {
-        self.swap_as(WriteOp::Insert, key, value).is_some()
+    fn insert_with(&self, instr: Option<&Instrument<K>>, key: K, value: V) -> bool {
+        let hash = self.hash(&key);
+        let outcome = self
+            .raw
+            .write(hash, OwnedKey(key), |_| Decision::Store(value));
+        let counter = if outcome.previous.is_some() {
+            Counter::Overwrite
+        } else {
+            Counter::Insert
+        };
+        let site = Location::caller();
+        self.note_write_in(
+            instr,
+            WriteOp::Insert,
+            Some(hash),
+            None,
+            Some(counter),
+            site,
+        );
+        outcome.previous.is_some()
     }
 
     /// Stores `value` under `key` and returns a reference to the value it replaced (Go's
@@ -813,38 +851,45 @@ where
     /// assert_eq!(*map.remove(&1).unwrap(), 'a');
     /// assert!(map.remove(&1).is_none());
     /// ```
+    #[inline(always)]
     #[track_caller]
     pub fn remove<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.instr.is_on() {
+        #[cfg(feature = "stats")]
+        if let Some(instr) = self.instr.get() {
             // Through a place of its own: returned directly, the twin's result place
             // would be shared with this path and keep the result in memory here too.
             let mut found = None;
-            self.remove_counted(key, &mut found);
+            self.remove_counted(instr, key, &mut found);
             return found;
         }
-        self.remove_with::<false, Q>(key)
+        self.remove_with(None, key)
     }
 
     /// [`remove`](Self::remove) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
+    #[cfg(feature = "stats")]
     #[inline(always)]
     #[track_caller]
-    fn remove_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
-    where
+    fn remove_counted<'a, Q>(
+        &'a self,
+        instr: &Instrument<K>,
+        key: &Q,
+        found: &mut Option<Ref<'a, K, V>>,
+    ) where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        *found = self.remove_with::<true, Q>(key);
+        *found = self.remove_with(Some(instr), key);
     }
 
-    /// The body of [`remove`](Self::remove), with the hooks if `COUNT`.
+    /// The body of [`remove`](Self::remove), with the hooks of `instr` if any.
     #[inline(always)]
     #[track_caller]
-    fn remove_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    fn remove_with<Q>(&self, instr: Option<&Instrument<K>>, key: &Q) -> Option<Ref<'_, K, V>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -852,7 +897,8 @@ where
         let hash = self.hash(key);
         let outcome = self.raw.write(hash, BorrowedKey(key), |_| Decision::Remove);
         let counter = removed_counter(outcome.previous.is_some());
-        self.note_write_in::<COUNT>(
+        self.note_write_in(
+            instr,
             WriteOp::Remove,
             Some(hash),
             None,

@@ -113,7 +113,7 @@ use hashbrown::HashTable;
 
 use crate::error::ReserveError;
 use crate::raw::{MapId, ReadGuard, ShardLock};
-use crate::stats::{Counter, Settings, Slot, WriteOp};
+use crate::stats::{Counter, Instrument, Settings, Slot, WriteOp};
 #[cfg(feature = "stats")]
 use crate::stats::{ShardStats, StatsSnapshot};
 
@@ -494,7 +494,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
     }
 
     /// Counts a lookup of `hash` in `shard` that found `key` (or nothing), if `COUNT` (in
-    /// the out-of-line twin of a read method; see `Slot::is_on`).
+    /// the out-of-line twin of a read method; see `Slot::counts_reads`).
     #[inline(always)]
     fn note_read<const COUNT: bool>(&self, hash: u64, shard: usize, key: Option<&K>) {
         if COUNT {
@@ -502,22 +502,21 @@ impl<K, V, S> ShardedMap<K, V, S> {
         }
     }
 
-    /// Counts a write and tells the observer if `COUNT` (in the out-of-line twin of a write
-    /// method); fires the probe either way.
+    /// Counts a write and tells the observer through `instr` (the hooked copy of a write
+    /// method passes the instrument it found; the plain copy `None`); fires the probe either
+    /// way.
     #[inline(always)]
-    fn note_write_in<const COUNT: bool>(
+    fn note_write_in(
         &self,
+        instr: Option<&Instrument<K>>,
         op: WriteOp,
         hash: Option<u64>,
         shard: Option<usize>,
         counter: Option<Counter>,
         location: &'static Location<'static>,
     ) {
-        if COUNT {
-            self.instr.write(op, hash, shard, counter, location);
-        } else {
-            self.instr.probe(op, hash, shard, counter);
-        }
+        self.instr
+            .write_hooked(instr, op, hash, shard, counter, location);
     }
 
     /// Counts a write and tells the observer and the probes.
@@ -951,27 +950,29 @@ where
     /// assert_eq!(map.insert(1, "a"), None);
     /// assert_eq!(map.insert(1, "b"), Some("a"));
     /// ```
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        if self.instr.is_on() {
-            return self.insert_counted(key, value);
+        #[cfg(feature = "stats")]
+        if let Some(instr) = self.instr.get() {
+            return self.insert_counted(instr, key, value);
         }
-        self.insert_with::<false>(key, value)
+        self.insert_with(None, key, value)
     }
 
     /// [`insert`](Self::insert) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
+    #[cfg(feature = "stats")]
     #[inline(always)]
     #[track_caller]
-    fn insert_counted(&self, key: K, value: V) -> Option<V> {
-        self.insert_with::<true>(key, value)
+    fn insert_counted(&self, instr: &Instrument<K>, key: K, value: V) -> Option<V> {
+        self.insert_with(Some(instr), key, value)
     }
 
-    /// The body of [`insert`](Self::insert), with the hooks if `COUNT`.
+    /// The body of [`insert`](Self::insert), with the hooks of `instr` if any.
     #[inline(always)]
     #[track_caller]
-    fn insert_with<const COUNT: bool>(&self, key: K, value: V) -> Option<V> {
+    fn insert_with(&self, instr: Option<&Instrument<K>>, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
         let shard = self.shard_index(hash);
         let mut table = self.shards[shard].write();
@@ -989,7 +990,8 @@ where
             };
         drop(table);
         let site = Location::caller();
-        self.note_write_in::<COUNT>(
+        self.note_write_in(
+            instr,
             WriteOp::Insert,
             Some(hash),
             Some(shard),
@@ -1054,39 +1056,41 @@ where
     /// map.insert("k".to_string(), 1);
     /// assert_eq!(map.remove_entry("k"), Some(("k".to_string(), 1)));
     /// ```
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if self.instr.is_on() {
+        #[cfg(feature = "stats")]
+        if let Some(instr) = self.instr.get() {
             // Through a place of its own: returned directly, the twin's result place
             // would be shared with this path and keep the result in memory here too.
             let mut found = None;
-            self.remove_entry_counted(key, &mut found);
+            self.remove_entry_counted(instr, key, &mut found);
             return found;
         }
-        self.remove_entry_with::<false, Q>(key)
+        self.remove_entry_with(None, key)
     }
 
     /// [`remove_entry`](Self::remove_entry) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
+    #[cfg(feature = "stats")]
     #[inline(always)]
     #[track_caller]
-    fn remove_entry_counted<Q>(&self, key: &Q, found: &mut Option<(K, V)>)
+    fn remove_entry_counted<Q>(&self, instr: &Instrument<K>, key: &Q, found: &mut Option<(K, V)>)
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        *found = self.remove_entry_with::<true, Q>(key);
+        *found = self.remove_entry_with(Some(instr), key);
     }
 
-    /// The body of [`remove_entry`](Self::remove_entry), with the hooks if `COUNT`.
+    /// The body of [`remove_entry`](Self::remove_entry), with the hooks of `instr` if any.
     #[inline(always)]
     #[track_caller]
-    fn remove_entry_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<(K, V)>
+    fn remove_entry_with<Q>(&self, instr: Option<&Instrument<K>>, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -1105,7 +1109,8 @@ where
             Counter::RemoveMiss
         };
         let site = Location::caller();
-        self.note_write_in::<COUNT>(
+        self.note_write_in(
+            instr,
             WriteOp::Remove,
             Some(hash),
             Some(shard),

@@ -9,12 +9,16 @@
 //! through the pool's mutex, which orders the old thread's last store before the new
 //! thread's first load, so no increment is lost. Readers of the figures sum the blocks with
 //! relaxed loads: each counter is exact, the sum of several is not an atomic cut.
+//!
+//! The atomics, the pool's mutex and the thread-locals come from `raw::primitive`, so that
+//! `tests/loom_stats.rs` checks these claims under loom (through [`model`]).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use crossbeam_utils::CachePadded;
-use parking_lot::Mutex;
+
+use crate::raw::primitive::{AtomicU64, Mutex, global, thread_local};
 
 /// The counters of one block, by index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,13 +31,38 @@ pub(crate) enum Counter {
     RemoveMiss = 5,
     Compute = 6,
     Clear = 7,
+    /// Write-lock acquisitions of writes that count nothing else (`retain`, `get_or_insert`
+    /// of a present key), for maps whose lock does not count its acquisitions (`LockedMap`,
+    /// whose every other write counts one of the write counters above).
+    WriteLock = 8,
 }
 
-pub(crate) const COUNTERS: usize = 8;
+pub(crate) const COUNTERS: usize = 9;
 
-/// One thread's counters: 64 bytes, one line, padded against its neighbours.
-#[derive(Default)]
+/// One thread's counters, padded against its neighbours.
 struct Block([AtomicU64; COUNTERS]);
+
+impl Default for Block {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl Block {
+    /// Adds one to `counter` as the only writer of this block; returns its value before.
+    #[inline(always)]
+    fn add_owned(&self, counter: Counter) -> u64 {
+        let cell = &self.0[counter as usize];
+        let before = cell.load(Ordering::Relaxed);
+        cell.store(before + 1, Ordering::Relaxed);
+        before
+    }
+
+    /// [`add_owned`](Self::add_owned) for a block other threads may write too.
+    fn add_shared(&self, counter: Counter) -> u64 {
+        self.0[counter as usize].fetch_add(1, Ordering::Relaxed)
+    }
+}
 
 /// Per-thread stripes of counters; see the module docs.
 pub(crate) struct Stripes {
@@ -46,7 +75,10 @@ impl Stripes {
     /// stripe; more would only cost memory (128 bytes each).
     pub(crate) fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let stripes = (cores * 2).clamp(4, 64);
+        Self::with_stripes((cores * 2).clamp(4, 64))
+    }
+
+    fn with_stripes(stripes: usize) -> Self {
         Self {
             owned: (0..stripes).map(|_| CachePadded::default()).collect(),
             overflow: CachePadded::default(),
@@ -54,20 +86,17 @@ impl Stripes {
     }
 
     /// Adds one to `counter` for the calling thread and says whether this access of a key
-    /// with hash `hash` is sampled. The fast path is one thread-local load, one compare with
-    /// the stripe count (which also catches an unnumbered or exiting thread, both numbered
-    /// above any stripe count) and a relaxed load and store into the thread's own stripe.
+    /// with hash `hash` is sampled. The fast path is one thread-local load, one compare with the stripe count (which also catches
+    /// an unnumbered or exiting thread, both numbered above any stripe count) and a relaxed
+    /// load and store into the thread's own stripe. The sampling decision needs no state of
+    /// its own: it mixes the count just read with the key's hash (see [`sampled`]).
     #[inline(always)]
     pub(crate) fn bump(&self, counter: Counter, hash: u64) -> bool {
         let thread = SLOT.with(|slot| slot.number.get());
-        let before = if thread < self.owned.len() {
+        let before = match self.owned.get(thread) {
             // Only the thread numbered `thread` writes this block (module docs).
-            let cell = &self.owned[thread].0[counter as usize];
-            let before = cell.load(Ordering::Relaxed);
-            cell.store(before + 1, Ordering::Relaxed);
-            before
-        } else {
-            self.bump_slow(thread, counter)
+            Some(block) => block.add_owned(counter),
+            None => self.bump_slow(thread, counter),
         };
         sampled(before, hash)
     }
@@ -81,15 +110,16 @@ impl Stripes {
         } else {
             thread
         };
+        self.add_as(thread, counter)
+    }
+
+    /// Adds one to `counter` for the thread numbered `thread`: what [`bump`](Self::bump)
+    /// does once it has read the calling thread's number.
+    fn add_as(&self, thread: usize, counter: Counter) -> u64 {
         match self.owned.get(thread) {
-            Some(block) => {
-                // Only the thread numbered `thread` writes this block (module docs).
-                let cell = &block.0[counter as usize];
-                let before = cell.load(Ordering::Relaxed);
-                cell.store(before + 1, Ordering::Relaxed);
-                before
-            }
-            None => self.overflow.0[counter as usize].fetch_add(1, Ordering::Relaxed),
+            // Only the thread numbered `thread` writes this block (module docs).
+            Some(block) => block.add_owned(counter),
+            None => self.overflow.add_shared(counter),
         }
     }
 
@@ -105,16 +135,61 @@ impl Stripes {
     }
 }
 
-/// Numbers of live threads; freed numbers are reused smallest first.
+/// Numbers of live threads; freed numbers are reused smallest first. The mutex is what hands
+/// a stripe from an exited thread to the next owner: the old owner's last store happens
+/// before its `release`, which happens before the `claim` that returns the number again.
 struct Pool {
+    numbers: Mutex<Numbers>,
+}
+
+struct Numbers {
     next: usize,
     free: Vec<usize>,
 }
 
-static POOL: Mutex<Pool> = Mutex::new(Pool {
-    next: 0,
-    free: Vec::new(),
-});
+impl Pool {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        Self {
+            numbers: Mutex::new(Numbers {
+                next: 0,
+                free: Vec::new(),
+            }),
+        }
+    }
+
+    #[cfg(loom)]
+    fn new() -> Self {
+        Self {
+            numbers: Mutex::new(Numbers {
+                next: 0,
+                free: Vec::new(),
+            }),
+        }
+    }
+
+    /// The smallest free number.
+    fn claim(&self) -> usize {
+        let mut numbers = self.numbers.lock();
+        match numbers.free.iter().enumerate().min_by_key(|(_, n)| **n) {
+            Some((at, _)) => numbers.free.swap_remove(at),
+            None => {
+                numbers.next += 1;
+                numbers.next - 1
+            }
+        }
+    }
+
+    /// Gives `number` back, once its thread counts no more.
+    fn release(&self, number: usize) {
+        self.numbers.lock().free.push(number);
+    }
+}
+
+global! {
+    /// The process's pool of thread numbers.
+    fn pool() -> &'static Pool = Pool::new();
+}
 
 /// Whether the access that found a counter at `count` is sampled: one in
 /// [`SAMPLE_PERIOD`], chosen by mixing the count with the key's hash (a multiply and a
@@ -139,6 +214,8 @@ const RELEASED: usize = usize::MAX - 1;
 
 thread_local! {
     static SLOT: ThreadSlot = const { ThreadSlot { number: Cell::new(UNNUMBERED) } };
+}
+thread_local! {
     static RELEASE: Release = const { Release };
 }
 
@@ -149,7 +226,7 @@ impl Drop for Release {
     fn drop(&mut self) {
         let number = SLOT.with(|slot| slot.number.replace(RELEASED));
         if number < RELEASED {
-            POOL.lock().free.push(number);
+            pool().release(number);
         }
     }
 }
@@ -164,16 +241,7 @@ impl ThreadSlot {
             self.number.set(RELEASED);
             return RELEASED;
         }
-        let number = {
-            let mut pool = POOL.lock();
-            match pool.free.iter().enumerate().min_by_key(|(_, n)| **n) {
-                Some((at, _)) => pool.free.swap_remove(at),
-                None => {
-                    pool.next += 1;
-                    pool.next - 1
-                }
-            }
-        };
+        let number = pool().claim();
         self.number.set(number);
         number
     }
@@ -181,3 +249,66 @@ impl ThreadSlot {
 
 /// The mean interval between sampled accesses (a power of two).
 pub(crate) const SAMPLE_PERIOD: u64 = 128;
+
+/// The counters' protocol with explicit thread numbers, public only under `--cfg loom` for
+/// its model (`tests/loom_stats.rs`): a model thread claims a number from its own pool, counts
+/// as that number (the code [`Stripes::bump`] runs once it has read the thread's number) and
+/// releases the number as an exiting thread does. Not part of the API.
+#[cfg(loom)]
+pub mod model {
+    /// Per-thread stripes of counters.
+    pub struct Stripes(super::Stripes);
+
+    impl Stripes {
+        /// `stripes` owned stripes and the overflow stripe.
+        pub fn new(stripes: usize) -> Self {
+            Self(super::Stripes::with_stripes(stripes))
+        }
+
+        /// Counts one get hit (`insert`: one insert) as the thread numbered `thread`;
+        /// returns that counter's value before.
+        pub fn add_as(&self, thread: usize, insert: bool) -> u64 {
+            let counter = if insert {
+                super::Counter::Insert
+            } else {
+                super::Counter::GetHit
+            };
+            self.0.add_as(thread, counter)
+        }
+
+        /// `(get hits, inserts)` summed over the stripes, as a snapshot sums them.
+        pub fn sum(&self) -> (u64, u64) {
+            let sums = self.0.sum();
+            (
+                sums[super::Counter::GetHit as usize],
+                sums[super::Counter::Insert as usize],
+            )
+        }
+    }
+
+    /// A pool of thread numbers.
+    pub struct Pool(super::Pool);
+
+    impl Pool {
+        /// An empty pool: the first claim gets 0.
+        pub fn new() -> Self {
+            Self(super::Pool::new())
+        }
+
+        /// The smallest free number, as a thread's first count claims it.
+        pub fn claim(&self) -> usize {
+            self.0.claim()
+        }
+
+        /// Gives `number` back, as an exiting thread does.
+        pub fn release(&self, number: usize) {
+            self.0.release(number);
+        }
+    }
+
+    impl Default for Pool {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+}

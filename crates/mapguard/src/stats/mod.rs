@@ -15,7 +15,7 @@
 //!   the thread's own count with the key's hash (so that neither a key nor a periodic workload
 //!   is always or never sampled, and no extra per-thread state is touched). A sampled access feeds the hot-key
 //!   sketch (Space-Saving over key hashes, 64 monitored hashes, reads and writes) and, for a
-//!   read of a `ShardedMap`, that shard's read count. Reported estimates are sample counts
+//!   read of a `ShardedMap` or `LockedMap`, that shard's read count. Reported estimates are sample counts
 //!   times the period: `read_locks_estimate`, `operations_estimate`, hot-key `count` and its
 //!   `error` bound. A key with more than 1/64 of the sampled accesses is always in the sketch
 //!   (it monitors 64 hashes).
@@ -24,26 +24,35 @@
 //!
 //! # Cost, and why the read path stays unshared
 //! This module exists with the `stats` feature (opt-in). A map keeps one optional boxed
-//! `Instrument` pointer. With statistics and observer off, every operation tests that field
-//! once (one load and one branch). The hottest methods (`get`, `get_cloned`,
-//! `contains_key`, `insert`, `remove`) have two copies of their body, with and without the
-//! hooks, and the field chooses (for the reads, only counting selects the hooked copy: an
-//! observer alone leaves reads on the plain one); the other writes call a cold out-of-line hook. In
-//! instruction counts (`examples/stats_off_ir.rs` under callgrind, 100 000 `seed95`
-//! operations, against the same code built without the feature) off costs +3.8 % on
-//! `ShardedMap` (113.4 against 109.3 per operation), nothing on `ReadMostlyMap` (94.5 / 97.0:
-//! code layout) and +7.5 % on the cheap `LockedMap` operation (60.0 / 55.8): the branch and
-//! register moves. That is why the feature is opt-in; built without it, the maps have
-//! no hook at all and run the code they had before statistics existed.
+//! `Instrument` pointer (and, when it counts, a second pointer to its counters). With
+//! statistics and observer off, every operation tests one field once (one load and one
+//! branch). The hottest methods (`get`, `get_cloned`, `contains_key`, `insert`, `remove`)
+//! have two copies of their body, with and without the hooks, and the field chooses: the
+//! reads test the counters' pointer (an observer alone leaves reads on the plain copy), the
+//! writes the instrument's, which their hooked copy then carries along (no second test); the
+//! other writes call a cold out-of-line hook. The twinned writes (`insert`, and `remove_entry`
+//! or `remove`) are always inlined, so that with the feature their plain copy is still
+//! inlined into the caller as it is without. In instruction counts (`examples/stats_off_ir.rs` under
+//! callgrind, 200 000 operations, against the same code built without the feature) off
+//! costs `ShardedMap` +8 % on `seed95` (106.6 against 98.4 per operation) and +6.5 % on
+//! `exchange` (142.6 / 133.9), `LockedMap` +13 % on its cheap `seed95` operation (59.9 /
+//! 52.9) and +9 % on `exchange` (68.2 / 62.6), `ReadMostlyMap` nothing on `seed95` (99.4 /
+//! 101.2: code layout) and +0.8 % on `exchange` (385.1 / 382.1): the branch, and the
+//! register moves of a body with two copies. That is why the feature is opt-in; built without it, the maps have no
+//! hook at all and run the code they had before statistics existed.
 //!
 //! On, counters live in cache-padded per-thread stripes (see `counters`): a thread whose
 //! number is below the stripe count (twice the cores, 4 to 64) is the only writer of its
 //! stripe and adds with a relaxed load and store; threads beyond share one overflow stripe
 //! with `fetch_add`. The read path therefore writes no line another core reads, except once
 //! per sampled access, which takes the map's sampling mutex. Write-lock counts come free from
-//! the shard lock, which counts its writers under the writer word already; contention is
-//! counted and timed only on the lock's slow paths. An observer costs one dynamic call per
-//! write. `examples/stats_cost.rs` measures all three maps with statistics off, on, and with
+//! the shard lock, which counts its writers under the writer word already (`ShardedMap`),
+//! from a count the shard's writer keeps under its mutex (`ReadMostlyMap`), or from the write
+//! counters, each write counting exactly one (`LockedMap`). Contention is counted and timed
+//! only on the slow paths: `ShardedMap`'s shard lock times its waits; `LockedMap` (with
+//! statistics, in the hooked copies) and `ReadMostlyMap`'s shard writers try their lock
+//! first and time only an acquisition whose try failed. An observer costs one dynamic call
+//! per write. `examples/stats_cost.rs` measures all three maps with statistics off, on, and with
 //! a no-op observer, in one process.
 //!
 //! # Exports
@@ -60,7 +69,7 @@
 //!   statistics are on; a probe site is a `nop` until bpftrace or perf attaches, e.g.
 //!   `bpftrace -e 'usdt:./app:mapguard:lock_contended { @[arg0] = sum(arg2); }'`.
 
-mod counters;
+pub(crate) mod counters;
 #[cfg(feature = "metrics")]
 mod export_metrics;
 mod observer;
@@ -74,6 +83,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::raw::lock_stats::LockStats;
 pub(crate) use counters::Counter;
 use counters::Stripes;
 #[cfg(feature = "tracing")]
@@ -157,12 +167,31 @@ impl<K> Settings<K> {
     /// when there is nothing to record or call: the only cost of instrumentation then is the
     /// map checking that field (and nothing without the `stats` feature).
     pub(crate) fn build(&self, map_type: &'static str, shards: usize) -> Slot<K> {
+        self.build_as(map_type, shards, false)
+    }
+
+    /// [`build`](Self::build) for a map whose one lock counts nothing itself (`LockedMap`):
+    /// its write-lock acquisitions are the sum of the write counters (each write counts one,
+    /// [`Counter::WriteLock`] if no other), and its
+    /// contention figures kept in the instrument ([`lock_waits`](Instrument::lock_waits)),
+    /// reported as one shard.
+    pub(crate) fn build_locked(&self, map_type: &'static str) -> Slot<K> {
+        self.build_as(map_type, 1, true)
+    }
+
+    fn build_as(&self, map_type: &'static str, shards: usize, lock_here: bool) -> Slot<K> {
         if !self.stats && self.observer.is_none() {
             return Slot::empty();
         }
-        let stats = self.stats.then(|| MapStats {
-            stripes: Stripes::new(),
-            sampled: Mutex::new(Sampled::new(shards)),
+        let stats = self.stats.then(|| {
+            let mut lock_waits = LockStats::default();
+            lock_waits.enable();
+            Arc::new(MapStats {
+                stripes: Stripes::new(),
+                count_write_locks: lock_here,
+                lock_waits,
+                sampled: Mutex::new(Sampled::new(shards)),
+            })
         });
         Slot::holding(Box::new(Instrument {
             #[cfg(feature = "metrics")]
@@ -170,6 +199,7 @@ impl<K> Settings<K> {
                 export_metrics::Handles::new(self.name.as_deref().unwrap_or("unnamed"), shards > 0)
             }),
             map_type,
+            observer: self.observer.clone(),
             settings: self.clone(),
             stats,
         }))
@@ -181,9 +211,10 @@ impl<K> Settings<K> {
 pub(crate) struct Slot<K> {
     #[cfg(feature = "stats")]
     inner: Option<Box<Instrument<K>>>,
-    /// Whether the instrument counts (reads have nothing to do for an observer alone).
+    /// The instrument's counters, if it counts (reads have nothing to do for an observer
+    /// alone): the one field a counted read tests, with no second test to reach them.
     #[cfg(feature = "stats")]
-    counts: bool,
+    counts: Option<Arc<MapStats>>,
     _instrument: std::marker::PhantomData<fn(&K)>,
 }
 
@@ -193,7 +224,7 @@ impl<K> Slot<K> {
             #[cfg(feature = "stats")]
             inner: None,
             #[cfg(feature = "stats")]
-            counts: false,
+            counts: None,
             _instrument: std::marker::PhantomData,
         }
     }
@@ -203,7 +234,7 @@ impl<K> Slot<K> {
         drop(instrument);
         Self {
             #[cfg(feature = "stats")]
-            counts: instrument.stats.is_some(),
+            counts: instrument.stats.clone(),
             #[cfg(feature = "stats")]
             inner: Some(instrument),
             _instrument: std::marker::PhantomData,
@@ -216,18 +247,38 @@ impl<K> Slot<K> {
     #[inline(always)]
     pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
         #[cfg(feature = "stats")]
-        if let Some(instr) = &self.inner {
-            instr.read(hash, shard, hit, key);
+        if let Some(stats) = &self.counts {
+            let counter = if hit {
+                Counter::GetHit
+            } else {
+                Counter::GetMiss
+            };
+            if stats.stripes.bump(counter, hash) {
+                self.sample_read(stats, hash, shard, key);
+            }
         }
         #[cfg(not(feature = "stats"))]
         let _ = (hash, shard, hit, key);
     }
 
-    /// Counts a write, tells the observer and fires the probe; inlined, for the hooked copies
-    /// of the write methods. `location` is the write method's caller.
+    /// A sampled read: feeds the sketch and the shard's read count.
+    #[cfg(feature = "stats")]
+    #[cold]
+    #[inline(never)]
+    fn sample_read(&self, stats: &MapStats, hash: u64, shard: usize, key: Option<&K>) {
+        if let Some(instr) = &self.inner {
+            instr.sample(stats, hash, shard, key);
+        }
+    }
+
+    /// Counts a write, tells the observer and fires the probe, in the hooked copy of a write
+    /// method, with the instrument the method took from [`get`](Self::get) once (`None` in
+    /// the plain copy, which only fires the probe). Inlined; the callers pass constant
+    /// `Some`s, so no `Option` is tested at run time but the instrument's.
     #[inline(always)]
-    pub(crate) fn write(
+    pub(crate) fn write_hooked(
         &self,
+        instr: Option<&Instrument<K>>,
         op: WriteOp,
         hash: Option<u64>,
         shard: Option<usize>,
@@ -235,16 +286,14 @@ impl<K> Slot<K> {
         location: &'static Location<'static>,
     ) {
         self.probe(op, hash, shard, counter);
-        #[cfg(feature = "stats")]
-        if let Some(instr) = &self.inner {
+        if let Some(instr) = instr {
             instr.write(op, hash, shard, counter, None, location);
         }
-        #[cfg(not(feature = "stats"))]
-        let _ = location;
     }
 
-    /// [`write`](Self::write) for the write methods without a twin: one load and one branch
-    /// on the slot (and the probe with the `usdt` feature); the rest is out of line and cold.
+    /// Counts a write, tells the observer and fires the probe; out of line and cold, for the
+    /// write methods without a twin: one load and one branch on the slot (and the probe with
+    /// the `usdt` feature). `location` is the write method's caller.
     #[inline(always)]
     pub(crate) fn write_cold(
         &self,
@@ -278,29 +327,26 @@ impl<K> Slot<K> {
         let _ = (op, hash, shard, counter);
     }
 
-    /// Whether the map has an instrument: one load and one branch. The hottest write methods
-    /// test it first (the reads test [`counts_reads`](Self::counts_reads)) and run one of
-    /// two copies of their body: with the hooks, or without them
-    /// (the code of a map without statistics). Always `false` without the `stats` feature.
-    /// (Hinting the branch cold or moving the hooked copy out of line cost more with
-    /// statistics on than it saved off.)
-    #[inline(always)]
-    pub(crate) fn is_on(&self) -> bool {
-        #[cfg(feature = "stats")]
-        return self.inner.is_some();
-        #[cfg(not(feature = "stats"))]
-        false
-    }
-
     /// Whether the map counts operations: one load and one branch. The read methods test it
-    /// (rather than [`is_on`](Self::is_on)) to choose their hooked copy, since a read has
+    /// (rather than [`get`](Self::get), which the writes test) to choose their hooked copy, since a read has
     /// nothing to tell an observer. Always `false` without the `stats` feature.
     #[inline(always)]
     pub(crate) fn counts_reads(&self) -> bool {
         #[cfg(feature = "stats")]
-        return self.counts;
+        return self.counts.is_some();
         #[cfg(not(feature = "stats"))]
         false
+    }
+
+    /// Where a map whose lock keeps no figures (`LockedMap`) times its contended read
+    /// acquisitions, from the field [`counts_reads`](Self::counts_reads) tests; `None` when
+    /// statistics are off (always, without the `stats` feature).
+    #[inline(always)]
+    pub(crate) fn lock_waits(&self) -> Option<&LockStats> {
+        #[cfg(feature = "stats")]
+        return self.counts.as_deref().map(|stats| &stats.lock_waits);
+        #[cfg(not(feature = "stats"))]
+        None
     }
 
     /// The instrument, or `None` (always, without the `stats` feature).
@@ -315,6 +361,12 @@ impl<K> Slot<K> {
 
 struct MapStats {
     stripes: Stripes,
+    /// Count [`Counter::WriteLock`] for writes without a counter (see
+    /// `Settings::build_locked`).
+    count_write_locks: bool,
+    /// Contended acquisitions of the map's lock and their wait, for a map whose lock keeps
+    /// none itself (`LockedMap`).
+    lock_waits: LockStats,
     sampled: Mutex<Sampled>,
 }
 
@@ -322,8 +374,10 @@ struct MapStats {
 /// observer. Its methods are the hooks the maps call.
 pub(crate) struct Instrument<K> {
     map_type: &'static str,
+    /// The observer, next to the statistics the hot path reads (a copy of the settings').
+    observer: Option<Arc<dyn Observer>>,
     settings: Settings<K>,
-    stats: Option<MapStats>,
+    stats: Option<Arc<MapStats>>,
     #[cfg(feature = "metrics")]
     metrics: Option<export_metrics::Handles>,
 }
@@ -339,24 +393,43 @@ impl<K> Instrument<K> {
         self.stats.is_some()
     }
 
-    /// A lookup of `hash` in `shard` (`usize::MAX` without shards) that found its key or not;
-    /// `key` is the stored key when the caller has it at hand.
+    /// Where a map whose lock keeps no figures (`LockedMap`) times its contended
+    /// acquisitions; `None` when statistics are off.
     #[inline(always)]
-    pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
-        if let Some(stats) = &self.stats {
-            let counter = if hit {
-                Counter::GetHit
-            } else {
-                Counter::GetMiss
-            };
-            if stats.stripes.bump(counter, hash) {
-                self.sample(stats, hash, shard, key);
+    pub(crate) fn lock_waits(&self) -> Option<&LockStats> {
+        self.stats.as_ref().map(|stats| &stats.lock_waits)
+    }
+
+    /// `(write-lock acquisitions, contended acquisitions, nanoseconds waited)` of a map built
+    /// with `Settings::build_locked`: its one "shard".
+    pub(crate) fn lock_figures(&self) -> (u64, u64, u64) {
+        match &self.stats {
+            Some(stats) => {
+                let (contended, wait_ns) = stats.lock_waits.figures();
+                // Every write of such a map counts exactly one of these.
+                let sums = stats.stripes.sum();
+                let locks = [
+                    Counter::Insert,
+                    Counter::Overwrite,
+                    Counter::RemoveHit,
+                    Counter::RemoveMiss,
+                    Counter::Compute,
+                    Counter::Clear,
+                    Counter::WriteLock,
+                ]
+                .iter()
+                .map(|&c| sums[c as usize])
+                .sum();
+                (locks, contended, wait_ns)
             }
+            None => (0, 0, 0),
         }
     }
 
-    /// A write: counts `counter` (if any) and calls the observer.
-    #[inline]
+    /// A write: counts `counter` (if any) and calls the observer. Inlined into the hooked
+    /// copies of the write methods, whose callers pass constant `Some`s: what remains is the
+    /// count and one test of the observer; the event is built only when there is one.
+    #[inline(always)]
     pub(crate) fn write(
         &self,
         op: WriteOp,
@@ -366,22 +439,33 @@ impl<K> Instrument<K> {
         key: Option<&K>,
         location: &'static Location<'static>,
     ) {
-        if let (Some(stats), Some(counter)) = (&self.stats, counter) {
-            let hash_or_zero = hash.unwrap_or(0);
-            let sampled = stats.stripes.bump(counter, hash_or_zero);
-            if let (true, Some(hash)) = (sampled, hash) {
-                // Writes are counted per shard exactly by the lock: no shard here.
-                self.sample(stats, hash, usize::MAX, key);
+        if let Some(stats) = &self.stats {
+            match counter {
+                Some(counter) => {
+                    let hash_or_zero = hash.unwrap_or(0);
+                    let sampled = stats.stripes.bump(counter, hash_or_zero);
+                    if let (true, Some(hash)) = (sampled, hash) {
+                        // Writes are counted per shard exactly by the lock: no shard here.
+                        self.sample(stats, hash, usize::MAX, key);
+                    }
+                }
+                // A write that counts nothing else (`retain`, `get_or_insert` of a present
+                // key) still took the write lock.
+                None if stats.count_write_locks => {
+                    stats.stripes.bump(Counter::WriteLock, 0);
+                }
+                None => {}
             }
         }
-        if let Some(observer) = &self.settings.observer {
-            observer.on_write(&WriteEvent {
-                map: self.settings.name.as_deref(),
+        if let Some(observer) = &self.observer {
+            observe(
+                &**observer,
+                self.settings.name.as_deref(),
                 op,
-                key_hash: hash,
+                hash,
                 shard,
                 location,
-            });
+            );
         }
     }
 
@@ -474,6 +558,26 @@ impl<K> Instrument<K> {
             handles.publish(snapshot);
         }
     }
+}
+
+/// Tells `observer` of a write. Inlined: an out-of-line event builder cost the observed
+/// writes more (a second call) than it saved the others (one untaken branch either way).
+#[inline(always)]
+fn observe(
+    observer: &dyn Observer,
+    map: Option<&str>,
+    op: WriteOp,
+    key_hash: Option<u64>,
+    shard: Option<usize>,
+    location: &'static Location<'static>,
+) {
+    observer.on_write(&WriteEvent {
+        map,
+        op,
+        key_hash,
+        shard,
+        location,
+    });
 }
 
 /// The probe of a write (feature `usdt`, Linux).

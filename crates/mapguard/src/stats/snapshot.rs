@@ -54,13 +54,16 @@ pub struct StatsSnapshot {
     /// On average one access in this many per thread is sampled for hot keys and per-shard
     /// reads; sampled counts are multiplied by it.
     pub sample_period: u64,
-    /// Per-shard figures (`ShardedMap` only; empty for the others).
+    /// Per-shard lock figures: each shard of a `ShardedMap`, each shard's write lock of a
+    /// `ReadMostlyMap` (its reads take no lock: `read_locks_estimate` is 0), and the one
+    /// lock of a `LockedMap` as shard 0.
     pub shards: Vec<ShardStats>,
     /// The most accessed keys (reads and writes), most first, from the sampled sketch.
     pub hot_keys: Vec<HotKey>,
 }
 
-/// The figures of one shard of a `ShardedMap`.
+/// The figures of one shard: a shard of a `ShardedMap` or of a `ReadMostlyMap` (its write
+/// lock), or the one lock of a `LockedMap`.
 ///
 /// # Examples
 /// ```
@@ -79,12 +82,14 @@ pub struct ShardStats {
     /// Entries in the shard when it was read. Exact.
     pub entries: usize,
     /// Write-lock acquisitions (every write call, and each shard's share of `clear`,
-    /// `retain`, `reserve`, `shrink_to_fit`). Exact.
+    /// `retain`, `reserve`, `shrink_to_fit`; for `LockedMap`, the write calls). Exact.
     pub write_locks: u64,
     /// Read-lock acquisitions, estimated from sampled reads (`samples × sample_period`).
     pub read_locks_estimate: u64,
     /// Acquisitions (read or write) that had to wait. Exact count of slow-path waits: a
-    /// write that first waited for another writer and then for readers counts twice.
+    /// `ShardedMap` write that first waited for another writer and then for readers counts
+    /// twice. `LockedMap` and `ReadMostlyMap` try their lock first and count an acquisition
+    /// whose try failed.
     pub contended: u64,
     /// Nanoseconds spent in those waits. Every contended wait is timed.
     pub wait_ns: u64,
