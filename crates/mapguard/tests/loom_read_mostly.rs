@@ -649,3 +649,43 @@ fn map_read_while_another_map_advances_the_shared_epoch() {
         reclaim_all(map, &log, 1);
     });
 }
+
+#[test]
+fn map_a_held_value_box_is_not_reused_by_later_overwrites() {
+    model(|| {
+        let log = std::sync::Arc::new(Log::default());
+        let map = map_with(&log, 1..2);
+
+        let reader = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                // Held across overwrites whose boxes may be refilled from the shard's spares:
+                // the box it points to must not be one of them while it is held.
+                let held = map.get(&1).expect("key 1 stays present");
+                let first = held.read();
+                assert!(matches!(first, 10..=12), "read {first}");
+                let later = read(&map, 1).expect("key 1 stays present");
+                assert!(later >= first, "read {first} then {later}");
+                assert_eq!(held.read(), first, "a held value changed under its reader");
+            })
+        };
+        // Each reclaim turns the replaced value's box into a spare once no reader holds it,
+        // and the next overwrite refills that box.
+        map.insert(Key::new(1), Value::new(&log, 11));
+        map.reclaim();
+        map.insert(Key::new(1), Value::new(&log, 12));
+        map.reclaim();
+        reader.join().unwrap();
+
+        // With no reader left, a replaced box is refilled by the next overwrite: the path
+        // the threads above race against runs.
+        let before = std::ptr::from_ref::<Value>(&map.get(&1).unwrap()) as usize;
+        map.insert(Key::new(1), Value::new(&log, 13));
+        map.reclaim();
+        map.insert(Key::new(1), Value::new(&log, 14));
+        let after = std::ptr::from_ref::<Value>(&map.get(&1).unwrap()) as usize;
+        assert_eq!(after, before, "the overwrite reused the spare box");
+        assert_eq!(read(&map, 1), Some(14));
+        reclaim_all(map, &log, 1);
+    });
+}
