@@ -16,6 +16,8 @@
 //! - two writers on the same shard (insert against remove, compare-exchange against remove)
 //!   with a reader, checked against the linearizations, each writer reclaiming;
 //! - a read of one map while another map's writes advance the shared epoch;
+//! - a value held by a reader across overwrites whose boxes are refilled from the shard's
+//!   spare boxes (and, once the reader is gone, a check that the refill path runs);
 //! - reclamation: a `Ref` held across the writer's `reclaim`, then, in every model, every
 //!   replaced value dropped exactly once after the threads join, and the map's drop freeing
 //!   the rest.
@@ -24,8 +26,8 @@
 //! a reader that does not publish its pin, a pin without its fence or with a relaxed store,
 //! an unpin without release, an advance that ignores pinned readers or lacks its acquire
 //! fence, a retire that reads the epoch without its fence, a new key's tag or a rebuilt table
-//! published without release, and an overwrite or a rebuild that frees the old value or table
-//! at once.
+//! published without release, an overwrite or a rebuild that frees the old value or table
+//! at once, and a value box made a spare (and refilled) before its value expired.
 //!
 //! Values carry a loom-tracked cell that their `Drop` overwrites: a value freed while a reader
 //! can still reach it is a read racing that write, which loom reports (and the reader's check

@@ -19,13 +19,17 @@
 //! objects, never on the read path.
 //!
 //! This module owns the domain, the per-thread records and their thread-local cache, and the
-//! garbage lists; it does not know what the retired objects are.
+//! garbage lists; it does not know what the retired objects are. A garbage list can hand an
+//! expired object's allocation back for reuse instead of freeing it (the maps refill value
+//! boxes this way): the allocation is emptied under the same condition that would free it.
 //!
 //! # Checking
 //! Every atomic, fence and thread-local here comes from `primitive`, so under `--cfg loom` the
 //! protocol runs on loom's. The global domain is then one per model execution (dropped with
 //! it), its readers use `SeqCst` fences (loom cannot model `membarrier`, so the asymmetric path
-//! is not checked), and threads keep their records until the execution ends.
+//! is not checked: neither is the inlined fast path of [`pin`], which only a thread of a
+//! light-fence domain takes and which does what `Domain::pin` does with that choice made), and
+//! threads keep their records until the execution ends.
 //! `tests/loom_read_mostly.rs` models the bare domain and, through the global domain,
 //! `ReadMostlyMap` itself.
 
