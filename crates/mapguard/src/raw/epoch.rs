@@ -562,29 +562,30 @@ impl Garbage {
         self.spares = Vec::new();
     }
 
+    /// Frees (or empties into spares) the objects that expired: a prefix of the list, since
+    /// they were retired under the owner's lock with epochs read in turn from the global epoch,
+    /// which only grows.
     fn free_expired(&mut self, domain: &Domain) {
-        let spares = &mut self.spares;
-        let free_spare = &mut self.free_spare;
-        self.items.retain(|item| {
-            if !domain.is_expired(item.epoch) {
-                return true;
-            }
+        let expired = self
+            .items
+            .partition_point(|item| domain.is_expired(item.epoch));
+        // If a value's drop panics, the rest of the expired prefix is leaked, never freed twice.
+        for item in self.items.drain(..expired) {
             match &item.disposal.recycle {
-                Some(recycle) if spares.len() < MAX_SPARES => {
+                Some(recycle) if self.spares.len() < MAX_SPARES => {
                     // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
                     // allows emptying it and keeping the allocation, which is then only
                     // reachable from `spares`.
                     unsafe { (recycle.drop_contents)(item.ptr) };
-                    spares.push(item.ptr);
-                    *free_spare = Some(recycle.free_spare);
+                    self.spares.push(item.ptr);
+                    self.free_spare = Some(recycle.free_spare);
                 }
                 // SAFETY: the epoch moved twice since the object was unlinked, so every reader
                 // that could have found it has unpinned (module docs); `retire`'s contract
                 // says `free` is sound then and nothing else frees it.
                 _ => unsafe { (item.disposal.free)(item.ptr) },
             }
-            false
-        });
+        }
     }
 }
 
