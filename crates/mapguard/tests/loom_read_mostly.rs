@@ -16,6 +16,8 @@
 //! - two writers on the same shard (insert against remove, compare-exchange against remove)
 //!   with a reader, checked against the linearizations, each writer reclaiming;
 //! - a read of one map while another map's writes advance the shared epoch;
+//! - a value held by a reader across overwrites whose boxes are refilled from the shard's
+//!   spare boxes (and, once the reader is gone, a check that the refill path runs);
 //! - reclamation: a `Ref` held across the writer's `reclaim`, then, in every model, every
 //!   replaced value dropped exactly once after the threads join, and the map's drop freeing
 //!   the rest.
@@ -24,8 +26,8 @@
 //! a reader that does not publish its pin, a pin without its fence or with a relaxed store,
 //! an unpin without release, an advance that ignores pinned readers or lacks its acquire
 //! fence, a retire that reads the epoch without its fence, a new key's tag or a rebuilt table
-//! published without release, and an overwrite or a rebuild that frees the old value or table
-//! at once.
+//! published without release, an overwrite or a rebuild that frees the old value or table
+//! at once, and a value box made a spare (and refilled) before its value expired.
 //!
 //! Values carry a loom-tracked cell that their `Drop` overwrites: a value freed while a reader
 //! can still reach it is a read racing that write, which loom reports (and the reader's check
@@ -646,6 +648,46 @@ fn map_read_while_another_map_advances_the_shared_epoch() {
         other.reclaim();
         assert_eq!(log.dropped(), 2, "both replaced values are dropped");
         drop(other);
+        reclaim_all(map, &log, 1);
+    });
+}
+
+#[test]
+fn map_a_held_value_box_is_not_reused_by_later_overwrites() {
+    model(|| {
+        let log = std::sync::Arc::new(Log::default());
+        let map = map_with(&log, 1..2);
+
+        let reader = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                // Held across overwrites whose boxes may be refilled from the shard's spares:
+                // the box it points to must not be one of them while it is held.
+                let held = map.get(&1).expect("key 1 stays present");
+                let first = held.read();
+                assert!(matches!(first, 10..=12), "read {first}");
+                let later = read(&map, 1).expect("key 1 stays present");
+                assert!(later >= first, "read {first} then {later}");
+                assert_eq!(held.read(), first, "a held value changed under its reader");
+            })
+        };
+        // Each reclaim turns the replaced value's box into a spare once no reader holds it,
+        // and the next overwrite refills that box.
+        map.insert(Key::new(1), Value::new(&log, 11));
+        map.reclaim();
+        map.insert(Key::new(1), Value::new(&log, 12));
+        map.reclaim();
+        reader.join().unwrap();
+
+        // With no reader left, a replaced box is refilled by the next overwrite: the path
+        // the threads above race against runs.
+        let before = std::ptr::from_ref::<Value>(&map.get(&1).unwrap()) as usize;
+        map.insert(Key::new(1), Value::new(&log, 13));
+        map.reclaim();
+        map.insert(Key::new(1), Value::new(&log, 14));
+        let after = std::ptr::from_ref::<Value>(&map.get(&1).unwrap()) as usize;
+        assert_eq!(after, before, "the overwrite reused the spare box");
+        assert_eq!(read(&map, 1), Some(14));
         reclaim_all(map, &log, 1);
     });
 }

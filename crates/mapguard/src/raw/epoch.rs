@@ -19,13 +19,17 @@
 //! objects, never on the read path.
 //!
 //! This module owns the domain, the per-thread records and their thread-local cache, and the
-//! garbage lists; it does not know what the retired objects are.
+//! garbage lists; it does not know what the retired objects are. A garbage list can hand an
+//! expired object's allocation back for reuse instead of freeing it (the maps refill value
+//! boxes this way): the allocation is emptied under the same condition that would free it.
 //!
 //! # Checking
 //! Every atomic, fence and thread-local here comes from `primitive`, so under `--cfg loom` the
 //! protocol runs on loom's. The global domain is then one per model execution (dropped with
 //! it), its readers use `SeqCst` fences (loom cannot model `membarrier`, so the asymmetric path
-//! is not checked), and threads keep their records until the execution ends.
+//! is not checked: neither is the inlined fast path of [`pin`], which only a thread of a
+//! light-fence domain takes and which does what `Domain::pin` does with that choice made), and
+//! threads keep their records until the execution ends.
 //! `tests/loom_read_mostly.rs` models the bare domain and, through the global domain,
 //! `ReadMostlyMap` itself.
 
@@ -41,8 +45,8 @@ use super::primitive::{AtomicBool, AtomicPtr, AtomicU64, fence, global, thread_l
 /// Record state of a thread that is not pinned. A pinned record holds `epoch << 1 | 1`.
 const IDLE: u64 = 0;
 
-/// How many retired objects a garbage list holds before it tries to free some.
-const COLLECT_BATCH: usize = 1024;
+/// How many retirements a garbage list takes between two attempts to free some.
+const COLLECT_BATCH: usize = 512;
 
 /// One thread's published pin, alone on its cache line.
 #[repr(C, align(128))]
@@ -260,7 +264,12 @@ global! {
 
 /// The calling thread's record in the global domain and how many guards it holds.
 struct Local {
+    /// The record, once registered.
     record: Cell<*const Record>,
+    /// The record too if its pins may use the light fence (the domain's readers do), else
+    /// null: the one word the fast path of [`pin`] checks, so that it neither tests for a
+    /// missing record nor reads the domain's fence choice.
+    fast: Cell<*const Record>,
     depth: Cell<usize>,
 }
 
@@ -277,6 +286,7 @@ impl Drop for RecordOwner {
             // A guard still alive now (kept in another thread-local) keeps the record pinned
             // and claimed forever, like any guard that is never dropped.
             if local.depth.get() == 0 {
+                local.fast.set(ptr::null());
                 let record = local.record.replace(ptr::null());
                 // SAFETY: records of the global domain are never freed.
                 if let Some(record) = unsafe { record.as_ref() } {
@@ -292,6 +302,7 @@ thread_local! {
     static LOCAL: Local = const {
         Local {
             record: Cell::new(ptr::null()),
+            fast: Cell::new(ptr::null()),
             depth: Cell::new(0),
         }
     };
@@ -317,8 +328,15 @@ pub(crate) fn pin() -> EpochGuard {
         if depth == 0 {
             // SAFETY: a non-null record pointer in `LOCAL` points to a record of the global
             // domain, claimed by this thread; global records are never freed.
-            match unsafe { local.record.get().as_ref() } {
-                Some(record) => global().pin(record),
+            match unsafe { local.fast.get().as_ref() } {
+                // `Domain::pin` with the fence choice known: the same release store of the
+                // current epoch, then the light fence.
+                Some(record) => {
+                    let domain = global();
+                    let epoch = domain.word.epoch.load(Ordering::Relaxed);
+                    record.state.store(epoch << 1 | 1, Ordering::Release);
+                    light_fence(true);
+                }
                 None => pin_slow(local),
             }
         }
@@ -346,14 +364,24 @@ fn init_global() {
 #[cold]
 #[inline(never)]
 fn pin_slow(local: &Local) {
-    #[cfg(not(loom))]
-    init_global();
-    let record = global().register();
-    local.record.set(record);
-    // Registers the destructor that gives the record back. During thread exit (after that
-    // destructor ran) the record simply stays claimed.
-    #[cfg(not(loom))]
-    let _ = OWNER.try_with(|_| ());
+    // SAFETY: as in `pin`.
+    let record = match unsafe { local.record.get().as_ref() } {
+        Some(record) => record,
+        None => {
+            #[cfg(not(loom))]
+            init_global();
+            let record = global().register();
+            local.record.set(record);
+            if global().asymmetric() {
+                local.fast.set(record);
+            }
+            // Registers the destructor that gives the record back. During thread exit (after
+            // that destructor ran) the record simply stays claimed.
+            #[cfg(not(loom))]
+            let _ = OWNER.try_with(|_| ());
+            record
+        }
+    };
     global().pin(record);
 }
 
@@ -364,39 +392,76 @@ impl Drop for EpochGuard {
             let depth = local.depth.get() - 1;
             local.depth.set(depth);
             if depth == 0 {
-                // SAFETY: the record was set by the pin this guard belongs to (see `pin`).
-                if let Some(record) = unsafe { local.record.get().as_ref() } {
-                    global().unpin(record);
-                }
+                let record = local.record.get();
+                debug_assert!(!record.is_null());
+                // SAFETY: the pin this guard belongs to set the record (`pin`, `pin_slow`);
+                // only the thread-exit destructor clears it, and not while a guard lives.
+                global().unpin(unsafe { &*record });
             }
         });
     }
 }
 
+/// What happens to a retired object once no reader can reach it.
+pub(crate) struct Disposal {
+    /// Frees the object.
+    pub(crate) free: unsafe fn(*mut ()),
+    /// For an object whose allocation may be reused: drops its contents in place and leaves
+    /// the allocation to the garbage list's spares, which `free_spare` frees.
+    pub(crate) recycle: Option<Recycle>,
+}
+
+/// How a recyclable object is emptied and how its bare allocation is freed.
+pub(crate) struct Recycle {
+    /// Drops the contents, leaving an allocation that holds nothing.
+    pub(crate) drop_contents: unsafe fn(*mut ()),
+    /// Frees an allocation whose contents were dropped.
+    pub(crate) free_spare: unsafe fn(*mut ()),
+}
+
 /// An object waiting to be freed.
 struct Retired {
     ptr: *mut (),
-    free: unsafe fn(*mut ()),
+    disposal: &'static Disposal,
     epoch: u64,
 }
 
 /// Objects retired by one writer side (one shard of a map, under its lock), freed once no
-/// reader can reach them any more.
+/// reader can reach them any more; and the spare allocations of recyclable ones.
+///
+/// The list is bounded: every [`COLLECT_BATCH`] retirements it frees what has expired and, if
+/// much is still left, tries to advance the epoch (a system call, so not on every retirement).
+/// Objects expire in the order they were retired: the epochs they are retired with only grow.
 pub(crate) struct Garbage {
     items: Vec<Retired>,
+    /// The weight retired since the last collection plus what that collection left (one per
+    /// object), compared with `collect_at`.
+    weight: usize,
     collect_at: usize,
+    /// Emptied allocations of recyclable objects (all of one layout: see [`Garbage::retire`]),
+    /// at most [`MAX_SPARES`].
+    spares: Vec<*mut ()>,
+    /// Frees a spare (set with the first spare).
+    free_spare: Option<unsafe fn(*mut ())>,
 }
 
+/// Spare allocations a garbage list keeps for reuse.
+const MAX_SPARES: usize = COLLECT_BATCH;
+
 // SAFETY: a `Garbage` only holds pointers to objects that no thread uses any more except
-// pinned readers, which only read them; the owner (a map) requires its keys and values to be
-// `Send` to be `Send` itself, so freeing them on another thread is allowed.
+// pinned readers, which only read them, and emptied allocations that nothing uses; the owner
+// (a map) requires its keys and values to be `Send` to be `Send` itself, so freeing them on
+// another thread is allowed.
 unsafe impl Send for Garbage {}
 
 impl Garbage {
     pub(crate) fn new() -> Self {
         Self {
             items: Vec::new(),
+            weight: 0,
             collect_at: COLLECT_BATCH,
+            spares: Vec::new(),
+            free_spare: None,
         }
     }
 
@@ -405,19 +470,65 @@ impl Garbage {
         self.items.len()
     }
 
-    /// Retires `ptr`, to be freed by `free(ptr)` once no reader can hold it; may free older
-    /// objects.
+    /// Retires `ptr`, to be disposed of by `disposal` once no reader can hold it; may free
+    /// older objects. `weight` is its size in units of about 64 bytes (at least 1), so that
+    /// large objects such as tables are collected sooner.
     ///
     /// # Safety
     /// - `ptr` is no longer reachable from the shared structure: a reader that pins from now on
     ///   cannot find it.
-    /// - `free(ptr)` is sound once no reader holds it, and nothing else frees `ptr`.
-    pub(crate) unsafe fn retire(&mut self, ptr: *mut (), free: unsafe fn(*mut ())) {
+    /// - `(disposal.free)(ptr)` is sound once no reader holds it, and nothing else frees `ptr`;
+    ///   with `disposal.recycle`, so are its `drop_contents(ptr)` and then its `free_spare(ptr)`.
+    /// - Every recyclable object retired to this list has the same allocation layout, and its
+    ///   `free_spare` frees any of them (the list hands spares out by [`take_spare`]).
+    ///
+    /// [`take_spare`]: Self::take_spare
+    #[inline]
+    pub(crate) unsafe fn retire(
+        &mut self,
+        ptr: *mut (),
+        disposal: &'static Disposal,
+        weight: usize,
+    ) {
         let epoch = global().retire_epoch();
-        self.items.push(Retired { ptr, free, epoch });
-        if self.items.len() >= self.collect_at {
-            self.collect(1);
+        self.items.push(Retired {
+            ptr,
+            disposal,
+            epoch,
+        });
+        self.weight += weight.max(1);
+        if self.weight >= self.collect_at {
+            self.collect_some();
         }
+    }
+
+    /// An emptied allocation of a recyclable object that no reader can reach any more, of the
+    /// layout every recyclable object of this list has. The caller owns it: it writes new
+    /// contents into it, or frees it as `free_spare` would.
+    #[inline]
+    pub(crate) fn take_spare(&mut self) -> Option<*mut ()> {
+        self.spares.pop()
+    }
+
+    /// The periodic collection of [`retire`](Self::retire): frees what expired, and advances
+    /// the epoch only if that left more than half a batch (another list's advance often did
+    /// the work already).
+    #[cold]
+    #[inline(never)]
+    fn collect_some(&mut self) {
+        let domain = global();
+        self.free_expired(domain);
+        // An object expires two advances after its retirement: up to two, while more than
+        // half a batch is left.
+        for _ in 0..2 {
+            if self.items.len() <= COLLECT_BATCH / 2 {
+                break;
+            }
+            domain.try_advance();
+            self.free_expired(domain);
+        }
+        self.weight = self.items.len();
+        self.collect_at = self.items.len() + COLLECT_BATCH;
     }
 
     /// Frees what has expired, trying to advance the global epoch up to `advances` times
@@ -436,21 +547,45 @@ impl Garbage {
             // Give the list's memory back too: after a `clear`, nothing of the map is left.
             self.items = Vec::new();
         }
+        self.weight = self.items.len();
         self.collect_at = self.items.len() + COLLECT_BATCH;
     }
 
+    /// Frees the spare allocations.
+    pub(crate) fn free_spares(&mut self) {
+        for spare in self.spares.drain(..) {
+            let free = self.free_spare.expect("a spare came with its `free_spare`");
+            // SAFETY: a spare is an emptied allocation that nothing uses (see `free_expired`);
+            // `retire`'s contract says `free_spare` frees it.
+            unsafe { free(spare) };
+        }
+        self.spares = Vec::new();
+    }
+
+    /// Frees (or empties into spares) the objects that expired: a prefix of the list, since
+    /// they were retired under the owner's lock with epochs read in turn from the global epoch,
+    /// which only grows.
     fn free_expired(&mut self, domain: &Domain) {
-        self.items.retain(|item| {
-            if domain.is_expired(item.epoch) {
+        let expired = self
+            .items
+            .partition_point(|item| domain.is_expired(item.epoch));
+        // If a value's drop panics, the rest of the expired prefix is leaked, never freed twice.
+        for item in self.items.drain(..expired) {
+            match &item.disposal.recycle {
+                Some(recycle) if self.spares.len() < MAX_SPARES => {
+                    // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
+                    // allows emptying it and keeping the allocation, which is then only
+                    // reachable from `spares`.
+                    unsafe { (recycle.drop_contents)(item.ptr) };
+                    self.spares.push(item.ptr);
+                    self.free_spare = Some(recycle.free_spare);
+                }
                 // SAFETY: the epoch moved twice since the object was unlinked, so every reader
                 // that could have found it has unpinned (module docs); `retire`'s contract
                 // says `free` is sound then and nothing else frees it.
-                unsafe { (item.free)(item.ptr) };
-                false
-            } else {
-                true
+                _ => unsafe { (item.disposal.free)(item.ptr) },
             }
-        });
+        }
     }
 }
 
@@ -461,7 +596,8 @@ impl Drop for Garbage {
         // left.
         for item in self.items.drain(..) {
             // SAFETY: see above; each object is freed once, as `retire` allows.
-            unsafe { (item.free)(item.ptr) };
+            unsafe { (item.disposal.free)(item.ptr) };
         }
+        self.free_spares();
     }
 }

@@ -23,7 +23,10 @@
 //! 4. At most half of a table's slots are tagged, so every probe ends at an untagged slot. A
 //!    shard without a table has a null pointer.
 //! 5. Values and tables are freed only through [`Garbage::retire`] after they were unlinked, or
-//!    with exclusive access (drop); readers that can reach them are pinned.
+//!    with exclusive access (drop); readers that can reach them are pinned. A value's box is
+//!    reused for a later value of its shard only under the same condition: once it could be
+//!    freed, the garbage list drops the value in it and keeps the box as a spare, so a reader
+//!    never sees a box refilled.
 //!
 //! This module owns every pointer of the map; the public wrapper hashes keys and shapes the
 //! API, and never sees a raw pointer.
@@ -44,7 +47,7 @@ use std::sync::atomic::Ordering;
 
 use crossbeam_utils::CachePadded;
 
-use super::epoch::{EpochGuard, Garbage, pin};
+use super::epoch::{Disposal, EpochGuard, Garbage, Recycle, pin};
 use super::lock_stats::{LockStats, WaitKind};
 use super::primitive::{
     AtomicPtr, AtomicU64, AtomicUsize, Mutex, MutexGuard, TrackedCell, thread_local,
@@ -210,6 +213,18 @@ unsafe fn free_value<V>(value: *mut ()) {
     drop(unsafe { Box::from_raw(value.cast::<V>()) });
 }
 
+unsafe fn drop_value<V>(value: *mut ()) {
+    // SAFETY: a retired value that no reader holds any more (`Garbage::retire`), dropped once;
+    // its allocation stays, empty.
+    unsafe { ptr::drop_in_place(value.cast::<V>()) };
+}
+
+unsafe fn free_spare_value<V>(value: *mut ()) {
+    // SAFETY: an emptied value box (`drop_value`): freed as a box of uninitialized memory,
+    // which has the same layout and runs no drop.
+    drop(unsafe { Box::from_raw(value.cast::<MaybeUninit<V>>()) });
+}
+
 unsafe fn free_table_keys<K, V>(table: *mut ()) {
     // SAFETY: retired tables came from `Table::allocate` and are freed once; a table retired
     // by a rebuild has handed its values to its successor.
@@ -219,6 +234,60 @@ unsafe fn free_table_keys<K, V>(table: *mut ()) {
 unsafe fn free_table_all<K, V>(table: *mut ()) {
     // SAFETY: as above; a table retired by `clear` still owns its values.
     unsafe { Table::<K, V>::deallocate(table.cast(), true) };
+}
+
+/// A replaced or removed value: its box is reused for a later value of the same shard once no
+/// reader can reach it (up to the garbage list's spare count), or freed.
+fn value_disposal<V>() -> &'static Disposal {
+    const {
+        &Disposal {
+            free: free_value::<V>,
+            recycle: Some(Recycle {
+                drop_contents: drop_value::<V>,
+                free_spare: free_spare_value::<V>,
+            }),
+        }
+    }
+}
+
+/// A table replaced by a rebuild (its values moved on).
+fn rebuilt_table_disposal<K, V>() -> &'static Disposal {
+    const {
+        &Disposal {
+            free: free_table_keys::<K, V>,
+            recycle: None,
+        }
+    }
+}
+
+/// A table dropped by `clear` (with its values).
+fn cleared_table_disposal<K, V>() -> &'static Disposal {
+    const {
+        &Disposal {
+            free: free_table_all::<K, V>,
+            recycle: None,
+        }
+    }
+}
+
+/// A retired table's weight for its garbage list: its slot bytes in units of 64.
+fn table_weight<K, V>(packed: *mut Table<K, V>) -> usize {
+    View::of(packed).capacity() * std::mem::size_of::<Slot<K, V>>() / 64
+}
+
+/// Boxes `value`, in a spare box of the shard if it has one. Called with the shard's lock.
+#[inline]
+fn new_box<V>(garbage: &mut Garbage, value: V) -> *mut V {
+    match garbage.take_spare() {
+        Some(spare) => {
+            let spare = spare.cast::<V>();
+            // SAFETY: a spare is an emptied box of a `V` of this shard (only values are
+            // recyclable in a shard's list) that no reader can reach and nothing else owns.
+            unsafe { spare.write(value) };
+            spare
+        }
+        None => Box::into_raw(Box::new(value)),
+    }
 }
 
 /// A key and value kept valid by an epoch pin of the calling thread.
@@ -546,7 +615,10 @@ impl<K, V> RawReadMostly<K, V> {
         mut eq: impl FnMut(&K) -> bool,
         _guard: &'g EpochGuard,
     ) -> Option<(&'g K, *mut V)> {
-        let packed = self.tables[self.shard_for(hash)].load(Ordering::Acquire);
+        let shard = self.shard_for(hash);
+        debug_assert!(shard < self.tables.len());
+        // SAFETY: `shard_for` masks with `shard_mask`, which is the shard count minus one.
+        let packed = unsafe { self.tables.get_unchecked(shard) }.load(Ordering::Acquire);
         if packed.is_null() {
             return None;
         }
@@ -621,11 +693,14 @@ impl<K, V> RawReadMostly<K, V> {
     where
         K: Clone,
     {
-        // Pinned before anything is retired: the values returned stay valid while pinned.
-        let _guard = pin();
         let shard = self.shard_for(hash);
         let writer = &self.writers[shard];
         let mut state = writer.lock();
+        // Pinned before anything is retired: the values returned stay valid while pinned. Not
+        // before the lock: a writer waiting for it would hold back the epoch (and so every
+        // shard's reclamation) for as long as it waits. Under the lock the current table and
+        // its values need no pin.
+        let _guard = pin();
         let mut table = self.tables[shard].load(Ordering::Relaxed);
         let mut place = if table.is_null() {
             None
@@ -654,14 +729,14 @@ impl<K, V> RawReadMostly<K, V> {
                 }
             }
             Decision::Store(value) => {
-                let new = Box::into_raw(Box::new(value));
+                let new = new_box(&mut state.garbage, value);
                 let index = match place {
                     Some(Place::Live(index, old)) => {
                         // SAFETY: `table` is the current table and the lock is held (see above).
                         let slot = unsafe { View::of(table).slot(index) };
                         slot.value.store(new, Ordering::Release);
                         // SAFETY: `old` is unlinked by the store above; it came from a Box.
-                        unsafe { state.garbage.retire(old.cast(), free_value::<V>) };
+                        unsafe { state.garbage.retire(old.cast(), value_disposal::<V>(), 1) };
                         // SAFETY: pinned since before `old` was retired.
                         outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, pin()) });
                         index
@@ -723,7 +798,7 @@ impl<K, V> RawReadMostly<K, V> {
                     let slot = unsafe { View::of(table).slot(index) };
                     slot.value.store(ptr::null_mut(), Ordering::Release);
                     // SAFETY: `old` is unlinked by the store above; it came from a Box.
-                    unsafe { state.garbage.retire(old.cast(), free_value::<V>) };
+                    unsafe { state.garbage.retire(old.cast(), value_disposal::<V>(), 1) };
                     // SAFETY: pinned since before `old` was retired.
                     outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, pin()) });
                     let len = writer.add_len(-1);
@@ -795,7 +870,13 @@ impl<K, V> RawReadMostly<K, V> {
             // SAFETY: the old table is unlinked by the store above and came from `allocate`;
             // its live values now belong to the new table and it has no dead ones (removal
             // retires values), so it owns only its keys.
-            unsafe { state.garbage.retire(old.cast(), free_table_keys::<K, V>) };
+            unsafe {
+                state.garbage.retire(
+                    old.cast(),
+                    rebuilt_table_disposal::<K, V>(),
+                    table_weight::<K, V>(old),
+                )
+            };
         }
         Ok(new)
     }
@@ -810,15 +891,28 @@ impl<K, V> RawReadMostly<K, V> {
             writer.len.store(0, Ordering::Relaxed);
             if !old.is_null() {
                 // SAFETY: unlinked by the swap above; the table owns its keys and values.
-                unsafe { state.garbage.retire(old.cast(), free_table_all::<K, V>) };
+                unsafe {
+                    state.garbage.retire(
+                        old.cast(),
+                        cleared_table_disposal::<K, V>(),
+                        table_weight::<K, V>(old),
+                    )
+                };
             }
         }
-        self.collect();
+        // Nothing of the map is kept: the spare value boxes go too.
+        self.collect_all(true);
     }
 
     /// Frees every retired object that no reader can reach any more, advancing the epoch as
     /// far as the pinned readers allow.
     pub(crate) fn collect(&self) {
+        self.collect_all(false);
+    }
+
+    /// [`collect`](Self::collect), and with `free_spares` the spare value boxes too, under
+    /// the same lock of each shard.
+    fn collect_all(&self, free_spares: bool) {
         let mut first = true;
         for writer in self.writers.iter() {
             let mut state = writer.lock();
@@ -827,6 +921,9 @@ impl<K, V> RawReadMostly<K, V> {
                 // epoch already moved.
                 state.garbage.collect(if first { 2 } else { 0 });
                 first = false;
+            }
+            if free_spares {
+                state.garbage.free_spares();
             }
         }
     }

@@ -35,7 +35,11 @@
 //! Memory is reclaimed with epochs shared by all maps of the process: a global epoch moves on
 //! only when every pinned thread has seen it, and a retired object is freed two epochs later.
 //! Advancing costs a `membarrier` system call on Linux (which lets a pin avoid a `SeqCst` fence)
-//! and is tried by writers once per batch of retired objects. A [`Ref`] (or an iterator) keeps
+//! and is tried by writers once per batch of retired objects (each shard collects every 512
+//! retirements, a replaced table counting for its size, and advances only if collecting what
+//! already expired left much). The box of an expired value is not freed but kept by its shard
+//! (up to one batch of them) and refilled by the shard's next stores, so overwrites and
+//! insert/remove churn mostly skip the allocator. A [`Ref`] (or an iterator) keeps
 //! its thread pinned: while one is alive anywhere in the process, retired entries of every map
 //! wait. [`clear`](ReadMostlyMap::clear) frees what it removed before returning unless such a
 //! reference is alive; dropping the map frees everything.
@@ -493,6 +497,8 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     }
 
     /// Frees every replaced or removed entry that no reader can still hold, without waiting.
+    /// (Values are dropped; the shards may keep some emptied value boxes for their next
+    /// stores, which [`clear`](Self::clear) and drop free.)
     ///
     /// Writes do this on their own in batches; call it to release memory at once, for example
     /// after a burst of overwrites.
