@@ -124,9 +124,10 @@ const BIAS_INHIBIT_FACTOR: u64 = 64;
 /// bare metal to tens of microseconds in a virtual machine (it interrupts every core).
 const MIN_INHIBIT_NS: u64 = 1_000_000;
 
-/// Shard modes (see `ShardLock::mode`).
-const FENCED: u8 = 0;
-const BIASED: u8 = 1;
+/// Shard modes (see `ShardLock::mode`). The reader-biased mode is 0, so that the fast path's
+/// two looks at the mode are a test against zero each.
+const BIASED: u8 = 0;
+const FENCED: u8 = 1;
 const COUNTED: u8 = 2;
 
 /// Every this many writes, a writer looks at how long the run took: a shard written faster
@@ -241,6 +242,59 @@ impl<T> ShardLock<T> {
     #[track_caller]
     pub(crate) fn read(&self) -> ReadGuard<'_, T> {
         ReadGuard::new(self, self.read_hold(Location::caller()))
+    }
+
+    /// Runs `f` on the data under a read lock that is released when `f` returns or unwinds,
+    /// without handing out a guard.
+    ///
+    /// The common case, a thread that holds no read, publishes in slot 0 and releases slot 0
+    /// inline (a guard's release must first find out which kind of hold and which slot it
+    /// carries). Every other case (a write-heavy shard, more guards, a writer present) runs
+    /// `f` behind an ordinary guard, out of line.
+    ///
+    /// # Panics
+    /// As [`read`](Self::read) does.
+    #[cfg(not(feature = "lockdep"))]
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn read_with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        let site = Location::caller();
+        let local = local();
+        let hold = if local.used.get() == 0 {
+            match self.publish(local, 0, site) {
+                Some(ReadHold::Slot(_)) => {
+                    let (data, access) = self.data.read_access();
+                    let _release = FirstRead {
+                        lock: self,
+                        _access: access,
+                    };
+                    // SAFETY: the read lock is held until `_release` is dropped, after `f`
+                    // returns or unwinds, so no writer changes the data meanwhile.
+                    return f(unsafe { &*data });
+                }
+                Some(hold) => hold,
+                None => self.read_slow(site),
+            }
+        } else {
+            self.read_slow(site)
+        };
+        self.read_with_guard(hold, f)
+    }
+
+    /// [`read_with`](Self::read_with) behind a guard, with any hold.
+    #[cfg(not(feature = "lockdep"))]
+    #[inline(never)]
+    fn read_with_guard<R>(&self, hold: ReadHold, f: impl FnOnce(&T) -> R) -> R {
+        f(&ReadGuard::new(self, hold))
+    }
+
+    /// Runs `f` on the data under a read lock (with lockdep, through an ordinary guard, so
+    /// that lockdep sees the read as it sees every other).
+    #[cfg(feature = "lockdep")]
+    #[inline]
+    #[track_caller]
+    pub(crate) fn read_with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.read())
     }
 
     /// Locks for reading, telling lockdep: the first read of a span (this thread did not
@@ -680,10 +734,13 @@ impl<T> ShardLock<T> {
         {
             self.acquire_writer_slow(tag, site);
         }
-        if self.mode.load(Ordering::Relaxed) == BIASED {
+        // Read once: under the writer word only this thread changes it.
+        let mut mode = self.mode.load(Ordering::Relaxed);
+        if mode == BIASED {
             self.revoke_bias();
+            mode = FENCED;
         }
-        // Under the writer word: a plain increment, on a line this writer already owns.
+        // Under the writer word: a plain increment.
         let writes = self.writes.load(Ordering::Relaxed).wrapping_add(1);
         self.writes.store(writes, Ordering::Relaxed);
         // Only a writer that finds the shard counted and leaves it counted skips the walk. One
@@ -691,7 +748,7 @@ impl<T> ShardLock<T> {
         // turns it off walks for a fenced reader that read the mode before an earlier switch
         // to counted, published and found no writer before this one came, and then re-checks
         // the mode after this one's switch back (it would pass and be counted nowhere).
-        let mut walk = self.mode.load(Ordering::Relaxed) != COUNTED;
+        let mut walk = mode != COUNTED;
         if writes.is_multiple_of(WRITE_RUN) {
             self.end_write_run();
             walk |= self.mode.load(Ordering::Relaxed) != COUNTED;
@@ -870,6 +927,22 @@ impl<T> ShardLock<T> {
                 "writing"
             },
         );
+    }
+}
+
+/// The release of a read published in slot 0 by [`ShardLock::read_with`] (a plain,
+/// uncounted slot: its release needs no look at the hold kind or the slot).
+#[cfg(not(feature = "lockdep"))]
+struct FirstRead<'a, T> {
+    lock: &'a ShardLock<T>,
+    _access: ReadAccess<T>,
+}
+
+#[cfg(not(feature = "lockdep"))]
+impl<T> Drop for FirstRead<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.lock.read_unlock(ReadHold::Slot(0));
     }
 }
 

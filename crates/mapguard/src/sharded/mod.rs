@@ -853,10 +853,12 @@ where
     {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
-        let guard = self.shards[shard].read();
-        let found = guard.find(hash, |(k, _)| k.borrow() == key);
-        self.note_read::<COUNT>(hash, shard, found.map(|(k, _)| k));
-        found.map(|(_, v)| v.clone())
+        // No guard: the value is cloned under the read lock, which is released inline.
+        self.shards[shard].read_with(|table| {
+            let found = table.find(hash, |(k, _)| k.borrow() == key);
+            self.note_read::<COUNT>(hash, shard, found.map(|(k, _)| k));
+            found.map(|(_, v)| v.clone())
+        })
     }
 
     /// Whether `key` is present.
@@ -903,10 +905,11 @@ where
     {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
-        let guard = self.shards[shard].read();
-        let found = guard.find(hash, |(k, _)| k.borrow() == key);
-        self.note_read::<COUNT>(hash, shard, found.map(|(k, _)| k));
-        found.is_some()
+        self.shards[shard].read_with(|table| {
+            let found = table.find(hash, |(k, _)| k.borrow() == key);
+            self.note_read::<COUNT>(hash, shard, found.map(|(k, _)| k));
+            found.is_some()
+        })
     }
 
     /// A write guard on the value of `key`, or `None` if absent. The shard is write-locked
