@@ -835,7 +835,7 @@ impl<T> ShardLock<T> {
     }
 
     /// Waits until no thread's record names this lock.
-    #[inline(never)]
+    #[inline(always)]
     fn wait_for_records(&self, site: &'static Location<'static>) {
         let me = self.addr();
         // Most records of a process whose threads come and go are free: one load each.
