@@ -773,10 +773,10 @@ impl<T> ShardLock<T> {
             site as *const Location<'static> as *mut _,
             Ordering::Relaxed,
         );
-        // A read this thread holds would never be released while we wait for readers.
-        if local().holds_reads() {
-            self.check_own_read(site);
-        }
+        // A read this thread holds on this lock would never be released while we wait for
+        // readers: it is looked for where a reader is found, before any wait (the walk finds
+        // its slot, or the shared count its count), so that a write with no reader present
+        // does not look.
         self.wait_for_readers(walk, site);
         let (data, access) = self.data.write_access();
         WriteGuard {
@@ -790,10 +790,13 @@ impl<T> ShardLock<T> {
     }
 
     /// Panics (after letting the writer word go) if this thread reads the lock it now holds
-    /// the writer word of.
+    /// the writer word of. Called where the writer finds a reader, before it waits.
     #[cold]
     #[inline(never)]
     fn check_own_read(&self, site: &'static Location<'static>) {
+        if !local().holds_reads() {
+            return;
+        }
         if let Some(read_site) = LOCAL.with(|local| local.held_site(self.addr())) {
             self.release_writer();
             self.self_deadlock("write", site, "a read guard", Some(read_site));
@@ -875,6 +878,7 @@ impl<T> ShardLock<T> {
     #[cold]
     #[inline(never)]
     fn wait_for_record(&self, record: &ReaderRecord, site: &'static Location<'static>) {
+        self.check_own_read(site);
         let me = self.addr();
         for slot in &record.held {
             if slot.load(Ordering::SeqCst) == me {
@@ -899,6 +903,7 @@ impl<T> ShardLock<T> {
     /// Waits until no reader counts on the shared count (the writer word is held).
     #[cold]
     fn wait_for_shared_readers(&self, site: &'static Location<'static>) {
+        self.check_own_read(site);
         let _wait = self.stats.wait(self.index, WaitKind::Write);
         let mut wait = self.wait_point(WaitMode::Readers, site);
         while self.shared_readers.load(Ordering::SeqCst) != 0 {
