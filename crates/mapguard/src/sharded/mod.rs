@@ -856,7 +856,7 @@ where
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
         // No guard: the value is cloned under the read lock, which is released inline.
-        self.shards[shard].read_with(|table| {
+        self.shards[shard].read_with(move |table| {
             let found = table.find(hash, |(k, _)| k.borrow() == key);
             self.note_read::<COUNT>(hash, shard, found.map(|(k, _)| k));
             found.map(|(_, v)| v.clone())
@@ -907,7 +907,7 @@ where
     {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
-        self.shards[shard].read_with(|table| {
+        self.shards[shard].read_with(move |table| {
             let found = table.find(hash, |(k, _)| k.borrow() == key);
             self.note_read::<COUNT>(hash, shard, found.map(|(k, _)| k));
             found.is_some()
