@@ -477,6 +477,15 @@ impl<T> ShardLock<T> {
     /// then by readers that had to fence.
     #[cold]
     fn restore_bias(&self) {
+        if self.state.load(Ordering::Relaxed) == COUNTED && self.write_run_is_slow() {
+            // A write-heavy shard whose writes slowed down: the run of `WRITE_RUN` writes in
+            // progress has lasted longer than a write-heavy one may, so its end would turn
+            // counting off anyway; do it now. Without this, a shard made write-heavy by a
+            // burst (a bulk load) keeps its readers counting until `WRITE_RUN` more writes
+            // come, which at a slow write rate can take seconds of shared-line reads.
+            self.leave_counted();
+            return;
+        }
         if !barrier::available() && self.state.load(Ordering::Relaxed) & MODE != COUNTED {
             return;
         }
@@ -518,6 +527,36 @@ impl<T> ShardLock<T> {
                 state
             };
             self.state.store(mode, Ordering::Release);
+        }
+    }
+
+    /// Whether the run of writes in progress has lasted longer than a write-heavy run may.
+    #[cfg(not(loom))]
+    fn write_run_is_slow(&self) -> bool {
+        barrier::now_ns().saturating_sub(self.run_start_ns.load(Ordering::Relaxed)) > WRITE_HEAVY_NS
+    }
+
+    /// Under loom (no clock) a run is never slow: only writers switch the mode.
+    #[cfg(loom)]
+    fn write_run_is_slow(&self) -> bool {
+        false
+    }
+
+    /// Turns a write-heavy shard back to fenced readers, if the writer word is free: only its
+    /// holder changes the mode, and the next writer, finding the shard fenced, walks.
+    #[cold]
+    fn leave_counted(&self) {
+        if self
+            .state
+            .compare_exchange(
+                COUNTED,
+                COUNTED | thread_tag(),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            self.state.store(FENCED, Ordering::Release);
         }
     }
 
