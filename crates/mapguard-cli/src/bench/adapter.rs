@@ -127,6 +127,11 @@ fn snapshot_counts(stats: Option<mapguard::stats::StatsSnapshot>) -> Option<Lock
 }
 
 /// The operations of a workload, as one thread sees the map.
+///
+/// Every adapter marks its operations `#[inline(always)]`, so that each map's operation is
+/// compiled into the workers' loop alike: left to the inliner, a map whose method carries
+/// more code (a second, statistics-counting copy of its body) would pay a call per operation
+/// that a smaller one does not.
 pub trait MapHandle {
     /// Looks `key` up, passing the value to `black_box`; returns whether it was present.
     fn get(&mut self, key: &u64) -> bool;
@@ -239,6 +244,12 @@ impl fmt::Display for MapKind {
 /// value passed to `black_box`).
 macro_rules! mapguard_adapter {
     ($(#[$doc:meta])* $name:ident, $map:ident) => {
+        mapguard_adapter!($(#[$doc])* $name, $map, |map, key| map
+            .get(key)
+            .map(|v| black_box(*v))
+            .is_some());
+    };
+    ($(#[$doc:meta])* $name:ident, $map:ident, |$m:ident, $k:ident| $get:expr) => {
         $(#[$doc])*
         pub struct $name(mapguard::$map<u64, u64, BenchHasher>);
 
@@ -269,15 +280,16 @@ macro_rules! mapguard_adapter {
         }
 
         impl MapHandle for &$name {
-            #[inline]
+            #[inline(always)]
             fn get(&mut self, key: &u64) -> bool {
-                self.0.get(key).map(|v| black_box(*v)).is_some()
+                let ($m, $k) = (&self.0, key);
+                $get
             }
-            #[inline]
+            #[inline(always)]
             fn insert(&mut self, key: u64, value: u64) {
                 black_box(self.0.insert(key, value));
             }
-            #[inline]
+            #[inline(always)]
             fn remove(&mut self, key: &u64) -> bool {
                 self.0.remove(key).is_some()
             }
@@ -286,9 +298,12 @@ macro_rules! mapguard_adapter {
 }
 
 mapguard_adapter!(
-    /// `mapguard::ShardedMap`.
+    /// `mapguard::ShardedMap`. A read copies the value out under the shard's read lock, as
+    /// the peers' adapters do (through a guard or a closure), with `get_cloned`: no guard
+    /// object, and the lock released inline.
     Sharded,
-    ShardedMap
+    ShardedMap,
+    |map, key| map.get_cloned(key).map(black_box).is_some()
 );
 mapguard_adapter!(
     /// `mapguard::ReadMostlyMap`.
@@ -320,12 +335,12 @@ impl BenchMap for RwLockStd {
 }
 
 impl MapHandle for &RwLockStd {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &u64) -> bool {
         let map = self.0.read().expect("lock not poisoned");
         map.get(key).map(|v| black_box(*v)).is_some()
     }
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, key: u64, value: u64) {
         black_box(
             self.0
@@ -334,7 +349,7 @@ impl MapHandle for &RwLockStd {
                 .insert(key, value),
         );
     }
-    #[inline]
+    #[inline(always)]
     fn remove(&mut self, key: &u64) -> bool {
         self.0
             .write()
@@ -363,16 +378,16 @@ impl BenchMap for MutexStd {
 }
 
 impl MapHandle for &MutexStd {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &u64) -> bool {
         let map = self.0.lock().expect("lock not poisoned");
         map.get(key).map(|v| black_box(*v)).is_some()
     }
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, key: u64, value: u64) {
         black_box(self.0.lock().expect("lock not poisoned").insert(key, value));
     }
-    #[inline]
+    #[inline(always)]
     fn remove(&mut self, key: &u64) -> bool {
         self.0
             .lock()
@@ -399,15 +414,15 @@ impl BenchMap for Dashmap {
 }
 
 impl MapHandle for &Dashmap {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &u64) -> bool {
         self.0.get(key).map(|v| black_box(*v)).is_some()
     }
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, key: u64, value: u64) {
         black_box(self.0.insert(key, value));
     }
-    #[inline]
+    #[inline(always)]
     fn remove(&mut self, key: &u64) -> bool {
         self.0.remove(key).is_some()
     }
@@ -431,15 +446,15 @@ impl BenchMap for Papaya {
 }
 
 impl MapHandle for &Papaya {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &u64) -> bool {
         self.0.pin().get(key).map(|v| black_box(*v)).is_some()
     }
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, key: u64, value: u64) {
         black_box(self.0.pin().insert(key, value).is_some());
     }
-    #[inline]
+    #[inline(always)]
     fn remove(&mut self, key: &u64) -> bool {
         self.0.pin().remove(key).is_some()
     }
@@ -462,15 +477,15 @@ impl BenchMap for Scc {
 }
 
 impl MapHandle for &Scc {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &u64) -> bool {
         self.0.read_sync(key, |_, v| black_box(*v)).is_some()
     }
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, key: u64, value: u64) {
         black_box(self.0.upsert_sync(key, value));
     }
-    #[inline]
+    #[inline(always)]
     fn remove(&mut self, key: &u64) -> bool {
         self.0.remove_sync(key).is_some()
     }
@@ -497,17 +512,17 @@ impl BenchMap for Hashbrown {
 }
 
 impl MapHandle for MutexGuard<'_, hashbrown::HashMap<u64, u64, BenchHasher>> {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &u64) -> bool {
         hashbrown::HashMap::get(self, key)
             .map(|v| black_box(*v))
             .is_some()
     }
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, key: u64, value: u64) {
         black_box(hashbrown::HashMap::insert(self, key, value));
     }
-    #[inline]
+    #[inline(always)]
     fn remove(&mut self, key: &u64) -> bool {
         hashbrown::HashMap::remove(self, key).is_some()
     }

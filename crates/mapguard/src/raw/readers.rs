@@ -342,14 +342,22 @@ thread_local! {
     pub(crate) static COLD: LocalCold = LocalCold::new();
 }
 
+/// A thread-local whose address identifies its thread; aligned so that the address has its
+/// two low bits clear (a shard lock keeps its mode there, beside the writer's tag).
+#[repr(align(4))]
+pub(crate) struct Tag(#[allow(dead_code)] u8);
+
 thread_local! {
-    /// A byte whose address identifies this thread while it lives (no destructor, so it is
+    /// A value whose address identifies this thread while it lives (no destructor, so it is
     /// usable even while other thread-locals are being destroyed).
-    static THREAD_TAG: u8 = const { 0 };
+    static THREAD_TAG: Tag = const { Tag(0) };
 }
 
-/// A non-zero number that identifies the calling thread among live threads.
+/// A non-zero number that identifies the calling thread among live threads; its two low bits
+/// are clear.
 #[inline]
 pub(crate) fn thread_tag() -> usize {
-    THREAD_TAG.with(|tag| tag as *const u8 as usize)
+    let tag = THREAD_TAG.with(|tag| ptr::from_ref(tag) as usize);
+    debug_assert_eq!(tag & 0b11, 0);
+    tag
 }

@@ -53,8 +53,8 @@ use super::barrier;
 use super::lock_class::MapId;
 use super::lock_stats::{LockStats, WaitKind};
 use super::primitive::{
-    AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, DataCell, ReadAccess, SKIP_FREE_RECORDS,
-    WriteAccess, store_load_fence,
+    AtomicPtr, AtomicU64, AtomicUsize, DataCell, ReadAccess, SKIP_FREE_RECORDS, WriteAccess,
+    store_load_fence,
 };
 
 use super::readers::{
@@ -66,32 +66,39 @@ use super::waitfor::{self, WaitMode, WaitPoint};
 use lockdep::foreign::{Access, LockClass, Token};
 
 /// A reader-writer lock for one shard. See the module docs.
+///
+/// `repr(C)`, hot fields first: what a read touches (the writer word, the mode, the shared
+/// count and the data, for a `hashbrown` table its 32-byte header) fills the first 64 bytes,
+/// so that a read of a shard whose line left the cache takes one miss there, not two. What
+/// only writers, slow paths and the occasional bias check touch comes after.
+#[repr(C)]
 pub(crate) struct ShardLock<T> {
-    /// 0 when no writer holds the lock, else the holder's [`thread_tag`].
-    writer: AtomicUsize,
-    /// How readers register (`FENCED`, `BIASED` or `COUNTED`), in one word so that a
-    /// reader decides with one load. Only changed by a thread that holds the writer word.
+    /// The writer word and the mode in one word, so that a reader decides with one load
+    /// (and re-checks with one): the holder's [`thread_tag`] (0 when no writer holds the
+    /// lock; tags have their two low bits clear) or'ed with how readers register, in the two
+    /// low bits. The mode is only changed by a thread that holds the writer word.
     ///
     /// - `BIASED`: readers publish with a plain store and a compiler barrier; a writer that
     ///   finds the shard biased makes it fenced and pays a heavy barrier (see [`barrier`]).
     /// - `FENCED`: readers publish with a sequentially consistent store.
     /// - `COUNTED` (a write-heavy shard): readers also count themselves in `shared_readers`
     ///   and writers skip the walk over every thread's record.
-    mode: AtomicU8,
+    state: AtomicUsize,
+    /// Readers that could not use a slot of their own record.
+    shared_readers: AtomicUsize,
+    /// Where the current writer took the lock (meaningful only while a writer holds it).
+    write_site: AtomicPtr<Location<'static>>,
+    /// Writes so far (changed only under the writer word).
+    writes: AtomicU64,
+    data: DataCell<T>,
+    /// The write count a reader saw when it last considered restoring the bias.
+    writes_seen: AtomicU64,
     /// When the current run of `WRITE_RUN` writes began (changed only under the writer word).
     run_start_ns: AtomicU64,
     /// A reader may set `bias` again once the clock passes this (see `revoke_bias`)...
     inhibit_until_ns: AtomicU64,
     /// ...which moves this far ahead whenever a reader sees that the shard was written.
     inhibit_window_ns: AtomicU64,
-    /// Writes so far (changed only under the writer word), and the count a reader saw when
-    /// it last considered restoring the bias.
-    writes: AtomicU64,
-    writes_seen: AtomicU64,
-    /// Readers that could not use a slot of their own record.
-    shared_readers: AtomicUsize,
-    /// Where the current writer took the lock (meaningful only while `writer != 0`).
-    write_site: AtomicPtr<Location<'static>>,
     /// The shard's index in its map, for reports.
     index: usize,
     /// How long a wait on this lock lasts before it looks for a cross-thread deadlock
@@ -102,7 +109,6 @@ pub(crate) struct ShardLock<T> {
     class: LockClass,
     /// Contention figures, touched only on the slow paths.
     stats: LockStats,
-    data: DataCell<T>,
 }
 
 // SAFETY: the lock hands out `&T` to several threads at once only through read guards, and
@@ -118,10 +124,14 @@ const BIAS_INHIBIT_FACTOR: u64 = 64;
 /// bare metal to tens of microseconds in a virtual machine (it interrupts every core).
 const MIN_INHIBIT_NS: u64 = 1_000_000;
 
-/// Shard modes (see `ShardLock::mode`).
-const FENCED: u8 = 0;
-const BIASED: u8 = 1;
-const COUNTED: u8 = 2;
+/// Shard modes, the two low bits of `ShardLock::state`. The reader-biased mode is 0, so that
+/// a biased shard nobody writes has the state 0.
+const BIASED: usize = 0;
+const FENCED: usize = 1;
+const COUNTED: usize = 2;
+/// The mode bits and the writer bits of `ShardLock::state`.
+const MODE: usize = 0b11;
+const WRITER: usize = !MODE;
 
 /// Every this many writes, a writer looks at how long the run took: a shard written faster
 /// than `WRITE_RUN` writes per `WRITE_HEAVY_NS` becomes write-heavy (counted readers, no record
@@ -156,8 +166,7 @@ impl<T> ShardLock<T> {
         #[cfg(not(feature = "lockdep"))]
         let _ = map;
         Self {
-            writer: AtomicUsize::new(0),
-            mode: AtomicU8::new(if barrier::available() { BIASED } else { FENCED }),
+            state: AtomicUsize::new(if barrier::available() { BIASED } else { FENCED }),
             run_start_ns: AtomicU64::new(0),
             inhibit_until_ns: AtomicU64::new(0),
             inhibit_window_ns: AtomicU64::new(MIN_INHIBIT_NS),
@@ -195,7 +204,7 @@ impl<T> ShardLock<T> {
 
     /// Who holds the writer word, and where it was taken: what a waiter on it is blocked by.
     fn writer_holder(&self) -> (usize, Option<&'static Location<'static>>) {
-        let writer = self.writer.load(Ordering::Relaxed);
+        let writer = self.state.load(Ordering::Relaxed) & WRITER;
         if writer == 0 {
             (0, None)
         } else {
@@ -237,6 +246,59 @@ impl<T> ShardLock<T> {
         ReadGuard::new(self, self.read_hold(Location::caller()))
     }
 
+    /// Runs `f` on the data under a read lock that is released when `f` returns or unwinds,
+    /// without handing out a guard.
+    ///
+    /// The common case, a thread that holds no read, publishes in slot 0 and releases slot 0
+    /// inline (a guard's release must first find out which kind of hold and which slot it
+    /// carries). Every other case (a write-heavy shard, more guards, a writer present) runs
+    /// `f` behind an ordinary guard, out of line.
+    ///
+    /// # Panics
+    /// As [`read`](Self::read) does.
+    #[cfg(not(feature = "lockdep"))]
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn read_with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        let site = Location::caller();
+        let local = local();
+        let hold = if local.used.get() == 0 {
+            match self.publish(local, 0, site) {
+                Some(ReadHold::Slot(_)) => {
+                    let (data, access) = self.data.read_access();
+                    let _release = FirstRead {
+                        lock: self,
+                        _access: access,
+                    };
+                    // SAFETY: the read lock is held until `_release` is dropped, after `f`
+                    // returns or unwinds, so no writer changes the data meanwhile.
+                    return f(unsafe { &*data });
+                }
+                Some(hold) => hold,
+                None => self.read_slow(site),
+            }
+        } else {
+            self.read_slow(site)
+        };
+        self.read_with_guard(hold, f)
+    }
+
+    /// [`read_with`](Self::read_with) behind a guard, with any hold.
+    #[cfg(not(feature = "lockdep"))]
+    #[inline(never)]
+    fn read_with_guard<R>(&self, hold: ReadHold, f: impl FnOnce(&T) -> R) -> R {
+        f(&ReadGuard::new(self, hold))
+    }
+
+    /// Runs `f` on the data under a read lock (with lockdep, through an ordinary guard, so
+    /// that lockdep sees the read as it sees every other).
+    #[cfg(feature = "lockdep")]
+    #[inline]
+    #[track_caller]
+    pub(crate) fn read_with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.read())
+    }
+
     /// Locks for reading, telling lockdep: the first read of a span (this thread did not
     /// read the shard yet) is checked before it may wait and stays registered until the last
     /// read guard of the span is dropped. A re-read never waits, so lockdep does not see it.
@@ -252,7 +314,7 @@ impl<T> ShardLock<T> {
             return ReadGuard::new(self, hold);
         }
         // This thread's own write: the lock's message, not lockdep's (it says which shard).
-        if self.writer.load(Ordering::Relaxed) == thread_tag() {
+        if self.state.load(Ordering::Relaxed) & WRITER == thread_tag() {
             self.self_deadlock("read", site, "the write lock", self.write_site());
         }
         let token = self.class.acquire_at(self, Access::Read, site);
@@ -353,34 +415,39 @@ impl<T> ShardLock<T> {
         // mode (a counted read publishes its slot too; a failed try leaves the site behind
         // harmlessly: only a slot naming a lock is read).
         record.sites[slot].set(site);
-        let mode = self.mode.load(Ordering::Relaxed);
-        if mode == BIASED {
-            // Reader-biased: no fence. A writer clears `bias` and runs a heavy barrier before
-            // it looks at the slots, so either it sees this store or the loads below see its
-            // writer word or the cleared bias (module docs of `barrier`).
+        // One load decides: no writer and this mode (a writer present: the slow path).
+        let state = self.state.load(Ordering::Relaxed);
+        if state == BIASED {
+            // Reader-biased: no fence. A writer clears the bias and runs a heavy barrier
+            // before it looks at the slots, so either it sees this store or the load below
+            // sees its writer word or the cleared bias (module docs of `barrier`).
             held.store(me, Ordering::Relaxed);
             barrier::light();
-            if self.writer.load(Ordering::Acquire) == 0
-                && self.mode.load(Ordering::Relaxed) == BIASED
-            {
+            if self.state.load(Ordering::Acquire) == BIASED {
                 return Some(local.note_read(slot, me));
             }
-        } else if mode == FENCED {
+        } else if state == FENCED {
             // Publish first, then look for a writer (see the module docs for why SeqCst), and
             // check that the shard did not become write-heavy meanwhile: a writer that made it
-            // so walked the records after that store, later writers do not.
+            // so walked the records after that store, later writers do not. (No writer and
+            // a fenced or biased mode: the state is below `COUNTED`.)
             held.store(me, Ordering::SeqCst);
             store_load_fence();
-            if self.writer.load(Ordering::SeqCst) == 0
-                && self.mode.load(Ordering::SeqCst) != COUNTED
-            {
+            if self.state.load(Ordering::SeqCst) < COUNTED {
                 if local.tick() {
                     self.restore_bias();
                 }
                 return Some(local.note_read(slot, me));
             }
         } else {
-            return self.publish_counted(slot);
+            // A write-heavy shard (whose reads pay a shared count anyway) or a writer present:
+            // off the straight path, so that the biased and fenced checks come first.
+            std::hint::cold_path();
+            return if state == COUNTED {
+                self.publish_counted(slot)
+            } else {
+                None
+            };
         }
         held.store(0, Ordering::Release);
         None
@@ -410,7 +477,16 @@ impl<T> ShardLock<T> {
     /// then by readers that had to fence.
     #[cold]
     fn restore_bias(&self) {
-        if !barrier::available() && self.mode.load(Ordering::Relaxed) != COUNTED {
+        if self.state.load(Ordering::Relaxed) == COUNTED && self.write_run_is_slow() {
+            // A write-heavy shard whose writes slowed down: the run of `WRITE_RUN` writes in
+            // progress has lasted longer than a write-heavy one may, so its end would turn
+            // counting off anyway; do it now. Without this, a shard made write-heavy by a
+            // burst (a bulk load) keeps its readers counting until `WRITE_RUN` more writes
+            // come, which at a slow write rate can take seconds of shared-line reads.
+            self.leave_counted();
+            return;
+        }
+        if !barrier::available() && self.state.load(Ordering::Relaxed) & MODE != COUNTED {
             return;
         }
         // Only a shard that nobody wrote for a whole window is quiet enough: every look that
@@ -429,57 +505,92 @@ impl<T> ShardLock<T> {
         }
         // Only a holder of the writer word changes `bias`: a writer that holds it without the
         // heavy barrier (because bias was off) must not have light readers appear meanwhile.
-        let tag = thread_tag();
-        if self
-            .writer
-            .compare_exchange(0, tag, Ordering::SeqCst, Ordering::Relaxed)
-            .is_ok()
+        let state = self.state.load(Ordering::Relaxed);
+        if state & WRITER == 0
+            && self
+                .state
+                .compare_exchange(
+                    state,
+                    state | thread_tag(),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
         {
             // A quiet write-heavy shard first goes back to fenced readers (the next quiet
-            // window, to biased ones).
-            if self.mode.load(Ordering::Relaxed) == COUNTED {
-                self.mode.store(FENCED, Ordering::Relaxed);
+            // window, to biased ones). The writer word goes with the same store.
+            let mode = if state == COUNTED {
+                FENCED
             } else if barrier::available() {
-                self.mode.store(BIASED, Ordering::Relaxed);
-            }
-            self.writer.store(0, Ordering::Release);
+                BIASED
+            } else {
+                state
+            };
+            self.state.store(mode, Ordering::Release);
+        }
+    }
+
+    /// Whether the run of writes in progress has lasted longer than a write-heavy run may.
+    #[cfg(not(loom))]
+    fn write_run_is_slow(&self) -> bool {
+        barrier::now_ns().saturating_sub(self.run_start_ns.load(Ordering::Relaxed)) > WRITE_HEAVY_NS
+    }
+
+    /// Under loom (no clock) a run is never slow: only writers switch the mode.
+    #[cfg(loom)]
+    fn write_run_is_slow(&self) -> bool {
+        false
+    }
+
+    /// Turns a write-heavy shard back to fenced readers, if the writer word is free: only its
+    /// holder changes the mode, and the next writer, finding the shard fenced, walks.
+    #[cold]
+    fn leave_counted(&self) {
+        if self
+            .state
+            .compare_exchange(
+                COUNTED,
+                COUNTED | thread_tag(),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            self.state.store(FENCED, Ordering::Release);
         }
     }
 
     /// Every `WRITE_RUN` writes: makes the shard write-heavy if the run was short, not if it
-    /// was long. Called under the writer word, before the record walk.
+    /// was long. Called by `tag`, the holder of the writer word, before the record walk, with
+    /// the shard in `mode` (fenced or counted); returns the mode it is in now.
     #[cold]
     #[inline(never)]
-    fn end_write_run(&self) {
+    fn end_write_run(&self, tag: usize, mode: usize) -> usize {
         #[cfg(not(loom))]
-        {
+        let new = {
             let now = barrier::now_ns();
             let start = self.run_start_ns.load(Ordering::Relaxed);
             self.run_start_ns.store(now, Ordering::Relaxed);
             let heavy = now.saturating_sub(start) < WRITE_HEAVY_NS;
-            let mode = if heavy { COUNTED } else { FENCED };
-            if mode != self.mode.load(Ordering::Relaxed) {
-                self.mode.store(mode, Ordering::SeqCst);
-            }
-        }
+            if heavy { COUNTED } else { FENCED }
+        };
         #[cfg(loom)]
-        {
+        let new = {
             let _ = &self.run_start_ns;
-            let flipped = if self.mode.load(Ordering::Relaxed) == COUNTED {
-                FENCED
-            } else {
-                COUNTED
-            };
-            self.mode.store(flipped, Ordering::SeqCst);
+            if mode == COUNTED { FENCED } else { COUNTED }
+        };
+        if new != mode {
+            self.state.store(tag | new, Ordering::SeqCst);
         }
+        new
     }
 
     /// Clears the reader bias, making every light reader visible, and keeps it off for a
     /// while proportional to what this cost, so that a shard written often stays fenced.
     #[cold]
-    fn revoke_bias(&self) {
+    fn revoke_bias(&self, tag: usize) {
         let start = barrier::now_ns();
-        self.mode.store(FENCED, Ordering::Relaxed);
+        self.state.store(tag | FENCED, Ordering::Relaxed);
         barrier::heavy();
         let end = barrier::now_ns();
         let window = (end - start)
@@ -504,7 +615,7 @@ impl<T> ShardLock<T> {
             if let Ok(Some(hold)) = LOCAL.try_with(|local| local.recursive_read(me)) {
                 return hold;
             }
-            let writer = self.writer.load(Ordering::Acquire);
+            let writer = self.state.load(Ordering::Acquire) & WRITER;
             if writer != 0 && writer == thread_tag() {
                 self.self_deadlock("read", site, "the write lock", self.write_site());
             }
@@ -551,7 +662,7 @@ impl<T> ShardLock<T> {
     fn try_read_shared(&self) -> bool {
         self.shared_readers.fetch_add(1, Ordering::SeqCst);
         store_load_fence();
-        if self.writer.load(Ordering::SeqCst) == 0 {
+        if self.state.load(Ordering::SeqCst) & WRITER == 0 {
             return true;
         }
         self.shared_readers.fetch_sub(1, Ordering::Release);
@@ -649,7 +760,7 @@ impl<T> ShardLock<T> {
     #[cfg(feature = "lockdep")]
     #[track_caller]
     fn check_write(&self, site: &'static Location<'static>) -> Token {
-        if self.writer.load(Ordering::Relaxed) == thread_tag() {
+        if self.state.load(Ordering::Relaxed) & WRITER == thread_tag() {
             self.self_deadlock("write", site, "the write lock", self.write_site());
         }
         if let Some(read_site) = LOCAL
@@ -667,17 +778,24 @@ impl<T> ShardLock<T> {
     #[track_caller]
     fn write_at(&self, site: &'static Location<'static>) -> WriteGuard<'_, T> {
         let tag = thread_tag();
-        if self
-            .writer
-            .compare_exchange(0, tag, Ordering::SeqCst, Ordering::Relaxed)
-            .is_err()
+        let state = self.state.load(Ordering::Relaxed);
+        let state = if state & WRITER == 0
+            && self
+                .state
+                .compare_exchange(state, state | tag, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
         {
-            self.acquire_writer_slow(tag, site);
+            state
+        } else {
+            self.acquire_writer_slow(tag, site)
+        };
+        // Under the writer word only this thread changes the mode.
+        let mut mode = state & MODE;
+        if mode == BIASED {
+            self.revoke_bias(tag);
+            mode = FENCED;
         }
-        if self.mode.load(Ordering::Relaxed) == BIASED {
-            self.revoke_bias();
-        }
-        // Under the writer word: a plain increment, on a line this writer already owns.
+        // Under the writer word: a plain increment.
         let writes = self.writes.load(Ordering::Relaxed).wrapping_add(1);
         self.writes.store(writes, Ordering::Relaxed);
         // Only a writer that finds the shard counted and leaves it counted skips the walk. One
@@ -685,19 +803,19 @@ impl<T> ShardLock<T> {
         // turns it off walks for a fenced reader that read the mode before an earlier switch
         // to counted, published and found no writer before this one came, and then re-checks
         // the mode after this one's switch back (it would pass and be counted nowhere).
-        let mut walk = self.mode.load(Ordering::Relaxed) != COUNTED;
+        let mut walk = mode != COUNTED;
         if writes.is_multiple_of(WRITE_RUN) {
-            self.end_write_run();
-            walk |= self.mode.load(Ordering::Relaxed) != COUNTED;
+            mode = self.end_write_run(tag, mode);
+            walk |= mode != COUNTED;
         }
         self.write_site.store(
             site as *const Location<'static> as *mut _,
             Ordering::Relaxed,
         );
-        // A read this thread holds would never be released while we wait for readers.
-        if local().holds_reads() {
-            self.check_own_read(site);
-        }
+        // A read this thread holds on this lock would never be released while we wait for
+        // readers: it is looked for where a reader is found, before any wait (the walk finds
+        // its slot, or the shared count its count), so that a write with no reader present
+        // does not look.
         self.wait_for_readers(walk, site);
         let (data, access) = self.data.write_access();
         WriteGuard {
@@ -711,19 +829,24 @@ impl<T> ShardLock<T> {
     }
 
     /// Panics (after letting the writer word go) if this thread reads the lock it now holds
-    /// the writer word of.
+    /// the writer word of. Called where the writer finds a reader, before it waits.
     #[cold]
     #[inline(never)]
     fn check_own_read(&self, site: &'static Location<'static>) {
+        if !local().holds_reads() {
+            return;
+        }
         if let Some(read_site) = LOCAL.with(|local| local.held_site(self.addr())) {
-            self.writer.store(0, Ordering::Release);
+            self.release_writer();
             self.self_deadlock("write", site, "a read guard", Some(read_site));
         }
     }
 
+    /// Takes the writer word after a first try failed; returns the state it found (the mode
+    /// it now holds the word in).
     #[cold]
     #[track_caller]
-    fn acquire_writer_slow(&self, tag: usize, site: &'static Location<'static>) {
+    fn acquire_writer_slow(&self, tag: usize, site: &'static Location<'static>) -> usize {
         // Another thread holds the writer word and may be waiting for a read this thread holds:
         // waiting for that writer would hang both threads, so report it before waiting.
         if let Some(read_site) = LOCAL
@@ -736,17 +859,18 @@ impl<T> ShardLock<T> {
         let _wait = self.stats.wait(self.index, WaitKind::Write);
         let mut wait = self.wait_point(WaitMode::Write, site);
         loop {
-            let writer = self.writer.load(Ordering::Relaxed);
+            let state = self.state.load(Ordering::Relaxed);
+            let writer = state & WRITER;
             if writer == tag {
                 self.self_deadlock("write", site, "the write lock", self.write_site());
             }
             if writer == 0
                 && self
-                    .writer
-                    .compare_exchange(0, tag, Ordering::SeqCst, Ordering::Relaxed)
+                    .state
+                    .compare_exchange(state, state | tag, Ordering::SeqCst, Ordering::Relaxed)
                     .is_ok()
             {
-                return;
+                return state;
             }
             // Nothing taken yet: a deadlock just ends the wait.
             if let Err(deadlock) = wait.pause(&|| self.writer_holder()) {
@@ -772,7 +896,7 @@ impl<T> ShardLock<T> {
     }
 
     /// Waits until no thread's record names this lock.
-    #[inline(never)]
+    #[inline(always)]
     fn wait_for_records(&self, site: &'static Location<'static>) {
         let me = self.addr();
         // Most records of a process whose threads come and go are free: one load each.
@@ -793,6 +917,7 @@ impl<T> ShardLock<T> {
     #[cold]
     #[inline(never)]
     fn wait_for_record(&self, record: &ReaderRecord, site: &'static Location<'static>) {
+        self.check_own_read(site);
         let me = self.addr();
         for slot in &record.held {
             if slot.load(Ordering::SeqCst) == me {
@@ -817,6 +942,7 @@ impl<T> ShardLock<T> {
     /// Waits until no reader counts on the shared count (the writer word is held).
     #[cold]
     fn wait_for_shared_readers(&self, site: &'static Location<'static>) {
+        self.check_own_read(site);
         let _wait = self.stats.wait(self.index, WaitKind::Write);
         let mut wait = self.wait_point(WaitMode::Readers, site);
         while self.shared_readers.load(Ordering::SeqCst) != 0 {
@@ -830,8 +956,16 @@ impl<T> ShardLock<T> {
     /// that the readers it waited for, and new readers, can go on) and panics.
     #[cold]
     fn withdraw_writer(&self, deadlock: waitfor::Deadlock) -> ! {
-        self.writer.store(0, Ordering::Release);
+        self.release_writer();
         deadlock.raise()
+    }
+
+    /// Gives the writer word back, keeping the mode (called by its holder, the only thread
+    /// that changes the state meanwhile).
+    #[inline]
+    fn release_writer(&self) {
+        let mode = self.state.load(Ordering::Relaxed) & MODE;
+        self.state.store(mode, Ordering::Release);
     }
 
     fn write_site(&self) -> Option<&'static Location<'static>> {
@@ -864,6 +998,22 @@ impl<T> ShardLock<T> {
                 "writing"
             },
         );
+    }
+}
+
+/// The release of a read published in slot 0 by [`ShardLock::read_with`] (a plain,
+/// uncounted slot: its release needs no look at the hold kind or the slot).
+#[cfg(not(feature = "lockdep"))]
+struct FirstRead<'a, T> {
+    lock: &'a ShardLock<T>,
+    _access: ReadAccess<T>,
+}
+
+#[cfg(not(feature = "lockdep"))]
+impl<T> Drop for FirstRead<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.lock.read_unlock(ReadHold::Slot(0));
     }
 }
 
@@ -1054,7 +1204,7 @@ impl<T> Drop for WriteGuard<'_, T> {
         // Unregistered before the unlock, as lockdep's own locks do.
         #[cfg(feature = "lockdep")]
         drop(std::mem::take(&mut self.token));
-        self.lock.writer.store(0, Ordering::Release);
+        self.lock.release_writer();
     }
 }
 

@@ -1067,3 +1067,30 @@ fn write_guard_and_read_guard_on_write_heavy_shards_report_a_deadlock() {
     map.clear();
     assert_usable(&map);
 }
+
+/// The self-deadlock check on a write-heavy shard: this thread's read guard is counted in the
+/// shard's shared count and its insert does not walk the records, yet the insert panics at
+/// once, naming both sites, and leaves the map usable. (Run on a thread of its own, so that a
+/// missing check fails the test instead of hanging it.)
+#[test]
+fn insert_while_holding_get_on_a_write_heavy_shard_panics() {
+    let (map, keys) = write_heavy_detecting_map();
+    let key = keys[1][0];
+    let (done, outcome) = mpsc::channel();
+    let scenario = Arc::clone(&map);
+    std::thread::spawn(move || {
+        let held_line = line!() + 1;
+        let guard = scenario.get(&key).unwrap();
+        let call_line = line!() + 1;
+        let message = expect_panic(|| scenario.insert(key, 7));
+        assert_eq!(*guard, 1);
+        drop(guard);
+        done.send((message, held_line, call_line)).unwrap();
+    });
+    let (message, held_line, call_line) = outcome.recv_timeout(Duration::from_secs(20)).expect(
+        "the insert under this thread's own counted read guard neither panicked nor returned",
+    );
+    assert_report(&message, 1, held_line, call_line);
+    assert_eq!(map.get_cloned(&key), Some(1));
+    assert_usable(&map);
+}
