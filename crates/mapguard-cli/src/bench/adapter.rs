@@ -311,9 +311,11 @@ mapguard_adapter!(
     ReadMostlyMap
 );
 mapguard_adapter!(
-    /// `mapguard::LockedMap`: one lock around one table, mapguard's baseline.
+    /// `mapguard::LockedMap`: one lock around one table, mapguard's baseline. A read copies
+    /// the value out under the read lock with `get_cloned`, as the std `RwLock` adapter does.
     Locked,
-    LockedMap
+    LockedMap,
+    |map, key| map.get_cloned(key).map(black_box).is_some()
 );
 
 /// std `RwLock<HashMap>`: the minimal fix.
