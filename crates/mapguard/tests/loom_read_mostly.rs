@@ -44,6 +44,9 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicPtr, Ordering};
 use loom::thread;
 use mapguard::LoomDomain as Domain;
+#[path = "support/loom_model.rs"]
+mod loom_model;
+use loom_model::{model, model_bounded};
 
 /// A published object; its value is written once before publication and once more (a poison
 /// value) right before it is freed, so that loom sees the free as a write.
@@ -96,32 +99,6 @@ fn replace_and_reclaim(domain: &Domain, slot: &AtomicPtr<Object>) -> Option<*mut
     } else {
         Some(old)
     }
-}
-
-/// Runs `f` under loom with at most 3 preemptions (unless `LOOM_MAX_PREEMPTIONS` says
-/// otherwise) and prints how many executions it explored.
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    model_bounded(usize::MAX, f);
-}
-
-/// [`model`] with at most `most` preemptions, for models with three threads.
-fn model_bounded(most: usize, f: impl Fn() + Sync + Send + 'static) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let mut builder = loom::model::Builder::new();
-    let bound = builder.preemption_bound.unwrap_or(3).min(most);
-    builder.preemption_bound = Some(bound);
-    let iterations = std::sync::Arc::new(AtomicU64::new(0));
-    let counter = std::sync::Arc::clone(&iterations);
-    builder.check(move || {
-        counter.fetch_add(1, Ordering::Relaxed);
-        f();
-    });
-    println!(
-        "loom {}: {} iterations (preemption bound {:?})",
-        std::thread::current().name().unwrap_or("?"),
-        iterations.load(Ordering::Relaxed),
-        builder.preemption_bound
-    );
 }
 
 #[test]

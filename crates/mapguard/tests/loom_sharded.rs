@@ -10,31 +10,12 @@
 use loom::sync::Arc;
 use loom::thread;
 use mapguard::ShardedMap;
+#[path = "support/loom_model.rs"]
+mod loom_model;
+use loom_model::model;
 
 fn one_shard() -> Arc<ShardedMap<u64, u64>> {
     Arc::new(ShardedMap::builder().shards(1).build().unwrap())
-}
-
-/// Runs `f` under loom with at most 3 preemptions (unless `LOOM_MAX_PREEMPTIONS` says
-/// otherwise) and prints how many executions it explored.
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
-    }
-    let iterations = std::sync::Arc::new(AtomicU64::new(0));
-    let counter = std::sync::Arc::clone(&iterations);
-    builder.check(move || {
-        counter.fetch_add(1, Ordering::Relaxed);
-        f();
-    });
-    println!(
-        "loom {}: {} iterations (preemption bound {:?})",
-        std::thread::current().name().unwrap_or("?"),
-        iterations.load(Ordering::Relaxed),
-        builder.preemption_bound
-    );
 }
 
 #[test]

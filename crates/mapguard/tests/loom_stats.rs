@@ -10,34 +10,15 @@
 use loom::sync::Arc;
 use loom::thread;
 use mapguard::loom_stats::{Pool, Stripes};
+#[path = "support/loom_model.rs"]
+mod loom_model;
+use loom_model::model;
 
 /// Lets the threads spawned so far run before the next step (loom schedules a new thread
 /// only once the spawning thread yields or blocks); interleavings from there on are
 /// explored up to the preemption bound.
 fn let_others_run() {
     thread::yield_now();
-}
-
-/// Runs `f` under loom with at most 3 preemptions (unless `LOOM_MAX_PREEMPTIONS` says
-/// otherwise) and prints how many executions it explored.
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
-    }
-    let iterations = std::sync::Arc::new(AtomicU64::new(0));
-    let counter = std::sync::Arc::clone(&iterations);
-    builder.check(move || {
-        counter.fetch_add(1, Ordering::Relaxed);
-        f();
-    });
-    println!(
-        "loom {}: {} executions (preemption bound {:?})",
-        std::thread::current().name().unwrap_or("?"),
-        iterations.load(Ordering::Relaxed),
-        builder.preemption_bound
-    );
 }
 
 /// A thread that claims a number from `pool` and counts `n` get hits and `n` inserts as it,
