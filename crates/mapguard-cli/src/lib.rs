@@ -10,8 +10,9 @@ pub mod bench;
 pub mod cli;
 pub mod demo;
 
-/// The guide for Go programmers (`docs/from-go.md`), compiled as doctests so that every
-/// example in it, and every `compile_fail` claim, is checked by `cargo test`.
+/// The guide for Go programmers (`docs/from-go.md` of this crate, kept inside the crate so
+/// that it is packaged with it), compiled as doctests so that every example in it, and every
+/// `compile_fail` claim, is checked by `cargo test`.
 #[cfg(doctest)]
-#[doc = include_str!("../../../docs/from-go.md")]
+#[doc = include_str!("../docs/from-go.md")]
 pub struct FromGoGuide;
