@@ -55,9 +55,9 @@
 //!   a write from there to the same shard panics ("deadlock avoided"). (Such trait code that
 //!   writes to other shards or maps while another thread does the reverse is the one way left,
 //!   and it is not detected.)
-//! - **[`LockedMap`]** is one `parking_lot` reader-writer lock per map, so within one map the
-//!   only deadlock is a thread waiting for itself (a write while it holds a [`LockedRef`], or
-//!   a read while it holds one and a writer is queued). Without the `lockdep` feature that
+//! - **[`LockedMap`]** is one `std` reader-writer lock per map (without poisoning), so within
+//!   one map the only deadlock is a thread waiting for itself (a write while it holds a
+//!   [`LockedRef`], or a read while it holds one and a writer is queued). Without the `lockdep` feature that
 //!   hangs, as with `std`'s `RwLock`; with it, it is reported before it blocks, and so are
 //!   two threads locking two `LockedMap`s in opposite orders.
 //!

@@ -30,23 +30,27 @@ use hashbrown::hash_table::Entry as TableEntry;
 use crate::error::{BuildError, ReserveError};
 #[cfg(not(feature = "lockdep"))]
 use crate::raw::lock_stats::{LockStats, WaitKind};
+#[cfg(not(feature = "lockdep"))]
+use crate::raw::std_lock;
 use crate::sharded::{Action, Computed, DefaultHashBuilder};
 use crate::stats::{Counter, Instrument, Settings, Slot, WriteOp};
 
-/// The lock around the table. Swap this (and the guard aliases) to change the lock.
+/// The lock around the table: `std`'s `RwLock` (without poisoning), the lock of the
+/// `RwLock<HashMap>` this map is the baseline for. Swap this (and the guard aliases) to change
+/// the lock.
 #[cfg(not(feature = "lockdep"))]
-type TableLock<T> = parking_lot::RwLock<T>;
+type TableLock<T> = std_lock::RwLock<T>;
 #[cfg(not(feature = "lockdep"))]
-type TableReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
+type TableReadGuard<'a, T> = std_lock::ReadGuard<'a, T>;
 #[cfg(not(feature = "lockdep"))]
-type MappedReadGuard<'a, T> = parking_lot::MappedRwLockReadGuard<'a, T>;
+type MappedReadGuard<'a, T, U> = std_lock::MappedReadGuard<'a, T, U>;
 #[cfg(not(feature = "lockdep"))]
-type TableWriteGuard<'a, T> = parking_lot::RwLockWriteGuard<'a, T>;
+type TableWriteGuard<'a, T> = std_lock::WriteGuard<'a, T>;
 
 #[cfg(feature = "lockdep")]
 use traced::{MappedReadGuard, TableLock, TableReadGuard, TableWriteGuard};
 
-/// With the `lockdep` feature: the same parking_lot lock, each acquisition reported to
+/// With the `lockdep` feature: the same `std` lock, each acquisition reported to
 /// lockdep as a foreign lock of a class of the map's own (`LockedMap#<n>`, numbered in
 /// creation order), so that two threads locking two maps in opposite orders are reported
 /// before they hang, and a thread re-entering its own map is reported before it blocks.
@@ -59,9 +63,10 @@ mod traced {
     use lockdep::foreign::{Access, LockClass, Token};
 
     use crate::raw::lock_stats::{LockStats, WaitKind};
+    use crate::raw::std_lock::{self, RwLock};
 
     pub(super) struct TableLock<T> {
-        inner: parking_lot::RwLock<T>,
+        inner: RwLock<T>,
         class: LockClass,
     }
 
@@ -70,14 +75,14 @@ mod traced {
             static MAPS: AtomicU64 = AtomicU64::new(0);
             let id = MAPS.fetch_add(1, Ordering::Relaxed);
             Self {
-                inner: parking_lot::RwLock::new(value),
+                inner: RwLock::new(value),
                 class: LockClass::unique(format_args!("LockedMap#{id}")),
             }
         }
 
         #[track_caller]
         pub(super) fn read(&self) -> TableReadGuard<'_, T> {
-            // parking_lot's lock is fair to writers: a re-read can wait behind a queued writer.
+            // The lock prefers writers: a re-read can wait behind a queued writer.
             let token = self
                 .class
                 .acquire_at(self, Access::Read, Location::caller());
@@ -132,14 +137,14 @@ mod traced {
     }
 
     pub(super) struct TableReadGuard<'a, T> {
-        guard: parking_lot::RwLockReadGuard<'a, T>,
+        guard: std_lock::ReadGuard<'a, T>,
         token: Token,
     }
 
     impl<'a, T> TableReadGuard<'a, T> {
-        pub(super) fn map<U>(this: Self, f: impl FnOnce(&T) -> &U) -> MappedReadGuard<'a, U> {
+        pub(super) fn map<U>(this: Self, f: impl FnOnce(&T) -> &U) -> MappedReadGuard<'a, T, U> {
             MappedReadGuard {
-                guard: parking_lot::RwLockReadGuard::map(this.guard, f),
+                guard: std_lock::ReadGuard::map(this.guard, f),
                 _token: this.token,
             }
         }
@@ -147,9 +152,9 @@ mod traced {
         pub(super) fn try_map<U>(
             this: Self,
             f: impl FnOnce(&T) -> Option<&U>,
-        ) -> Result<MappedReadGuard<'a, U>, Self> {
+        ) -> Result<MappedReadGuard<'a, T, U>, Self> {
             let token = this.token;
-            match parking_lot::RwLockReadGuard::try_map(this.guard, f) {
+            match std_lock::ReadGuard::try_map(this.guard, f) {
                 Ok(guard) => Ok(MappedReadGuard {
                     guard,
                     _token: token,
@@ -166,20 +171,20 @@ mod traced {
         }
     }
 
-    pub(super) struct MappedReadGuard<'a, T> {
-        guard: parking_lot::MappedRwLockReadGuard<'a, T>,
+    pub(super) struct MappedReadGuard<'a, T, U> {
+        guard: std_lock::MappedReadGuard<'a, T, U>,
         _token: Token,
     }
 
-    impl<T> Deref for MappedReadGuard<'_, T> {
-        type Target = T;
-        fn deref(&self) -> &T {
+    impl<T, U> Deref for MappedReadGuard<'_, T, U> {
+        type Target = U;
+        fn deref(&self) -> &U {
             &self.guard
         }
     }
 
     pub(super) struct TableWriteGuard<'a, T> {
-        guard: parking_lot::RwLockWriteGuard<'a, T>,
+        guard: std_lock::WriteGuard<'a, T>,
         token: Token,
     }
 
@@ -188,7 +193,7 @@ mod traced {
             let mut token = this.token;
             token.downgrade(Access::Read);
             TableReadGuard {
-                guard: parking_lot::RwLockWriteGuard::downgrade(this.guard),
+                guard: std_lock::WriteGuard::downgrade(this.guard),
                 token,
             }
         }
@@ -292,7 +297,7 @@ pub struct LockedMap<K, V, S = DefaultHashBuilder> {
 /// assert_eq!((*entry.key(), *entry.value(), *entry), ("k", 1, 1));
 /// ```
 pub struct LockedRef<'a, K, V> {
-    entry: MappedReadGuard<'a, (K, V)>,
+    entry: MappedReadGuard<'a, Table<K, V>, (K, V)>,
 }
 
 impl<K, V> LockedRef<'_, K, V> {

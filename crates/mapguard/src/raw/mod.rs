@@ -8,6 +8,8 @@
 //! - [`epoch`]: epoch-based reclamation for memory that readers reach without a lock (built on
 //!   [`barrier`] and `primitive`, like the lock).
 //! - [`read_mostly`]: the slot tables of `ReadMostlyMap`.
+//! - [`std_lock`]: `std`'s reader-writer lock without poisoning, with mapped read guards (the
+//!   lock of `LockedMap`).
 //! - [`lock_stats`]: contention figures of a shard lock (slow paths only); [`usdt`]: static
 //!   probes (feature `usdt`; the probe macro emits inline assembly).
 
@@ -19,6 +21,7 @@ pub(crate) mod primitive;
 pub(crate) mod read_mostly;
 pub(crate) mod readers;
 pub(crate) mod shard_lock;
+pub(crate) mod std_lock;
 pub(crate) mod usdt;
 pub(crate) mod waitfor;
 
