@@ -22,12 +22,6 @@ pub(crate) fn store_load_fence() {
     loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Whether writers skip reader records that no live thread owns. Loom runs thread-local
-/// destructors (which free records) outside its schedule, so a model that reads the
-/// ownership flag is reported as non-deterministic; under loom writers scan every record, as
-/// they would if every record were owned.
-pub(crate) const SKIP_FREE_RECORDS: bool = !cfg!(loom);
-
 /// Declares a thread-local, with `std` or loom.
 macro_rules! thread_local_shim {
     ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = const { $init:expr };) => {
