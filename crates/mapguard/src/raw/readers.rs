@@ -195,6 +195,7 @@ impl ReaderRecord {
     /// its record (SeqCst CAS) before it publishes any read, so a look whose SeqCst load finds
     /// the record free comes before that claim in the single SeqCst order.
     #[inline]
+    #[cfg_attr(loom, allow(dead_code))] // Deadlock detection, which loom models leave out.
     pub(crate) fn in_use(&self) -> bool {
         self.in_use.load(Ordering::SeqCst)
     }

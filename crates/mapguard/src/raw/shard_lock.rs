@@ -265,10 +265,7 @@ impl<T> ShardLock<T> {
             match self.publish(local, 0, site) {
                 Some(ReadHold::Slot(_)) => {
                     let (data, access) = self.data.read_access();
-                    let _release = FirstRead {
-                        lock: self,
-                        _access: access,
-                    };
+                    let _release = FirstRead { lock: self, access };
                     // SAFETY: the read lock is held until `_release` is dropped, after `f`
                     // returns or unwinds, so no writer changes the data meanwhile.
                     return f(unsafe { &*data });
@@ -1026,13 +1023,15 @@ impl<T> ShardLock<T> {
 #[cfg(not(feature = "lockdep"))]
 struct FirstRead<'a, T> {
     lock: &'a ShardLock<T>,
-    _access: ReadAccess<T>,
+    access: ReadAccess<T>,
 }
 
 #[cfg(not(feature = "lockdep"))]
 impl<T> Drop for FirstRead<'_, T> {
     #[inline]
     fn drop(&mut self) {
+        // The tracked access ends before the release lets a writer in.
+        self.access.end();
         self.lock.read_unlock(ReadHold::Slot(0));
     }
 }
@@ -1133,6 +1132,8 @@ impl<T, U: ?Sized> Deref for ReadGuard<'_, T, U> {
 impl<T, U: ?Sized> Drop for ReadGuard<'_, T, U> {
     #[inline]
     fn drop(&mut self) {
+        // The tracked access ends before the release lets a writer in.
+        self.access.end();
         self.lock.read_unlock(self.hold);
     }
 }
