@@ -8,6 +8,7 @@
 //! - [`epoch`]: epoch-based reclamation for memory that readers reach without a lock (built on
 //!   [`barrier`] and `primitive`, like the lock).
 //! - [`read_mostly`]: the slot tables of `ReadMostlyMap`.
+//! - [`pow2`]: the shard array, indexed by a mask instead of a bounds check.
 //! - [`lock_stats`]: contention figures of a shard lock (slow paths only); [`usdt`]: static
 //!   probes (feature `usdt`; the probe macro emits inline assembly).
 
@@ -15,6 +16,7 @@ mod barrier;
 pub(crate) mod epoch;
 mod lock_class;
 pub(crate) mod lock_stats;
+pub(crate) mod pow2;
 pub(crate) mod primitive;
 pub(crate) mod read_mostly;
 pub(crate) mod readers;
