@@ -4,7 +4,9 @@
 //! cache-line-aligned array of slots, each holding the address of a lock the thread reads, or 0.
 //! A reader writes only its own record, so reads on two cores never write a shared cache line.
 //! A writer reads every record (there is one per live reading thread) and waits until none of
-//! them names its lock.
+//! them names its lock. A thread holding a single read publishes it in slot 0, and a word
+//! beside the slots says whether any other slot is in use, so a writer reads two words of a
+//! record (slot 0 and that word), and all slots only of a thread that holds several reads.
 //!
 //! Records are never freed: when a thread exits, its record is marked free and the next new
 //! thread takes it over, so the list is as long as the largest number of threads that were
@@ -24,8 +26,9 @@ use super::waitfor::{SiteCell, WaitRecord};
 
 /// Number of distinct locks a thread can read at once through its own record. Reads beyond
 /// this many distinct locks fall back to the lock's shared reader count.
-/// Four: most threads hold at most a couple of guards at a time, and every write scans every
-/// thread's slots, so fewer slots make writes cheaper.
+/// Four: most threads hold at most a couple of guards at a time. A writer reads slot 0 and the
+/// record's [`high`](ReaderRecord::high) word of every record, and the other slots only of a
+/// record whose thread holds more than one read (see [`ReaderRecord::may_name`]).
 pub(crate) const SLOTS: usize = 4;
 
 /// The `used` mask with every slot taken.
