@@ -1,6 +1,7 @@
 //! Single-thread hot-path probe: a fixed number of `get` (hit and miss), overwrite,
-//! insert-new-then-remove and grow-from-empty operations on one map, each phase in its own non-inlined function so
-//! that `valgrind --tool=callgrind` attributes instructions per phase, plus wall-clock ns/op.
+//! insert-new-then-remove and grow-from-empty operations on one map, each phase in its own
+//! non-inlined function so that `valgrind --tool=callgrind` attributes instructions per phase,
+//! plus wall-clock ns/op.
 //!
 //! ```text
 //! cargo build --release -p mapguard-cli --example hotpath

@@ -1,6 +1,7 @@
 //! Loom models of `ShardedMap`'s shard lock: the reader/writer handshake through per-thread
-//! records (in a thread's first slot and in another), recursive reads with a writer waiting, downgrade, two writers, and reads and
-//! iteration while a writer grows, shrinks and rebuilds the shard's table.
+//! records (in a thread's first slot and in another), recursive reads with a writer waiting,
+//! downgrade, two writers, and reads and iteration while a writer grows, shrinks and rebuilds
+//! the shard's table.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p mapguard --test loom_sharded --release`.
 //! Under loom every guard holds a tracked access to the shard's data, so a read that could
