@@ -1,6 +1,7 @@
-//! Single-thread hot-path probe: a fixed number of `get` (hit and miss), overwrite and
-//! insert-new-then-remove operations on one map, each phase in its own non-inlined function so
-//! that `valgrind --tool=callgrind` attributes instructions per phase, plus wall-clock ns/op.
+//! Single-thread hot-path probe: a fixed number of `get` (hit and miss), overwrite,
+//! insert-new-then-remove and grow-from-empty operations on one map, each phase in its own
+//! non-inlined function so that `valgrind --tool=callgrind` attributes instructions per phase,
+//! plus wall-clock ns/op.
 //!
 //! ```text
 //! cargo build --release -p mapguard-cli --example hotpath
@@ -70,6 +71,19 @@ fn phase_insert_remove<H: MapHandle>(h: &mut H, keys: &[u64]) -> usize {
     removed
 }
 
+/// Inserts of new keys into a map built empty (no capacity given), as in `rapid-grow`: every
+/// table growth (the rehash and the allocation) is part of the phase.
+#[inline(never)]
+fn phase_grow<M: BenchMap>(keys: &[u64]) -> usize {
+    let map = M::with_capacity(0, bench_hasher(0x5eed));
+    let mut h = map.handle();
+    for key in keys {
+        h.insert(*key, 1);
+    }
+    drop(h);
+    map.len()
+}
+
 /// The `read-heavy` mix: 98 reads (hits and misses), then one insert of a new key and one
 /// remove of it, per 100 operations.
 #[inline(never)]
@@ -124,6 +138,8 @@ fn run<M: BenchMap>(ops: usize) {
     timed("mixed", &mut || phase_mixed(&mut h, &hits, &fresh));
     drop(h);
     assert_eq!(map.len(), keys as usize);
+    let distinct: Vec<u64> = (0..ops).map(|_| splitmix(&mut rng)).collect();
+    timed("grow", &mut || phase_grow::<M>(&distinct));
 }
 
 fn main() {

@@ -1,11 +1,15 @@
 //! Loom models of `ShardedMap`'s shard lock: the reader/writer handshake through per-thread
-//! records, recursive reads with a writer waiting, downgrade, two writers, and reads and
-//! iteration while a writer grows, shrinks and rebuilds the shard's table.
+//! records (in a thread's first slot and in another), recursive reads with a writer waiting,
+//! downgrade, two writers, and reads and iteration while a writer grows, shrinks and rebuilds
+//! the shard's table.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p mapguard --test loom_sharded --release`.
 //! Under loom every guard holds a tracked access to the shard's data, so a read that could
 //! overlap a write fails the model as a data race. Without `--cfg loom` this file is empty.
 #![cfg(loom)]
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::BuildHasherDefault;
 
 use loom::sync::Arc;
 use loom::thread;
@@ -80,6 +84,46 @@ fn two_writers_and_a_downgrade() {
         assert_eq!(value, 1);
         other.join().unwrap();
         assert_eq!(map.len(), 2);
+    });
+}
+
+/// A read published in a slot other than the first (the thread already reads another shard)
+/// while a writer writes that shard: the writer looks past slot 0 only when the reader's
+/// record says another slot may be in use, so it must see that word or the reader must see
+/// the writer.
+#[test]
+fn second_slot_reader_never_overlaps_writer() {
+    model(|| {
+        // A fixed hasher: the model must place the keys alike in every execution.
+        let hasher = BuildHasherDefault::<DefaultHasher>::default();
+        let map = Arc::new(
+            ShardedMap::builder()
+                .shards(2)
+                .hasher(hasher)
+                .build()
+                .unwrap(),
+        );
+        for key in 0..8 {
+            map.insert(key, key);
+        }
+        let shard = |key: u64| map.get(&key).unwrap().shard();
+        let other = (1..8).find(|&key| shard(key) != shard(0)).unwrap();
+        let writer = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                map.insert(other, 100);
+            })
+        };
+        let first = map.get(&0).unwrap();
+        let seen = map.get(&other).map(|v| *v);
+        assert!(
+            seen == Some(other) || seen == Some(100),
+            "read {seen:?} for key {other}"
+        );
+        assert_eq!(*first, 0);
+        drop(first);
+        writer.join().unwrap();
+        assert_eq!(map.get_cloned(&other), Some(100));
     });
 }
 

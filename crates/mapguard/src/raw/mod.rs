@@ -10,6 +10,7 @@
 //! - [`read_mostly`]: the slot tables of `ReadMostlyMap`.
 //! - [`std_lock`]: `std`'s reader-writer lock without poisoning, with mapped read guards (the
 //!   lock of `LockedMap`).
+//! - [`pow2`]: the shard array, indexed by a mask instead of a bounds check.
 //! - [`lock_stats`]: contention figures of a shard lock (slow paths only); [`usdt`]: static
 //!   probes (feature `usdt`; the probe macro emits inline assembly).
 
@@ -17,6 +18,7 @@ mod barrier;
 pub(crate) mod epoch;
 mod lock_class;
 pub(crate) mod lock_stats;
+pub(crate) mod pow2;
 pub(crate) mod primitive;
 pub(crate) mod read_mostly;
 pub(crate) mod readers;

@@ -22,12 +22,6 @@ pub(crate) fn store_load_fence() {
     loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Whether writers skip reader records that no live thread owns. Loom runs thread-local
-/// destructors (which free records) outside its schedule, so a model that reads the
-/// ownership flag is reported as non-deterministic; under loom writers scan every record, as
-/// they would if every record were owned.
-pub(crate) const SKIP_FREE_RECORDS: bool = !cfg!(loom);
-
 /// Declares a thread-local, with `std` or loom.
 macro_rules! thread_local_shim {
     ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = const { $init:expr };) => {
@@ -81,10 +75,25 @@ pub(crate) struct DataCell<T> {
 }
 
 /// A shared access to a [`DataCell`], held by read guards (loom tracks it; `std` needs nothing).
-#[cfg(not(loom))]
-pub(crate) type ReadAccess<T> = std::marker::PhantomData<*const T>;
-#[cfg(loom)]
-pub(crate) type ReadAccess<T> = loom::cell::ConstPtr<T>;
+/// A guard [`end`](Self::end)s it before it releases its read, so that under loom the access
+/// never outlives the read lock: a writer let in by the release must not find it still open.
+pub(crate) struct ReadAccess<T> {
+    #[cfg(not(loom))]
+    _marker: std::marker::PhantomData<*const T>,
+    #[cfg(loom)]
+    access: Option<loom::cell::ConstPtr<T>>,
+}
+
+impl<T> ReadAccess<T> {
+    /// Ends the tracked access (under loom; nothing otherwise).
+    #[inline(always)]
+    pub(crate) fn end(&mut self) {
+        #[cfg(loom)]
+        {
+            self.access = None;
+        }
+    }
+}
 
 /// An exclusive access to a [`DataCell`], held by write guards.
 #[cfg(not(loom))]
@@ -103,12 +112,21 @@ impl<T> DataCell<T> {
     pub(crate) fn read_access(&self) -> (*mut T, ReadAccess<T>) {
         #[cfg(not(loom))]
         {
-            (self.inner.get(), std::marker::PhantomData)
+            let access = ReadAccess {
+                _marker: std::marker::PhantomData,
+            };
+            (self.inner.get(), access)
         }
         #[cfg(loom)]
         {
             let access = self.inner.get();
-            (access.with(|ptr| ptr as *mut T), access)
+            let data = access.with(|ptr| ptr as *mut T);
+            (
+                data,
+                ReadAccess {
+                    access: Some(access),
+                },
+            )
         }
     }
 

@@ -4,7 +4,9 @@
 //! cache-line-aligned array of slots, each holding the address of a lock the thread reads, or 0.
 //! A reader writes only its own record, so reads on two cores never write a shared cache line.
 //! A writer reads every record (there is one per live reading thread) and waits until none of
-//! them names its lock.
+//! them names its lock. A thread holding a single read publishes it in slot 0, and a word
+//! beside the slots says whether any other slot is in use, so a writer reads two words of a
+//! record (slot 0 and that word), and all slots only of a thread that holds several reads.
 //!
 //! Records are never freed: when a thread exits, its record is marked free and the next new
 //! thread takes it over, so the list is as long as the largest number of threads that were
@@ -17,19 +19,23 @@
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
 use std::ptr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{Ordering, compiler_fence};
 
 use super::primitive::{AtomicBool, AtomicPtr, AtomicUsize, global, thread_local};
 use super::waitfor::{SiteCell, WaitRecord};
 
 /// Number of distinct locks a thread can read at once through its own record. Reads beyond
 /// this many distinct locks fall back to the lock's shared reader count.
-/// Four: most threads hold at most a couple of guards at a time, and every write scans every
-/// thread's slots, so fewer slots make writes cheaper.
+/// Four: most threads hold at most a couple of guards at a time. A writer reads slot 0 and the
+/// record's [`high`](ReaderRecord::high) word of every record, and the other slots only of a
+/// record whose thread holds more than one read (see [`ReaderRecord::may_name`]).
 pub(crate) const SLOTS: usize = 4;
 
 /// The `used` mask with every slot taken.
 pub(crate) const ALL_SLOTS: u8 = (1 << SLOTS) - 1;
+
+/// The `used` bits of every slot but slot 0 (what [`ReaderRecord::high`] mirrors).
+pub(crate) const HIGH_SLOTS: u8 = ALL_SLOTS & !1;
 
 /// One thread's published reads. Aligned to 128 bytes so that no two threads' records share a
 /// cache line (or an adjacent-line prefetch pair).
@@ -41,6 +47,12 @@ pub(crate) struct ReaderRecord {
     /// thread's and other threads') name it.
     pub(crate) sites: [SiteCell; SLOTS],
 
+    /// The slots other than slot 0 that may be in use, as a `used` mask (see
+    /// [`HIGH_SLOTS`]): set before such a slot is published, cleared after it is released.
+    /// Slot 0 is the only one a thread holding a single read uses, so a writer looks at slot
+    /// 0 and at this word, and at the other slots only when this word says so (see
+    /// `ShardLock::wait_for_records`).
+    pub(crate) high: AtomicUsize,
     /// Whether a live thread owns this record.
     in_use: AtomicBool,
     /// The next record in the global list (records are only ever pushed at the head).
@@ -100,6 +112,7 @@ fn claim_record() -> &'static ReaderRecord {
     let record: &'static ReaderRecord = Box::leak(Box::new(ReaderRecord {
         held: std::array::from_fn(|_| AtomicUsize::new(0)),
         sites: std::array::from_fn(|_| SiteCell::new()),
+        high: AtomicUsize::new(0),
         in_use: AtomicBool::new(true),
         next: AtomicPtr::new(ptr::null_mut()),
         wait: WaitRecord::new(),
@@ -181,13 +194,25 @@ pub(crate) struct LocalCold {
 
 impl ReaderRecord {
     /// Whether a live thread owns this record. A free record has no read published (a thread
-    /// gives its record up only with every slot empty), so writers may skip it. SeqCst on
-    /// both sides: a thread claims its record (SeqCst CAS) before it publishes any read, so a
-    /// writer whose SeqCst load finds the record free comes before that claim in the single
-    /// SeqCst order, and the reader's check of the writer word will see the writer.
+    /// gives its record up only with every slot empty). SeqCst on both sides: a thread claims
+    /// its record (SeqCst CAS) before it publishes any read, so a look whose SeqCst load finds
+    /// the record free comes before that claim in the single SeqCst order.
     #[inline]
+    #[cfg_attr(loom, allow(dead_code))] // Deadlock detection, which loom models leave out.
     pub(crate) fn in_use(&self) -> bool {
         self.in_use.load(Ordering::SeqCst)
+    }
+
+    /// Whether slot 0 names `lock`, or another slot may (what a writer of `lock` must look
+    /// at more closely): two loads, whatever the number of slots.
+    ///
+    /// SeqCst, as the reader's stores are: a reader sets [`high`](Self::high) before it
+    /// publishes a slot other than 0 and checks the writer word after, so a writer whose
+    /// load of `high` comes before that store in the single SeqCst order also comes before
+    /// the reader's check, which then sees the writer.
+    #[inline(always)]
+    pub(crate) fn may_name(&self, lock: usize) -> bool {
+        self.held[0].load(Ordering::SeqCst) == lock || self.high.load(Ordering::SeqCst) != 0
     }
 }
 
@@ -254,6 +279,28 @@ impl LocalReader {
         })
         .ok()
         .flatten()
+    }
+
+    /// Publishes in the record's [`high`](ReaderRecord::high) word that `slot` (not slot 0)
+    /// is about to be used, before the slot itself is published.
+    #[inline]
+    pub(crate) fn announce_high(&self, slot: usize) {
+        let high = (self.used.get() | (1 << slot)) & HIGH_SLOTS;
+        self.record()
+            .high
+            .store(usize::from(high), Ordering::SeqCst);
+        // The slot's own store may be relaxed (a reader-biased shard): keep it after this one.
+        compiler_fence(Ordering::SeqCst);
+    }
+
+    /// Brings the record's [`high`](ReaderRecord::high) word back to the slots `used` marks
+    /// (after a slot other than 0 was released, or a publish in one failed).
+    #[inline]
+    pub(crate) fn settle_high(&self) {
+        let high = self.used.get() & HIGH_SLOTS;
+        self.record()
+            .high
+            .store(usize::from(high), Ordering::Release);
     }
 
     /// Whether this thread holds any read at all (the write path's cheap pre-check).

@@ -53,8 +53,7 @@ use super::barrier;
 use super::lock_class::MapId;
 use super::lock_stats::{LockStats, WaitKind};
 use super::primitive::{
-    AtomicPtr, AtomicU64, AtomicUsize, DataCell, ReadAccess, SKIP_FREE_RECORDS, WriteAccess,
-    store_load_fence,
+    AtomicPtr, AtomicU64, AtomicUsize, DataCell, ReadAccess, WriteAccess, store_load_fence,
 };
 
 use super::readers::{
@@ -266,10 +265,7 @@ impl<T> ShardLock<T> {
             match self.publish(local, 0, site) {
                 Some(ReadHold::Slot(_)) => {
                     let (data, access) = self.data.read_access();
-                    let _release = FirstRead {
-                        lock: self,
-                        _access: access,
-                    };
+                    let _release = FirstRead { lock: self, access };
                     // SAFETY: the read lock is held until `_release` is dropped, after `f`
                     // returns or unwinds, so no writer changes the data meanwhile.
                     return f(unsafe { &*data });
@@ -397,7 +393,17 @@ impl<T> ShardLock<T> {
         if slot >= SLOTS || local.overflow_holds(self.addr()) {
             return None;
         }
-        self.publish(local, slot, site)
+        if slot == 0 {
+            return self.publish(local, 0, site);
+        }
+        // Writers look past slot 0 only when the record's `high` word says so: it goes up
+        // before the slot is published, and back down if the publish fails.
+        local.announce_high(slot);
+        let hold = self.publish(local, slot, site);
+        if hold.is_none() {
+            local.settle_high();
+        }
+        hold
     }
 
     /// Publishes a read of this lock in the free `slot`, unless a writer is present.
@@ -683,6 +689,9 @@ impl<T> ShardLock<T> {
                 if count == 0 {
                     local.used.set(local.used.get() & !(1 << slot));
                     local.record().held[slot].store(0, Ordering::Release);
+                    if slot != 0 {
+                        local.settle_high();
+                    }
                     // The span's last read: lockdep's registration goes (after the
                     // slot is free, so a subscriber that reads the map finds it free).
                     #[cfg(feature = "lockdep")]
@@ -704,6 +713,9 @@ impl<T> ShardLock<T> {
             local.used.set(local.used.get() & !(1 << slot));
             local.counted.set(local.counted.get() & !(1 << slot));
             local.record().held[slot].store(0, Ordering::Release);
+            if slot != 0 {
+                local.settle_high();
+            }
             self.shared_readers.fetch_sub(1, Ordering::Release);
             #[cfg(feature = "lockdep")]
             let _ = COLD.try_with(|cold| drop(cold.tokens[slot].take()));
@@ -778,19 +790,19 @@ impl<T> ShardLock<T> {
     #[track_caller]
     fn write_at(&self, site: &'static Location<'static>) -> WriteGuard<'_, T> {
         let tag = thread_tag();
-        let state = self.state.load(Ordering::Relaxed);
-        let state = if state & WRITER == 0
-            && self
-                .state
-                .compare_exchange(state, state | tag, Ordering::SeqCst, Ordering::Relaxed)
-                .is_ok()
+        // One try, expecting the word free in the mode last seen: a held word (or a mode
+        // changed meanwhile) fails it and the slow path waits.
+        let mode = self.state.load(Ordering::Relaxed) & MODE;
+        let mut mode = if self
+            .state
+            .compare_exchange(mode, mode | tag, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
         {
-            state
+            mode
         } else {
-            self.acquire_writer_slow(tag, site)
+            self.acquire_writer_slow(tag, site) & MODE
         };
         // Under the writer word only this thread changes the mode.
-        let mut mode = state & MODE;
         if mode == BIASED {
             self.revoke_bias(tag);
             mode = FENCED;
@@ -899,26 +911,31 @@ impl<T> ShardLock<T> {
     #[inline(always)]
     fn wait_for_records(&self, site: &'static Location<'static>) {
         let me = self.addr();
-        // Most records of a process whose threads come and go are free: one load each.
-        // The scan makes no call (so that it stays unrolled); a record naming the lock is
-        // waited for out of line.
-        for record in records().filter(|record| !SKIP_FREE_RECORDS || record.in_use()) {
-            if record
-                .held
-                .iter()
-                .any(|slot| slot.load(Ordering::SeqCst) == me)
-            {
+        // Two loads a record, free or not: slot 0, where a thread holding one read publishes
+        // it, and the word saying whether any other slot may be in use (see
+        // `ReaderRecord::may_name`); a record that may name the lock is looked at slot by
+        // slot, and waited for, out of line.
+        for record in records() {
+            if record.may_name(me) {
                 self.wait_for_record(record, site);
             }
         }
     }
 
     /// Waits until `record` stops naming this lock in any slot (the writer word is held).
+    /// Called for a record that may name it: most such records read another lock.
     #[cold]
     #[inline(never)]
     fn wait_for_record(&self, record: &ReaderRecord, site: &'static Location<'static>) {
-        self.check_own_read(site);
         let me = self.addr();
+        if !record
+            .held
+            .iter()
+            .any(|slot| slot.load(Ordering::SeqCst) == me)
+        {
+            return;
+        }
+        self.check_own_read(site);
         for slot in &record.held {
             if slot.load(Ordering::SeqCst) == me {
                 self.wait_while_held(slot, site);
@@ -1006,13 +1023,15 @@ impl<T> ShardLock<T> {
 #[cfg(not(feature = "lockdep"))]
 struct FirstRead<'a, T> {
     lock: &'a ShardLock<T>,
-    _access: ReadAccess<T>,
+    access: ReadAccess<T>,
 }
 
 #[cfg(not(feature = "lockdep"))]
 impl<T> Drop for FirstRead<'_, T> {
     #[inline]
     fn drop(&mut self) {
+        // The tracked access ends before the release lets a writer in.
+        self.access.end();
         self.lock.read_unlock(ReadHold::Slot(0));
     }
 }
@@ -1113,6 +1132,8 @@ impl<T, U: ?Sized> Deref for ReadGuard<'_, T, U> {
 impl<T, U: ?Sized> Drop for ReadGuard<'_, T, U> {
     #[inline]
     fn drop(&mut self) {
+        // The tracked access ends before the release lets a writer in.
+        self.access.end();
         self.lock.read_unlock(self.hold);
     }
 }
@@ -1150,6 +1171,9 @@ impl<'a, T> WriteGuard<'a, T> {
                 let me = lock.addr();
                 let slot = (!local.used.get()).trailing_zeros() as usize;
                 if slot < SLOTS {
+                    if slot != 0 {
+                        local.announce_high(slot);
+                    }
                     // Counted, as a read of a write-heavy shard is: the shard may be one, and
                     // its next writer would then not walk the records. Every writer checks
                     // the count, whatever the mode. The slot and its site are still published,

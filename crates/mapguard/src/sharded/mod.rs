@@ -114,6 +114,7 @@ use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 
 use crate::error::ReserveError;
+use crate::raw::pow2::Pow2Slice;
 use crate::raw::{MapId, ReadGuard, ShardLock};
 use crate::stats::{Counter, Instrument, Settings, Slot, WriteOp};
 #[cfg(feature = "stats")]
@@ -328,9 +329,9 @@ pub enum Computed<V> {
 /// assert_eq!(*map.get(&205).unwrap(), 5);
 /// ```
 pub struct ShardedMap<K, V, S = DefaultHashBuilder> {
-    shards: Box<[Shard<K, V>]>,
-    /// `shards.len() - 1`, kept beside the hasher so that a lookup masks with one load.
-    shard_mask: usize,
+    /// Indexed by a mask (`shards.mask()`, `len - 1`, kept beside the slice so that a lookup
+    /// masks with one load), with no bounds check.
+    shards: Pow2Slice<Shard<K, V>>,
     hasher: S,
     /// Statistics and observer; `None` (one branch per operation) when neither is on.
     instr: Slot<K>,
@@ -427,7 +428,6 @@ impl<K, V, S> ShardedMap<K, V, S> {
             .collect();
         Self {
             shards,
-            shard_mask: shard_count - 1,
             hasher,
             instr: settings.build("ShardedMap", shard_count),
         }
@@ -585,7 +585,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
         // on 256 shards used every shard and loaded none with more than 28 keys (mean 16).
         // Five instructions with the mask load, against nine for a fold of three runs.
         const _: () = assert!(MAX_SHARDS <= 1 << 16);
-        ((hash >> 32) ^ (hash >> 41)) as usize & self.shard_mask
+        ((hash >> 32) ^ (hash >> 41)) as usize & self.shards.mask()
     }
 
     /// The number of entries, summed over the shards one at a time (see the type's docs).
@@ -1450,7 +1450,6 @@ impl<K: Clone, V: Clone, S: Clone> Clone for ShardedMap<K, V, S> {
         });
         Self {
             shards,
-            shard_mask: self.shard_mask,
             hasher: self.hasher.clone(),
             instr,
         }
@@ -1484,7 +1483,7 @@ impl<K, V, S> IntoIterator for ShardedMap<K, V, S> {
     type IntoIter = IntoIter<K, V>;
 
     fn into_iter(self) -> IntoIter<K, V> {
-        IntoIter::new(self.shards)
+        IntoIter::new(self.shards.into_boxed())
     }
 }
 

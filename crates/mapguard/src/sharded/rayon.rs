@@ -56,6 +56,7 @@ where
     /// ```
     pub fn into_par_iter(self) -> impl ParallelIterator<Item = (K, V)> {
         self.shards
+            .into_boxed()
             .into_vec()
             .into_par_iter()
             .flat_map_iter(|shard| shard.into_inner().into_inner().into_iter())
