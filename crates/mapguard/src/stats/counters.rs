@@ -23,7 +23,9 @@ use crate::raw::primitive::{AtomicU64, Mutex, global, thread_local};
 /// The counters of one block, by index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Counter {
-    GetHit = 0,
+    /// Every lookup, counted as it starts (so that the sampling decision is taken before
+    /// the lookup holds anything); the hits are these less [`GetMiss`](Self::GetMiss).
+    Get = 0,
     GetMiss = 1,
     Insert = 2,
     Overwrite = 3,
@@ -192,12 +194,13 @@ global! {
 }
 
 /// Whether the access that found a counter at `count` is sampled: one in
-/// [`SAMPLE_PERIOD`], chosen by mixing the count with the key's hash (a multiply and a
-/// shift, no per-thread state), so that neither a fixed key nor a workload that cycles with
-/// any period is always or never sampled.
+/// [`SAMPLE_PERIOD`], chosen by mixing the count with the key's hash (Fibonacci hashing of
+/// their low 32 bits: a multiply and a shift, no per-thread state), so that neither a fixed
+/// key nor a workload that cycles with any period is always or never sampled. 32 bits, so
+/// that x86-64 multiplies by the constant without first loading it into a register.
 #[inline(always)]
 fn sampled(count: u64, hash: u64) -> bool {
-    (count ^ hash).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SAMPLE_PERIOD.trailing_zeros()) == 0
+    ((count ^ hash) as u32).wrapping_mul(0x9E37_79B9) >> (32 - SAMPLE_PERIOD.trailing_zeros()) == 0
 }
 
 /// The calling thread's number. No destructor, so that reaching it is a plain thread-local
@@ -265,22 +268,22 @@ pub mod model {
             Self(super::Stripes::with_stripes(stripes))
         }
 
-        /// Counts one get hit (`insert`: one insert) as the thread numbered `thread`;
+        /// Counts one get (`insert`: one insert) as the thread numbered `thread`;
         /// returns that counter's value before.
         pub fn add_as(&self, thread: usize, insert: bool) -> u64 {
             let counter = if insert {
                 super::Counter::Insert
             } else {
-                super::Counter::GetHit
+                super::Counter::Get
             };
             self.0.add_as(thread, counter)
         }
 
-        /// `(get hits, inserts)` summed over the stripes, as a snapshot sums them.
+        /// `(gets, inserts)` summed over the stripes, as a snapshot sums them.
         pub fn sum(&self) -> (u64, u64) {
             let sums = self.0.sum();
             (
-                sums[super::Counter::GetHit as usize],
+                sums[super::Counter::Get as usize],
                 sums[super::Counter::Insert as usize],
             )
         }

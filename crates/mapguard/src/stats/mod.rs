@@ -241,34 +241,58 @@ impl<K> Slot<K> {
         }
     }
 
-    /// Counts a lookup of `hash` in `shard` (`usize::MAX` without shards) that found its key
-    /// or not (`key`: the stored key, when at hand). Called from the hooked copies of the
-    /// read methods (see [`counts_reads`](Self::counts_reads)).
+    /// Counts a lookup of `hash` as it starts, in the hooked copies of the read methods (see
+    /// [`counts_reads`](Self::counts_reads)); `true` if it is sampled, and the caller then
+    /// calls [`sample_read`](Self::sample_read) (cold) before it looks the key up. Counting
+    /// before the lookup is what keeps the hooked copies free of calls while they hold a
+    /// guard: the only other hook, [`read_missed`](Self::read_missed), never samples.
     #[inline(always)]
-    pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
+    pub(crate) fn read_start(&self, hash: u64) -> bool {
         #[cfg(feature = "stats")]
         if let Some(stats) = &self.counts {
-            let counter = if hit {
-                Counter::GetHit
-            } else {
-                Counter::GetMiss
-            };
-            if stats.stripes.bump(counter, hash) {
-                self.sample_read(stats, hash, shard, key);
-            }
+            return stats.stripes.bump(Counter::Get, hash);
         }
-        #[cfg(not(feature = "stats"))]
-        let _ = (hash, shard, hit, key);
+        let _ = hash;
+        false
     }
 
-    /// A sampled read: feeds the sketch and the shard's read count.
-    #[cfg(feature = "stats")]
+    /// Counts a lookup started with [`read_start`](Self::read_start) that found nothing.
+    /// Out of line: inlined, the second stripe access of a read method keeps the stripe's
+    /// address parts in callee-saved registers, which the plain copy then saves and restores
+    /// too.
+    #[inline(never)]
+    pub(crate) fn read_missed(&self) {
+        #[cfg(feature = "stats")]
+        if let Some(stats) = &self.counts {
+            stats.stripes.bump(Counter::GetMiss, 0);
+        }
+    }
+
+    /// Whether a sampled read should look its key up for [`sample_read`](Self::sample_read)
+    /// (the map was built with `stats_keys`).
+    #[inline(always)]
+    pub(crate) fn samples_keys(&self) -> bool {
+        #[cfg(feature = "stats")]
+        return self
+            .inner
+            .as_ref()
+            .is_some_and(|instr| instr.settings.key_label.is_some());
+        #[cfg(not(feature = "stats"))]
+        false
+    }
+
+    /// A sampled read of `hash` in `shard` (`usize::MAX` without shards; `key`: the stored
+    /// key, when [`samples_keys`](Self::samples_keys) asked for it): feeds the sketch and
+    /// the shard's read count.
     #[cold]
     #[inline(never)]
-    fn sample_read(&self, stats: &MapStats, hash: u64, shard: usize, key: Option<&K>) {
-        if let Some(instr) = &self.inner {
+    pub(crate) fn sample_read(&self, hash: u64, shard: usize, key: Option<&K>) {
+        #[cfg(feature = "stats")]
+        if let (Some(instr), Some(stats)) = (&self.inner, &self.counts) {
             instr.sample(stats, hash, shard, key);
         }
+        #[cfg(not(feature = "stats"))]
+        let _ = (hash, shard, key);
     }
 
     /// Counts a write, tells the observer and fires the probe, in the hooked copy of a write
@@ -441,6 +465,11 @@ impl<K> Instrument<K> {
     ) {
         if let Some(stats) = &self.stats {
             match counter {
+                // A lookup (`get_mut`) that missed: counted as a lookup and a miss.
+                Some(Counter::GetMiss) => {
+                    stats.stripes.bump(Counter::Get, 0);
+                    stats.stripes.bump(Counter::GetMiss, 0);
+                }
                 Some(counter) => {
                     let hash_or_zero = hash.unwrap_or(0);
                     let sampled = stats.stripes.bump(counter, hash_or_zero);
@@ -537,7 +566,10 @@ impl<K> Instrument<K> {
             name: self.settings.name.as_deref().map(str::to_owned),
             len,
             capacity,
-            gets_hit: sums[Counter::GetHit as usize],
+            // Each thread counts a lookup before its miss: a sum taken while others count
+            // may see a miss without its lookup, never the reverse for one thread's
+            // finished reads.
+            gets_hit: sums[Counter::Get as usize].saturating_sub(sums[Counter::GetMiss as usize]),
             gets_miss: sums[Counter::GetMiss as usize],
             inserts: sums[Counter::Insert as usize],
             overwrites: sums[Counter::Overwrite as usize],
