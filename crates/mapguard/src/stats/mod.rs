@@ -83,6 +83,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+#[cfg(feature = "stats")]
+use crate::raw::held::Held;
 use crate::raw::lock_stats::LockStats;
 pub(crate) use counters::Counter;
 use counters::Stripes;
@@ -199,7 +201,6 @@ impl<K> Settings<K> {
                 export_metrics::Handles::new(self.name.as_deref().unwrap_or("unnamed"), shards > 0)
             }),
             map_type,
-            observer: self.observer.clone(),
             settings: self.clone(),
             stats,
         }))
@@ -215,7 +216,18 @@ pub(crate) struct Slot<K> {
     /// alone): the one field a counted read tests, with no second test to reach them.
     #[cfg(feature = "stats")]
     counts: Option<Arc<MapStats>>,
+    /// The observer, if one is installed, with the map's name, both reached with plain loads
+    /// (see `raw::held`): the field a hooked write tests after the counters.
+    #[cfg(feature = "stats")]
+    observer: Option<Observing>,
     _instrument: std::marker::PhantomData<fn(&K)>,
+}
+
+/// An installed observer and the map's name, as a write event carries it.
+#[cfg(feature = "stats")]
+struct Observing {
+    observer: Held<dyn Observer>,
+    name: Option<Held<str>>,
 }
 
 impl<K> Slot<K> {
@@ -225,6 +237,8 @@ impl<K> Slot<K> {
             inner: None,
             #[cfg(feature = "stats")]
             counts: None,
+            #[cfg(feature = "stats")]
+            observer: None,
             _instrument: std::marker::PhantomData,
         }
     }
@@ -235,6 +249,15 @@ impl<K> Slot<K> {
         Self {
             #[cfg(feature = "stats")]
             counts: instrument.stats.clone(),
+            #[cfg(feature = "stats")]
+            observer: instrument
+                .settings
+                .observer
+                .clone()
+                .map(|observer| Observing {
+                    observer: Held::new(observer),
+                    name: instrument.settings.name.clone().map(Held::new),
+                }),
             #[cfg(feature = "stats")]
             inner: Some(instrument),
             _instrument: std::marker::PhantomData,
@@ -283,9 +306,9 @@ impl<K> Slot<K> {
 
     /// A sampled read of `hash` in `shard` (`usize::MAX` without shards; `key`: the stored
     /// key, when [`samples_keys`](Self::samples_keys) asked for it): feeds the sketch and
-    /// the shard's read count.
-    #[cold]
-    #[inline(never)]
+    /// the shard's read count. Called from the maps' cold sampling functions, into which it
+    /// is inlined.
+    #[inline(always)]
     pub(crate) fn sample_read(&self, hash: u64, shard: usize, key: Option<&K>) {
         #[cfg(feature = "stats")]
         if let (Some(instr), Some(stats)) = (&self.inner, &self.counts) {
@@ -296,9 +319,10 @@ impl<K> Slot<K> {
     }
 
     /// Counts a write, tells the observer and fires the probe, in the hooked copy of a write
-    /// method, with the instrument the method took from [`get`](Self::get) once (`None` in
-    /// the plain copy, which only fires the probe). Inlined; the callers pass constant
-    /// `Some`s, so no `Option` is tested at run time but the instrument's.
+    /// method (`instr`: the instrument the method took from [`get`](Self::get) once to
+    /// choose that copy; `None` in the plain copy, which only fires the probe). Inlined; the
+    /// callers pass constant `Some`s, so what remains is a test of the counters' field and
+    /// one of the observer's, both in the map itself.
     #[inline(always)]
     pub(crate) fn write_hooked(
         &self,
@@ -310,14 +334,14 @@ impl<K> Slot<K> {
         location: &'static Location<'static>,
     ) {
         self.probe(op, hash, shard, counter);
-        if let Some(instr) = instr {
-            instr.write(op, hash, shard, counter, None, location);
+        if instr.is_some() {
+            self.write_now(op, hash, shard, counter, location);
         }
     }
 
-    /// Counts a write, tells the observer and fires the probe; out of line and cold, for the
-    /// write methods without a twin: one load and one branch on the slot (and the probe with
-    /// the `usdt` feature). `location` is the write method's caller.
+    /// Counts a write, tells the observer and fires the probe; for the write methods without
+    /// a twin: one load and one branch on the slot (and the probe with the `usdt` feature),
+    /// the rest out of line and cold. `location` is the write method's caller.
     #[inline(always)]
     pub(crate) fn write_cold(
         &self,
@@ -329,11 +353,85 @@ impl<K> Slot<K> {
     ) {
         self.probe(op, hash, shard, counter);
         #[cfg(feature = "stats")]
-        if let Some(instr) = &self.inner {
-            instr.write_cold(op, hash, shard, counter, location);
+        if self.inner.is_some() {
+            self.write_out_of_line(op, hash, shard, counter, location);
         }
         #[cfg(not(feature = "stats"))]
         let _ = location;
+    }
+
+    /// [`write_now`](Self::write_now), out of line and cold.
+    #[cfg(feature = "stats")]
+    #[cold]
+    #[inline(never)]
+    fn write_out_of_line(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        self.write_now(op, hash, shard, counter, location);
+    }
+
+    /// A write: counts `counter` (if any) and calls the observer (if any), the event built
+    /// only when there is one.
+    #[inline(always)]
+    fn write_now(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        #[cfg(feature = "stats")]
+        {
+            if let Some(stats) = &self.counts {
+                match counter {
+                    // A lookup (`get_mut`) that missed: counted as a lookup and a miss.
+                    Some(Counter::GetMiss) => {
+                        stats.stripes.bump(Counter::Get, 0);
+                        stats.stripes.bump(Counter::GetMiss, 0);
+                    }
+                    Some(counter) => {
+                        let sampled = stats.stripes.bump(counter, hash.unwrap_or(0));
+                        if let (true, Some(hash)) = (sampled, hash) {
+                            self.sample_write(hash);
+                        }
+                    }
+                    // A write that counts nothing else (`retain`, `get_or_insert` of a
+                    // present key) still took the write lock.
+                    None if stats.count_write_locks => {
+                        stats.stripes.bump(Counter::WriteLock, 0);
+                    }
+                    None => {}
+                }
+            }
+            if let Some(observing) = &self.observer {
+                observing.observer.get().on_write(&WriteEvent {
+                    map: observing.name.as_ref().map(Held::get),
+                    op,
+                    key_hash: hash,
+                    shard,
+                    location,
+                });
+            }
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = (op, hash, shard, counter, location);
+    }
+
+    /// A sampled write of `hash`: feeds the sketch (writes are counted per shard exactly by
+    /// the lock: no shard here).
+    #[cfg(feature = "stats")]
+    #[cold]
+    #[inline(never)]
+    fn sample_write(&self, hash: u64) {
+        if let (Some(instr), Some(stats)) = (&self.inner, &self.counts) {
+            instr.sample(stats, hash, usize::MAX, None);
+        }
     }
 
     /// The USDT probe of a write (feature `usdt`, Linux); nothing at all otherwise.
@@ -398,8 +496,6 @@ struct MapStats {
 /// observer. Its methods are the hooks the maps call.
 pub(crate) struct Instrument<K> {
     map_type: &'static str,
-    /// The observer, next to the statistics the hot path reads (a copy of the settings').
-    observer: Option<Arc<dyn Observer>>,
     settings: Settings<K>,
     stats: Option<Arc<MapStats>>,
     #[cfg(feature = "metrics")]
@@ -448,68 +544,6 @@ impl<K> Instrument<K> {
             }
             None => (0, 0, 0),
         }
-    }
-
-    /// A write: counts `counter` (if any) and calls the observer. Inlined into the hooked
-    /// copies of the write methods, whose callers pass constant `Some`s: what remains is the
-    /// count and one test of the observer; the event is built only when there is one.
-    #[inline(always)]
-    pub(crate) fn write(
-        &self,
-        op: WriteOp,
-        hash: Option<u64>,
-        shard: Option<usize>,
-        counter: Option<Counter>,
-        key: Option<&K>,
-        location: &'static Location<'static>,
-    ) {
-        if let Some(stats) = &self.stats {
-            match counter {
-                // A lookup (`get_mut`) that missed: counted as a lookup and a miss.
-                Some(Counter::GetMiss) => {
-                    stats.stripes.bump(Counter::Get, 0);
-                    stats.stripes.bump(Counter::GetMiss, 0);
-                }
-                Some(counter) => {
-                    let hash_or_zero = hash.unwrap_or(0);
-                    let sampled = stats.stripes.bump(counter, hash_or_zero);
-                    if let (true, Some(hash)) = (sampled, hash) {
-                        // Writes are counted per shard exactly by the lock: no shard here.
-                        self.sample(stats, hash, usize::MAX, key);
-                    }
-                }
-                // A write that counts nothing else (`retain`, `get_or_insert` of a present
-                // key) still took the write lock.
-                None if stats.count_write_locks => {
-                    stats.stripes.bump(Counter::WriteLock, 0);
-                }
-                None => {}
-            }
-        }
-        if let Some(observer) = &self.observer {
-            observe(
-                &**observer,
-                self.settings.name.as_deref(),
-                op,
-                hash,
-                shard,
-                location,
-            );
-        }
-    }
-
-    /// [`write`](Self::write), out of line and cold.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn write_cold(
-        &self,
-        op: WriteOp,
-        hash: Option<u64>,
-        shard: Option<usize>,
-        counter: Option<Counter>,
-        location: &'static Location<'static>,
-    ) {
-        self.write(op, hash, shard, counter, None, location);
     }
 
     #[cold]
@@ -590,26 +624,6 @@ impl<K> Instrument<K> {
             handles.publish(snapshot);
         }
     }
-}
-
-/// Tells `observer` of a write. Inlined: an out-of-line event builder cost the observed
-/// writes more (a second call) than it saved the others (one untaken branch either way).
-#[inline(always)]
-fn observe(
-    observer: &dyn Observer,
-    map: Option<&str>,
-    op: WriteOp,
-    key_hash: Option<u64>,
-    shard: Option<usize>,
-    location: &'static Location<'static>,
-) {
-    observer.on_write(&WriteEvent {
-        map,
-        op,
-        key_hash,
-        shard,
-        location,
-    });
 }
 
 /// The probe of a write (feature `usdt`, Linux).
