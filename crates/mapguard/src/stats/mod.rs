@@ -24,36 +24,49 @@
 //!
 //! # Cost, and why the read path stays unshared
 //! This module exists with the `stats` feature (opt-in). A map keeps one optional boxed
-//! `Instrument` pointer (and, when it counts, a second pointer to its counters). With
-//! statistics and observer off, every operation tests one field once (one load and one
-//! branch). The hottest methods (`get`, `get_cloned`, `contains_key`, `insert`, `remove`)
-//! have two copies of their body, with and without the hooks, and the field chooses: the
-//! reads test the counters' pointer (an observer alone leaves reads on the plain copy), the
-//! writes the instrument's, which their hooked copy then carries along (no second test); the
-//! other writes call a cold out-of-line hook. The twinned writes (`insert`, and `remove_entry`
-//! or `remove`) are always inlined, so that with the feature their plain copy is still
-//! inlined into the caller as it is without. In instruction counts (`examples/stats_off_ir.rs` under
-//! callgrind, 200 000 operations, against the same code built without the feature) off
-//! costs `ShardedMap` +8 % on `seed95` (106.6 against 98.4 per operation) and +6.5 % on
-//! `exchange` (142.6 / 133.9), `LockedMap` +13 % on its cheap `seed95` operation (59.9 /
-//! 52.9) and +9 % on `exchange` (68.2 / 62.6), `ReadMostlyMap` nothing on `seed95` (99.4 /
-//! 101.2: code layout) and +0.8 % on `exchange` (385.1 / 382.1): the branch, and the
-//! register moves of a body with two copies. That is why the feature is opt-in; built without it, the maps have no
-//! hook at all and run the code they had before statistics existed.
+//! `Instrument` pointer and, beside it, a pointer to its counters when it counts and a
+//! pointer to its observer (with the map's name) when it has one. With statistics and
+//! observer off, every operation tests one field once (one load and one branch). The
+//! hottest methods (`get`, `get_cloned`, `contains_key`, `insert`, `remove`) have two copies
+//! of their body, with and without the hooks, and a field chooses: the reads test the
+//! counters' pointer (an observer alone leaves reads on the plain copy), the writes the
+//! instrument's; the other writes call a cold out-of-line hook. The twinned writes
+//! (`insert`, and `remove_entry` or `remove`) are always inlined, so that with the feature
+//! their plain copy is still inlined into the caller as it is without. In instruction counts
+//! (`examples/stats_off_ir.rs` under callgrind, 200 000 operations, against the same code
+//! built without the feature) off costs `ShardedMap` +2.3 % on `seed95` (91.9 against 89.8
+//! per operation) and +3.4 % on `exchange` (117.2 / 113.3), `ReadMostlyMap` +1.3 % (94.7 /
+//! 93.5) and +1.6 % (258.2 / 254.2), `LockedMap` +11 % on its cheap `seed95` operation
+//! (58.8 / 52.9) and +6.5 % on `exchange` (66.7 / 62.6): the branch, and the register moves
+//! of a body with two copies. That is why the feature is opt-in; built without it, the maps
+//! have no hook at all and run the code they had before statistics existed.
 //!
 //! On, counters live in cache-padded per-thread stripes (see `counters`): a thread whose
-//! number is below the stripe count (twice the cores, 4 to 64) is the only writer of its
-//! stripe and adds with a relaxed load and store; threads beyond share one overflow stripe
-//! with `fetch_add`. The read path therefore writes no line another core reads, except once
-//! per sampled access, which takes the map's sampling mutex. Write-lock counts come free from
-//! the shard lock, which counts its writers under the writer word already (`ShardedMap`),
-//! from a count the shard's writer keeps under its mutex (`ReadMostlyMap`), or from the write
-//! counters, each write counting exactly one (`LockedMap`). Contention is counted and timed
-//! only on the slow paths: `ShardedMap`'s shard lock times its waits; `LockedMap` (with
-//! statistics, in the hooked copies) and `ReadMostlyMap`'s shard writers try their lock
-//! first and time only an acquisition whose try failed. An observer costs one dynamic call
-//! per write. `examples/stats_cost.rs` measures all three maps with statistics off, on, and with
-//! a no-op observer, in one process.
+//! number is below the stripe count (twice the cores rounded up to a power of two, 4 to 64)
+//! is the only writer of its stripe and adds with a relaxed load and store; threads beyond
+//! share one overflow stripe with `fetch_add`. The read path therefore writes no line
+//! another core reads, except once per sampled access, which takes the map's sampling mutex.
+//! A read counts its lookup before it looks (one stripe access, whose count also decides
+//! the sampling), so that a sampled read feeds the sketch before it takes any lock and the
+//! hooked copy makes no call while it holds a guard; a miss is counted after, once the
+//! guard is gone (a second, out-of-line stripe access, for misses only); hits are lookups
+//! less misses. A sampled read of a map built with `stats_keys` looks its key up once more
+//! (plainly) to render it. Write-lock counts come free from the shard lock, which counts its
+//! writers under the writer word already (`ShardedMap`), from a count the shard's writer
+//! keeps under its mutex (`ReadMostlyMap`), or from the write counters, each write counting
+//! exactly one (`LockedMap`). Contention is counted and timed only on the slow paths:
+//! `ShardedMap`'s shard lock times its waits; `LockedMap` (with statistics, in the hooked
+//! copies) and `ReadMostlyMap`'s shard writers try their lock first and time only an
+//! acquisition whose try failed. An observer costs one dynamic call per write, with the
+//! event built on the stack from the map's fields (no `Arc` header arithmetic: see
+//! `raw::held`). `examples/stats_cost.rs` measures all three maps with statistics off, on,
+//! and with a no-op observer, in one process. Under callgrind (`--ir`, one thread, 1 000 000
+//! operations), instructions per operation off / on / no-op observer: `ShardedMap` `seed95`
+//! 115.7 / 132.1 / 117.1, `read-heavy` 113.5 / 132.6 / 114.0, `exchange` 138.2 / 165.6 /
+//! 163.2; `ReadMostlyMap` 109.0 / 124.5 / 110.2, 96.2 / 114.8 / 96.6, 251.4 / 283.6 / 273.1;
+//! `LockedMap` 74.9 / 90.0 / 77.2, 74.6 / 93.1 / 76.1, 83.5 / 110.2 / 107.5. A counted read
+//! costs about 13 instructions more than a plain one, plus about 1.5 for its share of the
+//! sampled accesses; a counted or observed write about 25.
 //!
 //! # Exports
 //! - [`StatsSnapshot::to_prometheus`]: the text exposition format, no dependency.
@@ -87,7 +100,8 @@ use parking_lot::Mutex;
 use crate::raw::held::Held;
 use crate::raw::lock_stats::LockStats;
 pub(crate) use counters::Counter;
-use counters::Stripes;
+use counters::{Block, Stripes, with_stripes};
+use crossbeam_utils::CachePadded;
 #[cfg(feature = "tracing")]
 pub use observer::TracingObserver;
 pub use observer::{Observer, WriteEvent, WriteOp};
@@ -188,12 +202,17 @@ impl<K> Settings<K> {
         let stats = self.stats.then(|| {
             let mut lock_waits = LockStats::default();
             lock_waits.enable();
-            Arc::new(MapStats {
-                stripes: Stripes::new(),
-                count_write_locks: lock_here,
-                lock_waits,
-                sampled: Mutex::new(Sampled::new(shards)),
-            })
+            macro_rules! map_stats {
+                ($n:literal) => {
+                    Arc::new(MapStats {
+                        count_write_locks: lock_here,
+                        lock_waits,
+                        sampled: Mutex::new(Sampled::new(shards)),
+                        stripes: Stripes::<[CachePadded<Block>; $n]>::sized(),
+                    }) as Arc<MapStats>
+                };
+            }
+            with_stripes!(counters::stripe_count(), map_stats)
         });
         Slot::holding(Box::new(Instrument {
             #[cfg(feature = "metrics")]
@@ -481,8 +500,9 @@ impl<K> Slot<K> {
     }
 }
 
-struct MapStats {
-    stripes: Stripes,
+/// A map's counters and sampled figures. Unsized like its last field, the stripes (see
+/// [`Stripes`]).
+struct MapStats<S: ?Sized = [CachePadded<Block>]> {
     /// Count [`Counter::WriteLock`] for writes without a counter (see
     /// `Settings::build_locked`).
     count_write_locks: bool,
@@ -490,6 +510,7 @@ struct MapStats {
     /// none itself (`LockedMap`).
     lock_waits: LockStats,
     sampled: Mutex<Sampled>,
+    stripes: Stripes<S>,
 }
 
 /// The per-map hook object: present only when the map records statistics or has an
