@@ -64,7 +64,7 @@
 //! operations), instructions per operation off / on / no-op observer: `ShardedMap` `seed95`
 //! 115.7 / 132.1 / 117.1, `read-heavy` 113.5 / 132.6 / 114.0, `exchange` 138.2 / 165.6 /
 //! 163.2; `ReadMostlyMap` 109.0 / 124.5 / 110.2, 96.2 / 114.8 / 96.6, 251.4 / 283.6 / 273.1;
-//! `LockedMap` 74.9 / 90.0 / 77.2, 74.6 / 93.1 / 76.1, 83.5 / 110.2 / 107.5. A counted read
+//! `LockedMap` 74.9 / 90.0 / 76.1, 74.6 / 93.1 / 75.1, 83.5 / 110.2 / 107.0. A counted read
 //! costs about 13 instructions more than a plain one, plus about 1.5 for its share of the
 //! sampled accesses; a counted or observed write about 25.
 //!
