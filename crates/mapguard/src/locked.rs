@@ -792,23 +792,18 @@ impl<K, V, S> LockedMap<K, V, S> {
         Some(snapshot)
     }
 
-    /// Counts a lookup that found `key` (or nothing).
+    /// Read-locks the table; with statistics (`waits`, from
+    /// [`note_read_start`](Self::note_read_start) in the hooked copies of the reads) a try
+    /// first, and a timed wait only when that fails.
     #[inline(always)]
-    fn note_read<const COUNT: bool>(&self, hash: u64, key: Option<&K>) {
-        if COUNT {
-            // Shard 0: the one lock's sampled read acquisitions.
-            self.instr.read(hash, 0, key.is_some(), key);
+    fn read_table(
+        &self,
+        waits: Option<&crate::raw::lock_stats::LockStats>,
+    ) -> TableReadGuard<'_, Table<K, V>> {
+        match waits {
+            Some(waits) => self.table.read_timed(waits),
+            None => self.table.read(),
         }
-    }
-
-    /// Read-locks the table; with statistics (`COUNT`, the hooked copies of the reads) a
-    /// try first, and a timed wait only when that fails.
-    #[inline(always)]
-    fn read_table<const COUNT: bool>(&self) -> TableReadGuard<'_, Table<K, V>> {
-        if COUNT && let Some(waits) = self.instr.lock_waits() {
-            return self.table.read_timed(waits);
-        }
-        self.table.read()
     }
 
     /// Write-locks the table; with statistics on `instr` a try first, and a timed wait only
@@ -957,6 +952,57 @@ where
         *found = self.get_with::<true, Q>(key);
     }
 
+    /// Counts a lookup of `key` (hash `hash`) as it starts, if `COUNT` (in the hooked copy
+    /// of a read method; see `Slot::counts_reads`), and samples it when chosen. Returns
+    /// where [`read_table`](Self::read_table) times a contended wait (`None` unless
+    /// `COUNT`), taken before the sampling call so that it stays in a register across it.
+    #[inline(always)]
+    fn note_read_start<const COUNT: bool, Q>(
+        &self,
+        key: &Q,
+        hash: u64,
+    ) -> Option<&crate::raw::lock_stats::LockStats>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if !COUNT {
+            return None;
+        }
+        let waits = self.instr.lock_waits();
+        if self.instr.read_start(hash) {
+            self.sample_read(key, hash);
+        }
+        waits
+    }
+
+    /// Counts a lookup that found nothing, if `COUNT`.
+    #[inline(always)]
+    fn note_read_missed<const COUNT: bool>(&self) {
+        if COUNT {
+            self.instr.read_missed();
+        }
+    }
+
+    /// A sampled lookup of `key`, before the lookup itself: feeds the sketch (shard 0: the
+    /// one lock's sampled read acquisitions), with the stored key looked up again (plainly)
+    /// when the map reports keys.
+    #[cold]
+    #[inline(never)]
+    fn sample_read<Q>(&self, key: &Q, hash: u64)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.instr.samples_keys() {
+            let table = self.read_table(None);
+            let found = table.find(hash, |(k, _)| k.borrow() == key);
+            self.instr.sample_read(hash, 0, found.map(|(k, _)| k));
+        } else {
+            self.instr.sample_read(hash, 0, None);
+        }
+    }
+
     /// The body of [`get`](Self::get), with the hooks if `COUNT`.
     #[inline(always)]
     #[track_caller]
@@ -966,23 +1012,19 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let table = self.read_table::<COUNT>();
+        let waits = self.note_read_start::<COUNT, Q>(key, hash);
+        let table = self.read_table(waits);
         let found =
             TableReadGuard::try_map(table, |table| table.find(hash, |(k, _)| k.borrow() == key));
         if !COUNT {
             return found.ok().map(|entry| LockedRef { entry });
         }
-        // Counted on each outcome apart, a miss after its guard is gone, so that no
-        // `Option` of a guard is carried across the hook.
         match found {
-            Ok(entry) => {
-                let found = LockedRef { entry };
-                self.note_read::<COUNT>(hash, Some(found.key()));
-                Some(found)
-            }
+            Ok(entry) => Some(LockedRef { entry }),
             Err(table) => {
+                // Counted after the guard is gone.
                 drop(table);
-                self.note_read::<COUNT>(hash, None);
+                self.note_read_missed::<COUNT>();
                 None
             }
         }
@@ -1032,10 +1074,17 @@ where
         V: Clone,
     {
         let hash = self.hash(key);
-        let table = self.read_table::<COUNT>();
-        let found = table.find(hash, |(k, _)| k.borrow() == key);
-        self.note_read::<COUNT>(hash, found.map(|(k, _)| k));
-        found.map(|(_, v)| v.clone())
+        let waits = self.note_read_start::<COUNT, Q>(key, hash);
+        let found = {
+            let table = self.read_table(waits);
+            table
+                .find(hash, |(k, _)| k.borrow() == key)
+                .map(|(_, v)| v.clone())
+        };
+        if found.is_none() {
+            self.note_read_missed::<COUNT>();
+        }
+        found
     }
 
     /// Whether `key` is present.
@@ -1080,10 +1129,15 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let table = self.read_table::<COUNT>();
-        let found = table.find(hash, |(k, _)| k.borrow() == key);
-        self.note_read::<COUNT>(hash, found.map(|(k, _)| k));
-        found.is_some()
+        let waits = self.note_read_start::<COUNT, Q>(key, hash);
+        let found = self
+            .read_table(waits)
+            .find(hash, |(k, _)| k.borrow() == key)
+            .is_some();
+        if !found {
+            self.note_read_missed::<COUNT>();
+        }
+        found
     }
 
     /// Inserts `value` under `key`, returning the value it replaced.

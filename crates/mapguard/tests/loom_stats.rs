@@ -21,7 +21,7 @@ fn let_others_run() {
     thread::yield_now();
 }
 
-/// A thread that claims a number from `pool` and counts `n` get hits and `n` inserts as it,
+/// A thread that claims a number from `pool` and counts `n` gets and `n` inserts as it,
 /// as a map's thread does.
 fn counter(stripes: &Arc<Stripes>, pool: &Arc<Pool>, n: u64) -> thread::JoinHandle<usize> {
     let (stripes, pool) = (stripes.clone(), pool.clone());

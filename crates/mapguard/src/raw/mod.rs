@@ -13,9 +13,12 @@
 //! - [`pow2`]: the shard array, indexed by a mask instead of a bounds check.
 //! - [`lock_stats`]: contention figures of a shard lock (slow paths only); [`usdt`]: static
 //!   probes (feature `usdt`; the probe macro emits inline assembly).
+//! - [`held`]: a shared value with a plain pointer to it (the write observer's hot path).
 
 mod barrier;
 pub(crate) mod epoch;
+#[cfg(feature = "stats")]
+pub(crate) mod held;
 mod lock_class;
 pub(crate) mod lock_stats;
 pub(crate) mod pow2;

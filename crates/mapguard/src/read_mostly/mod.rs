@@ -427,14 +427,6 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
         Some(snapshot)
     }
 
-    /// Counts a lookup that found `key` (or nothing).
-    #[inline(always)]
-    fn note_read<const COUNT: bool>(&self, hash: u64, hit: bool, key: Option<&K>) {
-        if COUNT {
-            self.instr.read(hash, usize::MAX, hit, key);
-        }
-    }
-
     /// Counts a write and tells the observer and the probes.
     #[inline(always)]
     fn note_write(
@@ -565,6 +557,45 @@ where
         *found = self.get_with::<true, Q>(key);
     }
 
+    /// Counts a lookup of `key` (hash `hash`) as it starts, if `COUNT` (in the hooked copy
+    /// of a read method; see `Slot::counts_reads`), and samples it when chosen.
+    #[inline(always)]
+    fn note_read_start<const COUNT: bool, Q>(&self, key: &Q, hash: u64)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if COUNT && self.instr.read_start(hash) {
+            self.sample_read(key, hash);
+        }
+    }
+
+    /// Counts a lookup that found nothing, if `COUNT`.
+    #[inline(always)]
+    fn note_read_missed<const COUNT: bool>(&self) {
+        if COUNT {
+            self.instr.read_missed();
+        }
+    }
+
+    /// A sampled lookup of `key`, before the lookup itself: feeds the sketch, with the stored
+    /// key looked up again (plainly) when the map reports keys.
+    #[cold]
+    #[inline(never)]
+    fn sample_read<Q>(&self, key: &Q, hash: u64)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.instr.samples_keys() {
+            let found = self.get_with::<false, Q>(key);
+            self.instr
+                .sample_read(hash, usize::MAX, found.as_ref().map(|found| found.key()));
+        } else {
+            self.instr.sample_read(hash, usize::MAX, None);
+        }
+    }
+
     /// The body of [`get`](Self::get), with the hooks if `COUNT`.
     #[inline(always)]
     #[track_caller]
@@ -574,20 +605,15 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
+        self.note_read_start::<COUNT, Q>(key, hash);
         let found = self.raw.get(hash, |k| k.borrow() == key);
         if !COUNT {
             return found.map(Ref::new);
         }
-        // Counted on each outcome apart, so that no `Option` of a guard is carried across
-        // the hook.
         match found {
-            Some(entry) => {
-                let found = Ref::new(entry);
-                self.note_read::<COUNT>(hash, true, Some(found.key()));
-                Some(found)
-            }
+            Some(entry) => Some(Ref::new(entry)),
             None => {
-                self.note_read::<COUNT>(hash, false, None);
+                self.note_read_missed::<COUNT>();
                 None
             }
         }
@@ -637,8 +663,11 @@ where
         V: Clone,
     {
         let hash = self.hash(key);
+        self.note_read_start::<COUNT, Q>(key, hash);
         let found = self.raw.read(hash, |k| k.borrow() == key, V::clone);
-        self.note_read::<COUNT>(hash, found.is_some(), None);
+        if found.is_none() {
+            self.note_read_missed::<COUNT>();
+        }
         found
     }
 
@@ -684,8 +713,11 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
+        self.note_read_start::<COUNT, Q>(key, hash);
         let found = self.raw.contains(hash, |k| k.borrow() == key);
-        self.note_read::<COUNT>(hash, found, None);
+        if !found {
+            self.note_read_missed::<COUNT>();
+        }
         found
     }
 }

@@ -498,15 +498,6 @@ impl<K, V, S> ShardedMap<K, V, S> {
         Some(snapshot)
     }
 
-    /// Counts a lookup of `hash` in `shard` that found `key` (or nothing), if `COUNT` (in
-    /// the out-of-line twin of a read method; see `Slot::counts_reads`).
-    #[inline(always)]
-    fn note_read<const COUNT: bool>(&self, hash: u64, shard: usize, key: Option<&K>) {
-        if COUNT {
-            self.instr.read(hash, shard, key.is_some(), key);
-        }
-    }
-
     /// Counts a write and tells the observer through `instr` (the hooked copy of a write
     /// method passes the instrument it found; the plain copy `None`); fires the probe either
     /// way.
@@ -756,25 +747,50 @@ where
         Q: Hash + Eq + ?Sized,
     {
         if self.instr.counts_reads() {
-            // Through a place of its own: returned directly, the twin's result place would
-            // be shared with this path and keep the guard in memory here too.
-            let mut found = None;
-            self.get_counted(key, &mut found);
-            return found;
+            return self.get_with::<true, Q>(key);
         }
         self.get_with::<false, Q>(key)
     }
 
-    /// [`get`](Self::get) with the statistics and observer hooks: a second copy of the
-    /// body, so that the plain copy has none.
+    /// Counts a lookup of `key` (hash `hash`, in `shard`) as it starts, if `COUNT` (in the
+    /// hooked copy of a read method; see `Slot::counts_reads`), and samples it when chosen.
     #[inline(always)]
-    #[track_caller]
-    fn get_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
+    fn note_read_start<const COUNT: bool, Q>(&self, key: &Q, hash: u64, shard: usize)
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        *found = self.get_with::<true, Q>(key);
+        if COUNT && self.instr.read_start(hash) {
+            self.sample_read(key, hash, shard);
+        }
+    }
+
+    /// Counts a lookup that found nothing, if `COUNT`.
+    #[inline(always)]
+    fn note_read_missed<const COUNT: bool>(&self) {
+        if COUNT {
+            self.instr.read_missed();
+        }
+    }
+
+    /// A sampled lookup of `key`, before the lookup itself: feeds the sketch, with the stored
+    /// key looked up again (plainly) when the map reports keys.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn sample_read<Q>(&self, key: &Q, hash: u64, shard: usize)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.instr.samples_keys() {
+            self.shards[shard].read_with(|table| {
+                let found = table.find(hash, |(k, _)| k.borrow() == key);
+                self.instr.sample_read(hash, shard, found.map(|(k, _)| k));
+            });
+        } else {
+            self.instr.sample_read(hash, shard, None);
+        }
     }
 
     /// The body of [`get`](Self::get), with the hooks if `COUNT`.
@@ -787,22 +803,18 @@ where
     {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
+        self.note_read_start::<COUNT, Q>(key, hash, shard);
         let guard = self.shards[shard].read();
         let found = ReadGuard::try_map(guard, |table| table.find(hash, |(k, _)| k.borrow() == key));
         if !COUNT {
             return found.ok().map(Ref::new);
         }
-        // Counted on each outcome apart, a miss after its guard is gone, so that no
-        // `Option` of a guard is carried across the hook.
         match found {
-            Ok(guard) => {
-                let found = Ref::new(guard);
-                self.instr.read(hash, shard, true, Some(found.key()));
-                Some(found)
-            }
+            Ok(guard) => Some(Ref::new(guard)),
             Err(guard) => {
+                // Counted after the guard is gone.
                 drop(guard);
-                self.instr.read(hash, shard, false, None);
+                self.note_read_missed::<COUNT>();
                 None
             }
         }
@@ -854,12 +866,17 @@ where
     {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
+        self.note_read_start::<COUNT, Q>(key, hash, shard);
         // No guard: the value is cloned under the read lock, which is released inline.
-        self.shards[shard].read_with(move |table| {
-            let found = table.find(hash, |(k, _)| k.borrow() == key);
-            self.note_read::<COUNT>(hash, shard, found.map(|(k, _)| k));
-            found.map(|(_, v)| v.clone())
-        })
+        let found = self.shards[shard].read_with(move |table| {
+            table
+                .find(hash, |(k, _)| k.borrow() == key)
+                .map(|(_, v)| v.clone())
+        });
+        if found.is_none() {
+            self.note_read_missed::<COUNT>();
+        }
+        found
     }
 
     /// Whether `key` is present.
@@ -906,11 +923,13 @@ where
     {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
-        self.shards[shard].read_with(move |table| {
-            let found = table.find(hash, |(k, _)| k.borrow() == key);
-            self.note_read::<COUNT>(hash, shard, found.map(|(k, _)| k));
-            found.is_some()
-        })
+        self.note_read_start::<COUNT, Q>(key, hash, shard);
+        let found = self.shards[shard]
+            .read_with(move |table| table.find(hash, |(k, _)| k.borrow() == key).is_some());
+        if !found {
+            self.note_read_missed::<COUNT>();
+        }
+        found
     }
 
     /// A write guard on the value of `key`, or `None` if absent. The shard is write-locked
@@ -934,7 +953,7 @@ where
         let guard = self.shards[shard].write();
         let index = guard.find_bucket_index(hash, |(k, _)| k.borrow() == key);
         let counter = if index.is_some() {
-            Counter::GetHit
+            Counter::Get
         } else {
             Counter::GetMiss
         };

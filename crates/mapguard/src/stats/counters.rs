@@ -23,7 +23,9 @@ use crate::raw::primitive::{AtomicU64, Mutex, global, thread_local};
 /// The counters of one block, by index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Counter {
-    GetHit = 0,
+    /// Every lookup, counted as it starts (so that the sampling decision is taken before
+    /// the lookup holds anything); the hits are these less [`GetMiss`](Self::GetMiss).
+    Get = 0,
     GetMiss = 1,
     Insert = 2,
     Overwrite = 3,
@@ -40,7 +42,7 @@ pub(crate) enum Counter {
 pub(crate) const COUNTERS: usize = 9;
 
 /// One thread's counters, padded against its neighbours.
-struct Block([AtomicU64; COUNTERS]);
+pub(crate) struct Block([AtomicU64; COUNTERS]);
 
 impl Default for Block {
     fn default() -> Self {
@@ -64,27 +66,49 @@ impl Block {
     }
 }
 
-/// Per-thread stripes of counters; see the module docs.
-pub(crate) struct Stripes {
-    owned: Box<[CachePadded<Block>]>,
+/// Per-thread stripes of counters; see the module docs. Unsized: the owned stripes are its
+/// last field, a slice built as an array of a size chosen when the map is built (see
+/// [`stripe_count`]), so that a pointer to it carries their count and the stripes sit at a
+/// fixed offset behind it (one load fewer per count than a separately boxed slice).
+pub(crate) struct Stripes<S: ?Sized = [CachePadded<Block>]> {
     overflow: CachePadded<Block>,
+    owned: S,
 }
 
-impl Stripes {
-    /// Twice the cores (at least 4, at most 64): the threads that run at once usually own a
-    /// stripe; more would only cost memory (128 bytes each).
-    pub(crate) fn new() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::with_stripes((cores * 2).clamp(4, 64))
-    }
+/// How many owned stripes a map gets: twice the cores rounded up to a power of two (at
+/// least 4, at most 64), so that the threads that run at once usually own one; more would
+/// only cost memory (128 bytes each).
+pub(crate) fn stripe_count() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 2).clamp(4, 64).next_power_of_two()
+}
 
-    fn with_stripes(stripes: usize) -> Self {
+impl<const N: usize> Stripes<[CachePadded<Block>; N]> {
+    /// `N` owned stripes, all zero.
+    pub(crate) fn sized() -> Self {
         Self {
-            owned: (0..stripes).map(|_| CachePadded::default()).collect(),
             overflow: CachePadded::default(),
+            owned: std::array::from_fn(|_| CachePadded::default()),
         }
     }
+}
 
+/// Calls `$make!(N)` with the `N` among 4, 8, 16, 32 and 64 that `$count` rounds up to: the
+/// sizes [`Stripes`] is built with.
+macro_rules! with_stripes {
+    ($count:expr, $make:ident) => {
+        match $count {
+            0..=4 => $make!(4),
+            5..=8 => $make!(8),
+            9..=16 => $make!(16),
+            17..=32 => $make!(32),
+            _ => $make!(64),
+        }
+    };
+}
+pub(crate) use with_stripes;
+
+impl Stripes {
     /// Adds one to `counter` for the calling thread and says whether this access of a key
     /// with hash `hash` is sampled. The fast path is one thread-local load, one compare with the stripe count (which also catches
     /// an unnumbered or exiting thread, both numbered above any stripe count) and a relaxed
@@ -192,12 +216,13 @@ global! {
 }
 
 /// Whether the access that found a counter at `count` is sampled: one in
-/// [`SAMPLE_PERIOD`], chosen by mixing the count with the key's hash (a multiply and a
-/// shift, no per-thread state), so that neither a fixed key nor a workload that cycles with
-/// any period is always or never sampled.
+/// [`SAMPLE_PERIOD`], chosen by mixing the count with the key's hash (Fibonacci hashing of
+/// their low 32 bits: a multiply and a shift, no per-thread state), so that neither a fixed
+/// key nor a workload that cycles with any period is always or never sampled. 32 bits, so
+/// that x86-64 multiplies by the constant without first loading it into a register.
 #[inline(always)]
 fn sampled(count: u64, hash: u64) -> bool {
-    (count ^ hash).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SAMPLE_PERIOD.trailing_zeros()) == 0
+    ((count ^ hash) as u32).wrapping_mul(0x9E37_79B9) >> (32 - SAMPLE_PERIOD.trailing_zeros()) == 0
 }
 
 /// The calling thread's number. No destructor, so that reaching it is a plain thread-local
@@ -257,30 +282,36 @@ pub(crate) const SAMPLE_PERIOD: u64 = 128;
 #[cfg(loom)]
 pub mod model {
     /// Per-thread stripes of counters.
-    pub struct Stripes(super::Stripes);
+    pub struct Stripes(Box<super::Stripes>);
 
     impl Stripes {
-        /// `stripes` owned stripes and the overflow stripe.
+        /// `stripes` owned stripes (rounded up to a power of two, at least 4) and the
+        /// overflow stripe.
         pub fn new(stripes: usize) -> Self {
-            Self(super::Stripes::with_stripes(stripes))
+            macro_rules! boxed {
+                ($n:literal) => {
+                    Box::new(super::Stripes::<[_; $n]>::sized()) as Box<super::Stripes>
+                };
+            }
+            Self(super::with_stripes!(stripes, boxed))
         }
 
-        /// Counts one get hit (`insert`: one insert) as the thread numbered `thread`;
+        /// Counts one get (`insert`: one insert) as the thread numbered `thread`;
         /// returns that counter's value before.
         pub fn add_as(&self, thread: usize, insert: bool) -> u64 {
             let counter = if insert {
                 super::Counter::Insert
             } else {
-                super::Counter::GetHit
+                super::Counter::Get
             };
             self.0.add_as(thread, counter)
         }
 
-        /// `(get hits, inserts)` summed over the stripes, as a snapshot sums them.
+        /// `(gets, inserts)` summed over the stripes, as a snapshot sums them.
         pub fn sum(&self) -> (u64, u64) {
             let sums = self.0.sum();
             (
-                sums[super::Counter::GetHit as usize],
+                sums[super::Counter::Get as usize],
                 sums[super::Counter::Insert as usize],
             )
         }

@@ -24,36 +24,49 @@
 //!
 //! # Cost, and why the read path stays unshared
 //! This module exists with the `stats` feature (opt-in). A map keeps one optional boxed
-//! `Instrument` pointer (and, when it counts, a second pointer to its counters). With
-//! statistics and observer off, every operation tests one field once (one load and one
-//! branch). The hottest methods (`get`, `get_cloned`, `contains_key`, `insert`, `remove`)
-//! have two copies of their body, with and without the hooks, and the field chooses: the
-//! reads test the counters' pointer (an observer alone leaves reads on the plain copy), the
-//! writes the instrument's, which their hooked copy then carries along (no second test); the
-//! other writes call a cold out-of-line hook. The twinned writes (`insert`, and `remove_entry`
-//! or `remove`) are always inlined, so that with the feature their plain copy is still
-//! inlined into the caller as it is without. In instruction counts (`examples/stats_off_ir.rs` under
-//! callgrind, 200 000 operations, against the same code built without the feature) off
-//! costs `ShardedMap` +8 % on `seed95` (106.6 against 98.4 per operation) and +6.5 % on
-//! `exchange` (142.6 / 133.9), `LockedMap` +13 % on its cheap `seed95` operation (59.9 /
-//! 52.9) and +9 % on `exchange` (68.2 / 62.6), `ReadMostlyMap` nothing on `seed95` (99.4 /
-//! 101.2: code layout) and +0.8 % on `exchange` (385.1 / 382.1): the branch, and the
-//! register moves of a body with two copies. That is why the feature is opt-in; built without it, the maps have no
-//! hook at all and run the code they had before statistics existed.
+//! `Instrument` pointer and, beside it, a pointer to its counters when it counts and a
+//! pointer to its observer (with the map's name) when it has one. With statistics and
+//! observer off, every operation tests one field once (one load and one branch). The
+//! hottest methods (`get`, `get_cloned`, `contains_key`, `insert`, `remove`) have two copies
+//! of their body, with and without the hooks, and a field chooses: the reads test the
+//! counters' pointer (an observer alone leaves reads on the plain copy), the writes the
+//! instrument's; the other writes call a cold out-of-line hook. The twinned writes
+//! (`insert`, and `remove_entry` or `remove`) are always inlined, so that with the feature
+//! their plain copy is still inlined into the caller as it is without. In instruction counts
+//! (`examples/stats_off_ir.rs` under callgrind, 200 000 operations, against the same code
+//! built without the feature) off costs `ShardedMap` +2.3 % on `seed95` (91.9 against 89.8
+//! per operation) and +3.4 % on `exchange` (117.2 / 113.3), `ReadMostlyMap` +1.3 % (94.7 /
+//! 93.5) and +1.6 % (258.2 / 254.2), `LockedMap` +11 % on its cheap `seed95` operation
+//! (58.8 / 52.9) and +6.5 % on `exchange` (66.7 / 62.6): the branch, and the register moves
+//! of a body with two copies. That is why the feature is opt-in; built without it, the maps
+//! have no hook at all and run the code they had before statistics existed.
 //!
 //! On, counters live in cache-padded per-thread stripes (see `counters`): a thread whose
-//! number is below the stripe count (twice the cores, 4 to 64) is the only writer of its
-//! stripe and adds with a relaxed load and store; threads beyond share one overflow stripe
-//! with `fetch_add`. The read path therefore writes no line another core reads, except once
-//! per sampled access, which takes the map's sampling mutex. Write-lock counts come free from
-//! the shard lock, which counts its writers under the writer word already (`ShardedMap`),
-//! from a count the shard's writer keeps under its mutex (`ReadMostlyMap`), or from the write
-//! counters, each write counting exactly one (`LockedMap`). Contention is counted and timed
-//! only on the slow paths: `ShardedMap`'s shard lock times its waits; `LockedMap` (with
-//! statistics, in the hooked copies) and `ReadMostlyMap`'s shard writers try their lock
-//! first and time only an acquisition whose try failed. An observer costs one dynamic call
-//! per write. `examples/stats_cost.rs` measures all three maps with statistics off, on, and with
-//! a no-op observer, in one process.
+//! number is below the stripe count (twice the cores rounded up to a power of two, 4 to 64)
+//! is the only writer of its stripe and adds with a relaxed load and store; threads beyond
+//! share one overflow stripe with `fetch_add`. The read path therefore writes no line
+//! another core reads, except once per sampled access, which takes the map's sampling mutex.
+//! A read counts its lookup before it looks (one stripe access, whose count also decides
+//! the sampling), so that a sampled read feeds the sketch before it takes any lock and the
+//! hooked copy makes no call while it holds a guard; a miss is counted after, once the
+//! guard is gone (a second, out-of-line stripe access, for misses only); hits are lookups
+//! less misses. A sampled read of a map built with `stats_keys` looks its key up once more
+//! (plainly) to render it. Write-lock counts come free from the shard lock, which counts its
+//! writers under the writer word already (`ShardedMap`), from a count the shard's writer
+//! keeps under its mutex (`ReadMostlyMap`), or from the write counters, each write counting
+//! exactly one (`LockedMap`). Contention is counted and timed only on the slow paths:
+//! `ShardedMap`'s shard lock times its waits; `LockedMap` (with statistics, in the hooked
+//! copies) and `ReadMostlyMap`'s shard writers try their lock first and time only an
+//! acquisition whose try failed. An observer costs one dynamic call per write, with the
+//! event built on the stack from the map's fields (no `Arc` header arithmetic: see
+//! `raw::held`). `examples/stats_cost.rs` measures all three maps with statistics off, on,
+//! and with a no-op observer, in one process. Under callgrind (`--ir`, one thread, 1 000 000
+//! operations), instructions per operation off / on / no-op observer: `ShardedMap` `seed95`
+//! 115.7 / 132.1 / 117.1, `read-heavy` 113.5 / 132.6 / 114.0, `exchange` 138.2 / 165.6 /
+//! 163.2; `ReadMostlyMap` 109.0 / 124.5 / 110.2, 96.2 / 114.8 / 96.6, 251.4 / 283.6 / 273.1;
+//! `LockedMap` 74.9 / 90.0 / 76.1, 74.6 / 93.1 / 75.1, 83.5 / 110.2 / 107.0. A counted read
+//! costs about 13 instructions more than a plain one, plus about 1.5 for its share of the
+//! sampled accesses; a counted or observed write about 25.
 //!
 //! # Exports
 //! - [`StatsSnapshot::to_prometheus`]: the text exposition format, no dependency.
@@ -83,9 +96,12 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+#[cfg(feature = "stats")]
+use crate::raw::held::Held;
 use crate::raw::lock_stats::LockStats;
 pub(crate) use counters::Counter;
-use counters::Stripes;
+use counters::{Block, Stripes, with_stripes};
+use crossbeam_utils::CachePadded;
 #[cfg(feature = "tracing")]
 pub use observer::TracingObserver;
 pub use observer::{Observer, WriteEvent, WriteOp};
@@ -186,12 +202,17 @@ impl<K> Settings<K> {
         let stats = self.stats.then(|| {
             let mut lock_waits = LockStats::default();
             lock_waits.enable();
-            Arc::new(MapStats {
-                stripes: Stripes::new(),
-                count_write_locks: lock_here,
-                lock_waits,
-                sampled: Mutex::new(Sampled::new(shards)),
-            })
+            macro_rules! map_stats {
+                ($n:literal) => {
+                    Arc::new(MapStats {
+                        count_write_locks: lock_here,
+                        lock_waits,
+                        sampled: Mutex::new(Sampled::new(shards)),
+                        stripes: Stripes::<[CachePadded<Block>; $n]>::sized(),
+                    }) as Arc<MapStats>
+                };
+            }
+            with_stripes!(counters::stripe_count(), map_stats)
         });
         Slot::holding(Box::new(Instrument {
             #[cfg(feature = "metrics")]
@@ -199,7 +220,6 @@ impl<K> Settings<K> {
                 export_metrics::Handles::new(self.name.as_deref().unwrap_or("unnamed"), shards > 0)
             }),
             map_type,
-            observer: self.observer.clone(),
             settings: self.clone(),
             stats,
         }))
@@ -215,7 +235,18 @@ pub(crate) struct Slot<K> {
     /// alone): the one field a counted read tests, with no second test to reach them.
     #[cfg(feature = "stats")]
     counts: Option<Arc<MapStats>>,
+    /// The observer, if one is installed, with the map's name, both reached with plain loads
+    /// (see `raw::held`): the field a hooked write tests after the counters.
+    #[cfg(feature = "stats")]
+    observer: Option<Observing>,
     _instrument: std::marker::PhantomData<fn(&K)>,
+}
+
+/// An installed observer and the map's name, as a write event carries it.
+#[cfg(feature = "stats")]
+struct Observing {
+    observer: Held<dyn Observer>,
+    name: Option<Held<str>>,
 }
 
 impl<K> Slot<K> {
@@ -225,6 +256,8 @@ impl<K> Slot<K> {
             inner: None,
             #[cfg(feature = "stats")]
             counts: None,
+            #[cfg(feature = "stats")]
+            observer: None,
             _instrument: std::marker::PhantomData,
         }
     }
@@ -236,45 +269,79 @@ impl<K> Slot<K> {
             #[cfg(feature = "stats")]
             counts: instrument.stats.clone(),
             #[cfg(feature = "stats")]
+            observer: instrument
+                .settings
+                .observer
+                .clone()
+                .map(|observer| Observing {
+                    observer: Held::new(observer),
+                    name: instrument.settings.name.clone().map(Held::new),
+                }),
+            #[cfg(feature = "stats")]
             inner: Some(instrument),
             _instrument: std::marker::PhantomData,
         }
     }
 
-    /// Counts a lookup of `hash` in `shard` (`usize::MAX` without shards) that found its key
-    /// or not (`key`: the stored key, when at hand). Called from the hooked copies of the
-    /// read methods (see [`counts_reads`](Self::counts_reads)).
+    /// Counts a lookup of `hash` as it starts, in the hooked copies of the read methods (see
+    /// [`counts_reads`](Self::counts_reads)); `true` if it is sampled, and the caller then
+    /// calls [`sample_read`](Self::sample_read) (cold) before it looks the key up. Counting
+    /// before the lookup is what keeps the hooked copies free of calls while they hold a
+    /// guard: the only other hook, [`read_missed`](Self::read_missed), never samples.
     #[inline(always)]
-    pub(crate) fn read(&self, hash: u64, shard: usize, hit: bool, key: Option<&K>) {
+    pub(crate) fn read_start(&self, hash: u64) -> bool {
         #[cfg(feature = "stats")]
         if let Some(stats) = &self.counts {
-            let counter = if hit {
-                Counter::GetHit
-            } else {
-                Counter::GetMiss
-            };
-            if stats.stripes.bump(counter, hash) {
-                self.sample_read(stats, hash, shard, key);
-            }
+            return stats.stripes.bump(Counter::Get, hash);
         }
-        #[cfg(not(feature = "stats"))]
-        let _ = (hash, shard, hit, key);
+        let _ = hash;
+        false
     }
 
-    /// A sampled read: feeds the sketch and the shard's read count.
-    #[cfg(feature = "stats")]
-    #[cold]
+    /// Counts a lookup started with [`read_start`](Self::read_start) that found nothing.
+    /// Out of line: inlined, the second stripe access of a read method keeps the stripe's
+    /// address parts in callee-saved registers, which the plain copy then saves and restores
+    /// too.
     #[inline(never)]
-    fn sample_read(&self, stats: &MapStats, hash: u64, shard: usize, key: Option<&K>) {
-        if let Some(instr) = &self.inner {
+    pub(crate) fn read_missed(&self) {
+        #[cfg(feature = "stats")]
+        if let Some(stats) = &self.counts {
+            stats.stripes.bump(Counter::GetMiss, 0);
+        }
+    }
+
+    /// Whether a sampled read should look its key up for [`sample_read`](Self::sample_read)
+    /// (the map was built with `stats_keys`).
+    #[inline(always)]
+    pub(crate) fn samples_keys(&self) -> bool {
+        #[cfg(feature = "stats")]
+        return self
+            .inner
+            .as_ref()
+            .is_some_and(|instr| instr.settings.key_label.is_some());
+        #[cfg(not(feature = "stats"))]
+        false
+    }
+
+    /// A sampled read of `hash` in `shard` (`usize::MAX` without shards; `key`: the stored
+    /// key, when [`samples_keys`](Self::samples_keys) asked for it): feeds the sketch and
+    /// the shard's read count. Called from the maps' cold sampling functions, into which it
+    /// is inlined.
+    #[inline(always)]
+    pub(crate) fn sample_read(&self, hash: u64, shard: usize, key: Option<&K>) {
+        #[cfg(feature = "stats")]
+        if let (Some(instr), Some(stats)) = (&self.inner, &self.counts) {
             instr.sample(stats, hash, shard, key);
         }
+        #[cfg(not(feature = "stats"))]
+        let _ = (hash, shard, key);
     }
 
     /// Counts a write, tells the observer and fires the probe, in the hooked copy of a write
-    /// method, with the instrument the method took from [`get`](Self::get) once (`None` in
-    /// the plain copy, which only fires the probe). Inlined; the callers pass constant
-    /// `Some`s, so no `Option` is tested at run time but the instrument's.
+    /// method (`instr`: the instrument the method took from [`get`](Self::get) once to
+    /// choose that copy; `None` in the plain copy, which only fires the probe). Inlined; the
+    /// callers pass constant `Some`s, so what remains is a test of the counters' field and
+    /// one of the observer's, both in the map itself.
     #[inline(always)]
     pub(crate) fn write_hooked(
         &self,
@@ -286,14 +353,14 @@ impl<K> Slot<K> {
         location: &'static Location<'static>,
     ) {
         self.probe(op, hash, shard, counter);
-        if let Some(instr) = instr {
-            instr.write(op, hash, shard, counter, None, location);
+        if instr.is_some() {
+            self.write_now(op, hash, shard, counter, location);
         }
     }
 
-    /// Counts a write, tells the observer and fires the probe; out of line and cold, for the
-    /// write methods without a twin: one load and one branch on the slot (and the probe with
-    /// the `usdt` feature). `location` is the write method's caller.
+    /// Counts a write, tells the observer and fires the probe; for the write methods without
+    /// a twin: one load and one branch on the slot (and the probe with the `usdt` feature),
+    /// the rest out of line and cold. `location` is the write method's caller.
     #[inline(always)]
     pub(crate) fn write_cold(
         &self,
@@ -305,11 +372,85 @@ impl<K> Slot<K> {
     ) {
         self.probe(op, hash, shard, counter);
         #[cfg(feature = "stats")]
-        if let Some(instr) = &self.inner {
-            instr.write_cold(op, hash, shard, counter, location);
+        if self.inner.is_some() {
+            self.write_out_of_line(op, hash, shard, counter, location);
         }
         #[cfg(not(feature = "stats"))]
         let _ = location;
+    }
+
+    /// [`write_now`](Self::write_now), out of line and cold.
+    #[cfg(feature = "stats")]
+    #[cold]
+    #[inline(never)]
+    fn write_out_of_line(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        self.write_now(op, hash, shard, counter, location);
+    }
+
+    /// A write: counts `counter` (if any) and calls the observer (if any), the event built
+    /// only when there is one.
+    #[inline(always)]
+    fn write_now(
+        &self,
+        op: WriteOp,
+        hash: Option<u64>,
+        shard: Option<usize>,
+        counter: Option<Counter>,
+        location: &'static Location<'static>,
+    ) {
+        #[cfg(feature = "stats")]
+        {
+            if let Some(stats) = &self.counts {
+                match counter {
+                    // A lookup (`get_mut`) that missed: counted as a lookup and a miss.
+                    Some(Counter::GetMiss) => {
+                        stats.stripes.bump(Counter::Get, 0);
+                        stats.stripes.bump(Counter::GetMiss, 0);
+                    }
+                    Some(counter) => {
+                        let sampled = stats.stripes.bump(counter, hash.unwrap_or(0));
+                        if let (true, Some(hash)) = (sampled, hash) {
+                            self.sample_write(hash);
+                        }
+                    }
+                    // A write that counts nothing else (`retain`, `get_or_insert` of a
+                    // present key) still took the write lock.
+                    None if stats.count_write_locks => {
+                        stats.stripes.bump(Counter::WriteLock, 0);
+                    }
+                    None => {}
+                }
+            }
+            if let Some(observing) = &self.observer {
+                observing.observer.get().on_write(&WriteEvent {
+                    map: observing.name.as_ref().map(Held::get),
+                    op,
+                    key_hash: hash,
+                    shard,
+                    location,
+                });
+            }
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = (op, hash, shard, counter, location);
+    }
+
+    /// A sampled write of `hash`: feeds the sketch (writes are counted per shard exactly by
+    /// the lock: no shard here).
+    #[cfg(feature = "stats")]
+    #[cold]
+    #[inline(never)]
+    fn sample_write(&self, hash: u64) {
+        if let (Some(instr), Some(stats)) = (&self.inner, &self.counts) {
+            instr.sample(stats, hash, usize::MAX, None);
+        }
     }
 
     /// The USDT probe of a write (feature `usdt`, Linux); nothing at all otherwise.
@@ -359,8 +500,9 @@ impl<K> Slot<K> {
     }
 }
 
-struct MapStats {
-    stripes: Stripes,
+/// A map's counters and sampled figures. Unsized like its last field, the stripes (see
+/// [`Stripes`]).
+struct MapStats<S: ?Sized = [CachePadded<Block>]> {
     /// Count [`Counter::WriteLock`] for writes without a counter (see
     /// `Settings::build_locked`).
     count_write_locks: bool,
@@ -368,14 +510,13 @@ struct MapStats {
     /// none itself (`LockedMap`).
     lock_waits: LockStats,
     sampled: Mutex<Sampled>,
+    stripes: Stripes<S>,
 }
 
 /// The per-map hook object: present only when the map records statistics or has an
 /// observer. Its methods are the hooks the maps call.
 pub(crate) struct Instrument<K> {
     map_type: &'static str,
-    /// The observer, next to the statistics the hot path reads (a copy of the settings').
-    observer: Option<Arc<dyn Observer>>,
     settings: Settings<K>,
     stats: Option<Arc<MapStats>>,
     #[cfg(feature = "metrics")]
@@ -424,63 +565,6 @@ impl<K> Instrument<K> {
             }
             None => (0, 0, 0),
         }
-    }
-
-    /// A write: counts `counter` (if any) and calls the observer. Inlined into the hooked
-    /// copies of the write methods, whose callers pass constant `Some`s: what remains is the
-    /// count and one test of the observer; the event is built only when there is one.
-    #[inline(always)]
-    pub(crate) fn write(
-        &self,
-        op: WriteOp,
-        hash: Option<u64>,
-        shard: Option<usize>,
-        counter: Option<Counter>,
-        key: Option<&K>,
-        location: &'static Location<'static>,
-    ) {
-        if let Some(stats) = &self.stats {
-            match counter {
-                Some(counter) => {
-                    let hash_or_zero = hash.unwrap_or(0);
-                    let sampled = stats.stripes.bump(counter, hash_or_zero);
-                    if let (true, Some(hash)) = (sampled, hash) {
-                        // Writes are counted per shard exactly by the lock: no shard here.
-                        self.sample(stats, hash, usize::MAX, key);
-                    }
-                }
-                // A write that counts nothing else (`retain`, `get_or_insert` of a present
-                // key) still took the write lock.
-                None if stats.count_write_locks => {
-                    stats.stripes.bump(Counter::WriteLock, 0);
-                }
-                None => {}
-            }
-        }
-        if let Some(observer) = &self.observer {
-            observe(
-                &**observer,
-                self.settings.name.as_deref(),
-                op,
-                hash,
-                shard,
-                location,
-            );
-        }
-    }
-
-    /// [`write`](Self::write), out of line and cold.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn write_cold(
-        &self,
-        op: WriteOp,
-        hash: Option<u64>,
-        shard: Option<usize>,
-        counter: Option<Counter>,
-        location: &'static Location<'static>,
-    ) {
-        self.write(op, hash, shard, counter, None, location);
     }
 
     #[cold]
@@ -537,7 +621,10 @@ impl<K> Instrument<K> {
             name: self.settings.name.as_deref().map(str::to_owned),
             len,
             capacity,
-            gets_hit: sums[Counter::GetHit as usize],
+            // Each thread counts a lookup before its miss: a sum taken while others count
+            // may see a miss without its lookup, never the reverse for one thread's
+            // finished reads.
+            gets_hit: sums[Counter::Get as usize].saturating_sub(sums[Counter::GetMiss as usize]),
             gets_miss: sums[Counter::GetMiss as usize],
             inserts: sums[Counter::Insert as usize],
             overwrites: sums[Counter::Overwrite as usize],
@@ -558,26 +645,6 @@ impl<K> Instrument<K> {
             handles.publish(snapshot);
         }
     }
-}
-
-/// Tells `observer` of a write. Inlined: an out-of-line event builder cost the observed
-/// writes more (a second call) than it saved the others (one untaken branch either way).
-#[inline(always)]
-fn observe(
-    observer: &dyn Observer,
-    map: Option<&str>,
-    op: WriteOp,
-    key_hash: Option<u64>,
-    shard: Option<usize>,
-    location: &'static Location<'static>,
-) {
-    observer.on_write(&WriteEvent {
-        map,
-        op,
-        key_hash,
-        shard,
-        location,
-    });
 }
 
 /// The probe of a write (feature `usdt`, Linux).
