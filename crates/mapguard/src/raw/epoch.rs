@@ -347,6 +347,14 @@ pub(crate) fn pin() -> EpochGuard {
     }
 }
 
+/// Tries to move the global epoch forward `times` times (on Linux each attempt is a
+/// `membarrier` system call); an attempt fails while a reader is pinned at an older epoch.
+pub(crate) fn advance_epoch(times: usize) {
+    for _ in 0..times {
+        global().try_advance();
+    }
+}
+
 /// Decides, once per process and before any record of the global domain is handed out, whether
 /// its readers use light fences. Every thread that pins or advances passes here first, and the
 /// `Once` orders the decision before what it does next.

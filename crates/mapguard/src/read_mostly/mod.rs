@@ -349,7 +349,7 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     /// assert!(map.capacity() >= 500);
     /// ```
     pub fn capacity(&self) -> usize {
-        self.raw.slot_count() / 2
+        self.raw.key_capacity()
     }
 
     /// Removes every entry. The shards' tables are released, and their memory is freed before
@@ -734,9 +734,9 @@ where
     #[track_caller]
     fn insert_with(&self, instr: Option<&Instrument<K>>, key: K, value: V) -> bool {
         let hash = self.hash(&key);
-        let outcome = self
-            .raw
-            .write(hash, OwnedKey(key), |_| Decision::Store(value));
+        let outcome = self.raw.write(hash, OwnedKey(key), &|k| self.hash(k), |_| {
+            Decision::Store(value)
+        });
         let counter = if outcome.previous.is_some() {
             Counter::Overwrite
         } else {
@@ -771,9 +771,9 @@ where
     #[track_caller]
     fn swap_as(&self, op: WriteOp, key: K, value: V) -> Option<Ref<'_, K, V>> {
         let hash = self.hash(&key);
-        let outcome = self
-            .raw
-            .write(hash, OwnedKey(key), |_| Decision::Store(value));
+        let outcome = self.raw.write(hash, OwnedKey(key), &|k| self.hash(k), |_| {
+            Decision::Store(value)
+        });
         let counter = if outcome.previous.is_some() {
             Counter::Overwrite
         } else {
@@ -824,15 +824,18 @@ where
     fn store_if_absent(&self, key: K, value: V) -> Ref<'_, K, V> {
         let hash = self.hash(&key);
         let mut stored = false;
-        let outcome = self
-            .raw
-            .write(hash, OwnedKey(key), |present| match present {
+        let outcome = self.raw.write(
+            hash,
+            OwnedKey(key),
+            &|k| self.hash(k),
+            |present| match present {
                 Some(_) => Decision::Keep,
                 None => {
                     stored = true;
                     Decision::Store(value)
                 }
-            });
+            },
+        );
         let counter = stored.then_some(Counter::Insert);
         self.note_write(
             WriteOp::GetOrInsert,
@@ -901,7 +904,11 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let outcome = self.raw.write(hash, BorrowedKey(key), |_| Decision::Remove);
+        let outcome = self
+            .raw
+            .write(hash, BorrowedKey(key), &|k| self.hash(k), |_| {
+                Decision::Remove
+            });
         let counter = removed_counter(outcome.previous.is_some());
         self.note_write_in(
             instr,
@@ -936,12 +943,16 @@ where
         V: PartialEq,
     {
         let hash = self.hash(key);
-        let outcome = self
-            .raw
-            .write(hash, BorrowedKey(key), |present| match present {
-                Some(value) if value == current => Decision::Remove,
-                _ => Decision::Keep,
-            });
+        let outcome =
+            self.raw.write(
+                hash,
+                BorrowedKey(key),
+                &|k| self.hash(k),
+                |present| match present {
+                    Some(value) if value == current => Decision::Remove,
+                    _ => Decision::Keep,
+                },
+            );
         let counter = removed_counter(outcome.previous.is_some());
         let site = Location::caller();
         self.note_write(WriteOp::RemoveIfEq, Some(hash), None, Some(counter), site);
@@ -975,12 +986,15 @@ where
         V: PartialEq,
     {
         let hash = self.hash(&key);
-        let outcome = self
-            .raw
-            .write(hash, OwnedKey(key), |present| match present {
+        let outcome = self.raw.write(
+            hash,
+            OwnedKey(key),
+            &|k| self.hash(k),
+            |present| match present {
                 Some(value) if value == current => Decision::Store(new),
                 _ => Decision::Keep,
-            });
+            },
+        );
         let op = WriteOp::CompareExchange;
         self.note_write(
             op,
