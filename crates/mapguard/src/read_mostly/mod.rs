@@ -3,27 +3,30 @@
 //!
 //! # Design
 //! The map is split into shards by folded middle bits (32..57) of the key's hash. Each shard is an
-//! open-addressing table (linear probing) of slots; a slot holds the key's 64-bit hash, the key
-//! itself, and an atomic pointer to the boxed value. A key never changes once its slot is
-//! published; only value pointers are swapped:
+//! open-addressing table of slots in groups of eight, probed group by group: a slot holds the
+//! key itself and an atomic pointer to the boxed value, and each group has a control word with
+//! one byte per slot (never used, or used with 7 more bits of the key's hash). A key never
+//! changes once its slot is published; only value pointers are swapped:
 //!
 //! - **A read** hashes the key, *pins* the thread (copies the global epoch into a record only
-//!   this thread writes, plus a compiler fence), loads the shard's table pointer, probes slots
-//!   comparing the stored hash and then the key, and unpins. The value pointer is followed only
-//!   when the value is read (`contains_key` and `get(..).is_some()` never touch it). No lock, no
-//!   retry loop, no write to memory another core reads: it is wait-free and its cost does not
-//!   depend on what writers do.
+//!   this thread writes, plus a compiler fence), loads the shard's table pointer, matches the
+//!   key's control byte against a whole group's control word at once, compares the key only in
+//!   the slots that match, and unpins. The value pointer is followed only when the value is
+//!   read (`contains_key` and `get(..).is_some()` never touch it). No lock, no retry loop, no
+//!   write to memory another core reads: it is wait-free and its cost does not depend on what
+//!   writers do.
 //! - **A write** locks the key's shard (a mutex only writers take). An overwrite publishes a new
-//!   value box with one release store; a new key is written into the next free slot, whose hash
-//!   is published last. The replaced value is *retired*: freed once every reader that might still
+//!   value box with one release store; a new key is written into the first never-used slot of
+//!   its probe sequence, whose control byte is published last. The replaced value is *retired*: freed once every reader that might still
 //!   hold it has unpinned (epoch-based reclamation; see below). Writes to different shards never
 //!   wait for each other, and no write ever waits for a reader.
 //! - **Removal** nulls the value pointer but keeps the key in its slot, so a key keeps its slot
 //!   until the shard's table is rebuilt: a scan of a table never meets one key twice.
-//! - **Growth** rebuilds one shard's table, under that shard's lock, when half of its slots are
-//!   used: it *clones* the live keys into a new table (readers may still be reading the old
-//!   ones; this is why writes need `K: Clone`), moves the value pointers, drops removed keys, and
-//!   publishes the new table with one store. Readers on the old table keep reading a frozen,
+//! - **Growth** rebuilds one shard's table, under that shard's lock, when 7/8 of its slots are
+//!   used: it *clones* the live keys into a new table at most 3/4 full (readers may still be
+//!   reading the old ones; this is why writes need `K: Clone`), placing them by their hash
+//!   (`K::hash` runs again), moves the value pointers, drops removed keys, and publishes the new
+//!   table with one store. Readers on the old table keep reading a frozen,
 //!   consistent copy. A shard whose live entries fall below 1/8 of its slots shrinks the same
 //!   way, and one left empty frees its table.
 //!
@@ -537,7 +540,7 @@ where
     /// assert_eq!(*map.get("a").unwrap(), 1);
     /// assert!(map.get("b").is_none());
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn get<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
     where
         K: Borrow<Q>,
@@ -555,7 +558,8 @@ where
 
     /// [`get`](Self::get) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
-    #[inline(always)]
+    #[cold]
+    #[inline(never)]
     #[track_caller]
     fn get_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
     where
@@ -601,7 +605,7 @@ where
     /// map.insert(1, vec![1, 2]);
     /// assert_eq!(map.get_cloned(&1), Some(vec![1, 2]));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -616,7 +620,8 @@ where
 
     /// [`get_cloned`](Self::get_cloned) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
-    #[inline(always)]
+    #[cold]
+    #[inline(never)]
     #[track_caller]
     fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
     where
@@ -651,7 +656,7 @@ where
     /// assert!(map.contains_key(&7));
     /// assert!(!map.contains_key(&8));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -665,7 +670,8 @@ where
 
     /// [`contains_key`](Self::contains_key) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
-    #[inline(always)]
+    #[cold]
+    #[inline(never)]
     #[track_caller]
     fn contains_key_counted<Q>(&self, key: &Q) -> bool
     where
