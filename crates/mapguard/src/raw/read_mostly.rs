@@ -36,10 +36,13 @@
 //!    every used one, so a reader that reaches a group with a never-used slot has seen every
 //!    slot the key could be in. A shard without a table has a null pointer.
 //! 5. Values and tables are freed only through [`Garbage::retire`] after they were unlinked, or
-//!    with exclusive access (drop); readers that can reach them are pinned. A value's box is
+//!    with exclusive access (drop); readers that can reach them are pinned. A value's cell is
 //!    reused for a later value of its shard only under the same condition: once it could be
-//!    freed, the garbage list drops the value in it and keeps the box as a spare, so a reader
-//!    never sees a box refilled.
+//!    freed, the garbage list drops the value in it and keeps the cell as a spare, so a reader
+//!    never sees a cell refilled.
+//! 6. Value cells are carved from chunks that the shard (`Cells`) frees only all together: when
+//!    the shard has no entry and nothing retired, under its lock, or with the map. Before, a
+//!    value was a separate allocation of its own.
 //!
 //! Values stay boxed on purpose: a `Ref` must keep showing the value
 //! it was made with after an overwrite, and a value with interior mutability (an atomic
@@ -346,8 +349,8 @@ impl<K, V> Table<K, V> {
             if with_values {
                 let value = slot.value.load(Ordering::Relaxed);
                 if !value.is_null() {
-                    // SAFETY: values come from `Box::into_raw`; the table owns this one.
-                    drop(unsafe { Box::from_raw(value) });
+                    // SAFETY: the table owns this value (its cell is its shard's `Cells`').
+                    unsafe { ptr::drop_in_place(value) };
                 }
             }
             // SAFETY: used slots hold an initialized key, dropped once, here.
@@ -365,21 +368,14 @@ impl<K, V> Table<K, V> {
 }
 
 /// `retire` callbacks.
-unsafe fn free_value<V>(value: *mut ()) {
-    // SAFETY: retired values came from `Box::into_raw` and are freed once (`Garbage::retire`).
-    drop(unsafe { Box::from_raw(value.cast::<V>()) });
-}
-
 unsafe fn drop_value<V>(value: *mut ()) {
     // SAFETY: a retired value that no reader holds any more (`Garbage::retire`), dropped once;
-    // its allocation stays, empty.
+    // its cell stays, empty, in its shard's `Cells`.
     unsafe { ptr::drop_in_place(value.cast::<V>()) };
 }
 
-unsafe fn free_spare_value<V>(value: *mut ()) {
-    // SAFETY: an emptied value box (`drop_value`): freed as a box of uninitialized memory,
-    // which has the same layout and runs no drop.
-    drop(unsafe { Box::from_raw(value.cast::<MaybeUninit<V>>()) });
+unsafe fn keep_cell(_cell: *mut ()) {
+    // A spare cell belongs to its shard's `Cells`, which frees it with its chunk.
 }
 
 unsafe fn free_table_keys<K, V>(table: *mut ()) {
@@ -393,15 +389,16 @@ unsafe fn free_table_all<K, V>(table: *mut ()) {
     unsafe { Table::<K, V>::deallocate(table.cast(), true) };
 }
 
-/// A replaced or removed value: its box is reused for a later value of the same shard once no
-/// reader can reach it (up to the garbage list's spare count), or freed.
+/// A replaced or removed value: its cell is reused for a later value of the same shard once
+/// no reader can reach it (every cell is kept: its memory is its shard's `Cells` chunk's).
 fn value_disposal<V>() -> &'static Disposal {
     const {
         &Disposal {
-            free: free_value::<V>,
+            free: drop_value::<V>,
             recycle: Some(Recycle {
                 drop_contents: drop_value::<V>,
-                free_spare: free_spare_value::<V>,
+                free_spare: keep_cell,
+                max_spares: usize::MAX,
             }),
         }
     }
@@ -432,18 +429,110 @@ fn table_weight<K, V>(packed: *mut Table<K, V>) -> usize {
     View::of(packed).capacity() * (std::mem::size_of::<Slot<K, V>>() + 1) / 64
 }
 
-/// Boxes `value`, in a spare box of the shard if it has one. Called with the shard's lock.
+/// Puts `value` in a cell of the shard: a spare one if it has one, else a new one. Called with
+/// the shard's lock.
 #[inline]
-fn new_box<V>(garbage: &mut Garbage, value: V) -> *mut V {
-    match garbage.take_spare() {
-        Some(spare) => {
-            let spare = spare.cast::<V>();
-            // SAFETY: a spare is an emptied box of a `V` of this shard (only values are
-            // recyclable in a shard's list) that no reader can reach and nothing else owns.
-            unsafe { spare.write(value) };
-            spare
+fn new_box<V>(state: &mut WriterState, value: V) -> *mut V {
+    let cell = match state.garbage.take_spare() {
+        // A spare is an emptied cell of a `V` of this shard (only values are recyclable in a
+        // shard's list) that no reader can reach and nothing else owns.
+        Some(spare) => spare.cast::<V>(),
+        None => state.cells.take(Layout::new::<V>()).cast::<V>(),
+    };
+    // SAFETY: the cell is unused, sized and aligned for a `V`.
+    unsafe { cell.write(value) };
+    cell
+}
+
+/// The value cells of one shard: carved from chunks allocated by the shard and freed only all
+/// together, once no value lives in them. Values of a shard are so packed densely (8 bytes
+/// for a `u64`, where a separate allocation takes 32 with the usual allocators), which keeps
+/// more of them in the caches a read goes through. A cell whose value expired becomes a spare
+/// of the shard's garbage list, refilled by a later store; the chunks are freed when the shard
+/// is empty and has nothing retired (`collect_all`), or with the map.
+struct Cells {
+    chunks: Vec<(NonNull<u8>, Layout)>,
+    /// The next unused cell of the last chunk, and how many are left there.
+    next: *mut u8,
+    left: usize,
+    /// Cells in all chunks (the next chunk as many again, within bounds).
+    made: usize,
+}
+
+// SAFETY: `Cells` owns its chunks (plain memory); the values in them are owned and dropped by
+// the map, which is `Send` only if they are.
+unsafe impl Send for Cells {}
+
+/// Bounds of a chunk of cells: at least this many cells...
+const MIN_CHUNK_CELLS: usize = 16;
+/// ...and at most this many bytes (unless one cell is larger).
+const MAX_CHUNK_BYTES: usize = 64 << 10;
+
+impl Cells {
+    const fn new() -> Self {
+        Self {
+            chunks: Vec::new(),
+            next: ptr::null_mut(),
+            left: 0,
+            made: 0,
         }
-        None => Box::into_raw(Box::new(value)),
+    }
+
+    /// An unused cell of layout `cell` (the same for every call), valid until
+    /// [`free_all`](Self::free_all).
+    #[inline]
+    fn take(&mut self, cell: Layout) -> *mut u8 {
+        if cell.size() == 0 {
+            return ptr::without_provenance_mut(cell.align());
+        }
+        if self.left == 0 {
+            self.grow(cell);
+        }
+        let taken = self.next;
+        // SAFETY: the chunk has `left` more cells from `next` (`grow`); the pointer stays
+        // within it or one past its end.
+        self.next = unsafe { taken.add(cell.size()) };
+        self.left -= 1;
+        taken
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, cell: Layout) {
+        let count = self
+            .made
+            .clamp(MIN_CHUNK_CELLS, (MAX_CHUNK_BYTES / cell.size()).max(1));
+        let layout = Layout::from_size_align(cell.size() * count, cell.align())
+            .unwrap_or_else(|_| panic!("mapguard: a chunk of {count} values cannot be addressed"));
+        // SAFETY: the layout has a non-zero size (cells are not zero-sized here).
+        let chunk = unsafe { alloc::alloc(layout) };
+        let Some(chunk) = NonNull::new(chunk) else {
+            alloc::handle_alloc_error(layout)
+        };
+        self.chunks.push((chunk, layout));
+        self.next = chunk.as_ptr();
+        self.left = count;
+        self.made += count;
+    }
+
+    /// Frees every chunk. The caller makes sure that no value lives in any cell and that no
+    /// spare cell is kept anywhere.
+    fn free_all(&mut self) {
+        for (chunk, layout) in self.chunks.drain(..) {
+            // SAFETY: allocated by `grow` with this layout, freed once (drained).
+            unsafe { alloc::dealloc(chunk.as_ptr(), layout) };
+        }
+        self.chunks = Vec::new();
+        self.next = ptr::null_mut();
+        self.left = 0;
+        self.made = 0;
+    }
+}
+
+impl Drop for Cells {
+    fn drop(&mut self) {
+        // Dropped with the map, after its tables and garbage list dropped every value.
+        self.free_all();
     }
 }
 
@@ -532,7 +621,9 @@ struct Writer {
 struct WriterState {
     /// Used slots (live and removed keys) of the current table.
     used: usize,
+    /// Retired values and tables (dropped before `cells`, whose memory values use).
     garbage: Garbage,
+    cells: Cells,
 }
 
 thread_local! {
@@ -703,6 +794,7 @@ impl<K, V> RawReadMostly<K, V> {
                     state: Mutex::new(WriterState {
                         used: 0,
                         garbage: Garbage::new(),
+                        cells: Cells::new(),
                     }),
                     len: AtomicUsize::new(0),
                     locks: AtomicU64::new(0),
@@ -906,7 +998,7 @@ impl<K, V> RawReadMostly<K, V> {
                 }
             }
             Decision::Store(value) => {
-                let new = new_box(&mut state.garbage, value);
+                let new = new_box(&mut state, value);
                 let index = match place {
                     Some(Place::Live(index, old)) => {
                         // SAFETY: `table` is the current table and the lock is held (see above).
@@ -938,8 +1030,9 @@ impl<K, V> RawReadMostly<K, V> {
                             table = match self.rebuild(shard, &mut state, live + 1, rehash) {
                                 Ok(table) => table,
                                 Err(panic) => {
-                                    // SAFETY: `new` was not published.
-                                    drop(unsafe { Box::from_raw(new) });
+                                    // SAFETY: `new` was not published; its cell is left
+                                    // unused (freed with the shard's chunks).
+                                    unsafe { ptr::drop_in_place(new) };
                                     std::panic::resume_unwind(panic)
                                 }
                             };
@@ -1080,19 +1173,20 @@ impl<K, V> RawReadMostly<K, V> {
                 };
             }
         }
-        // Nothing of the map is kept: the spare value boxes go too.
-        self.collect_all(true);
+        // Nothing of the map is kept: the value cells go too (unless a reader or a writer
+        // still uses some).
+        self.collect_all();
     }
 
     /// Frees every retired object that no reader can reach any more, advancing the epoch as
     /// far as the pinned readers allow.
     pub(crate) fn collect(&self) {
-        self.collect_all(false);
+        self.collect_all();
     }
 
-    /// [`collect`](Self::collect), and with `free_spares` the spare value boxes too, under
-    /// the same lock of each shard.
-    fn collect_all(&self, free_spares: bool) {
+    /// [`collect`](Self::collect), and for each shard left with no entry and nothing retired,
+    /// its value cells too (under the same lock of the shard).
+    fn collect_all(&self) {
         let mut first = true;
         for writer in self.writers.iter() {
             let mut state = writer.lock();
@@ -1107,8 +1201,11 @@ impl<K, V> RawReadMostly<K, V> {
             }
             // Also gives back the list's own memory once it is empty.
             state.garbage.collect(0);
-            if free_spares {
+            // No value lives in a cell of an empty shard with nothing retired (entries are
+            // counted under this lock): its spare cells and chunks go.
+            if writer.len.load(Ordering::Relaxed) == 0 && state.garbage.len() == 0 {
                 state.garbage.free_spares();
+                state.cells.free_all();
             }
         }
     }

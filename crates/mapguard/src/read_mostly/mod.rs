@@ -40,9 +40,13 @@
 //! Advancing costs a `membarrier` system call on Linux (which lets a pin avoid a `SeqCst` fence)
 //! and is tried by writers once per batch of retired objects (each shard collects every 512
 //! retirements, a replaced table counting for its size, and advances only if collecting what
-//! already expired left much). The box of an expired value is not freed but kept by its shard
-//! (up to one batch of them) and refilled by the shard's next stores, so overwrites and
-//! insert/remove churn mostly skip the allocator. A [`Ref`] (or an iterator) keeps
+//! already expired left much). Values live in cells that each shard carves from chunks it
+//! allocates (8 bytes for a `u64` value, packed, where a separate allocation would take 32);
+//! the cell of an expired value is not freed but refilled by the shard's next stores, so
+//! overwrites and insert/remove churn skip the allocator. A shard's chunks are freed together
+//! once it has no entry and nothing retired (checked by [`clear`](ReadMostlyMap::clear) and
+//! [`reclaim`](ReadMostlyMap::reclaim)), or with the map: a shard that shrinks keeps the
+//! cells of its largest size until then. A [`Ref`] (or an iterator) keeps
 //! its thread pinned: while one is alive anywhere in the process, retired entries of every map
 //! wait. [`clear`](ReadMostlyMap::clear) frees what it removed before returning unless such a
 //! reference is alive; dropping the map frees everything.
@@ -500,8 +504,9 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     }
 
     /// Frees every replaced or removed entry that no reader can still hold, without waiting.
-    /// (Values are dropped; the shards may keep some emptied value boxes for their next
-    /// stores, which [`clear`](Self::clear) and drop free.)
+    /// (Values are dropped; a shard keeps the emptied value cells for its next stores, and
+    /// frees them once it has no entry and nothing retired, here, in [`clear`](Self::clear) or
+    /// with the map.)
     ///
     /// Writes do this on their own in batches; call it to release memory at once, for example
     /// after a burst of overwrites.
