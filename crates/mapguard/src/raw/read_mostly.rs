@@ -723,16 +723,20 @@ enum Place<V> {
     Vacant(usize),
 }
 
-/// A shard's packed table pointer, alone on its cache line.
-type ShardTable<K, V> = CachePadded<AtomicPtr<Table<K, V>>>;
+/// Shards per [`TableLine`].
+const LINE_SHARDS: usize = 8;
+
+/// The packed table pointers of eight shards, one cache line: the table of the shard a read
+/// goes to is one of few lines, which stay in the L1 cache. Only rebuilds of these shards
+/// write the line (rare: a table grows by doubling); nothing else shares it.
+#[repr(C, align(64))]
+struct TableLine<K, V>([AtomicPtr<Table<K, V>>; LINE_SHARDS]);
 
 /// The sharded slot tables of a read-mostly map. See the module docs.
 pub(crate) struct RawReadMostly<K, V> {
-    /// The packed pointer to the current table of each shard (null: no table): the only shared
-    /// words readers load before the slots.
-    /// Each on its own cache line, so that neither a rebuild of another shard nor whatever the
-    /// allocator puts next to this array makes readers miss.
-    tables: Box<[ShardTable<K, V>]>,
+    /// The packed pointer to the current table of each shard (null: no table), eight to a
+    /// line: the only shared words readers load before the tables.
+    tables: Box<[TableLine<K, V>]>,
     writers: Box<[CachePadded<Writer>]>,
     /// The shard count minus one (shards are chosen from folded middle bits of the hash).
     shard_mask: usize,
@@ -761,7 +765,7 @@ impl<K, V> RawReadMostly<K, V> {
     pub(crate) fn new(shards: usize, capacity: usize) -> Result<Self, ReserveError> {
         debug_assert!(shards.is_power_of_two());
         let per_shard = capacity.div_ceil(shards);
-        let mut tables = Vec::with_capacity(shards);
+        let mut tables: Vec<*mut Table<K, V>> = Vec::with_capacity(shards);
         if per_shard > 0 {
             let table_capacity = capacity_for(per_shard).ok_or(ReserveError::CapacityOverflow)?;
             // Fail before allocating anything on a size that can never fit: one table, or
@@ -775,7 +779,7 @@ impl<K, V> RawReadMostly<K, V> {
             }
             for _ in 0..shards {
                 match Table::allocate(table_capacity) {
-                    Ok(table) => tables.push(CachePadded::new(AtomicPtr::new(table))),
+                    Ok(table) => tables.push(table),
                     Err(err) => {
                         drop(Self::assemble(tables, shards));
                         return Err(err);
@@ -783,12 +787,21 @@ impl<K, V> RawReadMostly<K, V> {
                 }
             }
         }
-        tables.resize_with(shards, || CachePadded::new(AtomicPtr::new(ptr::null_mut())));
+        tables.resize(shards, ptr::null_mut());
         Ok(Self::assemble(tables, shards))
     }
 
-    fn assemble(tables: Vec<ShardTable<K, V>>, shards: usize) -> Self {
-        let writers = (0..tables.len())
+    /// The map with the first tables of its `shards` shards (`tables` may be shorter: null).
+    fn assemble(tables: Vec<*mut Table<K, V>>, shards: usize) -> Self {
+        let lines = (0..shards.div_ceil(LINE_SHARDS))
+            .map(|line| {
+                TableLine(std::array::from_fn(|at| {
+                    let table = tables.get(line * LINE_SHARDS + at).copied();
+                    AtomicPtr::new(table.unwrap_or(ptr::null_mut()))
+                }))
+            })
+            .collect();
+        let writers = (0..shards)
             .map(|index| {
                 CachePadded::new(Writer {
                     state: Mutex::new(WriterState {
@@ -804,7 +817,7 @@ impl<K, V> RawReadMostly<K, V> {
             })
             .collect();
         Self {
-            tables: tables.into_boxed_slice(),
+            tables: lines,
             writers,
             shard_mask: shards - 1,
             _owns: PhantomData,
@@ -813,7 +826,36 @@ impl<K, V> RawReadMostly<K, V> {
 
     /// The number of shards.
     pub(crate) fn shard_count(&self) -> usize {
-        self.tables.len()
+        self.shard_mask + 1
+    }
+
+    /// The packed table pointer of `shard`, which is below the shard count.
+    #[inline(always)]
+    fn table(&self, shard: usize) -> &AtomicPtr<Table<K, V>> {
+        debug_assert!(shard < self.shard_count());
+        let line = std::mem::size_of::<TableLine<K, V>>();
+        if line == LINE_SHARDS * std::mem::size_of::<AtomicPtr<Table<K, V>>>() {
+            // SAFETY: the lines hold the shard count rounded up to whole lines, and have no
+            // padding (checked above: always so with `std`'s atomics), so their pointers are
+            // one array of them, indexed by shard.
+            unsafe {
+                &*self
+                    .tables
+                    .as_ptr()
+                    .cast::<AtomicPtr<Table<K, V>>>()
+                    .add(shard)
+            }
+        } else {
+            &self.tables[shard / LINE_SHARDS].0[shard % LINE_SHARDS]
+        }
+    }
+
+    /// The packed table pointers of all shards.
+    fn all_tables(&self) -> impl Iterator<Item = &AtomicPtr<Table<K, V>>> {
+        self.tables
+            .iter()
+            .flat_map(|line| line.0.iter())
+            .take(self.shard_count())
     }
 
     /// Turns on the shards' contention figures (before the map is shared).
@@ -857,8 +899,7 @@ impl<K, V> RawReadMostly<K, V> {
 
     /// Keys the allocated tables take before a rebuild, over all shards.
     pub(crate) fn key_capacity(&self) -> usize {
-        self.tables
-            .iter()
+        self.all_tables()
             .map(|table| table.load(Ordering::Acquire))
             .filter(|table| !table.is_null())
             .map(|table| Table::<K, V>::max_used(View::of(table).capacity()))
@@ -875,9 +916,8 @@ impl<K, V> RawReadMostly<K, V> {
         _guard: &'g EpochGuard,
     ) -> Option<(&'g K, *mut V)> {
         let shard = self.shard_for(hash);
-        debug_assert!(shard < self.tables.len());
-        // SAFETY: `shard_for` masks with `shard_mask`, which is the shard count minus one.
-        let packed = unsafe { self.tables.get_unchecked(shard) }.load(Ordering::Acquire);
+        // `shard_for` masks with `shard_mask`, which is the shard count minus one.
+        let packed = self.table(shard).load(Ordering::Acquire);
         if packed.is_null() {
             return None;
         }
@@ -970,7 +1010,7 @@ impl<K, V> RawReadMostly<K, V> {
         // shard's reclamation) for as long as it waits. Under the lock the current table and
         // its values need no pin.
         let _guard = pin();
-        let mut table = self.tables[shard].load(Ordering::Relaxed);
+        let mut table = self.table(shard).load(Ordering::Relaxed);
         let mut place = if table.is_null() {
             None
         } else {
@@ -1101,7 +1141,7 @@ impl<K, V> RawReadMostly<K, V> {
     where
         K: Clone,
     {
-        let old = self.tables[shard].load(Ordering::Relaxed);
+        let old = self.table(shard).load(Ordering::Relaxed);
         let new = if live == 0 {
             ptr::null_mut()
         } else {
@@ -1138,7 +1178,7 @@ impl<K, V> RawReadMostly<K, V> {
             state.used = 0;
         }
         // Publishes the copied slots with the table (readers load it with acquire).
-        self.tables[shard].store(new, Ordering::Release);
+        self.table(shard).store(new, Ordering::Release);
         if !old.is_null() {
             // SAFETY: the old table is unlinked by the store above and came from `allocate`;
             // its live values now belong to the new table and it has no dead ones (removal
@@ -1159,7 +1199,7 @@ impl<K, V> RawReadMostly<K, V> {
     pub(crate) fn clear(&self) {
         for (shard, writer) in self.writers.iter().enumerate() {
             let mut state = writer.lock();
-            let old = self.tables[shard].swap(ptr::null_mut(), Ordering::Release);
+            let old = self.table(shard).swap(ptr::null_mut(), Ordering::Release);
             state.used = 0;
             writer.len.store(0, Ordering::Relaxed);
             if !old.is_null() {
@@ -1321,7 +1361,7 @@ unsafe fn find_place<K, V>(
 
 impl<K, V> Drop for RawReadMostly<K, V> {
     fn drop(&mut self) {
-        for table in self.tables.iter() {
+        for table in self.all_tables() {
             let table = table.load(Ordering::Relaxed);
             if !table.is_null() {
                 // SAFETY: with `&mut self` no reference into the map is alive, so no reader
@@ -1353,7 +1393,10 @@ impl<'a, K, V> Iterator for RawIter<'a, K, V> {
             let table = match self.table {
                 Some(table) => table,
                 None => {
-                    let packed = self.raw.tables.get(self.shard)?.load(Ordering::Acquire);
+                    if self.shard >= self.raw.shard_count() {
+                        return None;
+                    }
+                    let packed = self.raw.table(self.shard).load(Ordering::Acquire);
                     self.shard += 1;
                     if packed.is_null() {
                         continue;
