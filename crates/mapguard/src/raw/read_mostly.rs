@@ -455,7 +455,8 @@ struct Cells {
     /// The next unused cell of the last chunk, and how many are left there.
     next: *mut u8,
     left: usize,
-    /// Cells in all chunks (the next chunk as many again, within bounds).
+    /// Cells in all chunks (the next chunk has half as many again, within bounds: at most a
+    /// third of the cells are unused after a growth).
     made: usize,
 }
 
@@ -499,9 +500,7 @@ impl Cells {
     #[cold]
     #[inline(never)]
     fn grow(&mut self, cell: Layout) {
-        let count = self
-            .made
-            .clamp(MIN_CHUNK_CELLS, (MAX_CHUNK_BYTES / cell.size()).max(1));
+        let count = (self.made / 2).clamp(MIN_CHUNK_CELLS, (MAX_CHUNK_BYTES / cell.size()).max(1));
         let layout = Layout::from_size_align(cell.size() * count, cell.align())
             .unwrap_or_else(|_| panic!("mapguard: a chunk of {count} values cannot be addressed"));
         // SAFETY: the layout has a non-zero size (cells are not zero-sized here).
