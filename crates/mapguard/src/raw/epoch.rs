@@ -347,6 +347,14 @@ pub(crate) fn pin() -> EpochGuard {
     }
 }
 
+/// Tries to move the global epoch forward `times` times (on Linux each attempt is a
+/// `membarrier` system call); an attempt fails while a reader is pinned at an older epoch.
+pub(crate) fn advance_epoch(times: usize) {
+    for _ in 0..times {
+        global().try_advance();
+    }
+}
+
 /// Decides, once per process and before any record of the global domain is handed out, whether
 /// its readers use light fences. Every thread that pins or advances passes here first, and the
 /// `Once` orders the decision before what it does next.
@@ -417,6 +425,8 @@ pub(crate) struct Recycle {
     pub(crate) drop_contents: unsafe fn(*mut ()),
     /// Frees an allocation whose contents were dropped.
     pub(crate) free_spare: unsafe fn(*mut ()),
+    /// How many spares the list keeps; an expired object beyond that is freed with `free`.
+    pub(crate) max_spares: usize,
 }
 
 /// An object waiting to be freed.
@@ -439,14 +449,11 @@ pub(crate) struct Garbage {
     weight: usize,
     collect_at: usize,
     /// Emptied allocations of recyclable objects (all of one layout: see [`Garbage::retire`]),
-    /// at most [`MAX_SPARES`].
+    /// at most their [`Recycle::max_spares`].
     spares: Vec<*mut ()>,
     /// Frees a spare (set with the first spare).
     free_spare: Option<unsafe fn(*mut ())>,
 }
-
-/// Spare allocations a garbage list keeps for reuse.
-const MAX_SPARES: usize = COLLECT_BATCH;
 
 // SAFETY: a `Garbage` only holds pointers to objects that no thread uses any more except
 // pinned readers, which only read them, and emptied allocations that nothing uses; the owner
@@ -572,7 +579,7 @@ impl Garbage {
         // If a value's drop panics, the rest of the expired prefix is leaked, never freed twice.
         for item in self.items.drain(..expired) {
             match &item.disposal.recycle {
-                Some(recycle) if self.spares.len() < MAX_SPARES => {
+                Some(recycle) if self.spares.len() < recycle.max_spares => {
                     // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
                     // allows emptying it and keeping the allocation, which is then only
                     // reachable from `spares`.

@@ -3,41 +3,61 @@
 //! under an epoch pin.
 //!
 //! # Layout
-//! Each shard has one table: a power-of-two array of [`Slot`]s, each holding a 64-bit tag (the
-//! key's hash with the top bit set; 0 = never used), the key itself, and an atomic pointer to
-//! the boxed value (null = removed). A reader finds a key by comparing tags and keys in the slot
-//! array alone; it follows the value pointer only when it reads the value.
+//! Each shard has one table, one allocation: a power-of-two number of slots split into groups
+//! of eight. In front come the *control words*, one atomic `u64` per group holding one control
+//! byte per slot: 0 for a slot never used, else `0x80` plus 7 bits of the key's hash (its top
+//! bits, which neither the shard nor the group index uses). After them come the slots, each
+//! the key itself and an atomic pointer to the boxed value (null = removed): 16 bytes for a
+//! `u64` key, so four to a cache line.
+//!
+//! A reader loads the control word of the key's first group (the hash's low bits pick it) and
+//! matches all eight bytes against the key's control byte at once with word arithmetic; it
+//! compares keys only in the slots that match (a false match is a 1-in-128 chance per used
+//! slot), and stops at the first group that has a never-used slot. A hit therefore touches the
+//! control words (dense: a 10 000-key map keeps about 16 KiB of them, which stay in the L1
+//! cache), one slot line and the value's box. The slot layout with a 64-bit hash in every
+//! slot, before, made slots 24 bytes, some straddling two lines, and tables half empty.
 //!
 //! # Invariants (all writes hold the shard's mutex; readers hold none)
-//! 1. A slot's key is written once, before its tag is published (release store), and then never
-//!    written again for the life of the table: a key lives in at most one slot of a table,
-//!    overwrites and re-inserts reuse that slot, and removal only nulls the value pointer. So a
-//!    scan of one table never meets a key twice, and a probe for a key present all along finds
-//!    it.
+//! 1. A slot's key is written once, before its control byte is published (release store of
+//!    the group's word), and then never written again for the life of the table: a key lives
+//!    in at most one slot of a table, overwrites and re-inserts reuse that slot, and removal
+//!    only nulls the value pointer. A control byte, once set, never changes. So a scan of one
+//!    table never meets a key twice, and a probe for a key present all along finds it.
 //! 2. A value is never written after it is published. Overwriting publishes a new box (release
 //!    store) and retires the old one; a reader sees either, whole.
 //! 3. A table is never written after a rebuild has published its successor (release store of
 //!    the shard pointer). Readers and iterators still on it see a frozen, consistent state. A
 //!    rebuild *clones* the live keys into the new table (readers may still be reading the old
-//!    copies) and moves the value pointers.
-//! 4. At most half of a table's slots are tagged, so every probe ends at an untagged slot. A
-//!    shard without a table has a null pointer.
+//!    copies), hashing them again to place them (`K::hash` runs under the lock, like
+//!    `K::clone`), and moves the value pointers.
+//! 4. At most 7/8 of a table's slots are used, so every probe ends at a group with a
+//!    never-used slot; a new key takes the first never-used slot of its probe sequence, after
+//!    every used one, so a reader that reaches a group with a never-used slot has seen every
+//!    slot the key could be in. A shard without a table has a null pointer.
 //! 5. Values and tables are freed only through [`Garbage::retire`] after they were unlinked, or
-//!    with exclusive access (drop); readers that can reach them are pinned. A value's box is
+//!    with exclusive access (drop); readers that can reach them are pinned. A value's cell is
 //!    reused for a later value of its shard only under the same condition: once it could be
-//!    freed, the garbage list drops the value in it and keeps the box as a spare, so a reader
-//!    never sees a box refilled.
+//!    freed, the garbage list drops the value in it and keeps the cell as a spare, so a reader
+//!    never sees a cell refilled.
+//! 6. Value cells are carved from chunks that the shard (`Cells`) frees only all together: when
+//!    the shard has no entry and nothing retired, under its lock, or with the map. Before, a
+//!    value was a separate allocation of its own.
+//!
+//! Values stay boxed on purpose: a `Ref` must keep showing the value
+//! it was made with after an overwrite, and a value with interior mutability (an atomic
+//! counter) must be the one in the map, not a copy, so a value is never moved once published.
 //!
 //! This module owns every pointer of the map; the public wrapper hashes keys and shapes the
 //! API, and never sees a raw pointer.
 //!
 //! # Checking
-//! The slots' atomics, the keys' cells, the shard mutex and the re-entrance thread-local come
-//! from `primitive`: under `--cfg loom` this very code runs on loom's (with slots built one by
-//! one instead of zeroed memory), and loom tracks every key read against the write that
-//! initialized it and the drop that frees its table. `tests/loom_read_mostly.rs` drives the
-//! public map through growth, overwrite, removal, a table freed by its last removal, two
-//! writers on one shard, and reclamation.
+//! The control words, value pointers, keys' cells, the shard mutex and the re-entrance
+//! thread-local come from `primitive`: under `--cfg loom` this very code runs on loom's (with
+//! control words and slots built one by one instead of zeroed memory), and loom tracks every
+//! key read against the write that initialized it and the drop that frees its table.
+//! `tests/loom_read_mostly.rs` drives the public map through growth, overwrite, removal, a
+//! table freed by its last removal, two writers on one shard, and reclamation.
 
 use std::alloc::{self, Layout};
 use std::marker::PhantomData;
@@ -47,37 +67,82 @@ use std::sync::atomic::Ordering;
 
 use crossbeam_utils::CachePadded;
 
-use super::epoch::{Disposal, EpochGuard, Garbage, Recycle, pin};
+use super::epoch::{Disposal, EpochGuard, Garbage, Recycle, advance_epoch, pin};
 use super::lock_stats::{LockStats, WaitKind};
 use super::primitive::{
     AtomicPtr, AtomicU64, AtomicUsize, Mutex, MutexGuard, TrackedCell, thread_local,
 };
 use crate::error::ReserveError;
 
-/// Tag bit: set in every used slot's tag, so that 0 means "never used".
-const TAG_BIT: u64 = 1 << 63;
-/// The smallest table that is allocated.
-const MIN_CAPACITY: usize = 8;
-/// Alignment of slot arrays (and so the number of low pointer bits free for log2(capacity)).
+/// Slots per group (control bytes per control word).
+const GROUP: usize = 8;
+/// The smallest table that is allocated: one group.
+const MIN_CAPACITY: usize = GROUP;
+/// Alignment of tables (and so the number of low pointer bits free for log2(capacity)).
 const TABLE_ALIGN: usize = 64;
+/// The lowest bit of each byte of a control word.
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+/// The top bit of each byte: set in a used slot's control byte, clear in a never-used one.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The control byte of a used slot whose key has this hash: the used bit and the hash's top
+/// 7 bits.
+#[inline(always)]
+fn control_byte(hash: u64) -> u64 {
+    0x80 | hash >> 57
+}
+
+/// The control bytes of one group, as loaded from its word.
+#[derive(Clone, Copy)]
+struct Group(u64);
+
+impl Group {
+    /// A bit set (the top bit of byte `j` for slot `j`) covering every used slot whose control
+    /// byte is `byte`, and perhaps other used slots (the zero-byte test can carry a match into
+    /// the byte above one), never a never-used slot.
+    #[inline(always)]
+    fn matching(self, byte: u64) -> u64 {
+        let diff = self.0 ^ (LOW_BITS * byte);
+        diff.wrapping_sub(LOW_BITS) & !diff & self.0 & HIGH_BITS
+    }
+
+    /// The never-used slots, as in [`matching`](Self::matching).
+    #[inline(always)]
+    fn never_used(self) -> u64 {
+        !self.0 & HIGH_BITS
+    }
+
+    /// Whether slot `j` of the group is used.
+    #[inline(always)]
+    fn is_used(self, j: usize) -> bool {
+        self.0 >> (8 * j + 7) & 1 == 1
+    }
+}
+
+/// The slot index within its group of the lowest bit of a bit set from [`Group`].
+#[inline(always)]
+fn lowest(bits: u64) -> usize {
+    bits.trailing_zeros() as usize / 8
+}
 
 struct Slot<K, V> {
-    tag: AtomicU64,
     value: AtomicPtr<V>,
     key: TrackedCell<MaybeUninit<K>>,
 }
 
-/// A shard's slot array: a 64-byte-aligned allocation of a power-of-two number of slots. It is
-/// only ever handled through a *packed* pointer: the address with log2(capacity) in its low 6
-/// bits, so a reader gets the slots and the mask from the one word it loads.
+/// A shard's table: a 64-byte-aligned allocation of the control words of a power-of-two
+/// number of slots, then the slots. It is only ever handled through a *packed* pointer: the
+/// address with log2(capacity) in its low 6 bits, so a reader gets the table and its size
+/// from the one word it loads.
 struct Table<K, V> {
     _slots: PhantomData<Slot<K, V>>,
 }
 
-/// The slots and mask of a table, from its packed pointer.
+/// The control words, slots and group mask of a table, from its packed pointer.
 struct View<K, V> {
+    control: *const AtomicU64,
     slots: *const Slot<K, V>,
-    mask: usize,
+    group_mask: usize,
 }
 
 impl<K, V> Clone for View<K, V> {
@@ -91,88 +156,182 @@ impl<K, V> Copy for View<K, V> {}
 impl<K, V> View<K, V> {
     #[inline(always)]
     fn of(packed: *mut Table<K, V>) -> Self {
+        let base = packed.map_addr(|addr| addr & !(TABLE_ALIGN - 1));
+        let groups = (1usize << (packed.addr() & (TABLE_ALIGN - 1))) / GROUP;
         Self {
-            slots: packed.map_addr(|addr| addr & !(TABLE_ALIGN - 1)).cast(),
-            mask: (1usize << (packed.addr() & (TABLE_ALIGN - 1))) - 1,
+            control: base.cast(),
+            // SAFETY: the allocation holds the control words and then the slots, from this
+            // offset (see `Table::layout`).
+            slots: unsafe { base.cast::<u8>().add(slots_offset::<K, V>(groups)) }.cast(),
+            group_mask: groups - 1,
         }
     }
 
     #[inline(always)]
     fn capacity(self) -> usize {
-        self.mask + 1
+        (self.group_mask + 1) * GROUP
     }
 
-    /// Slot `index & mask`.
+    /// Control word of group `group & group_mask`.
     ///
     /// # Safety
-    /// The table is allocated for `'t` (it is current under the shard's lock, or the caller is
-    /// pinned since loading it, or it is owned exclusively).
+    /// As for [`slot`](Self::slot).
+    #[inline(always)]
+    unsafe fn control<'t>(self, group: usize) -> &'t AtomicU64 {
+        // SAFETY: the allocation holds `group_mask + 1` control words and the index is masked;
+        // the caller keeps the allocation alive for `'t`.
+        unsafe { &*self.control.add(group & self.group_mask) }
+    }
+
+    /// Slot `index`, which is below the capacity.
+    ///
+    /// # Safety
+    /// `index` is below the capacity, and the table is allocated for `'t` (it is current under
+    /// the shard's lock, or the caller is pinned since loading it, or it is owned
+    /// exclusively).
     #[inline(always)]
     unsafe fn slot<'t>(self, index: usize) -> &'t Slot<K, V> {
-        // SAFETY: the allocation holds `mask + 1` slots and the index is masked; the caller
-        // keeps the allocation alive for `'t`.
-        unsafe { &*self.slots.add(index & self.mask) }
+        debug_assert!(index < self.capacity());
+        // SAFETY: the allocation holds `capacity` slots; the caller keeps it alive for `'t`.
+        unsafe { &*self.slots.add(index) }
     }
+
+    /// Slot `j` of group `group` (masked).
+    ///
+    /// # Safety
+    /// As for [`slot`](Self::slot), with `j < GROUP`.
+    #[inline(always)]
+    unsafe fn slot_in<'t>(self, group: usize, j: usize) -> &'t Slot<K, V> {
+        // SAFETY: `(group & group_mask) * GROUP + j` is below the capacity.
+        unsafe { self.slot((group & self.group_mask) * GROUP + j) }
+    }
+
+    /// Asks the processor to bring the first and the last slot of group `group` (masked) into
+    /// the cache: a probe that ends in its first group, as most do, then loads its slot while
+    /// the control word is still on its way instead of after it.
+    ///
+    /// # Safety
+    /// As for [`slot`](Self::slot).
+    #[inline(always)]
+    unsafe fn prefetch_group(self, group: usize) {
+        #[cfg(all(target_arch = "x86_64", not(loom)))]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let first = (group & self.group_mask) * GROUP;
+            // SAFETY: both slots are in the table (see above); a prefetch reads nothing.
+            #[allow(unused_unsafe)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(self.slots.add(first).cast());
+                _mm_prefetch::<_MM_HINT_T0>(self.slots.add(first + GROUP - 1).cast());
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+        let _ = group;
+    }
+
+    /// Marks slot `index` used by a key of `hash`: the control byte's release store publishes
+    /// the key and value written before. Called with the shard's lock (or on an unpublished
+    /// table), so no other thread writes the word.
+    ///
+    /// # Safety
+    /// As for [`slot`](Self::slot).
+    #[inline(always)]
+    unsafe fn set_used(self, index: usize, hash: u64) {
+        // SAFETY: `index / GROUP` is a group of the table, alive (see above).
+        let word = unsafe { self.control(index / GROUP) };
+        let byte = control_byte(hash) << (8 * (index % GROUP));
+        word.store(word.load(Ordering::Relaxed) | byte, Ordering::Release);
+    }
+
+    /// Whether slot `index` is used (an acquire load of its group's word).
+    ///
+    /// # Safety
+    /// As for [`slot`](Self::slot).
+    #[inline(always)]
+    unsafe fn is_used(self, index: usize) -> bool {
+        // SAFETY: as above.
+        Group(unsafe { self.control(index / GROUP) }.load(Ordering::Acquire)).is_used(index % GROUP)
+    }
+}
+
+/// Byte offset of the slots in a table of `groups` groups: after the control words, aligned
+/// for a slot.
+#[inline(always)]
+fn slots_offset<K, V>(groups: usize) -> usize {
+    let align = std::mem::align_of::<Slot<K, V>>();
+    (groups * std::mem::size_of::<AtomicU64>() + align - 1) & !(align - 1)
 }
 
 impl<K, V> Slot<K, V> {
     /// The slot's key.
     ///
     /// # Safety
-    /// The slot's tag was seen non-zero with an acquire load (or by the writer that set it), and
-    /// the table is alive for `'t`.
+    /// The slot's control byte was seen used with an acquire load (or by the writer that set
+    /// it), and the table is alive for `'t`.
     #[inline(always)]
     unsafe fn key(&self) -> &K {
-        // SAFETY: a tagged slot's key was initialized before the tag was published and is never
-        // written while the table is reachable (invariant 1).
+        // SAFETY: a used slot's key was initialized before its control byte was published and
+        // is never written while the table is reachable (invariant 1).
         unsafe { (*self.key.read_ptr()).assume_init_ref() }
     }
 }
 
 impl<K, V> Table<K, V> {
     fn layout(capacity: usize) -> Result<Layout, ReserveError> {
+        let control = Layout::array::<AtomicU64>(capacity / GROUP)
+            .map_err(|_| ReserveError::CapacityOverflow)?;
         let slots =
             Layout::array::<Slot<K, V>>(capacity).map_err(|_| ReserveError::CapacityOverflow)?;
-        slots
+        let (table, offset) = control
+            .extend(slots)
+            .map_err(|_| ReserveError::CapacityOverflow)?;
+        debug_assert_eq!(offset, slots_offset::<K, V>(capacity / GROUP));
+        table
             .align_to(TABLE_ALIGN)
             .map_err(|_| ReserveError::CapacityOverflow)
     }
 
-    /// A zeroed (all untagged) table of `capacity` slots, a power of two; returns its packed
+    /// A zeroed (all never-used) table of `capacity` slots, a power of two; returns its packed
     /// pointer.
     fn allocate(capacity: usize) -> Result<*mut Self, ReserveError> {
         debug_assert!(capacity.is_power_of_two() && capacity >= MIN_CAPACITY);
         let layout = Self::layout(capacity)?;
-        if layout.size() == 0 {
-            // Only a zero-sized slot could get here, which a slot (two atomics) is not.
-            return Err(ReserveError::CapacityOverflow);
-        }
-        // SAFETY: the layout has a non-zero size (checked above).
+        // SAFETY: the layout has a non-zero size (at least one control word).
         let table = unsafe { alloc::alloc_zeroed(layout) };
         if table.is_null() {
             return Err(ReserveError::AllocError {
                 bytes: layout.size(),
             });
         }
-        // Zeroed memory is an untagged slot: zero tag, null value, key not yet initialized.
-        // Loom's atomics and cells are handles to its model state: under loom each slot is
-        // built for real.
+        // Zeroed memory is all never-used slots: zero control words, null values, keys not yet
+        // initialized. Loom's atomics and cells are handles to its model state: under loom
+        // each word and slot is built for real.
         #[cfg(loom)]
-        for index in 0..capacity {
-            let untagged = Slot::<K, V> {
-                tag: AtomicU64::new(0),
-                value: AtomicPtr::new(ptr::null_mut()),
-                key: TrackedCell::new(MaybeUninit::uninit()),
-            };
-            // SAFETY: the allocation holds `capacity` slots and is not shared yet.
-            unsafe { table.cast::<Slot<K, V>>().add(index).write(untagged) };
+        {
+            let view = View::<K, V>::of(
+                table
+                    .map_addr(|addr| addr | capacity.trailing_zeros() as usize)
+                    .cast(),
+            );
+            for group in 0..capacity / GROUP {
+                // SAFETY: the allocation holds `capacity / GROUP` words and is not shared yet.
+                unsafe { view.control.cast_mut().add(group).write(AtomicU64::new(0)) };
+            }
+            for index in 0..capacity {
+                let never_used = Slot::<K, V> {
+                    value: AtomicPtr::new(ptr::null_mut()),
+                    key: TrackedCell::new(MaybeUninit::uninit()),
+                };
+                // SAFETY: the allocation holds `capacity` slots and is not shared yet.
+                unsafe { view.slots.cast_mut().add(index).write(never_used) };
+            }
         }
         let log2 = capacity.trailing_zeros() as usize;
         Ok(table.map_addr(|addr| addr | log2).cast())
     }
 
-    /// Drops the keys of the tagged slots, and the values too if `with_values`, then frees the
-    /// slot array.
+    /// Drops the keys of the used slots, and the values too if `with_values`, then frees the
+    /// table.
     ///
     /// # Safety
     /// - `packed` came from [`allocate`](Self::allocate) and is freed once.
@@ -182,47 +341,41 @@ impl<K, V> Table<K, V> {
         let view = View::of(packed);
         for index in 0..view.capacity() {
             // SAFETY: the caller says the table is live and ours alone.
-            let slot = unsafe { view.slot(index) };
-            if slot.tag.load(Ordering::Relaxed) == 0 {
+            if !unsafe { view.is_used(index) } {
                 continue;
             }
+            // SAFETY: as above.
+            let slot = unsafe { view.slot(index) };
             if with_values {
                 let value = slot.value.load(Ordering::Relaxed);
                 if !value.is_null() {
-                    // SAFETY: values come from `Box::into_raw`; the table owns this one.
-                    drop(unsafe { Box::from_raw(value) });
+                    // SAFETY: the table owns this value (its cell is its shard's `Cells`').
+                    unsafe { ptr::drop_in_place(value) };
                 }
             }
-            // SAFETY: tagged slots hold an initialized key, dropped once, here.
+            // SAFETY: used slots hold an initialized key, dropped once, here.
             unsafe { (*slot.key.write_ptr()).assume_init_drop() };
         }
         let layout = Self::layout(view.capacity()).expect("the layout was valid when allocated");
         // SAFETY: allocated with this layout (see above), freed once.
-        unsafe { alloc::dealloc(view.slots.cast_mut().cast(), layout) };
+        unsafe { alloc::dealloc(view.control.cast_mut().cast(), layout) };
     }
 
-    /// Most slots a table of this capacity may have tagged (invariant 4).
-    fn max_tagged(capacity: usize) -> usize {
-        capacity / 2
+    /// Most slots a table of this capacity may have used (invariant 4).
+    fn max_used(capacity: usize) -> usize {
+        capacity - capacity / 8
     }
 }
 
 /// `retire` callbacks.
-unsafe fn free_value<V>(value: *mut ()) {
-    // SAFETY: retired values came from `Box::into_raw` and are freed once (`Garbage::retire`).
-    drop(unsafe { Box::from_raw(value.cast::<V>()) });
-}
-
 unsafe fn drop_value<V>(value: *mut ()) {
     // SAFETY: a retired value that no reader holds any more (`Garbage::retire`), dropped once;
-    // its allocation stays, empty.
+    // its cell stays, empty, in its shard's `Cells`.
     unsafe { ptr::drop_in_place(value.cast::<V>()) };
 }
 
-unsafe fn free_spare_value<V>(value: *mut ()) {
-    // SAFETY: an emptied value box (`drop_value`): freed as a box of uninitialized memory,
-    // which has the same layout and runs no drop.
-    drop(unsafe { Box::from_raw(value.cast::<MaybeUninit<V>>()) });
+unsafe fn keep_cell(_cell: *mut ()) {
+    // A spare cell belongs to its shard's `Cells`, which frees it with its chunk.
 }
 
 unsafe fn free_table_keys<K, V>(table: *mut ()) {
@@ -236,15 +389,16 @@ unsafe fn free_table_all<K, V>(table: *mut ()) {
     unsafe { Table::<K, V>::deallocate(table.cast(), true) };
 }
 
-/// A replaced or removed value: its box is reused for a later value of the same shard once no
-/// reader can reach it (up to the garbage list's spare count), or freed.
+/// A replaced or removed value: its cell is reused for a later value of the same shard once
+/// no reader can reach it (every cell is kept: its memory is its shard's `Cells` chunk's).
 fn value_disposal<V>() -> &'static Disposal {
     const {
         &Disposal {
-            free: free_value::<V>,
+            free: drop_value::<V>,
             recycle: Some(Recycle {
                 drop_contents: drop_value::<V>,
-                free_spare: free_spare_value::<V>,
+                free_spare: keep_cell,
+                max_spares: usize::MAX,
             }),
         }
     }
@@ -270,23 +424,114 @@ fn cleared_table_disposal<K, V>() -> &'static Disposal {
     }
 }
 
-/// A retired table's weight for its garbage list: its slot bytes in units of 64.
+/// A retired table's weight for its garbage list: its bytes in units of 64.
 fn table_weight<K, V>(packed: *mut Table<K, V>) -> usize {
-    View::of(packed).capacity() * std::mem::size_of::<Slot<K, V>>() / 64
+    View::of(packed).capacity() * (std::mem::size_of::<Slot<K, V>>() + 1) / 64
 }
 
-/// Boxes `value`, in a spare box of the shard if it has one. Called with the shard's lock.
+/// Puts `value` in a cell of the shard: a spare one if it has one, else a new one. Called with
+/// the shard's lock.
 #[inline]
-fn new_box<V>(garbage: &mut Garbage, value: V) -> *mut V {
-    match garbage.take_spare() {
-        Some(spare) => {
-            let spare = spare.cast::<V>();
-            // SAFETY: a spare is an emptied box of a `V` of this shard (only values are
-            // recyclable in a shard's list) that no reader can reach and nothing else owns.
-            unsafe { spare.write(value) };
-            spare
+fn new_box<V>(state: &mut WriterState, value: V) -> *mut V {
+    let cell = match state.garbage.take_spare() {
+        // A spare is an emptied cell of a `V` of this shard (only values are recyclable in a
+        // shard's list) that no reader can reach and nothing else owns.
+        Some(spare) => spare.cast::<V>(),
+        None => state.cells.take(Layout::new::<V>()).cast::<V>(),
+    };
+    // SAFETY: the cell is unused, sized and aligned for a `V`.
+    unsafe { cell.write(value) };
+    cell
+}
+
+/// The value cells of one shard: carved from chunks allocated by the shard and freed only all
+/// together, once no value lives in them. Values of a shard are so packed densely (8 bytes
+/// for a `u64`, where a separate allocation takes 32 with the usual allocators), which keeps
+/// more of them in the caches a read goes through. A cell whose value expired becomes a spare
+/// of the shard's garbage list, refilled by a later store; the chunks are freed when the shard
+/// is empty and has nothing retired (`collect_all`), or with the map.
+struct Cells {
+    chunks: Vec<(NonNull<u8>, Layout)>,
+    /// The next unused cell of the last chunk, and how many are left there.
+    next: *mut u8,
+    left: usize,
+    /// Cells in all chunks (the next chunk has half as many again, within bounds: at most a
+    /// third of the cells are unused after a growth).
+    made: usize,
+}
+
+// SAFETY: `Cells` owns its chunks (plain memory); the values in them are owned and dropped by
+// the map, which is `Send` only if they are.
+unsafe impl Send for Cells {}
+
+/// Bounds of a chunk of cells: at least this many cells...
+const MIN_CHUNK_CELLS: usize = 16;
+/// ...and at most this many bytes (unless one cell is larger).
+const MAX_CHUNK_BYTES: usize = 64 << 10;
+
+impl Cells {
+    const fn new() -> Self {
+        Self {
+            chunks: Vec::new(),
+            next: ptr::null_mut(),
+            left: 0,
+            made: 0,
         }
-        None => Box::into_raw(Box::new(value)),
+    }
+
+    /// An unused cell of layout `cell` (the same for every call), valid until
+    /// [`free_all`](Self::free_all).
+    #[inline]
+    fn take(&mut self, cell: Layout) -> *mut u8 {
+        if cell.size() == 0 {
+            return ptr::without_provenance_mut(cell.align());
+        }
+        if self.left == 0 {
+            self.grow(cell);
+        }
+        let taken = self.next;
+        // SAFETY: the chunk has `left` more cells from `next` (`grow`); the pointer stays
+        // within it or one past its end.
+        self.next = unsafe { taken.add(cell.size()) };
+        self.left -= 1;
+        taken
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, cell: Layout) {
+        let count = (self.made / 2).clamp(MIN_CHUNK_CELLS, (MAX_CHUNK_BYTES / cell.size()).max(1));
+        let layout = Layout::from_size_align(cell.size() * count, cell.align())
+            .unwrap_or_else(|_| panic!("mapguard: a chunk of {count} values cannot be addressed"));
+        // SAFETY: the layout has a non-zero size (cells are not zero-sized here).
+        let chunk = unsafe { alloc::alloc(layout) };
+        let Some(chunk) = NonNull::new(chunk) else {
+            alloc::handle_alloc_error(layout)
+        };
+        self.chunks.push((chunk, layout));
+        self.next = chunk.as_ptr();
+        self.left = count;
+        self.made += count;
+    }
+
+    /// Frees every chunk. The caller makes sure that no value lives in any cell and that no
+    /// spare cell is kept anywhere.
+    fn free_all(&mut self) {
+        for (chunk, layout) in self.chunks.drain(..) {
+            // SAFETY: allocated by `grow` with this layout, freed once (drained).
+            unsafe { alloc::dealloc(chunk.as_ptr(), layout) };
+        }
+        self.chunks = Vec::new();
+        self.next = ptr::null_mut();
+        self.left = 0;
+        self.made = 0;
+    }
+}
+
+impl Drop for Cells {
+    fn drop(&mut self) {
+        // Dropped with the map, after its tables and garbage list dropped every value.
+        self.free_all();
     }
 }
 
@@ -358,7 +603,7 @@ pub(crate) struct Outcome<'a, K, V> {
     pub(crate) current: Option<Pinned<'a, K, V>>,
 }
 
-/// The writer side of a shard: its lock, tagged-slot count and garbage. Padded so that
+/// The writer side of a shard: its lock, used-slot count and garbage. Padded so that
 /// writers of different shards do not share a line; readers never read it.
 struct Writer {
     state: Mutex<WriterState>,
@@ -373,8 +618,11 @@ struct Writer {
 }
 
 struct WriterState {
-    tagged: usize,
+    /// Used slots (live and removed keys) of the current table.
+    used: usize,
+    /// Retired values and tables (dropped before `cells`, whose memory values use).
     garbage: Garbage,
+    cells: Cells,
 }
 
 thread_local! {
@@ -474,16 +722,20 @@ enum Place<V> {
     Vacant(usize),
 }
 
-/// A shard's packed table pointer, alone on its cache line.
-type ShardTable<K, V> = CachePadded<AtomicPtr<Table<K, V>>>;
+/// Shards per [`TableLine`].
+const LINE_SHARDS: usize = 8;
+
+/// The packed table pointers of eight shards, one cache line: the table of the shard a read
+/// goes to is one of few lines, which stay in the L1 cache. Only rebuilds of these shards
+/// write the line (rare: a table grows by doubling); nothing else shares it.
+#[repr(C, align(64))]
+struct TableLine<K, V>([AtomicPtr<Table<K, V>>; LINE_SHARDS]);
 
 /// The sharded slot tables of a read-mostly map. See the module docs.
 pub(crate) struct RawReadMostly<K, V> {
-    /// The packed pointer to the current table of each shard (null: no table): the only shared
-    /// words readers load before the slots.
-    /// Each on its own cache line, so that neither a rebuild of another shard nor whatever the
-    /// allocator puts next to this array makes readers miss.
-    tables: Box<[ShardTable<K, V>]>,
+    /// The packed pointer to the current table of each shard (null: no table), eight to a
+    /// line: the only shared words readers load before the tables.
+    tables: Box<[TableLine<K, V>]>,
     writers: Box<[CachePadded<Writer>]>,
     /// The shard count minus one (shards are chosen from folded middle bits of the hash).
     shard_mask: usize,
@@ -496,11 +748,13 @@ unsafe impl<K: Send, V: Send> Send for RawReadMostly<K, V> {}
 // move keys and values in and drop them on any thread (needs `Send`).
 unsafe impl<K: Send + Sync, V: Send + Sync> Sync for RawReadMostly<K, V> {}
 
-/// The capacity of a table for `live` entries: a third full or less after a rebuild. Short
-/// probe sequences matter more than memory here: a lookup that stops at its first or second
-/// slot is one predictable branch, and mispredicted probe loops are what cost the most.
+/// The capacity of a table for `live` entries: at most 3/4 full after a rebuild, so that at
+/// least 1/8 of its slots are left for new keys before the next one (invariant 4's 7/8), and
+/// insert/remove churn near a limit does not rebuild again at once. A probe tests eight slots
+/// at a time, so a fuller table than one slot at a time allows still ends most lookups in
+/// their first group.
 fn capacity_for(live: usize) -> Option<usize> {
-    live.checked_mul(3)?
+    live.checked_add(live.div_ceil(3))?
         .checked_next_power_of_two()
         .map(|capacity| capacity.max(MIN_CAPACITY))
 }
@@ -510,14 +764,21 @@ impl<K, V> RawReadMostly<K, V> {
     pub(crate) fn new(shards: usize, capacity: usize) -> Result<Self, ReserveError> {
         debug_assert!(shards.is_power_of_two());
         let per_shard = capacity.div_ceil(shards);
-        let mut tables = Vec::with_capacity(shards);
+        let mut tables: Vec<*mut Table<K, V>> = Vec::with_capacity(shards);
         if per_shard > 0 {
             let table_capacity = capacity_for(per_shard).ok_or(ReserveError::CapacityOverflow)?;
-            // Fail before allocating anything on a size that can never fit.
-            Table::<K, V>::layout(table_capacity)?;
+            // Fail before allocating anything on a size that can never fit: one table, or
+            // all of them together.
+            let bytes = Table::<K, V>::layout(table_capacity)?.size();
+            if bytes
+                .checked_mul(shards)
+                .is_none_or(|total| total > isize::MAX as usize)
+            {
+                return Err(ReserveError::CapacityOverflow);
+            }
             for _ in 0..shards {
                 match Table::allocate(table_capacity) {
-                    Ok(table) => tables.push(CachePadded::new(AtomicPtr::new(table))),
+                    Ok(table) => tables.push(table),
                     Err(err) => {
                         drop(Self::assemble(tables, shards));
                         return Err(err);
@@ -525,17 +786,27 @@ impl<K, V> RawReadMostly<K, V> {
                 }
             }
         }
-        tables.resize_with(shards, || CachePadded::new(AtomicPtr::new(ptr::null_mut())));
+        tables.resize(shards, ptr::null_mut());
         Ok(Self::assemble(tables, shards))
     }
 
-    fn assemble(tables: Vec<ShardTable<K, V>>, shards: usize) -> Self {
-        let writers = (0..tables.len())
+    /// The map with the first tables of its `shards` shards (`tables` may be shorter: null).
+    fn assemble(tables: Vec<*mut Table<K, V>>, shards: usize) -> Self {
+        let lines = (0..shards.div_ceil(LINE_SHARDS))
+            .map(|line| {
+                TableLine(std::array::from_fn(|at| {
+                    let table = tables.get(line * LINE_SHARDS + at).copied();
+                    AtomicPtr::new(table.unwrap_or(ptr::null_mut()))
+                }))
+            })
+            .collect();
+        let writers = (0..shards)
             .map(|index| {
                 CachePadded::new(Writer {
                     state: Mutex::new(WriterState {
-                        tagged: 0,
+                        used: 0,
                         garbage: Garbage::new(),
+                        cells: Cells::new(),
                     }),
                     len: AtomicUsize::new(0),
                     locks: AtomicU64::new(0),
@@ -545,7 +816,7 @@ impl<K, V> RawReadMostly<K, V> {
             })
             .collect();
         Self {
-            tables: tables.into_boxed_slice(),
+            tables: lines,
             writers,
             shard_mask: shards - 1,
             _owns: PhantomData,
@@ -554,7 +825,36 @@ impl<K, V> RawReadMostly<K, V> {
 
     /// The number of shards.
     pub(crate) fn shard_count(&self) -> usize {
-        self.tables.len()
+        self.shard_mask + 1
+    }
+
+    /// The packed table pointer of `shard`, which is below the shard count.
+    #[inline(always)]
+    fn table(&self, shard: usize) -> &AtomicPtr<Table<K, V>> {
+        debug_assert!(shard < self.shard_count());
+        let line = std::mem::size_of::<TableLine<K, V>>();
+        if line == LINE_SHARDS * std::mem::size_of::<AtomicPtr<Table<K, V>>>() {
+            // SAFETY: the lines hold the shard count rounded up to whole lines, and have no
+            // padding (checked above: always so with `std`'s atomics), so their pointers are
+            // one array of them, indexed by shard.
+            unsafe {
+                &*self
+                    .tables
+                    .as_ptr()
+                    .cast::<AtomicPtr<Table<K, V>>>()
+                    .add(shard)
+            }
+        } else {
+            &self.tables[shard / LINE_SHARDS].0[shard % LINE_SHARDS]
+        }
+    }
+
+    /// The packed table pointers of all shards.
+    fn all_tables(&self) -> impl Iterator<Item = &AtomicPtr<Table<K, V>>> {
+        self.tables
+            .iter()
+            .flat_map(|line| line.0.iter())
+            .take(self.shard_count())
     }
 
     /// Turns on the shards' contention figures (before the map is shared).
@@ -596,13 +896,12 @@ impl<K, V> RawReadMostly<K, V> {
             .sum()
     }
 
-    /// Slots allocated over all shards.
-    pub(crate) fn slot_count(&self) -> usize {
-        self.tables
-            .iter()
+    /// Keys the allocated tables take before a rebuild, over all shards.
+    pub(crate) fn key_capacity(&self) -> usize {
+        self.all_tables()
             .map(|table| table.load(Ordering::Acquire))
             .filter(|table| !table.is_null())
-            .map(|table| View::of(table).capacity())
+            .map(|table| Table::<K, V>::max_used(View::of(table).capacity()))
             .sum()
     }
 
@@ -616,22 +915,26 @@ impl<K, V> RawReadMostly<K, V> {
         _guard: &'g EpochGuard,
     ) -> Option<(&'g K, *mut V)> {
         let shard = self.shard_for(hash);
-        debug_assert!(shard < self.tables.len());
-        // SAFETY: `shard_for` masks with `shard_mask`, which is the shard count minus one.
-        let packed = unsafe { self.tables.get_unchecked(shard) }.load(Ordering::Acquire);
+        // `shard_for` masks with `shard_mask`, which is the shard count minus one.
+        let packed = self.table(shard).load(Ordering::Acquire);
         if packed.is_null() {
             return None;
         }
         let table = View::of(packed);
-        let tag = hash | TAG_BIT;
-        let mut index = hash as usize;
+        let byte = control_byte(hash);
+        let mut group = hash as usize;
+        // SAFETY: the table is alive (see below).
+        unsafe { table.prefetch_group(group) };
         loop {
             // SAFETY: the table was loaded while pinned, so it stays allocated for `'g`
             // (invariant 5); the acquire load pairs with the release store that published it.
-            let slot = unsafe { table.slot(index) };
-            let found = slot.tag.load(Ordering::Acquire);
-            if found == tag {
-                // SAFETY: the tag was seen non-zero with an acquire load.
+            let control = Group(unsafe { table.control(group) }.load(Ordering::Acquire));
+            let mut matches = control.matching(byte);
+            while matches != 0 {
+                // SAFETY: as above; `lowest` is below `GROUP`.
+                let slot = unsafe { table.slot_in(group, lowest(matches)) };
+                // SAFETY: the slot's control byte was seen used with an acquire load (a match
+                // is never a never-used slot).
                 let key = unsafe { slot.key() };
                 if eq(key) {
                     let value = slot.value.load(Ordering::Acquire);
@@ -641,10 +944,12 @@ impl<K, V> RawReadMostly<K, V> {
                         Some((key, value))
                     };
                 }
-            } else if found == 0 {
+                matches &= matches - 1;
+            }
+            if control.never_used() != 0 {
                 return None;
             }
-            index = index.wrapping_add(1);
+            group = group.wrapping_add(1);
         }
     }
 
@@ -680,7 +985,9 @@ impl<K, V> RawReadMostly<K, V> {
     }
 
     /// Looks up the key under the shard's lock and applies `decide`'s choice. `decide` runs
-    /// under the lock; if it (or `K::clone` in a rebuild) panics, the map is left as it was.
+    /// under the lock; if it (or `K::clone` or `rehash` in a rebuild) panics, the map is left
+    /// as it was. `rehash` gives a stored key's hash (the one `hash` is for `key`): a rebuild
+    /// places the keys it copies with it.
     ///
     /// # Panics
     /// If `decide` stores with a borrowed `key`.
@@ -688,6 +995,7 @@ impl<K, V> RawReadMostly<K, V> {
         &self,
         hash: u64,
         key: impl Lookup<K>,
+        rehash: &dyn Fn(&K) -> u64,
         decide: impl FnOnce(Option<&V>) -> Decision<V>,
     ) -> Outcome<'_, K, V>
     where
@@ -701,7 +1009,7 @@ impl<K, V> RawReadMostly<K, V> {
         // shard's reclamation) for as long as it waits. Under the lock the current table and
         // its values need no pin.
         let _guard = pin();
-        let mut table = self.tables[shard].load(Ordering::Relaxed);
+        let mut table = self.table(shard).load(Ordering::Relaxed);
         let mut place = if table.is_null() {
             None
         } else {
@@ -729,7 +1037,7 @@ impl<K, V> RawReadMostly<K, V> {
                 }
             }
             Decision::Store(value) => {
-                let new = new_box(&mut state.garbage, value);
+                let new = new_box(&mut state, value);
                 let index = match place {
                     Some(Place::Live(index, old)) => {
                         // SAFETY: `table` is the current table and the lock is held (see above).
@@ -756,13 +1064,14 @@ impl<K, V> RawReadMostly<K, V> {
                         } else {
                             View::of(table).capacity()
                         };
-                        if state.tagged + 1 > Table::<K, V>::max_tagged(capacity) {
+                        if state.used + 1 > Table::<K, V>::max_used(capacity) {
                             let live = writer.len.load(Ordering::Relaxed);
-                            table = match self.rebuild(shard, &mut state, live + 1) {
+                            table = match self.rebuild(shard, &mut state, live + 1, rehash) {
                                 Ok(table) => table,
                                 Err(panic) => {
-                                    // SAFETY: `new` was not published.
-                                    drop(unsafe { Box::from_raw(new) });
+                                    // SAFETY: `new` was not published; its cell is left
+                                    // unused (freed with the shard's chunks).
+                                    unsafe { ptr::drop_in_place(new) };
                                     std::panic::resume_unwind(panic)
                                 }
                             };
@@ -777,12 +1086,14 @@ impl<K, V> RawReadMostly<K, V> {
                         };
                         // SAFETY: `table` is the current table and the lock is held (see above).
                         let slot = unsafe { View::of(table).slot(index) };
-                        // Key and value before the tag: a reader that sees the tag sees both.
-                        // SAFETY: the slot is untagged, so no reader reads its key.
+                        // Key and value before the control byte: a reader that sees the byte
+                        // sees both.
+                        // SAFETY: the slot is never-used, so no reader reads its key.
                         unsafe { (*slot.key.write_ptr()).write(owned) };
                         slot.value.store(new, Ordering::Release);
-                        slot.tag.store(hash | TAG_BIT, Ordering::Release);
-                        state.tagged += 1;
+                        // SAFETY: as above.
+                        unsafe { View::of(table).set_used(index, hash) };
+                        state.used += 1;
                         writer.add_len(1);
                         index
                     }
@@ -805,7 +1116,7 @@ impl<K, V> RawReadMostly<K, V> {
                     let capacity = View::of(table).capacity();
                     if capacity > MIN_CAPACITY && len * 8 < capacity || len == 0 {
                         // A failed shrink (a panicking `K::clone`) leaves the table as it is.
-                        let _ = self.rebuild(shard, &mut state, len);
+                        let _ = self.rebuild(shard, &mut state, len, rehash);
                     }
                 }
             }
@@ -814,9 +1125,9 @@ impl<K, V> RawReadMostly<K, V> {
     }
 
     /// Replaces the shard's table by a fresh one sized for `live` entries (none for 0), cloning
-    /// the live keys and moving the value pointers, and retires the old slot array (with its
-    /// keys). Returns the new table, or the panic of a `K::clone` (then nothing changed).
-    /// Called with the shard's lock held (`state`).
+    /// the live keys (placed by `rehash`) and moving the value pointers, and retires the old
+    /// table (with its keys). Returns the new table, or the panic of a `K::clone` or `rehash`
+    /// (then nothing changed). Called with the shard's lock held (`state`).
     #[cold]
     #[inline(never)]
     fn rebuild(
@@ -824,11 +1135,12 @@ impl<K, V> RawReadMostly<K, V> {
         shard: usize,
         state: &mut WriterState,
         live: usize,
+        rehash: &dyn Fn(&K) -> u64,
     ) -> Result<*mut Table<K, V>, Box<dyn std::any::Any + Send>>
     where
         K: Clone,
     {
-        let old = self.tables[shard].load(Ordering::Relaxed);
+        let old = self.table(shard).load(Ordering::Relaxed);
         let new = if live == 0 {
             ptr::null_mut()
         } else {
@@ -848,11 +1160,11 @@ impl<K, V> RawReadMostly<K, V> {
                 if old.is_null() {
                     0
                 } else {
-                    copy_live(View::of(old), View::of(new))
+                    copy_live(View::of(old), View::of(new), rehash)
                 }
             }));
             match filled {
-                Ok(tagged) => state.tagged = tagged,
+                Ok(used) => state.used = used,
                 Err(panic) => {
                     // SAFETY: the new table is unpublished and owns only its keys.
                     unsafe { Table::deallocate(new, false) };
@@ -862,10 +1174,10 @@ impl<K, V> RawReadMostly<K, V> {
             new
         };
         if new.is_null() {
-            state.tagged = 0;
+            state.used = 0;
         }
         // Publishes the copied slots with the table (readers load it with acquire).
-        self.tables[shard].store(new, Ordering::Release);
+        self.table(shard).store(new, Ordering::Release);
         if !old.is_null() {
             // SAFETY: the old table is unlinked by the store above and came from `allocate`;
             // its live values now belong to the new table and it has no dead ones (removal
@@ -886,8 +1198,8 @@ impl<K, V> RawReadMostly<K, V> {
     pub(crate) fn clear(&self) {
         for (shard, writer) in self.writers.iter().enumerate() {
             let mut state = writer.lock();
-            let old = self.tables[shard].swap(ptr::null_mut(), Ordering::Release);
-            state.tagged = 0;
+            let old = self.table(shard).swap(ptr::null_mut(), Ordering::Release);
+            state.used = 0;
             writer.len.store(0, Ordering::Relaxed);
             if !old.is_null() {
                 // SAFETY: unlinked by the swap above; the table owns its keys and values.
@@ -900,30 +1212,39 @@ impl<K, V> RawReadMostly<K, V> {
                 };
             }
         }
-        // Nothing of the map is kept: the spare value boxes go too.
-        self.collect_all(true);
+        // Nothing of the map is kept: the value cells go too (unless a reader or a writer
+        // still uses some).
+        self.collect_all();
     }
 
     /// Frees every retired object that no reader can reach any more, advancing the epoch as
     /// far as the pinned readers allow.
     pub(crate) fn collect(&self) {
-        self.collect_all(false);
+        self.collect_all();
     }
 
-    /// [`collect`](Self::collect), and with `free_spares` the spare value boxes too, under
-    /// the same lock of each shard.
-    fn collect_all(&self, free_spares: bool) {
+    /// [`collect`](Self::collect), and for each shard left with no entry and nothing retired,
+    /// its value cells too (under the same lock of the shard).
+    fn collect_all(&self) {
         let mut first = true;
         for writer in self.writers.iter() {
             let mut state = writer.lock();
             if state.garbage.len() > 0 {
-                // Two advances make everything retired so far expire; later shards find the
-                // epoch already moved.
-                state.garbage.collect(if first { 2 } else { 0 });
-                first = false;
+                // Two advances make everything retired so far expire (unless a reader is
+                // pinned); later shards find the epoch already moved. Made here and not by the
+                // first list's `collect`, which stops advancing once its own list is empty.
+                if first {
+                    advance_epoch(2);
+                    first = false;
+                }
             }
-            if free_spares {
+            // Also gives back the list's own memory once it is empty.
+            state.garbage.collect(0);
+            // No value lives in a cell of an empty shard with nothing retired (entries are
+            // counted under this lock): its spare cells and chunks go.
+            if writer.len.load(Ordering::Relaxed) == 0 && state.garbage.len() == 0 {
                 state.garbage.free_spares();
+                state.cells.free_all();
             }
         }
     }
@@ -944,39 +1265,62 @@ impl<K, V> RawReadMostly<K, V> {
             shard: 0,
             table: None,
             index: 0,
+            control: Group(0),
         }
     }
 }
 
-/// Clones the keys of `from`'s live slots into `to` (fresh, unpublished) and copies their value
-/// pointers. Returns how many slots it tagged.
-fn copy_live<K: Clone, V>(from: View<K, V>, to: View<K, V>) -> usize {
-    let mut tagged = 0;
+/// Clones the keys of `from`'s live slots into `to` (fresh, unpublished), each at the end of
+/// the probe sequence of its hash by `rehash`, and copies their value pointers. Returns how
+/// many slots it used.
+fn copy_live<K: Clone, V>(from: View<K, V>, to: View<K, V>, rehash: &dyn Fn(&K) -> u64) -> usize {
+    let mut used = 0;
     for index in 0..from.capacity() {
         // SAFETY: `from` is current and locked by the caller.
-        let slot = unsafe { from.slot(index) };
-        let tag = slot.tag.load(Ordering::Relaxed);
-        let value = slot.value.load(Ordering::Relaxed);
-        if tag == 0 || value.is_null() {
+        if !unsafe { from.is_used(index) } {
             continue;
         }
-        let mut at = tag as usize;
-        // SAFETY: `to` is owned by the caller until published.
-        while unsafe { to.slot(at) }.tag.load(Ordering::Relaxed) != 0 {
-            at = at.wrapping_add(1);
+        // SAFETY: as above.
+        let slot = unsafe { from.slot(index) };
+        let value = slot.value.load(Ordering::Relaxed);
+        if value.is_null() {
+            continue;
         }
-        // SAFETY: as above; the slot is tagged in `from`, so its key is initialized.
-        let (target, key) = unsafe { (to.slot(at), slot.key()) };
-        // SAFETY: `target` is untagged and unpublished: nothing reads its key.
+        // SAFETY: the slot is used, so its key is initialized.
+        let key = unsafe { slot.key() };
+        let hash = rehash(key);
+        // SAFETY: `to` is owned by the caller until published; it has room (`capacity_for`).
+        let at = unsafe { vacant(to, hash) };
+        // SAFETY: as above.
+        let target = unsafe { to.slot(at) };
+        // SAFETY: `target` is never-used and unpublished: nothing reads its key.
         unsafe { (*target.key.write_ptr()).write(key.clone()) };
         target.value.store(value, Ordering::Relaxed);
-        target.tag.store(tag, Ordering::Relaxed);
-        tagged += 1;
+        // SAFETY: as above.
+        unsafe { to.set_used(at, hash) };
+        used += 1;
     }
-    tagged
+    used
 }
 
-/// Where the key is in `table`, or the untagged slot that ends its probe sequence.
+/// The first never-used slot of the probe sequence of `hash` in `table`.
+///
+/// # Safety
+/// The caller holds the shard's lock and `table` is its current table, or owns `table`.
+unsafe fn vacant<K, V>(table: View<K, V>, hash: u64) -> usize {
+    let mut group = hash as usize;
+    loop {
+        // SAFETY: the caller keeps the table alive.
+        let never_used =
+            Group(unsafe { table.control(group) }.load(Ordering::Relaxed)).never_used();
+        if never_used != 0 {
+            return (group & table.group_mask) * GROUP + lowest(never_used);
+        }
+        group = group.wrapping_add(1);
+    }
+}
+
+/// Where the key is in `table`, or the never-used slot that ends its probe sequence.
 ///
 /// # Safety
 /// The caller holds the shard's lock and `table` is its current table.
@@ -985,31 +1329,38 @@ unsafe fn find_place<K, V>(
     hash: u64,
     eq: &mut impl FnMut(&K) -> bool,
 ) -> Place<V> {
-    let tag = hash | TAG_BIT;
-    let mut index = hash as usize & table.mask;
+    let byte = control_byte(hash);
+    let mut group = hash as usize;
     loop {
         // SAFETY: the caller holds the lock on the current table.
-        let slot = unsafe { table.slot(index) };
-        let found = slot.tag.load(Ordering::Relaxed);
-        if found == 0 {
-            return Place::Vacant(index);
+        let control = Group(unsafe { table.control(group) }.load(Ordering::Relaxed));
+        let mut matches = control.matching(byte);
+        while matches != 0 {
+            let index = (group & table.group_mask) * GROUP + lowest(matches);
+            // SAFETY: as above.
+            let slot = unsafe { table.slot(index) };
+            // SAFETY: used (this thread is the only writer).
+            if eq(unsafe { slot.key() }) {
+                let value = slot.value.load(Ordering::Relaxed);
+                return if value.is_null() {
+                    Place::Dead(index)
+                } else {
+                    Place::Live(index, value)
+                };
+            }
+            matches &= matches - 1;
         }
-        // SAFETY: tagged (this thread is the only writer).
-        if found == tag && eq(unsafe { slot.key() }) {
-            let value = slot.value.load(Ordering::Relaxed);
-            return if value.is_null() {
-                Place::Dead(index)
-            } else {
-                Place::Live(index, value)
-            };
+        let never_used = control.never_used();
+        if never_used != 0 {
+            return Place::Vacant((group & table.group_mask) * GROUP + lowest(never_used));
         }
-        index = (index + 1) & table.mask;
+        group = group.wrapping_add(1);
     }
 }
 
 impl<K, V> Drop for RawReadMostly<K, V> {
     fn drop(&mut self) {
-        for table in self.tables.iter() {
+        for table in self.all_tables() {
             let table = table.load(Ordering::Relaxed);
             if !table.is_null() {
                 // SAFETY: with `&mut self` no reference into the map is alive, so no reader
@@ -1029,6 +1380,8 @@ pub(crate) struct RawIter<'a, K, V> {
     shard: usize,
     table: Option<View<K, V>>,
     index: usize,
+    /// The control word of `index`'s group, loaded when the iteration entered the group.
+    control: Group,
 }
 
 impl<'a, K, V> Iterator for RawIter<'a, K, V> {
@@ -1039,7 +1392,10 @@ impl<'a, K, V> Iterator for RawIter<'a, K, V> {
             let table = match self.table {
                 Some(table) => table,
                 None => {
-                    let packed = self.raw.tables.get(self.shard)?.load(Ordering::Acquire);
+                    if self.shard >= self.raw.shard_count() {
+                        return None;
+                    }
+                    let packed = self.raw.table(self.shard).load(Ordering::Acquire);
                     self.shard += 1;
                     if packed.is_null() {
                         continue;
@@ -1049,14 +1405,21 @@ impl<'a, K, V> Iterator for RawIter<'a, K, V> {
                 }
             };
             while self.index < table.capacity() {
-                // SAFETY: loaded while pinned by `_guard`, which lives as long as the iterator.
-                let slot = unsafe { table.slot(self.index) };
+                let index = self.index;
                 self.index += 1;
-                if slot.tag.load(Ordering::Acquire) != 0 {
+                if index.is_multiple_of(GROUP) {
+                    // SAFETY: loaded while pinned by `_guard`, which lives as long as the
+                    // iterator.
+                    let word = unsafe { table.control(index / GROUP) };
+                    self.control = Group(word.load(Ordering::Acquire));
+                }
+                if self.control.is_used(index % GROUP) {
+                    // SAFETY: as above; the index is below the capacity.
+                    let slot = unsafe { table.slot(index) };
                     let value = slot.value.load(Ordering::Acquire);
                     if !value.is_null() {
                         // SAFETY: pinned by `_guard` (and now by a nested pin too) since before
-                        // the slot was read; the tag was seen non-zero.
+                        // the slot was read; its control byte was seen used.
                         return Some(unsafe { Pinned::new(slot.key(), value, pin()) });
                     }
                 }

@@ -3,27 +3,30 @@
 //!
 //! # Design
 //! The map is split into shards by folded middle bits (32..57) of the key's hash. Each shard is an
-//! open-addressing table (linear probing) of slots; a slot holds the key's 64-bit hash, the key
-//! itself, and an atomic pointer to the boxed value. A key never changes once its slot is
-//! published; only value pointers are swapped:
+//! open-addressing table of slots in groups of eight, probed group by group: a slot holds the
+//! key itself and an atomic pointer to the boxed value, and each group has a control word with
+//! one byte per slot (never used, or used with 7 more bits of the key's hash). A key never
+//! changes once its slot is published; only value pointers are swapped:
 //!
 //! - **A read** hashes the key, *pins* the thread (copies the global epoch into a record only
-//!   this thread writes, plus a compiler fence), loads the shard's table pointer, probes slots
-//!   comparing the stored hash and then the key, and unpins. The value pointer is followed only
-//!   when the value is read (`contains_key` and `get(..).is_some()` never touch it). No lock, no
-//!   retry loop, no write to memory another core reads: it is wait-free and its cost does not
-//!   depend on what writers do.
+//!   this thread writes, plus a compiler fence), loads the shard's table pointer, matches the
+//!   key's control byte against a whole group's control word at once, compares the key only in
+//!   the slots that match, and unpins. The value pointer is followed only when the value is
+//!   read (`contains_key` and `get(..).is_some()` never touch it). No lock, no retry loop, no
+//!   write to memory another core reads: it is wait-free and its cost does not depend on what
+//!   writers do.
 //! - **A write** locks the key's shard (a mutex only writers take). An overwrite publishes a new
-//!   value box with one release store; a new key is written into the next free slot, whose hash
-//!   is published last. The replaced value is *retired*: freed once every reader that might still
+//!   value box with one release store; a new key is written into the first never-used slot of
+//!   its probe sequence, whose control byte is published last. The replaced value is *retired*: freed once every reader that might still
 //!   hold it has unpinned (epoch-based reclamation; see below). Writes to different shards never
 //!   wait for each other, and no write ever waits for a reader.
 //! - **Removal** nulls the value pointer but keeps the key in its slot, so a key keeps its slot
 //!   until the shard's table is rebuilt: a scan of a table never meets one key twice.
-//! - **Growth** rebuilds one shard's table, under that shard's lock, when half of its slots are
-//!   used: it *clones* the live keys into a new table (readers may still be reading the old
-//!   ones; this is why writes need `K: Clone`), moves the value pointers, drops removed keys, and
-//!   publishes the new table with one store. Readers on the old table keep reading a frozen,
+//! - **Growth** rebuilds one shard's table, under that shard's lock, when 7/8 of its slots are
+//!   used: it *clones* the live keys into a new table at most 3/4 full (readers may still be
+//!   reading the old ones; this is why writes need `K: Clone`), placing them by their hash
+//!   (`K::hash` runs again), moves the value pointers, drops removed keys, and publishes the new
+//!   table with one store. Readers on the old table keep reading a frozen,
 //!   consistent copy. A shard whose live entries fall below 1/8 of its slots shrinks the same
 //!   way, and one left empty frees its table.
 //!
@@ -37,9 +40,13 @@
 //! Advancing costs a `membarrier` system call on Linux (which lets a pin avoid a `SeqCst` fence)
 //! and is tried by writers once per batch of retired objects (each shard collects every 512
 //! retirements, a replaced table counting for its size, and advances only if collecting what
-//! already expired left much). The box of an expired value is not freed but kept by its shard
-//! (up to one batch of them) and refilled by the shard's next stores, so overwrites and
-//! insert/remove churn mostly skip the allocator. A [`Ref`] (or an iterator) keeps
+//! already expired left much). Values live in cells that each shard carves from chunks it
+//! allocates (8 bytes for a `u64` value, packed, where a separate allocation would take 32);
+//! the cell of an expired value is not freed but refilled by the shard's next stores, so
+//! overwrites and insert/remove churn skip the allocator. A shard's chunks are freed together
+//! once it has no entry and nothing retired (checked by [`clear`](ReadMostlyMap::clear) and
+//! [`reclaim`](ReadMostlyMap::reclaim)), or with the map: a shard that shrinks keeps the
+//! cells of its largest size until then. A [`Ref`] (or an iterator) keeps
 //! its thread pinned: while one is alive anywhere in the process, retired entries of every map
 //! wait. [`clear`](ReadMostlyMap::clear) frees what it removed before returning unless such a
 //! reference is alive; dropping the map frees everything.
@@ -349,7 +356,7 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     /// assert!(map.capacity() >= 500);
     /// ```
     pub fn capacity(&self) -> usize {
-        self.raw.slot_count() / 2
+        self.raw.key_capacity()
     }
 
     /// Removes every entry. The shards' tables are released, and their memory is freed before
@@ -489,8 +496,9 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     }
 
     /// Frees every replaced or removed entry that no reader can still hold, without waiting.
-    /// (Values are dropped; the shards may keep some emptied value boxes for their next
-    /// stores, which [`clear`](Self::clear) and drop free.)
+    /// (Values are dropped; a shard keeps the emptied value cells for its next stores, and
+    /// frees them once it has no entry and nothing retired, here, in [`clear`](Self::clear) or
+    /// with the map.)
     ///
     /// Writes do this on their own in batches; call it to release memory at once, for example
     /// after a burst of overwrites.
@@ -529,7 +537,7 @@ where
     /// assert_eq!(*map.get("a").unwrap(), 1);
     /// assert!(map.get("b").is_none());
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn get<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
     where
         K: Borrow<Q>,
@@ -547,7 +555,8 @@ where
 
     /// [`get`](Self::get) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
-    #[inline(always)]
+    #[cold]
+    #[inline(never)]
     #[track_caller]
     fn get_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
     where
@@ -627,7 +636,7 @@ where
     /// map.insert(1, vec![1, 2]);
     /// assert_eq!(map.get_cloned(&1), Some(vec![1, 2]));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -642,7 +651,8 @@ where
 
     /// [`get_cloned`](Self::get_cloned) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
-    #[inline(always)]
+    #[cold]
+    #[inline(never)]
     #[track_caller]
     fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
     where
@@ -680,7 +690,7 @@ where
     /// assert!(map.contains_key(&7));
     /// assert!(!map.contains_key(&8));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -694,7 +704,8 @@ where
 
     /// [`contains_key`](Self::contains_key) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
-    #[inline(always)]
+    #[cold]
+    #[inline(never)]
     #[track_caller]
     fn contains_key_counted<Q>(&self, key: &Q) -> bool
     where
@@ -766,9 +777,9 @@ where
     #[track_caller]
     fn insert_with(&self, instr: Option<&Instrument<K>>, key: K, value: V) -> bool {
         let hash = self.hash(&key);
-        let outcome = self
-            .raw
-            .write(hash, OwnedKey(key), |_| Decision::Store(value));
+        let outcome = self.raw.write(hash, OwnedKey(key), &|k| self.hash(k), |_| {
+            Decision::Store(value)
+        });
         let counter = if outcome.previous.is_some() {
             Counter::Overwrite
         } else {
@@ -803,9 +814,9 @@ where
     #[track_caller]
     fn swap_as(&self, op: WriteOp, key: K, value: V) -> Option<Ref<'_, K, V>> {
         let hash = self.hash(&key);
-        let outcome = self
-            .raw
-            .write(hash, OwnedKey(key), |_| Decision::Store(value));
+        let outcome = self.raw.write(hash, OwnedKey(key), &|k| self.hash(k), |_| {
+            Decision::Store(value)
+        });
         let counter = if outcome.previous.is_some() {
             Counter::Overwrite
         } else {
@@ -856,15 +867,18 @@ where
     fn store_if_absent(&self, key: K, value: V) -> Ref<'_, K, V> {
         let hash = self.hash(&key);
         let mut stored = false;
-        let outcome = self
-            .raw
-            .write(hash, OwnedKey(key), |present| match present {
+        let outcome = self.raw.write(
+            hash,
+            OwnedKey(key),
+            &|k| self.hash(k),
+            |present| match present {
                 Some(_) => Decision::Keep,
                 None => {
                     stored = true;
                     Decision::Store(value)
                 }
-            });
+            },
+        );
         let counter = stored.then_some(Counter::Insert);
         self.note_write(
             WriteOp::GetOrInsert,
@@ -933,7 +947,11 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let outcome = self.raw.write(hash, BorrowedKey(key), |_| Decision::Remove);
+        let outcome = self
+            .raw
+            .write(hash, BorrowedKey(key), &|k| self.hash(k), |_| {
+                Decision::Remove
+            });
         let counter = removed_counter(outcome.previous.is_some());
         self.note_write_in(
             instr,
@@ -968,12 +986,16 @@ where
         V: PartialEq,
     {
         let hash = self.hash(key);
-        let outcome = self
-            .raw
-            .write(hash, BorrowedKey(key), |present| match present {
-                Some(value) if value == current => Decision::Remove,
-                _ => Decision::Keep,
-            });
+        let outcome =
+            self.raw.write(
+                hash,
+                BorrowedKey(key),
+                &|k| self.hash(k),
+                |present| match present {
+                    Some(value) if value == current => Decision::Remove,
+                    _ => Decision::Keep,
+                },
+            );
         let counter = removed_counter(outcome.previous.is_some());
         let site = Location::caller();
         self.note_write(WriteOp::RemoveIfEq, Some(hash), None, Some(counter), site);
@@ -1007,12 +1029,15 @@ where
         V: PartialEq,
     {
         let hash = self.hash(&key);
-        let outcome = self
-            .raw
-            .write(hash, OwnedKey(key), |present| match present {
+        let outcome = self.raw.write(
+            hash,
+            OwnedKey(key),
+            &|k| self.hash(k),
+            |present| match present {
                 Some(value) if value == current => Decision::Store(new),
                 _ => Decision::Keep,
-            });
+            },
+        );
         let op = WriteOp::CompareExchange;
         self.note_write(
             op,
