@@ -881,11 +881,8 @@ impl<K, V> RawReadMostly<K, V> {
 
     #[inline(always)]
     fn shard_for(&self, hash: u64) -> usize {
-        // Bits 32..57, folded, as `ShardedMap` does: the tables probe with the low bits and
-        // compare whole hashes, and a fast hasher can leave one run of top bits weak for some
-        // seeds (which the top bits alone, used before, made every shard's load depend on).
-        let mid = (hash >> 32) & ((1 << 25) - 1);
-        (mid ^ (mid >> 9) ^ (mid >> 17)) as usize & self.shard_mask
+        // As `ShardedMap` does: independent of the bits a table probes and tags with.
+        super::pow2::shard_of(hash, self.shard_mask)
     }
 
     /// The number of live entries, summed over the shards without locking.

@@ -2,10 +2,11 @@
 //! and for threads that work on disjoint key sets (the two cases Go documents for `sync.Map`).
 //!
 //! # Design
-//! The map is split into shards by folded middle bits (32..57) of the key's hash. Each shard is an
-//! open-addressing table of slots in groups of eight, probed group by group: a slot holds the
-//! key itself and an atomic pointer to the boxed value, and each group has a control word with
-//! one byte per slot (never used, or used with 7 more bits of the key's hash). A key never
+//! The map is split into shards by the top bits of the key's hash times an odd constant (bits
+//! independent of those a table probes and tags with). Each shard is an open-addressing table
+//! of slots in groups of eight, probed group by group: a slot holds the key itself and an
+//! atomic pointer to the value (in a cell of its shard's value blocks), and each group has a
+//! control word with one byte per slot (never used, or used with 7 more bits of the key's hash). A key never
 //! changes once its slot is published; only value pointers are swapped:
 //!
 //! - **A read** hashes the key, *pins* the thread (copies the global epoch into a record only
@@ -15,19 +16,19 @@
 //!   read (`contains_key` and `get(..).is_some()` never touch it). No lock, no retry loop, no
 //!   write to memory another core reads: it is wait-free and its cost does not depend on what
 //!   writers do.
-//! - **A write** locks the key's shard (a mutex only writers take). An overwrite publishes a new
-//!   value box with one release store; a new key is written into the first never-used slot of
-//!   its probe sequence, whose control byte is published last. The replaced value is *retired*: freed once every reader that might still
-//!   hold it has unpinned (epoch-based reclamation; see below). Writes to different shards never
-//!   wait for each other, and no write ever waits for a reader.
+//! - **A write** locks the key's shard (a mutex only writers take). An overwrite publishes the
+//!   new value's cell with one release store; a new key is written into the first never-used
+//!   slot of its probe sequence, whose control byte is published last. The replaced value is
+//!   *retired*: dropped once every reader that might still hold it has unpinned (epoch-based
+//!   reclamation; see below). Writes to different shards never wait for each other, and no
+//!   write ever waits for a reader.
 //! - **Removal** nulls the value pointer but keeps the key in its slot, so a key keeps its slot
 //!   until the shard's table is rebuilt: a scan of a table never meets one key twice.
 //! - **Growth** rebuilds one shard's table, under that shard's lock, when 7/8 of its slots are
 //!   used: it *clones* the live keys into a new table at most 3/4 full (readers may still be
 //!   reading the old ones; this is why writes need `K: Clone`), placing them by their hash
 //!   (`K::hash` runs again), moves the value pointers, drops removed keys, and publishes the new
-//!   table with one store. Readers on the old table keep reading a frozen,
-//!   consistent copy. A shard whose live entries fall below 1/8 of its slots shrinks the same
+//!   table with one store. Readers on the old table keep reading a frozen, consistent copy. A shard whose live entries fall below 1/8 of its slots shrinks the same
 //!   way, and one left empty frees its table.
 //!
 //! Compared with Go's classic `sync.Map`: new keys take their shard's lock, not a map-wide one,

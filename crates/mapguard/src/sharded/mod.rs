@@ -1,9 +1,9 @@
 //! [`ShardedMap`]: a general-purpose concurrent hash map whose reads write no shared memory.
 //!
 //! The map is an array of shards, each a `hashbrown` table behind a `ShardLock`. A key's
-//! shard comes from hash bits 32..57, two runs of them folded: hashbrown probes with the low
-//! bits and tags buckets with the top 7, so the shard choice does not make keys of one shard
-//! collide in their table. Shards are cache-padded, so two shards never share a cache line,
+//! shard comes from the top bits of the hash times an odd constant: hashbrown probes with the
+//! low bits and tags buckets with the top 7, and that product's top bits are independent of
+//! both, so the shard choice does not make keys of one shard collide in their table. Shards are cache-padded, so two shards never share a cache line,
 //! and a read touches only the first line of its shard (the lock words and the table's
 //! header).
 //!
@@ -114,7 +114,7 @@ use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 
 use crate::error::ReserveError;
-use crate::raw::pow2::Pow2Slice;
+use crate::raw::pow2::{self, Pow2Slice};
 use crate::raw::{MapId, ReadGuard, ShardLock};
 use crate::stats::{Counter, Instrument, Settings, Slot, WriteOp};
 #[cfg(feature = "stats")]
@@ -567,16 +567,9 @@ impl<K, V, S> ShardedMap<K, V, S> {
     /// The index of the shard holding keys with this hash.
     #[inline]
     fn shard_index(&self, hash: u64) -> usize {
-        // Bits 32..57 only: a shard's table probes with the low bits and tags buckets with the
-        // top 7. Shard bit `j` is hash bit `32 + j` xor bit `41 + j`: with at most 16 shard
-        // bits (`MAX_SHARDS`) that reaches bit 56 at most, never a tag bit. Two runs are
-        // folded rather than one taken because a fast hasher can leave a run of bits weak for
-        // some seeds (foldhash's fast hasher left bits 49..57 of keys 0..4096 covering 119 of
-        // 256 values for one process seed in our measurements); over 2000 seeds, keys 0..4096
-        // on 256 shards used every shard and loaded none with more than 28 keys (mean 16).
-        // Five instructions with the mask load, against nine for a fold of three runs.
+        // See `shard_of`: independent of the bits a shard's table probes and tags with.
         const _: () = assert!(MAX_SHARDS <= 1 << 16);
-        ((hash >> 32) ^ (hash >> 41)) as usize & self.shards.mask()
+        pow2::shard_of(hash, self.shards.mask())
     }
 
     /// The number of entries, summed over the shards one at a time (see the type's docs).
