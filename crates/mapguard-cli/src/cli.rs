@@ -120,8 +120,8 @@ pub struct BenchArgs {
     /// Build mapguard's maps with statistics on and fill the `contention` column from them
     /// (share of operations that waited for a lock, lock wait over the workers' time). This
     /// measures instrumented maps, slower than the default; without it every map runs with
-    /// statistics off and the column is `-`. ShardedMap reports contention; LockedMap's and
-    /// ReadMostlyMap's statistics count no lock waits, so theirs stays `-`.
+    /// statistics off and the column is `-`. mapguard's maps report their lock waits (for
+    /// ReadMostlyMap, its writers' shard mutexes); peers keep no statistics, so theirs is `-`.
     #[arg(long)]
     pub stats: bool,
 }
