@@ -390,8 +390,9 @@ thread_local! {
 }
 
 /// A thread-local whose address identifies its thread; aligned so that the address has its
-/// two low bits clear (a shard lock keeps its mode there, beside the writer's tag).
-#[repr(align(4))]
+/// three low bits clear (a shard lock keeps its mode and a flag there, beside the writer's
+/// tag).
+#[repr(align(8))]
 pub(crate) struct Tag(#[allow(dead_code)] u8);
 
 thread_local! {
@@ -400,11 +401,11 @@ thread_local! {
     static THREAD_TAG: Tag = const { Tag(0) };
 }
 
-/// A non-zero number that identifies the calling thread among live threads; its two low bits
-/// are clear.
+/// A non-zero number that identifies the calling thread among live threads; its three low
+/// bits are clear.
 #[inline]
 pub(crate) fn thread_tag() -> usize {
     let tag = THREAD_TAG.with(|tag| ptr::from_ref(tag) as usize);
-    debug_assert_eq!(tag & 0b11, 0);
+    debug_assert_eq!(tag & 0b111, 0);
     tag
 }

@@ -74,14 +74,20 @@ use lockdep::foreign::{Access, LockClass, Token};
 pub(crate) struct ShardLock<T> {
     /// The writer word and the mode in one word, so that a reader decides with one load
     /// (and re-checks with one): the holder's [`thread_tag`] (0 when no writer holds the
-    /// lock; tags have their two low bits clear) or'ed with how readers register, in the two
-    /// low bits. The mode is only changed by a thread that holds the writer word.
+    /// lock; tags have their three low bits clear) or'ed with how readers register, in the
+    /// two low bits, and the `SEEN` bit. The mode is only changed by a thread that holds the
+    /// writer word.
     ///
     /// - `BIASED`: readers publish with a plain store and a compiler barrier; a writer that
     ///   finds the shard biased makes it fenced and pays a heavy barrier (see [`barrier`]).
     /// - `FENCED`: readers publish with a sequentially consistent store.
     /// - `COUNTED` (a write-heavy shard): readers also count themselves in `shared_readers`
     ///   and writers skip the walk over every thread's record.
+    /// - `SEEN` (only ever beside `FENCED`): a fenced reader got in since the writer word was
+    ///   last given back. The first fenced reader after a write sets it (a compare-and-swap
+    ///   from `FENCED`, after publishing its slot); a writer walks the records of a fenced
+    ///   shard only when it took the word with the bit set, and its release clears it. So a
+    ///   shard written again before anyone read it costs its writer no walk.
     state: AtomicUsize,
     /// Readers that could not use a slot of their own record.
     shared_readers: AtomicUsize,
@@ -128,9 +134,13 @@ const MIN_INHIBIT_NS: u64 = 1_000_000;
 const BIASED: usize = 0;
 const FENCED: usize = 1;
 const COUNTED: usize = 2;
-/// The mode bits and the writer bits of `ShardLock::state`.
+/// Beside `FENCED` only: a fenced reader got in since the last writer let go, so the next
+/// writer must walk the records (see `ShardLock::state`).
+const SEEN: usize = 0b100;
+/// The mode bits, the bits below the writer's tag, and the writer bits of `ShardLock::state`.
 const MODE: usize = 0b11;
-const WRITER: usize = !MODE;
+const LOW: usize = 0b111;
+const WRITER: usize = !LOW;
 
 /// Every this many writes, a writer looks at how long the run took: a shard written faster
 /// than `WRITE_RUN` writes per `WRITE_HEAVY_NS` becomes write-heavy (counted readers, no record
@@ -407,7 +417,7 @@ impl<T> ShardLock<T> {
     }
 
     /// Publishes a read of this lock in the free `slot`, unless a writer is present.
-    #[inline]
+    #[inline(always)]
     fn publish(
         &self,
         local: &LocalReader,
@@ -423,40 +433,96 @@ impl<T> ShardLock<T> {
         record.sites[slot].set(site);
         // One load decides: no writer and this mode (a writer present: the slow path).
         let state = self.state.load(Ordering::Relaxed);
-        if state == BIASED {
+        let kept = if state == BIASED {
             // Reader-biased: no fence. A writer clears the bias and runs a heavy barrier
             // before it looks at the slots, so either it sees this store or the load below
             // sees its writer word or the cleared bias (module docs of `barrier`).
             held.store(me, Ordering::Relaxed);
             barrier::light();
-            if self.state.load(Ordering::Acquire) == BIASED {
-                return Some(local.note_read(slot, me));
-            }
-        } else if state == FENCED {
-            // Publish first, then look for a writer (see the module docs for why SeqCst), and
-            // check that the shard did not become write-heavy meanwhile: a writer that made it
-            // so walked the records after that store, later writers do not. (No writer and
-            // a fenced or biased mode: the state is below `COUNTED`.)
-            held.store(me, Ordering::SeqCst);
-            store_load_fence();
-            if self.state.load(Ordering::SeqCst) < COUNTED {
-                if local.tick() {
-                    self.restore_bias();
-                }
-                return Some(local.note_read(slot, me));
-            }
+            self.state.load(Ordering::Acquire) == BIASED
+        } else if state == FENCED | SEEN {
+            self.fenced_kept(local, held)
         } else {
-            // A write-heavy shard (whose reads pay a shared count anyway) or a writer present:
-            // off the straight path, so that the biased and fenced checks come first.
-            std::hint::cold_path();
-            return if state == COUNTED {
-                self.publish_counted(slot)
-            } else {
-                None
-            };
+            // The first fenced read since a write, a write-heavy shard (whose reads pay a
+            // shared count anyway) or a writer present: off the straight path, so that the
+            // biased and fenced checks come first.
+            return self.publish_other(state, local, slot);
+        };
+        if kept {
+            return Some(local.note_read(slot, me));
         }
         held.store(0, Ordering::Release);
         None
+    }
+
+    /// The read of a fenced shard: publishes in `held`, then looks for a writer (see the
+    /// module docs for why SeqCst), and checks that the shard did not become write-heavy
+    /// meanwhile (a writer that made it so walked the records after that store, later
+    /// writers do not). The re-check must also find `SEEN` set, or set it: a writer walks
+    /// only when it takes the writer word with that bit set. Whether the read may be kept
+    /// (if not, the caller clears `held`).
+    #[inline(always)]
+    fn fenced_kept(&self, local: &LocalReader, held: &AtomicUsize) -> bool {
+        held.store(self.addr(), Ordering::SeqCst);
+        store_load_fence();
+        let state = self.state.load(Ordering::SeqCst);
+        if state == FENCED | SEEN || self.mark_seen(state) {
+            if local.tick() {
+                self.restore_bias();
+            }
+            return true;
+        }
+        false
+    }
+
+    /// [`publish`](Self::publish) in any state but `BIASED` and `FENCED | SEEN`, out of line
+    /// (so that the two common states cost two compares, not a jump table).
+    #[cold]
+    #[inline(never)]
+    fn publish_other(&self, state: usize, local: &LocalReader, slot: usize) -> Option<ReadHold> {
+        match state {
+            // The first fenced reader after a write: it will set `SEEN`.
+            FENCED => {
+                let held = &local.record().held[slot];
+                if self.fenced_kept(local, held) {
+                    Some(local.note_read(slot, self.addr()))
+                } else {
+                    held.store(0, Ordering::Release);
+                    None
+                }
+            }
+            COUNTED => self.publish_counted(slot),
+            _ => None,
+        }
+    }
+
+    /// A fenced reader's re-check found the state other than `FENCED | SEEN`: whether it may
+    /// keep the read it published. It may if the shard is fenced and it sets `SEEN` (so that
+    /// the next writer walks and finds the slot), or if the shard became reader-biased (a
+    /// writer that finds it so clears the bias and walks).
+    #[cold]
+    #[inline(never)]
+    fn mark_seen(&self, state: usize) -> bool {
+        #[cfg(not(mapguard_broken_seen))]
+        {
+            state == BIASED
+                || (state == FENCED
+                    && self
+                        .state
+                        .compare_exchange(
+                            FENCED,
+                            FENCED | SEEN,
+                            Ordering::SeqCst,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok())
+        }
+        // A deliberately broken variant for the loom model `unread_fenced_shard_skips_walk`:
+        // a reader that does not set `SEEN` lets the next writer skip the walk while it reads.
+        #[cfg(mapguard_broken_seen)]
+        {
+            state == BIASED || state == FENCED
+        }
     }
 
     /// The read of a write-heavy shard: counted in `shared_readers`, which every writer checks
@@ -792,33 +858,36 @@ impl<T> ShardLock<T> {
         let tag = thread_tag();
         // One try, expecting the word free in the mode last seen: a held word (or a mode
         // changed meanwhile) fails it and the slow path waits.
-        let mode = self.state.load(Ordering::Relaxed) & MODE;
-        let mut mode = if self
+        let low = self.state.load(Ordering::Relaxed) & LOW;
+        let low = if self
             .state
-            .compare_exchange(mode, mode | tag, Ordering::SeqCst, Ordering::Relaxed)
+            .compare_exchange(low, low | tag, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
         {
-            mode
+            low
         } else {
-            self.acquire_writer_slow(tag, site) & MODE
+            self.acquire_writer_slow(tag, site) & LOW
         };
-        // Under the writer word only this thread changes the mode.
-        if mode == BIASED {
-            self.revoke_bias(tag);
-            mode = FENCED;
-        }
+        // A fenced shard that no fenced reader got into since the last writer let go has no
+        // uncounted reader that the walk could find: every reader there either set `SEEN`
+        // (which the exact compare-and-swap above would have seen) or finds this writer's
+        // tag when it re-checks. Anything else is sorted out of line.
+        let (mut mode, mut walk) = if low == FENCED {
+            (FENCED, false)
+        } else {
+            self.write_mode(tag, low)
+        };
         // Under the writer word: a plain increment.
         let writes = self.writes.load(Ordering::Relaxed).wrapping_add(1);
         self.writes.store(writes, Ordering::Relaxed);
-        // Only a writer that finds the shard counted and leaves it counted skips the walk. One
-        // that turns counting on walks for the readers that published before it did; one that
-        // turns it off walks for a fenced reader that read the mode before an earlier switch
-        // to counted, published and found no writer before this one came, and then re-checks
-        // the mode after this one's switch back (it would pass and be counted nowhere).
-        let mut walk = mode != COUNTED;
+        // A writer that turns counting off walks for a fenced reader that read the mode
+        // before an earlier switch to counted, published, and then re-checks the mode after
+        // this one's switch back. (One that turns counting on from a fenced shard walks if
+        // `SEEN` says so, as any writer of a fenced shard does.)
         if writes.is_multiple_of(WRITE_RUN) {
+            let old = mode;
             mode = self.end_write_run(tag, mode);
-            walk |= mode != COUNTED;
+            walk |= old == COUNTED && mode != COUNTED;
         }
         self.write_site.store(
             site as *const Location<'static> as *mut _,
@@ -837,6 +906,22 @@ impl<T> ShardLock<T> {
             #[cfg(feature = "lockdep")]
             token: Token::default(),
             _not_send: PhantomData,
+        }
+    }
+
+    /// The mode a writer that took the word from the low bits `low` (not plain `FENCED`)
+    /// writes in, and whether it must walk the records: a reader-biased shard loses its
+    /// bias and is walked, a fenced shard with `SEEN` is walked, a write-heavy one is not.
+    #[inline]
+    fn write_mode(&self, tag: usize, low: usize) -> (usize, bool) {
+        match low {
+            BIASED => {
+                // Under the writer word only this thread changes the mode.
+                self.revoke_bias(tag);
+                (FENCED, true)
+            }
+            COUNTED => (COUNTED, false),
+            _ => (FENCED, true),
         }
     }
 
