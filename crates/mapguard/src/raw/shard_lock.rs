@@ -34,6 +34,14 @@
 //! slower run of 64 writes, or a reader that finds the shard quiet for a whole window, turns
 //! the mode back off; only holders of the writer word change it.
 //!
+//! **Unread fenced shards.** The first fenced reader after a write sets a `SEEN` bit beside
+//! the mode (a compare-and-swap on the shard's word, once per write at most; reader-biased
+//! reads never do). A writer walks the records of a fenced shard only if it takes the writer
+//! word with that bit set, and its release clears it: a shard written again before anyone
+//! read it costs the writer no walk. Either the reader's publish-then-check comes first in
+//! the `SeqCst` order, and its bit is in the value the writer's exact compare-and-swap
+//! expects, or it finds the writer's tag and backs off.
+//!
 //! Re-entrancy is handled in the thread's own bookkeeping, not on shared memory:
 //! - a second read of a lock the thread already reads only increments a thread-local count (it
 //!   never waits for a writer, which would be waiting for this thread's first read);
