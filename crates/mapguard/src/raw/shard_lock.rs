@@ -508,9 +508,9 @@ impl<T> ShardLock<T> {
     /// keep the read it published. It may if the shard is fenced and it sets `SEEN` (so that
     /// the next writer walks and finds the slot), or if the shard became reader-biased (a
     /// writer that finds it so clears the bias and walks).
-    #[cold]
-    #[inline(never)]
+    #[inline(always)]
     fn mark_seen(&self, state: usize) -> bool {
+        std::hint::cold_path();
         #[cfg(not(mapguard_broken_seen))]
         {
             state == BIASED
