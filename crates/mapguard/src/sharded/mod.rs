@@ -429,7 +429,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
         Self {
             shards,
             hasher,
-            instr: settings.build("ShardedMap", shard_count),
+            instr: settings.build_sharded("ShardedMap", shard_count),
         }
     }
 
@@ -1458,7 +1458,7 @@ impl<K: Clone, V: Clone, S: Clone> Clone for ShardedMap<K, V, S> {
             .collect();
         // A clone counts from zero, with the same settings and observer.
         let instr = settings.map_or_else(Slot::empty, |settings| {
-            settings.build("ShardedMap", self.shards.len())
+            settings.build_sharded("ShardedMap", self.shards.len())
         });
         Self {
             shards,

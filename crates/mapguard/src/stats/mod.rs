@@ -102,6 +102,8 @@ use crate::raw::lock_stats::LockStats;
 pub(crate) use counters::Counter;
 use counters::{Block, Stripes, with_stripes};
 use crossbeam_utils::CachePadded;
+#[cfg(feature = "stats")]
+use observer::MapLabel;
 #[cfg(feature = "tracing")]
 pub use observer::TracingObserver;
 pub use observer::{Observer, WriteEvent, WriteOp};
@@ -183,7 +185,13 @@ impl<K> Settings<K> {
     /// when there is nothing to record or call: the only cost of instrumentation then is the
     /// map checking that field (and nothing without the `stats` feature).
     pub(crate) fn build(&self, map_type: &'static str, shards: usize) -> Slot<K> {
-        self.build_as(map_type, shards, false)
+        self.build_as(map_type, shards, false, false)
+    }
+
+    /// [`build`](Self::build) for a map whose write events report the key's shard
+    /// (`ShardedMap`, whose shard is [`shard_of`](crate::raw::pow2::shard_of) the hash).
+    pub(crate) fn build_sharded(&self, map_type: &'static str, shards: usize) -> Slot<K> {
+        self.build_as(map_type, shards, false, true)
     }
 
     /// [`build`](Self::build) for a map whose one lock counts nothing itself (`LockedMap`):
@@ -192,10 +200,16 @@ impl<K> Settings<K> {
     /// contention figures kept in the instrument ([`lock_waits`](Instrument::lock_waits)),
     /// reported as one shard.
     pub(crate) fn build_locked(&self, map_type: &'static str) -> Slot<K> {
-        self.build_as(map_type, 1, true)
+        self.build_as(map_type, 1, true, false)
     }
 
-    fn build_as(&self, map_type: &'static str, shards: usize, lock_here: bool) -> Slot<K> {
+    fn build_as(
+        &self,
+        map_type: &'static str,
+        shards: usize,
+        lock_here: bool,
+        report_shards: bool,
+    ) -> Slot<K> {
         if !self.stats && self.observer.is_none() {
             return Slot::empty();
         }
@@ -214,15 +228,22 @@ impl<K> Settings<K> {
             }
             with_stripes!(counters::stripe_count(), map_stats)
         });
-        Slot::holding(Box::new(Instrument {
-            #[cfg(feature = "metrics")]
-            metrics: self.stats.then(|| {
-                export_metrics::Handles::new(self.name.as_deref().unwrap_or("unnamed"), shards > 0)
+        let shard_mask = (report_shards && shards > 0).then(|| shards - 1);
+        Slot::holding(
+            Box::new(Instrument {
+                #[cfg(feature = "metrics")]
+                metrics: self.stats.then(|| {
+                    export_metrics::Handles::new(
+                        self.name.as_deref().unwrap_or("unnamed"),
+                        shards > 0,
+                    )
+                }),
+                map_type,
+                settings: self.clone(),
+                stats,
             }),
-            map_type,
-            settings: self.clone(),
-            stats,
-        }))
+            shard_mask,
+        )
     }
 }
 
@@ -242,11 +263,12 @@ pub(crate) struct Slot<K> {
     _instrument: std::marker::PhantomData<fn(&K)>,
 }
 
-/// An installed observer and the map's name, as a write event carries it.
+/// An installed observer, reached with one load (see `raw::held`), and the label every
+/// write event points to.
 #[cfg(feature = "stats")]
 struct Observing {
     observer: Held<dyn Observer>,
-    name: Option<Held<str>>,
+    label: MapLabel,
 }
 
 impl<K> Slot<K> {
@@ -262,9 +284,9 @@ impl<K> Slot<K> {
         }
     }
 
-    fn holding(instrument: Box<Instrument<K>>) -> Self {
+    fn holding(instrument: Box<Instrument<K>>, shard_mask: Option<usize>) -> Self {
         #[cfg(not(feature = "stats"))]
-        drop(instrument);
+        drop((instrument, shard_mask));
         Self {
             #[cfg(feature = "stats")]
             counts: instrument.stats.clone(),
@@ -275,7 +297,7 @@ impl<K> Slot<K> {
                 .clone()
                 .map(|observer| Observing {
                     observer: Held::new(observer),
-                    name: instrument.settings.name.clone().map(Held::new),
+                    label: MapLabel::new(instrument.settings.name.clone(), shard_mask),
                 }),
             #[cfg(feature = "stats")]
             inner: Some(instrument),
@@ -407,6 +429,8 @@ impl<K> Slot<K> {
     ) {
         #[cfg(feature = "stats")]
         {
+            // The event derives the shard from the hash when asked (see `MapLabel`).
+            let _ = shard;
             if let Some(stats) = &self.counts {
                 match counter {
                     // A lookup (`get_mut`) that missed: counted as a lookup and a miss.
@@ -429,13 +453,9 @@ impl<K> Slot<K> {
                 }
             }
             if let Some(observing) = &self.observer {
-                observing.observer.get().on_write(&WriteEvent {
-                    map: observing.name.as_ref().map(Held::get),
-                    op,
-                    key_hash: hash,
-                    shard,
-                    location,
-                });
+                // Four stores: the hash, the method, the caller and the label's address.
+                let event = WriteEvent::new(&observing.label, op, hash.unwrap_or(0), location);
+                observing.observer.get().on_write(&event);
             }
         }
         #[cfg(not(feature = "stats"))]
