@@ -268,8 +268,8 @@ pub(crate) struct Slot<K> {
     /// alone): the one field a counted read tests, with no second test to reach them.
     #[cfg(feature = "stats")]
     counts: Option<Arc<MapStats>>,
-    /// The observer, if one is installed, with the map's name, both reached with plain loads
-    /// (see `raw::held`): the field a hooked write tests after the counters.
+    /// The observer, if one is installed, reached with one load (see `raw::held`), and the
+    /// label its events point to: the field a hooked write tests after the counters.
     #[cfg(feature = "stats")]
     observer: Option<Observing>,
     _instrument: std::marker::PhantomData<fn(&K)>,
