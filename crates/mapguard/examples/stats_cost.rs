@@ -3,9 +3,9 @@
 //! 2 threads, measured in one process with the configurations interleaved in every repeat.
 //!
 //! ```text
-//! cargo run --release -p mapguard --example stats_cost -- [--repeat 5] [--ops 1000000] \
-//!     [--workload exchange] [--map locked]
-//! cargo run --release -p mapguard --example stats_cost -- --ir sharded stats seed95
+//! cargo run --release -p mapguard --features stats --example stats_cost -- \
+//!     [--repeat 5] [--ops 1000000] [--workload exchange] [--map locked]
+//! cargo run --release -p mapguard --features stats --example stats_cost -- --ir sharded stats seed95
 //! ```
 //!
 //! The table shows the median Mops/s of each configuration and its ratio to statistics off.

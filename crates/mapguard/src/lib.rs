@@ -70,9 +70,9 @@
 //! ## Statistics and observers
 //! Each map can record statistics (`builder().stats(true)`, read with `stats()`), report its
 //! hot keys (with their text under `builder().stats_keys(true)`), and call an
-//! `stats::Observer` on every write with the operation, key hash, shard and the
-//! caller's [`Location`](std::panic::Location). What is exact (every counter, per-shard
-//! entries, write locks, contended waits and their time), what is sampled (hot keys,
+//! `stats::Observer` on every write with a `stats::WriteEvent`: the operation, key hash,
+//! shard, the caller's [`Location`](std::panic::Location) and the map's name. What is exact
+//! (every counter, per-shard entries, write locks, contended waits and their time), what is sampled (hot keys,
 //! per-shard reads: one access in 128) and why a snapshot is not an atomic cut is
 //! in the `stats` module docs. It needs the `stats` feature (opt-in); with it, a map built
 //! without statistics costs one predictable branch per operation; on, a read still writes no cache line another core

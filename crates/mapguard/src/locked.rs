@@ -560,7 +560,7 @@ impl<K, V, S> LockedMapBuilder<K, V, S> {
     /// struct Log(Mutex<Vec<WriteOp>>);
     /// impl Observer for Log {
     ///     fn on_write(&self, event: &WriteEvent<'_>) {
-    ///         self.0.lock().unwrap().push(event.op);
+    ///         self.0.lock().unwrap().push(event.op());
     ///     }
     /// }
     /// let log = Arc::new(Log::default());
@@ -956,6 +956,11 @@ where
     /// of a read method; see `Slot::counts_reads`), and samples it when chosen. Returns
     /// where [`read_table`](Self::read_table) times a contended wait (`None` unless
     /// `COUNT`), taken before the sampling call so that it stays in a register across it.
+    ///
+    /// `key` goes to no call: the stored key a map built with `stats_keys` reports is
+    /// looked up here, inline, on the rare sampled path. Passed to a function that is not
+    /// inlined, the caller's key would have to sit in memory on every path, the plain copy's
+    /// too, where a build without the `stats` feature keeps it in a register.
     #[inline(always)]
     fn note_read_start<const COUNT: bool, Q>(
         &self,
@@ -971,7 +976,13 @@ where
         }
         let waits = self.instr.lock_waits();
         if self.instr.read_start(hash) {
-            self.sample_read(key, hash);
+            if self.instr.samples_keys() {
+                let table = self.read_table(None);
+                let found = table.find(hash, |(k, _)| k.borrow() == key);
+                self.sample_read(hash, found.map(|(k, _)| k));
+            } else {
+                self.sample_read(hash, None);
+            }
         }
         waits
     }
@@ -984,23 +995,13 @@ where
         }
     }
 
-    /// A sampled lookup of `key`, before the lookup itself: feeds the sketch (shard 0: the
-    /// one lock's sampled read acquisitions), with the stored key looked up again (plainly)
-    /// when the map reports keys.
+    /// A sampled lookup of `hash`, before the lookup itself, with the stored key when the
+    /// map reports keys: feeds the sketch (shard 0: the one lock's sampled read
+    /// acquisitions).
     #[cold]
     #[inline(never)]
-    fn sample_read<Q>(&self, key: &Q, hash: u64)
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        if self.instr.samples_keys() {
-            let table = self.read_table(None);
-            let found = table.find(hash, |(k, _)| k.borrow() == key);
-            self.instr.sample_read(hash, 0, found.map(|(k, _)| k));
-        } else {
-            self.instr.sample_read(hash, 0, None);
-        }
+    fn sample_read(&self, hash: u64, key: Option<&K>) {
+        self.instr.sample_read(hash, 0, key);
     }
 
     /// The body of [`get`](Self::get), with the hooks if `COUNT`.

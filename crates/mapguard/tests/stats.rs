@@ -546,10 +546,12 @@ struct Log(Mutex<Vec<Seen>>);
 
 impl Observer for Log {
     fn on_write(&self, event: &WriteEvent<'_>) {
-        self.0
-            .lock()
-            .unwrap()
-            .push((event.op, event.key_hash, event.shard, event.location));
+        self.0.lock().unwrap().push((
+            event.op(),
+            event.key_hash(),
+            event.shard(),
+            event.location(),
+        ));
     }
 }
 
@@ -608,6 +610,50 @@ fn observer_sees_each_sharded_write_and_its_call_site() {
 }
 
 #[test]
+fn observer_events_name_the_map_and_the_shard_each_key_went_to() {
+    #[derive(Default)]
+    struct PerShard(Mutex<Vec<(Option<String>, usize)>>);
+    impl Observer for PerShard {
+        fn on_write(&self, event: &WriteEvent<'_>) {
+            let shard = event
+                .shard()
+                .expect("a ShardedMap write of a key has a shard");
+            let name = event.map().map(str::to_owned);
+            self.0.lock().unwrap().push((name, shard));
+        }
+    }
+    let seen = Arc::new(PerShard::default());
+    let map = ShardedMap::builder()
+        .shards(8)
+        .name("orders")
+        .stats(true)
+        .observer(seen.clone())
+        .build()
+        .unwrap();
+    for key in 0..200u64 {
+        map.insert(key, key);
+    }
+    let mut inserted = [0u64; 8];
+    for (name, shard) in seen.0.lock().unwrap().iter() {
+        assert_eq!(name.as_deref(), Some("orders"));
+        inserted[*shard] += 1;
+    }
+    // Each shard holds exactly the keys whose events named it.
+    let entries: Vec<u64> = map
+        .stats()
+        .unwrap()
+        .shards
+        .iter()
+        .map(|s| s.entries as u64)
+        .collect();
+    assert_eq!(entries, inserted);
+    assert!(
+        inserted.iter().filter(|&&n| n > 0).count() > 4,
+        "{inserted:?}"
+    );
+}
+
+#[test]
 #[rustfmt::skip] // one call per line: the observer must report that line
 fn observer_sees_each_locked_write_and_its_call_site() {
     let log = Arc::new(Log::default());
@@ -648,7 +694,8 @@ fn observer_may_use_the_map_after_an_unguarded_write() {
     struct Reader(std::sync::OnceLock<std::sync::Weak<ShardedMap<u32, u32>>>);
     impl Observer for Reader {
         fn on_write(&self, event: &WriteEvent<'_>) {
-            if let (WriteOp::Insert, Some(map)) = (event.op, self.0.get().and_then(|m| m.upgrade()))
+            if let (WriteOp::Insert, Some(map)) =
+                (event.op(), self.0.get().and_then(|m| m.upgrade()))
             {
                 // The shard is unlocked: reading it does not deadlock.
                 assert!(map.get(&1).is_some());

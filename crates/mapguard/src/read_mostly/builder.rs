@@ -170,7 +170,7 @@ impl<K, V, S> ReadMostlyMapBuilder<K, V, S> {
     /// struct Log(Mutex<Vec<WriteOp>>);
     /// impl Observer for Log {
     ///     fn on_write(&self, event: &WriteEvent<'_>) {
-    ///         self.0.lock().unwrap().push(event.op);
+    ///         self.0.lock().unwrap().push(event.op());
     ///     }
     /// }
     /// let log = Arc::new(Log::default());

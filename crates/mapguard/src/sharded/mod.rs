@@ -429,7 +429,7 @@ impl<K, V, S> ShardedMap<K, V, S> {
         Self {
             shards,
             hasher,
-            instr: settings.build("ShardedMap", shard_count),
+            instr: settings.build_sharded("ShardedMap", shard_count),
         }
     }
 
@@ -745,16 +745,12 @@ where
         self.get_with::<false, Q>(key)
     }
 
-    /// Counts a lookup of `key` (hash `hash`, in `shard`) as it starts, if `COUNT` (in the
-    /// hooked copy of a read method; see `Slot::counts_reads`), and samples it when chosen.
+    /// Counts a lookup of hash `hash` (in `shard`) as it starts, if `COUNT` (in the hooked
+    /// copy of a read method; see `Slot::counts_reads`), and samples it when chosen.
     #[inline(always)]
-    fn note_read_start<const COUNT: bool, Q>(&self, key: &Q, hash: u64, shard: usize)
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
+    fn note_read_start<const COUNT: bool>(&self, hash: u64, shard: usize) {
         if COUNT && self.instr.read_start(hash) {
-            self.sample_read(key, hash, shard);
+            self.sample_read(hash, shard);
         }
     }
 
@@ -766,19 +762,21 @@ where
         }
     }
 
-    /// A sampled lookup of `key`, before the lookup itself: feeds the sketch, with the stored
-    /// key looked up again (plainly) when the map reports keys.
+    /// A sampled lookup of `hash` in `shard`, before the lookup itself: feeds the sketch,
+    /// with the text of a stored key of that hash when the map reports keys.
+    ///
+    /// It takes the hash, not the key: the sketch counts hashes, so a stored key whose hash
+    /// is `hash` names the entry, and the caller's key goes to no call. Passed to a function
+    /// that is not inlined, that key would have to sit in memory on every path of the
+    /// caller, the plain copy's too, where a build without the `stats` feature keeps it in
+    /// a register.
     #[cold]
     #[inline(never)]
     #[track_caller]
-    fn sample_read<Q>(&self, key: &Q, hash: u64, shard: usize)
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
+    fn sample_read(&self, hash: u64, shard: usize) {
         if self.instr.samples_keys() {
             self.shards[shard].read_with(|table| {
-                let found = table.find(hash, |(k, _)| k.borrow() == key);
+                let found = table.find(hash, |(k, _)| self.hash(k) == hash);
                 self.instr.sample_read(hash, shard, found.map(|(k, _)| k));
             });
         } else {
@@ -796,7 +794,7 @@ where
     {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
-        self.note_read_start::<COUNT, Q>(key, hash, shard);
+        self.note_read_start::<COUNT>(hash, shard);
         let guard = self.shards[shard].read();
         let found = ReadGuard::try_map(guard, |table| table.find(hash, |(k, _)| k.borrow() == key));
         if !COUNT {
@@ -859,7 +857,7 @@ where
     {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
-        self.note_read_start::<COUNT, Q>(key, hash, shard);
+        self.note_read_start::<COUNT>(hash, shard);
         // No guard: the value is cloned under the read lock, which is released inline.
         let found = self.shards[shard].read_with(move |table| {
             table
@@ -916,7 +914,7 @@ where
     {
         let hash = self.hash(key);
         let shard = self.shard_index(hash);
-        self.note_read_start::<COUNT, Q>(key, hash, shard);
+        self.note_read_start::<COUNT>(hash, shard);
         let found = self.shards[shard]
             .read_with(move |table| table.find(hash, |(k, _)| k.borrow() == key).is_some());
         if !found {
@@ -1458,7 +1456,7 @@ impl<K: Clone, V: Clone, S: Clone> Clone for ShardedMap<K, V, S> {
             .collect();
         // A clone counts from zero, with the same settings and observer.
         let instr = settings.map_or_else(Slot::empty, |settings| {
-            settings.build("ShardedMap", self.shards.len())
+            settings.build_sharded("ShardedMap", self.shards.len())
         });
         Self {
             shards,

@@ -32,14 +32,21 @@
 //! counters' pointer (an observer alone leaves reads on the plain copy), the writes the
 //! instrument's; the other writes call a cold out-of-line hook. The twinned writes
 //! (`insert`, and `remove_entry` or `remove`) are always inlined, so that with the feature
-//! their plain copy is still inlined into the caller as it is without. In instruction counts
+//! their plain copy is still inlined into the caller as it is without. No hook hands the
+//! caller's key to a function that is not inlined (a sampled read names its hot key by a
+//! stored key of the same hash, or looks it up inline), so the plain copy keeps the key in
+//! a register as a build without the feature does. In instruction counts
 //! (`examples/stats_off_ir.rs` under callgrind, 200 000 operations, against the same code
-//! built without the feature) off costs `ShardedMap` +2.3 % on `seed95` (91.9 against 89.8
-//! per operation) and +3.4 % on `exchange` (117.2 / 113.3), `ReadMostlyMap` +1.3 % (94.7 /
-//! 93.5) and +1.6 % (258.2 / 254.2), `LockedMap` +11 % on its cheap `seed95` operation
-//! (58.8 / 52.9) and +6.5 % on `exchange` (66.7 / 62.6): the branch, and the register moves
-//! of a body with two copies. That is why the feature is opt-in; built without it, the maps
-//! have no hook at all and run the code they had before statistics existed.
+//! built without the feature) off costs `ShardedMap` +2.7 % on `seed95` (88.7 against 86.4
+//! per operation), +2.5 % on `read-heavy` (86.7 / 84.6) and +2.9 % on `exchange` (106.6 /
+//! 103.6); `ReadMostlyMap` +2.2 % (100.4 / 98.2), +2.6 % (91.7 / 89.4) and +2.2 % (239.5 /
+//! 234.4); `LockedMap` +10 % (55.9 / 50.8), +9.7 % (54.5 / 49.7) and +10 % (81.1 / 73.4).
+//! For `ShardedMap` and `ReadMostlyMap` that is the test itself, two or three instructions
+//! (a load or a compare with memory, and the branch); `LockedMap` pays about two more, a
+//! constant and a pointer the caller's loop can no longer keep in registers. A test on a
+//! 50-instruction operation cannot stay within 1 %: that is why the feature is opt-in;
+//! built without it, the maps have no hook at all and run the code they had before
+//! statistics existed.
 //!
 //! On, counters live in cache-padded per-thread stripes (see `counters`): a thread whose
 //! number is below the stripe count (twice the cores rounded up to a power of two, 4 to 64)
@@ -51,22 +58,27 @@
 //! hooked copy makes no call while it holds a guard; a miss is counted after, once the
 //! guard is gone (a second, out-of-line stripe access, for misses only); hits are lookups
 //! less misses. A sampled read of a map built with `stats_keys` looks its key up once more
-//! (plainly) to render it. Write-lock counts come free from the shard lock, which counts its
+//! (plainly) to render it; `ShardedMap` takes a stored key of the sampled hash. Write-lock counts come free from the shard lock, which counts its
 //! writers under the writer word already (`ShardedMap`), from a count the shard's writer
 //! keeps under its mutex (`ReadMostlyMap`), or from the write counters, each write counting
 //! exactly one (`LockedMap`). Contention is counted and timed only on the slow paths:
 //! `ShardedMap`'s shard lock times its waits; `LockedMap` (with statistics, in the hooked
 //! copies) and `ReadMostlyMap`'s shard writers try their lock first and time only an
-//! acquisition whose try failed. An observer costs one dynamic call per write, with the
-//! event built on the stack from the map's fields (no `Arc` header arithmetic: see
+//! acquisition whose try failed. An observer costs one dynamic call per write, passed a
+//! [`WriteEvent`] the map fills with four stores (the key's hash, the method, the caller's
+//! `Location` and the address of the map's label, which holds its name and, for
+//! `ShardedMap`, the shard mask); the shard is derived from the hash only when the observer
+//! asks, and the observer itself is reached with one load (no `Arc` header arithmetic: see
 //! `raw::held`). `examples/stats_cost.rs` measures all three maps with statistics off, on,
 //! and with a no-op observer, in one process. Under callgrind (`--ir`, one thread, 1 000 000
 //! operations), instructions per operation off / on / no-op observer: `ShardedMap` `seed95`
-//! 115.7 / 132.1 / 117.1, `read-heavy` 113.5 / 132.6 / 114.0, `exchange` 138.2 / 165.6 /
-//! 163.2; `ReadMostlyMap` 109.0 / 124.5 / 110.2, 96.2 / 114.8 / 96.6, 251.4 / 283.6 / 273.1;
-//! `LockedMap` 74.9 / 90.0 / 76.1, 74.6 / 93.1 / 75.1, 83.5 / 110.2 / 107.0. A counted read
-//! costs about 13 instructions more than a plain one, plus about 1.5 for its share of the
-//! sampled accesses; a counted or observed write about 25.
+//! 110.2 / 125.3 / 111.1, `read-heavy` 108.3 / 126.6 / 108.7, `exchange` 123.4 / 146.5 /
+//! 140.5; `ReadMostlyMap` 117.2 / 162.1 / 118.1, 108.1 / 155.7 / 108.5, 246.3 / 279.6 /
+//! 262.6; `LockedMap` 72.2 / 88.6 / 73.3, 70.8 / 89.9 / 71.2, 100.0 / 132.0 / 120.6. A
+//! counted read costs about 15 to 20 instructions more than a plain one (`ReadMostlyMap`'s,
+//! whose counting copy is out of line, about 45), a counted write about 25 to 35, an
+//! observed write about 18 to 23 (it was 24 to 28 with an event of eight stores: the name
+//! as a `&str`, and the hash and shard as `Option`s).
 //!
 //! # Exports
 //! - [`StatsSnapshot::to_prometheus`]: the text exposition format, no dependency.
@@ -102,6 +114,8 @@ use crate::raw::lock_stats::LockStats;
 pub(crate) use counters::Counter;
 use counters::{Block, Stripes, with_stripes};
 use crossbeam_utils::CachePadded;
+#[cfg(feature = "stats")]
+use observer::MapLabel;
 #[cfg(feature = "tracing")]
 pub use observer::TracingObserver;
 pub use observer::{Observer, WriteEvent, WriteOp};
@@ -183,7 +197,13 @@ impl<K> Settings<K> {
     /// when there is nothing to record or call: the only cost of instrumentation then is the
     /// map checking that field (and nothing without the `stats` feature).
     pub(crate) fn build(&self, map_type: &'static str, shards: usize) -> Slot<K> {
-        self.build_as(map_type, shards, false)
+        self.build_as(map_type, shards, false, false)
+    }
+
+    /// [`build`](Self::build) for a map whose write events report the key's shard
+    /// (`ShardedMap`, whose shard is [`shard_of`](crate::raw::pow2::shard_of) the hash).
+    pub(crate) fn build_sharded(&self, map_type: &'static str, shards: usize) -> Slot<K> {
+        self.build_as(map_type, shards, false, true)
     }
 
     /// [`build`](Self::build) for a map whose one lock counts nothing itself (`LockedMap`):
@@ -192,10 +212,16 @@ impl<K> Settings<K> {
     /// contention figures kept in the instrument ([`lock_waits`](Instrument::lock_waits)),
     /// reported as one shard.
     pub(crate) fn build_locked(&self, map_type: &'static str) -> Slot<K> {
-        self.build_as(map_type, 1, true)
+        self.build_as(map_type, 1, true, false)
     }
 
-    fn build_as(&self, map_type: &'static str, shards: usize, lock_here: bool) -> Slot<K> {
+    fn build_as(
+        &self,
+        map_type: &'static str,
+        shards: usize,
+        lock_here: bool,
+        report_shards: bool,
+    ) -> Slot<K> {
         if !self.stats && self.observer.is_none() {
             return Slot::empty();
         }
@@ -214,15 +240,22 @@ impl<K> Settings<K> {
             }
             with_stripes!(counters::stripe_count(), map_stats)
         });
-        Slot::holding(Box::new(Instrument {
-            #[cfg(feature = "metrics")]
-            metrics: self.stats.then(|| {
-                export_metrics::Handles::new(self.name.as_deref().unwrap_or("unnamed"), shards > 0)
+        let shard_mask = (report_shards && shards > 0).then(|| shards - 1);
+        Slot::holding(
+            Box::new(Instrument {
+                #[cfg(feature = "metrics")]
+                metrics: self.stats.then(|| {
+                    export_metrics::Handles::new(
+                        self.name.as_deref().unwrap_or("unnamed"),
+                        shards > 0,
+                    )
+                }),
+                map_type,
+                settings: self.clone(),
+                stats,
             }),
-            map_type,
-            settings: self.clone(),
-            stats,
-        }))
+            shard_mask,
+        )
     }
 }
 
@@ -235,18 +268,19 @@ pub(crate) struct Slot<K> {
     /// alone): the one field a counted read tests, with no second test to reach them.
     #[cfg(feature = "stats")]
     counts: Option<Arc<MapStats>>,
-    /// The observer, if one is installed, with the map's name, both reached with plain loads
-    /// (see `raw::held`): the field a hooked write tests after the counters.
+    /// The observer, if one is installed, reached with one load (see `raw::held`), and the
+    /// label its events point to: the field a hooked write tests after the counters.
     #[cfg(feature = "stats")]
     observer: Option<Observing>,
     _instrument: std::marker::PhantomData<fn(&K)>,
 }
 
-/// An installed observer and the map's name, as a write event carries it.
+/// An installed observer, reached with one load (see `raw::held`), and the label every
+/// write event points to.
 #[cfg(feature = "stats")]
 struct Observing {
     observer: Held<dyn Observer>,
-    name: Option<Held<str>>,
+    label: MapLabel,
 }
 
 impl<K> Slot<K> {
@@ -262,9 +296,9 @@ impl<K> Slot<K> {
         }
     }
 
-    fn holding(instrument: Box<Instrument<K>>) -> Self {
+    fn holding(instrument: Box<Instrument<K>>, shard_mask: Option<usize>) -> Self {
         #[cfg(not(feature = "stats"))]
-        drop(instrument);
+        drop((instrument, shard_mask));
         Self {
             #[cfg(feature = "stats")]
             counts: instrument.stats.clone(),
@@ -275,7 +309,7 @@ impl<K> Slot<K> {
                 .clone()
                 .map(|observer| Observing {
                     observer: Held::new(observer),
-                    name: instrument.settings.name.clone().map(Held::new),
+                    label: MapLabel::new(instrument.settings.name.clone(), shard_mask),
                 }),
             #[cfg(feature = "stats")]
             inner: Some(instrument),
@@ -407,6 +441,8 @@ impl<K> Slot<K> {
     ) {
         #[cfg(feature = "stats")]
         {
+            // The event derives the shard from the hash when asked (see `MapLabel`).
+            let _ = shard;
             if let Some(stats) = &self.counts {
                 match counter {
                     // A lookup (`get_mut`) that missed: counted as a lookup and a miss.
@@ -429,13 +465,9 @@ impl<K> Slot<K> {
                 }
             }
             if let Some(observing) = &self.observer {
-                observing.observer.get().on_write(&WriteEvent {
-                    map: observing.name.as_ref().map(Held::get),
-                    op,
-                    key_hash: hash,
-                    shard,
-                    location,
-                });
+                // Four stores: the hash, the method, the caller and the label's address.
+                let event = WriteEvent::new(&observing.label, op, hash.unwrap_or(0), location);
+                observing.observer.get().on_write(&event);
             }
         }
         #[cfg(not(feature = "stats"))]

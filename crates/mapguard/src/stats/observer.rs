@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::panic::Location;
+use std::sync::Arc;
 
 /// A write operation, as told to an [`Observer`]: the name of the method that was called.
 ///
@@ -70,13 +71,34 @@ impl WriteOp {
     }
 }
 
+impl WriteOp {
+    /// Whether the method writes one key (all but `clear` and `retain`).
+    ///
+    /// # Examples
+    /// ```
+    /// use mapguard::stats::WriteOp;
+    /// assert!(WriteOp::Insert.has_key());
+    /// assert!(!WriteOp::Clear.has_key());
+    /// ```
+    #[inline]
+    pub fn has_key(self) -> bool {
+        !matches!(self, Self::Clear | Self::Retain)
+    }
+}
+
 impl fmt::Display for WriteOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-/// One write call, as told to an [`Observer`].
+/// One write call, as told to an [`Observer`]: the method ([`op`](Self::op)), the key's hash
+/// ([`key_hash`](Self::key_hash)) and shard ([`shard`](Self::shard)), the caller
+/// ([`location`](Self::location)) and the map's name ([`map`](Self::map)).
+///
+/// The map builds it on the writing thread's stack from what it has at hand (the hash, the
+/// method, the caller and a reference to the map's label); the shard is derived from the
+/// hash only when asked for.
 ///
 /// # Examples
 /// ```
@@ -85,24 +107,160 @@ impl fmt::Display for WriteOp {
 /// struct Print;
 /// impl Observer for Print {
 ///     fn on_write(&self, event: &WriteEvent<'_>) {
-///         println!("{} of {:?} at {}", event.op, event.key_hash, event.location);
+///         println!(
+///             "{} of {:?} in shard {:?} of {:?} at {}",
+///             event.op(),
+///             event.key_hash(),
+///             event.shard(),
+///             event.map(),
+///             event.location()
+///         );
 ///     }
 /// }
 /// ```
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct WriteEvent<'a> {
-    /// The map's name, if it was given one (`builder().name(..)`).
-    pub map: Option<&'a str>,
+    /// Meaningless for the writes without a key (see [`WriteOp::has_key`]).
+    key_hash: u64,
+    location: &'static Location<'static>,
+    label: &'a MapLabel,
+    op: WriteOp,
+}
+
+/// What a map tells every write event about itself: its name and, for a map that reports
+/// shards, how a hash picks one. Built once with the map.
+#[derive(Debug)]
+pub(crate) struct MapLabel {
+    name: Option<Arc<str>>,
+    /// `shards - 1` for a map whose events report a shard (`ShardedMap`).
+    shard_mask: Option<usize>,
+}
+
+impl MapLabel {
+    pub(crate) fn new(name: Option<Arc<str>>, shard_mask: Option<usize>) -> Self {
+        Self { name, shard_mask }
+    }
+}
+
+impl<'a> WriteEvent<'a> {
+    /// An event of `op` on a key hashing to `key_hash` (ignored when `op` has no key).
+    #[inline(always)]
+    pub(crate) fn new(
+        label: &'a MapLabel,
+        op: WriteOp,
+        key_hash: u64,
+        location: &'static Location<'static>,
+    ) -> Self {
+        Self {
+            key_hash,
+            location,
+            label,
+            op,
+        }
+    }
+
     /// The method called.
-    pub op: WriteOp,
+    ///
+    /// # Examples
+    /// ```
+    /// # use mapguard::stats::{Observer, WriteEvent, WriteOp};
+    /// struct Inserts(std::sync::atomic::AtomicU64);
+    /// impl Observer for Inserts {
+    ///     fn on_write(&self, event: &WriteEvent<'_>) {
+    ///         if event.op() == WriteOp::Insert {
+    ///             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn op(&self) -> WriteOp {
+        self.op
+    }
+
     /// The hash of the key (by the map's hasher); `None` for `clear` and `retain`.
-    pub key_hash: Option<u64>,
-    /// The key's shard (`ShardedMap`); `None` for the other maps and for writes without a
-    /// key.
-    pub shard: Option<usize>,
+    ///
+    /// # Examples
+    /// ```
+    /// # use mapguard::stats::{Observer, WriteEvent};
+    /// struct Keys(std::sync::Mutex<Vec<u64>>);
+    /// impl Observer for Keys {
+    ///     fn on_write(&self, event: &WriteEvent<'_>) {
+    ///         if let Some(hash) = event.key_hash() {
+    ///             self.0.lock().unwrap().push(hash);
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn key_hash(&self) -> Option<u64> {
+        self.op.has_key().then_some(self.key_hash)
+    }
+
+    /// The key's shard (`ShardedMap`), derived from the hash as the map does; `None` for the
+    /// other maps and for writes without a key.
+    ///
+    /// # Examples
+    /// ```
+    /// # use mapguard::stats::{Observer, WriteEvent};
+    /// struct Shards(std::sync::Mutex<Vec<usize>>);
+    /// impl Observer for Shards {
+    ///     fn on_write(&self, event: &WriteEvent<'_>) {
+    ///         self.0.lock().unwrap().extend(event.shard());
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn shard(&self) -> Option<usize> {
+        let mask = self.label.shard_mask?;
+        Some(crate::raw::pow2::shard_of(self.key_hash()?, mask))
+    }
+
     /// Where the method was called from (all write methods are `#[track_caller]`).
-    pub location: &'static Location<'static>,
+    ///
+    /// # Examples
+    /// ```
+    /// # use mapguard::stats::{Observer, WriteEvent};
+    /// struct Sites;
+    /// impl Observer for Sites {
+    ///     fn on_write(&self, event: &WriteEvent<'_>) {
+    ///         eprintln!("write at {}:{}", event.location().file(), event.location().line());
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+
+    /// The map's name, if it was given one (`builder().name(..)`).
+    ///
+    /// # Examples
+    /// ```
+    /// # use mapguard::stats::{Observer, WriteEvent};
+    /// struct Names;
+    /// impl Observer for Names {
+    ///     fn on_write(&self, event: &WriteEvent<'_>) {
+    ///         eprintln!("write to {}", event.map().unwrap_or("an unnamed map"));
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn map(&self) -> Option<&'a str> {
+        self.label.name.as_deref()
+    }
+}
+
+impl fmt::Debug for WriteEvent<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteEvent")
+            .field("map", &self.map())
+            .field("op", &self.op)
+            .field("key_hash", &self.key_hash())
+            .field("shard", &self.shard())
+            .field("location", &self.location)
+            .finish()
+    }
 }
 
 /// A hook called on every write to a map it is installed in (`builder().observer(..)`).
@@ -160,11 +318,11 @@ impl Observer for TracingObserver {
     fn on_write(&self, event: &WriteEvent<'_>) {
         tracing::trace!(
             target: "mapguard",
-            map = event.map.unwrap_or(""),
-            op = event.op.name(),
-            key_hash = event.key_hash,
-            shard = event.shard,
-            location = %event.location,
+            map = event.map().unwrap_or(""),
+            op = event.op().name(),
+            key_hash = event.key_hash(),
+            shard = event.shard(),
+            location = %event.location(),
             "mapguard write"
         );
     }
