@@ -34,6 +34,7 @@
 //! `ReadMostlyMap` itself.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::ptr;
 
@@ -47,6 +48,9 @@ const IDLE: u64 = 0;
 
 /// How many retirements a garbage list takes between two attempts to free some.
 const COLLECT_BATCH: usize = 512;
+
+/// How many retirements a garbage list stamps at once (one fence for all of them).
+const STAMP_BATCH: usize = 32;
 
 /// One thread's published pin, alone on its cache line.
 #[repr(C, align(128))]
@@ -421,8 +425,9 @@ pub(crate) struct Disposal {
 
 /// How a recyclable object is emptied and how its bare allocation is freed.
 pub(crate) struct Recycle {
-    /// Drops the contents, leaving an allocation that holds nothing.
-    pub(crate) drop_contents: unsafe fn(*mut ()),
+    /// Drops the contents, leaving an allocation that holds nothing; `None` when the contents
+    /// need no drop (the allocation then becomes a spare as it is, without a call).
+    pub(crate) drop_contents: Option<unsafe fn(*mut ())>,
     /// Frees an allocation whose contents were dropped.
     pub(crate) free_spare: unsafe fn(*mut ()),
     /// How many spares the list keeps; an expired object beyond that is freed with `free`.
@@ -433,17 +438,31 @@ pub(crate) struct Recycle {
 struct Retired {
     ptr: *mut (),
     disposal: &'static Disposal,
+    /// The epoch read after it was unlinked ([`UNSTAMPED`] until the list stamps it).
     epoch: u64,
 }
+
+/// The epoch of a retired object whose epoch is not read yet: it never expires.
+const UNSTAMPED: u64 = u64::MAX - 2;
 
 /// Objects retired by one writer side (one shard of a map, under its lock), freed once no
 /// reader can reach them any more; and the spare allocations of recyclable ones.
 ///
-/// The list is bounded: every [`COLLECT_BATCH`] retirements it frees what has expired and, if
-/// much is still left, tries to advance the epoch (a system call, so not on every retirement).
-/// Objects expire in the order they were retired: the epochs they are retired with only grow.
+/// Retiring only appends the object to the list: the epoch it expires by is read later, for
+/// all objects retired since the last reading at once (*stamping*, behind one `SeqCst` fence),
+/// every [`STAMP_BATCH`] retirements and when the list collects. An epoch read after the unlink and its fence is all that expiry
+/// needs; a later one only makes the object wait longer, so a stamp is as safe as a reading at
+/// each retirement, which paid a fence every time.
+///
+/// The list is bounded: every [`COLLECT_BATCH`] retirements it stamps, frees what has expired
+/// and, if much is still left, tries to advance the epoch (a system call, so not on every
+/// retirement). Objects expire in the order they were retired: the epochs they are stamped
+/// with only grow.
 pub(crate) struct Garbage {
-    items: Vec<Retired>,
+    /// Oldest first; expired objects leave from the front, so what stays is never moved.
+    items: VecDeque<Retired>,
+    /// How many items, from the front, carry their epoch; the rest are [`UNSTAMPED`].
+    stamped: usize,
     /// The weight retired since the last collection plus what that collection left (one per
     /// object), compared with `collect_at`.
     weight: usize,
@@ -464,7 +483,8 @@ unsafe impl Send for Garbage {}
 impl Garbage {
     pub(crate) fn new() -> Self {
         Self {
-            items: Vec::new(),
+            items: VecDeque::new(),
+            stamped: 0,
             weight: 0,
             collect_at: COLLECT_BATCH,
             spares: Vec::new(),
@@ -477,9 +497,9 @@ impl Garbage {
         self.items.len()
     }
 
-    /// Retires `ptr`, to be disposed of by `disposal` once no reader can hold it; may free
-    /// older objects. `weight` is its size in units of about 64 bytes (at least 1), so that
-    /// large objects such as tables are collected sooner.
+    /// Retires `ptr`, to be disposed of by `disposal` once no reader can hold it. `weight` is
+    /// its size in units of about 64 bytes (at least 1), so that large objects such as tables
+    /// are collected sooner: see [`collect_if_due`](Self::collect_if_due).
     ///
     /// # Safety
     /// - `ptr` is no longer reachable from the shared structure: a reader that pins from now on
@@ -497,16 +517,35 @@ impl Garbage {
         disposal: &'static Disposal,
         weight: usize,
     ) {
-        let epoch = global().retire_epoch();
-        self.items.push(Retired {
+        if self.items.len() == self.items.capacity() {
+            self.grow();
+        }
+        self.items.push_back(Retired {
             ptr,
             disposal,
-            epoch,
+            epoch: UNSTAMPED,
         });
         self.weight += weight.max(1);
+        if self.items.len() - self.stamped >= STAMP_BATCH {
+            self.stamp(global());
+        }
+    }
+
+    /// Collects (stamps, frees what expired, advances the epoch if much is left) once a batch
+    /// of weight was retired since the last collection. The owner calls it before it pins, if
+    /// it can: an advance has to wait for every pinned thread, this one too.
+    #[inline(always)]
+    pub(crate) fn collect_if_due(&mut self) {
         if self.weight >= self.collect_at {
             self.collect_some();
         }
+    }
+
+    /// Makes room for a batch more at once (a list that gets retirements gets many).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        self.items.reserve(COLLECT_BATCH.max(self.items.len()));
     }
 
     /// An emptied allocation of a recyclable object that no reader can reach any more, of the
@@ -517,13 +556,15 @@ impl Garbage {
         self.spares.pop()
     }
 
-    /// The periodic collection of [`retire`](Self::retire): frees what expired, and advances
+    /// The periodic collection of [`collect_if_due`](Self::collect_if_due): stamps, frees what
+    /// expired, and advances
     /// the epoch only if that left more than half a batch (another list's advance often did
     /// the work already).
     #[cold]
     #[inline(never)]
     fn collect_some(&mut self) {
         let domain = global();
+        self.stamp(domain);
         self.free_expired(domain);
         // An object expires two advances after its retirement: up to two, while more than
         // half a batch is left.
@@ -542,6 +583,7 @@ impl Garbage {
     /// while something is left.
     pub(crate) fn collect(&mut self, advances: usize) {
         let domain = global();
+        self.stamp(domain);
         self.free_expired(domain);
         for _ in 0..advances {
             if self.items.is_empty() {
@@ -552,10 +594,16 @@ impl Garbage {
         }
         if self.items.is_empty() {
             // Give the list's memory back too: after a `clear`, nothing of the map is left.
-            self.items = Vec::new();
+            self.items = VecDeque::new();
         }
         self.weight = self.items.len();
         self.collect_at = self.items.len() + COLLECT_BATCH;
+    }
+
+    /// Stamps what was retired since the last stamp (see [`Garbage`]): advances made after
+    /// this call count towards its expiry.
+    pub(crate) fn stamp_now(&mut self) {
+        self.stamp(global());
     }
 
     /// Frees the spare allocations.
@@ -569,21 +617,44 @@ impl Garbage {
         self.spares = Vec::new();
     }
 
-    /// Frees (or empties into spares) the objects that expired: a prefix of the list, since
-    /// they were retired under the owner's lock with epochs read in turn from the global epoch,
-    /// which only grows.
+    /// Gives every object retired since the last stamp the epoch read now, after a `SeqCst`
+    /// fence: every one of them was unlinked before it was retired, so before this fence.
+    #[inline(never)]
+    fn stamp(&mut self, domain: &Domain) {
+        if self.stamped == self.items.len() {
+            return;
+        }
+        let epoch = domain.retire_epoch();
+        for item in self.items.range_mut(self.stamped..) {
+            item.epoch = epoch;
+        }
+        self.stamped = self.items.len();
+    }
+
+    /// Frees (or empties into spares) the objects that expired: a prefix of the stamped ones,
+    /// since they were retired under the owner's lock and stamped in turn with epochs read
+    /// from the global epoch, which only grows.
     fn free_expired(&mut self, domain: &Domain) {
+        // Unstamped items (the back) never count as expired.
         let expired = self
             .items
             .partition_point(|item| domain.is_expired(item.epoch));
+        if expired == 0 {
+            return;
+        }
+        self.stamped -= expired;
+        // Room for all of them at once (they are mostly values of a map's shard).
+        self.spares.reserve(expired);
         // If a value's drop panics, the rest of the expired prefix is leaked, never freed twice.
         for item in self.items.drain(..expired) {
             match &item.disposal.recycle {
                 Some(recycle) if self.spares.len() < recycle.max_spares => {
-                    // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
-                    // allows emptying it and keeping the allocation, which is then only
-                    // reachable from `spares`.
-                    unsafe { (recycle.drop_contents)(item.ptr) };
+                    if let Some(drop_contents) = recycle.drop_contents {
+                        // SAFETY: expired (see below), so no reader holds it; `retire`'s
+                        // contract allows emptying it and keeping the allocation, which is
+                        // then only reachable from `spares`.
+                        unsafe { drop_contents(item.ptr) };
+                    }
                     self.spares.push(item.ptr);
                     self.free_spare = Some(recycle.free_spare);
                 }

@@ -396,7 +396,11 @@ fn value_disposal<V>() -> &'static Disposal {
         &Disposal {
             free: drop_value::<V>,
             recycle: Some(Recycle {
-                drop_contents: drop_value::<V>,
+                drop_contents: if std::mem::needs_drop::<V>() {
+                    Some(drop_value::<V>)
+                } else {
+                    None
+                },
                 free_spare: keep_cell,
                 max_spares: usize::MAX,
             }),
@@ -715,6 +719,26 @@ impl std::ops::DerefMut for WriterGuard<'_> {
     }
 }
 
+/// The pin of one write, taken when first needed: before a value is retired (so that it can
+/// be returned), or for the first value returned, which then keeps it.
+struct WritePin(Option<EpochGuard>);
+
+impl WritePin {
+    /// Pins now, unless already pinned.
+    #[inline(always)]
+    fn ensure(&mut self) {
+        if self.0.is_none() {
+            self.0 = Some(pin());
+        }
+    }
+
+    /// The pin for a returned value: the write's own, or a nested one once that is handed out.
+    #[inline(always)]
+    fn take(&mut self) -> EpochGuard {
+        self.0.take().unwrap_or_else(pin)
+    }
+}
+
 /// Where a key is, or would go, in a table.
 enum Place<V> {
     Live(usize, *mut V),
@@ -1001,11 +1025,14 @@ impl<K, V> RawReadMostly<K, V> {
         let shard = self.shard_for(hash);
         let writer = &self.writers[shard];
         let mut state = writer.lock();
-        // Pinned before anything is retired: the values returned stay valid while pinned. Not
-        // before the lock: a writer waiting for it would hold back the epoch (and so every
-        // shard's reclamation) for as long as it waits. Under the lock the current table and
-        // its values need no pin.
-        let _guard = pin();
+        // Every batch of retirements, the garbage list is collected: before this write pins, so
+        // that its epoch advances do not wait for this thread.
+        state.garbage.collect_if_due();
+        // Pinned before anything is retired, and only then or when a value is returned: the
+        // values returned stay valid while pinned. Not before the lock: a writer waiting for it
+        // would hold back the epoch (and so every shard's reclamation) for as long as it waits.
+        // Under the lock the current table and its values need no pin.
+        let mut guard = WritePin(None);
         let mut table = self.table(shard).load(Ordering::Relaxed);
         let mut place = if table.is_null() {
             None
@@ -1029,8 +1056,8 @@ impl<K, V> RawReadMostly<K, V> {
                 if let Some(Place::Live(index, value)) = place {
                     // SAFETY: `table` is the current table and the lock is held (see above).
                     let key = unsafe { View::of(table).slot(index).key() };
-                    // SAFETY: pinned, and the value is in the map.
-                    outcome.current = Some(unsafe { Pinned::new(key, value, pin()) });
+                    // SAFETY: pinned now, and the value is in the map (the lock is held).
+                    outcome.current = Some(unsafe { Pinned::new(key, value, guard.take()) });
                 }
             }
             Decision::Store(value) => {
@@ -1040,10 +1067,12 @@ impl<K, V> RawReadMostly<K, V> {
                         // SAFETY: `table` is the current table and the lock is held (see above).
                         let slot = unsafe { View::of(table).slot(index) };
                         slot.value.store(new, Ordering::Release);
+                        guard.ensure();
                         // SAFETY: `old` is unlinked by the store above; it came from a Box.
                         unsafe { state.garbage.retire(old.cast(), value_disposal::<V>(), 1) };
                         // SAFETY: pinned since before `old` was retired.
-                        outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, pin()) });
+                        outcome.previous =
+                            Some(unsafe { Pinned::new(slot.key(), old, guard.take()) });
                         index
                     }
                     Some(Place::Dead(index)) => {
@@ -1097,18 +1126,19 @@ impl<K, V> RawReadMostly<K, V> {
                 };
                 // SAFETY: `table` is the current table and the lock is held (see above).
                 let key = unsafe { View::of(table).slot(index).key() };
-                // SAFETY: pinned, and `new` was just published.
-                outcome.current = Some(unsafe { Pinned::new(key, new, pin()) });
+                // SAFETY: pinned now, and `new` was just published (the lock is held).
+                outcome.current = Some(unsafe { Pinned::new(key, new, guard.take()) });
             }
             Decision::Remove => {
                 if let Some(Place::Live(index, old)) = place {
                     // SAFETY: `table` is the current table and the lock is held (see above).
                     let slot = unsafe { View::of(table).slot(index) };
                     slot.value.store(ptr::null_mut(), Ordering::Release);
+                    guard.ensure();
                     // SAFETY: `old` is unlinked by the store above; it came from a Box.
                     unsafe { state.garbage.retire(old.cast(), value_disposal::<V>(), 1) };
                     // SAFETY: pinned since before `old` was retired.
-                    outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, pin()) });
+                    outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, guard.take()) });
                     let len = writer.add_len(-1);
                     let capacity = View::of(table).capacity();
                     if capacity > MIN_CAPACITY && len * 8 < capacity || len == 0 {
@@ -1223,18 +1253,22 @@ impl<K, V> RawReadMostly<K, V> {
     /// [`collect`](Self::collect), and for each shard left with no entry and nothing retired,
     /// its value cells too (under the same lock of the shard).
     fn collect_all(&self) {
-        let mut first = true;
+        // Every list stamps what it holds first; then two advances make all of it expire
+        // (unless a reader is pinned), made here once and not by the first list's `collect`,
+        // which stops advancing once its own list is empty.
+        let mut retired = false;
         for writer in self.writers.iter() {
             let mut state = writer.lock();
             if state.garbage.len() > 0 {
-                // Two advances make everything retired so far expire (unless a reader is
-                // pinned); later shards find the epoch already moved. Made here and not by the
-                // first list's `collect`, which stops advancing once its own list is empty.
-                if first {
-                    advance_epoch(2);
-                    first = false;
-                }
+                state.garbage.stamp_now();
+                retired = true;
             }
+        }
+        if retired {
+            advance_epoch(2);
+        }
+        for writer in self.writers.iter() {
+            let mut state = writer.lock();
             // Also gives back the list's own memory once it is empty.
             state.garbage.collect(0);
             // No value lives in a cell of an empty shard with nothing retired (entries are
