@@ -430,8 +430,6 @@ pub(crate) struct Recycle {
     pub(crate) drop_contents: Option<unsafe fn(*mut ())>,
     /// Frees an allocation whose contents were dropped.
     pub(crate) free_spare: unsafe fn(*mut ()),
-    /// How many spares the list keeps; an expired object beyond that is freed with `free`.
-    pub(crate) max_spares: usize,
 }
 
 /// An object waiting to be freed.
@@ -450,28 +448,39 @@ const UNSTAMPED: u64 = u64::MAX - 2;
 ///
 /// Retiring only appends the object to the list: the epoch it expires by is read later, for
 /// all objects retired since the last reading at once (*stamping*, behind one `SeqCst` fence),
-/// every [`STAMP_BATCH`] retirements and when the list collects. An epoch read after the unlink and its fence is all that expiry
-/// needs; a later one only makes the object wait longer, so a stamp is as safe as a reading at
-/// each retirement, which paid a fence every time.
+/// every [`STAMP_BATCH`] retirements and when the list collects. An epoch read after the
+/// unlink and its fence is all that expiry needs; a later one only makes the object wait
+/// longer, so a stamp is as safe as a reading at each retirement, which paid a fence every
+/// time.
 ///
-/// The list is bounded: every [`COLLECT_BATCH`] retirements it stamps, frees what has expired
-/// and, if much is still left, tries to advance the epoch (a system call, so not on every
-/// retirement). Objects expire in the order they were retired: the epochs they are stamped
-/// with only grow.
+/// Recyclable objects (a map's values) have a lane of their own, `cells`, oldest first: a
+/// prefix of emptied allocations (the *spares*), then the stamped batches, then the unstamped
+/// ones. A batch that expires joins the spares where it is (its contents dropped if they need
+/// it), and a spare is taken from the front: no object is moved or visited one by one when its
+/// contents need no drop. Other objects (tables) go to `items`, each with its epoch.
+///
+/// The list is bounded: every [`COLLECT_BATCH`] of weight retired, the owner's
+/// [`collect_if_due`](Self::collect_if_due) stamps, frees what has expired and, if much is
+/// still left, tries to advance the epoch (a system call, so not on every retirement).
+/// Objects expire in the order they were retired: the epochs they are stamped with only grow.
 pub(crate) struct Garbage {
-    /// Oldest first; expired objects leave from the front, so what stays is never moved.
+    /// Non-recyclable objects, oldest first; expired ones leave from the front.
     items: VecDeque<Retired>,
-    /// How many items, from the front, carry their epoch; the rest are [`UNSTAMPED`].
-    stamped: usize,
+    /// Recyclable objects' allocations: `spares`, then the batches of `batches`, then the
+    /// unstamped rest.
+    cells: VecDeque<*mut ()>,
+    /// Emptied allocations at the front of `cells`.
+    spares: usize,
+    /// Stamped batches of `cells` after the spares, oldest first: how many, and their epoch.
+    batches: VecDeque<(usize, u64)>,
+    /// Unstamped allocations at the back of `cells`.
+    unstamped: usize,
+    /// The disposal of every recyclable object of the list (set with the first one).
+    recyclable: Option<&'static Disposal>,
     /// The weight retired since the last collection plus what that collection left (one per
     /// object), compared with `collect_at`.
     weight: usize,
     collect_at: usize,
-    /// Emptied allocations of recyclable objects (all of one layout: see [`Garbage::retire`]),
-    /// at most their [`Recycle::max_spares`].
-    spares: Vec<*mut ()>,
-    /// Frees a spare (set with the first spare).
-    free_spare: Option<unsafe fn(*mut ())>,
 }
 
 // SAFETY: a `Garbage` only holds pointers to objects that no thread uses any more except
@@ -484,17 +493,19 @@ impl Garbage {
     pub(crate) fn new() -> Self {
         Self {
             items: VecDeque::new(),
-            stamped: 0,
+            cells: VecDeque::new(),
+            spares: 0,
+            batches: VecDeque::new(),
+            unstamped: 0,
+            recyclable: None,
             weight: 0,
             collect_at: COLLECT_BATCH,
-            spares: Vec::new(),
-            free_spare: None,
         }
     }
 
     /// How many objects wait to be freed.
     pub(crate) fn len(&self) -> usize {
-        self.items.len()
+        self.items.len() + self.cells.len() - self.spares
     }
 
     /// Retires `ptr`, to be disposed of by `disposal` once no reader can hold it. `weight` is
@@ -506,8 +517,8 @@ impl Garbage {
     ///   cannot find it.
     /// - `(disposal.free)(ptr)` is sound once no reader holds it, and nothing else frees `ptr`;
     ///   with `disposal.recycle`, so are its `drop_contents(ptr)` and then its `free_spare(ptr)`.
-    /// - Every recyclable object retired to this list has the same allocation layout, and its
-    ///   `free_spare` frees any of them (the list hands spares out by [`take_spare`]).
+    /// - Every recyclable object retired to this list has the same `disposal` and allocation
+    ///   layout (the list hands spares out by [`take_spare`]).
     ///
     /// [`take_spare`]: Self::take_spare
     #[inline]
@@ -517,18 +528,32 @@ impl Garbage {
         disposal: &'static Disposal,
         weight: usize,
     ) {
-        if self.items.len() == self.items.capacity() {
-            self.grow();
-        }
-        self.items.push_back(Retired {
-            ptr,
-            disposal,
-            epoch: UNSTAMPED,
-        });
         self.weight += weight.max(1);
-        if self.items.len() - self.stamped >= STAMP_BATCH {
-            self.stamp(global());
+        if disposal.recycle.is_some() {
+            debug_assert!(self.recyclable.is_none_or(|known| ptr::eq(known, disposal)));
+            self.recyclable = Some(disposal);
+            if self.cells.len() == self.cells.capacity() {
+                self.grow_cells();
+            }
+            self.cells.push_back(ptr);
+            self.unstamped += 1;
+            if self.unstamped >= STAMP_BATCH {
+                self.stamp(global());
+            }
+        } else {
+            self.items.push_back(Retired {
+                ptr,
+                disposal,
+                epoch: UNSTAMPED,
+            });
         }
+    }
+
+    /// Makes room for a batch more at once (a list that gets retirements gets many).
+    #[cold]
+    #[inline(never)]
+    fn grow_cells(&mut self) {
+        self.cells.reserve(COLLECT_BATCH.max(self.cells.len()));
     }
 
     /// Collects (stamps, frees what expired, advances the epoch if much is left) once a batch
@@ -541,25 +566,21 @@ impl Garbage {
         }
     }
 
-    /// Makes room for a batch more at once (a list that gets retirements gets many).
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self) {
-        self.items.reserve(COLLECT_BATCH.max(self.items.len()));
-    }
-
     /// An emptied allocation of a recyclable object that no reader can reach any more, of the
     /// layout every recyclable object of this list has. The caller owns it: it writes new
     /// contents into it, or frees it as `free_spare` would.
     #[inline]
     pub(crate) fn take_spare(&mut self) -> Option<*mut ()> {
-        self.spares.pop()
+        if self.spares == 0 {
+            return None;
+        }
+        self.spares -= 1;
+        self.cells.pop_front()
     }
 
     /// The periodic collection of [`collect_if_due`](Self::collect_if_due): stamps, frees what
-    /// expired, and advances
-    /// the epoch only if that left more than half a batch (another list's advance often did
-    /// the work already).
+    /// expired, and advances the epoch only if that left more than half a batch (another
+    /// list's advance often did the work already).
     #[cold]
     #[inline(never)]
     fn collect_some(&mut self) {
@@ -569,14 +590,14 @@ impl Garbage {
         // An object expires two advances after its retirement: up to two, while more than
         // half a batch is left.
         for _ in 0..2 {
-            if self.items.len() <= COLLECT_BATCH / 2 {
+            if self.len() <= COLLECT_BATCH / 2 {
                 break;
             }
             domain.try_advance();
             self.free_expired(domain);
         }
-        self.weight = self.items.len();
-        self.collect_at = self.items.len() + COLLECT_BATCH;
+        self.weight = self.len();
+        self.collect_at = self.len() + COLLECT_BATCH;
     }
 
     /// Frees what has expired, trying to advance the global epoch up to `advances` times
@@ -586,7 +607,7 @@ impl Garbage {
         self.stamp(domain);
         self.free_expired(domain);
         for _ in 0..advances {
-            if self.items.is_empty() {
+            if self.len() == 0 {
                 break;
             }
             domain.try_advance();
@@ -596,8 +617,8 @@ impl Garbage {
             // Give the list's memory back too: after a `clear`, nothing of the map is left.
             self.items = VecDeque::new();
         }
-        self.weight = self.items.len();
-        self.collect_at = self.items.len() + COLLECT_BATCH;
+        self.weight = self.len();
+        self.collect_at = self.len() + COLLECT_BATCH;
     }
 
     /// Stamps what was retired since the last stamp (see [`Garbage`]): advances made after
@@ -608,61 +629,82 @@ impl Garbage {
 
     /// Frees the spare allocations.
     pub(crate) fn free_spares(&mut self) {
-        for spare in self.spares.drain(..) {
-            let free = self.free_spare.expect("a spare came with its `free_spare`");
-            // SAFETY: a spare is an emptied allocation that nothing uses (see `free_expired`);
-            // `retire`'s contract says `free_spare` frees it.
-            unsafe { free(spare) };
+        if let Some(disposal) = self.recyclable {
+            let free = disposal.recycle.as_ref().map(|recycle| recycle.free_spare);
+            for _ in 0..self.spares {
+                let spare = self.cells.pop_front().expect("spares are at the front");
+                self.spares -= 1;
+                // SAFETY: a spare is an emptied allocation that nothing uses (see
+                // `free_expired`); `retire`'s contract says `free_spare` frees it.
+                unsafe { free.expect("a recyclable disposal")(spare) };
+            }
         }
-        self.spares = Vec::new();
+        if self.cells.is_empty() {
+            self.cells = VecDeque::new();
+            self.batches = VecDeque::new();
+        }
     }
 
     /// Gives every object retired since the last stamp the epoch read now, after a `SeqCst`
     /// fence: every one of them was unlinked before it was retired, so before this fence.
     #[inline(never)]
     fn stamp(&mut self, domain: &Domain) {
-        if self.stamped == self.items.len() {
+        let items = self
+            .items
+            .iter()
+            .rev()
+            .take_while(|item| item.epoch == UNSTAMPED);
+        let unstamped_items = items.count();
+        if unstamped_items == 0 && self.unstamped == 0 {
             return;
         }
         let epoch = domain.retire_epoch();
-        for item in self.items.range_mut(self.stamped..) {
+        let len = self.items.len();
+        for item in self.items.range_mut(len - unstamped_items..) {
             item.epoch = epoch;
         }
-        self.stamped = self.items.len();
+        if self.unstamped > 0 {
+            self.batches.push_back((self.unstamped, epoch));
+            self.unstamped = 0;
+        }
     }
 
-    /// Frees (or empties into spares) the objects that expired: a prefix of the stamped ones,
-    /// since they were retired under the owner's lock and stamped in turn with epochs read
-    /// from the global epoch, which only grows.
+    /// Frees (or empties into spares) the objects that expired: a prefix of the stamped ones
+    /// of each lane, since they were retired under the owner's lock and stamped in turn with
+    /// epochs read from the global epoch, which only grows.
     fn free_expired(&mut self, domain: &Domain) {
+        while let Some(&(count, epoch)) = self.batches.front() {
+            if !domain.is_expired(epoch) {
+                break;
+            }
+            self.batches.pop_front();
+            let first = self.spares;
+            // Spares from now on: if a value's drop panics, the rest of the batch keeps its
+            // contents (leaked), never dropped twice.
+            self.spares += count;
+            let drop_contents = self
+                .recyclable
+                .and_then(|disposal| disposal.recycle.as_ref())
+                .and_then(|recycle| recycle.drop_contents);
+            if let Some(drop_contents) = drop_contents {
+                for at in first..first + count {
+                    // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
+                    // allows emptying it and keeping the allocation, which is then only
+                    // reachable from the spares.
+                    unsafe { drop_contents(self.cells[at]) };
+                }
+            }
+        }
         // Unstamped items (the back) never count as expired.
         let expired = self
             .items
             .partition_point(|item| domain.is_expired(item.epoch));
-        if expired == 0 {
-            return;
-        }
-        self.stamped -= expired;
-        // Room for all of them at once (they are mostly values of a map's shard).
-        self.spares.reserve(expired);
-        // If a value's drop panics, the rest of the expired prefix is leaked, never freed twice.
+        // If a drop panics, the rest of the expired prefix is leaked, never freed twice.
         for item in self.items.drain(..expired) {
-            match &item.disposal.recycle {
-                Some(recycle) if self.spares.len() < recycle.max_spares => {
-                    if let Some(drop_contents) = recycle.drop_contents {
-                        // SAFETY: expired (see below), so no reader holds it; `retire`'s
-                        // contract allows emptying it and keeping the allocation, which is
-                        // then only reachable from `spares`.
-                        unsafe { drop_contents(item.ptr) };
-                    }
-                    self.spares.push(item.ptr);
-                    self.free_spare = Some(recycle.free_spare);
-                }
-                // SAFETY: the epoch moved twice since the object was unlinked, so every reader
-                // that could have found it has unpinned (module docs); `retire`'s contract
-                // says `free` is sound then and nothing else frees it.
-                _ => unsafe { (item.disposal.free)(item.ptr) },
-            }
+            // SAFETY: the epoch moved twice since the object was unlinked, so every reader
+            // that could have found it has unpinned (module docs); `retire`'s contract says
+            // `free` is sound then and nothing else frees it.
+            unsafe { (item.disposal.free)(item.ptr) };
         }
     }
 }
@@ -675,6 +717,14 @@ impl Drop for Garbage {
         for item in self.items.drain(..) {
             // SAFETY: see above; each object is freed once, as `retire` allows.
             unsafe { (item.disposal.free)(item.ptr) };
+        }
+        if let Some(disposal) = self.recyclable {
+            for cell in self.cells.drain(self.spares..) {
+                // SAFETY: as above; not a spare, so its contents were not dropped.
+                unsafe { (disposal.free)(cell) };
+            }
+            self.batches.clear();
+            self.unstamped = 0;
         }
         self.free_spares();
     }

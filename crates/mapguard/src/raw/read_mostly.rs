@@ -402,7 +402,6 @@ fn value_disposal<V>() -> &'static Disposal {
                     None
                 },
                 free_spare: keep_cell,
-                max_spares: usize::MAX,
             }),
         }
     }
