@@ -453,11 +453,11 @@ const UNSTAMPED: u64 = u64::MAX - 2;
 /// longer, so a stamp is as safe as a reading at each retirement, which paid a fence every
 /// time.
 ///
-/// Recyclable objects (a map's values) have a lane of their own, `cells`, oldest first: a
-/// prefix of emptied allocations (the *spares*), then the stamped batches, then the unstamped
-/// ones. A batch that expires joins the spares where it is (its contents dropped if they need
-/// it), and a spare is taken from the front: no object is moved or visited one by one when its
-/// contents need no drop. Other objects (tables) go to `items`, each with its epoch.
+/// Recyclable objects (a map's values) have a lane of their own, `cells`, oldest first: the
+/// stamped batches, then the unstamped ones. A batch that expires is copied to the *spares*
+/// (emptied allocations, taken last-in first-out) at once, its contents dropped only if they
+/// need it: a value is visited one by one neither when it is retired nor when it expires.
+/// Other objects (tables) go to `items`, each with its epoch.
 ///
 /// The list is bounded: every [`COLLECT_BATCH`] of weight retired, the owner's
 /// [`collect_if_due`](Self::collect_if_due) stamps, frees what has expired and, if much is
@@ -466,12 +466,11 @@ const UNSTAMPED: u64 = u64::MAX - 2;
 pub(crate) struct Garbage {
     /// Non-recyclable objects, oldest first; expired ones leave from the front.
     items: VecDeque<Retired>,
-    /// Recyclable objects' allocations: `spares`, then the batches of `batches`, then the
-    /// unstamped rest.
+    /// Retired recyclable objects: the batches of `batches`, then the unstamped rest.
     cells: VecDeque<*mut ()>,
-    /// Emptied allocations at the front of `cells`.
-    spares: usize,
-    /// Stamped batches of `cells` after the spares, oldest first: how many, and their epoch.
+    /// Emptied allocations of expired recyclable objects.
+    spares: Vec<*mut ()>,
+    /// Stamped batches at the front of `cells`, oldest first: how many, and their epoch.
     batches: VecDeque<(usize, u64)>,
     /// Unstamped allocations at the back of `cells`.
     unstamped: usize,
@@ -494,7 +493,7 @@ impl Garbage {
         Self {
             items: VecDeque::new(),
             cells: VecDeque::new(),
-            spares: 0,
+            spares: Vec::new(),
             batches: VecDeque::new(),
             unstamped: 0,
             recyclable: None,
@@ -505,7 +504,7 @@ impl Garbage {
 
     /// How many objects wait to be freed.
     pub(crate) fn len(&self) -> usize {
-        self.items.len() + self.cells.len() - self.spares
+        self.items.len() + self.cells.len()
     }
 
     /// Retires `ptr`, to be disposed of by `disposal` once no reader can hold it. `weight` is
@@ -571,11 +570,8 @@ impl Garbage {
     /// contents into it, or frees it as `free_spare` would.
     #[inline]
     pub(crate) fn take_spare(&mut self) -> Option<*mut ()> {
-        if self.spares == 0 {
-            return None;
-        }
-        self.spares -= 1;
-        self.cells.pop_front()
+        // The spare that expired last: the most likely to be still in the cache.
+        self.spares.pop()
     }
 
     /// The periodic collection of [`collect_if_due`](Self::collect_if_due): stamps, frees what
@@ -629,16 +625,17 @@ impl Garbage {
 
     /// Frees the spare allocations.
     pub(crate) fn free_spares(&mut self) {
-        if let Some(disposal) = self.recyclable {
-            let free = disposal.recycle.as_ref().map(|recycle| recycle.free_spare);
-            for _ in 0..self.spares {
-                let spare = self.cells.pop_front().expect("spares are at the front");
-                self.spares -= 1;
+        if let Some(recycle) = self
+            .recyclable
+            .and_then(|disposal| disposal.recycle.as_ref())
+        {
+            for spare in self.spares.drain(..) {
                 // SAFETY: a spare is an emptied allocation that nothing uses (see
                 // `free_expired`); `retire`'s contract says `free_spare` frees it.
-                unsafe { free.expect("a recyclable disposal")(spare) };
+                unsafe { (recycle.free_spare)(spare) };
             }
         }
+        self.spares = Vec::new();
         if self.cells.is_empty() {
             self.cells = VecDeque::new();
             self.batches = VecDeque::new();
@@ -678,10 +675,14 @@ impl Garbage {
                 break;
             }
             self.batches.pop_front();
-            let first = self.spares;
+            let first = self.spares.len();
+            let (front, back) = self.cells.as_slices();
+            let from_front = count.min(front.len());
+            self.spares.extend_from_slice(&front[..from_front]);
+            self.spares.extend_from_slice(&back[..count - from_front]);
+            self.cells.drain(..count);
             // Spares from now on: if a value's drop panics, the rest of the batch keeps its
             // contents (leaked), never dropped twice.
-            self.spares += count;
             let drop_contents = self
                 .recyclable
                 .and_then(|disposal| disposal.recycle.as_ref())
@@ -691,7 +692,7 @@ impl Garbage {
                     // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
                     // allows emptying it and keeping the allocation, which is then only
                     // reachable from the spares.
-                    unsafe { drop_contents(self.cells[at]) };
+                    unsafe { drop_contents(self.spares[at]) };
                 }
             }
         }
@@ -719,7 +720,7 @@ impl Drop for Garbage {
             unsafe { (item.disposal.free)(item.ptr) };
         }
         if let Some(disposal) = self.recyclable {
-            for cell in self.cells.drain(self.spares..) {
+            for cell in self.cells.drain(..) {
                 // SAFETY: as above; not a spare, so its contents were not dropped.
                 unsafe { (disposal.free)(cell) };
             }

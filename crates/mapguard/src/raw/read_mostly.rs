@@ -167,6 +167,21 @@ impl<K, V> View<K, V> {
         }
     }
 
+    /// [`of`](Self::of) for a table pointer that may be null: then a view of nothing, which
+    /// must not be used.
+    #[inline(always)]
+    fn of_nullable(packed: *mut Table<K, V>) -> Self {
+        if packed.is_null() {
+            Self {
+                control: ptr::null(),
+                slots: ptr::null(),
+                group_mask: 0,
+            }
+        } else {
+            Self::of(packed)
+        }
+    }
+
     #[inline(always)]
     fn capacity(self) -> usize {
         (self.group_mask + 1) * GROUP
@@ -699,6 +714,7 @@ impl Writer {
 }
 
 impl Drop for WriterGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let previous = self.previous;
         HELD.with(|held| held.set(previous));
@@ -1022,7 +1038,9 @@ impl<K, V> RawReadMostly<K, V> {
         K: Clone,
     {
         let shard = self.shard_for(hash);
-        let writer = &self.writers[shard];
+        debug_assert!(shard < self.writers.len());
+        // SAFETY: `shard_for` masks with `shard_mask`, the number of writers minus one.
+        let writer = unsafe { self.writers.get_unchecked(shard) };
         let mut state = writer.lock();
         // Every batch of retirements, the garbage list is collected: before this write pins, so
         // that its epoch advances do not wait for this thread.
@@ -1033,11 +1051,13 @@ impl<K, V> RawReadMostly<K, V> {
         // Under the lock the current table and its values need no pin.
         let mut guard = WritePin(None);
         let mut table = self.table(shard).load(Ordering::Relaxed);
+        // Worked out once (a rebuild replaces it); never used while `table` is null.
+        let mut view = View::of_nullable(table);
         let mut place = if table.is_null() {
             None
         } else {
             // SAFETY: writers hold the lock, so this table is current and not retired.
-            Some(unsafe { find_place(View::of(table), hash, &mut |k| key.matches(k)) })
+            Some(unsafe { find_place(view, hash, &mut |k| key.matches(k)) })
         };
         let present = match place {
             // SAFETY: a live value of the current table stays allocated while the lock is held.
@@ -1054,7 +1074,7 @@ impl<K, V> RawReadMostly<K, V> {
             Decision::Keep => {
                 if let Some(Place::Live(index, value)) = place {
                     // SAFETY: `table` is the current table and the lock is held (see above).
-                    let key = unsafe { View::of(table).slot(index).key() };
+                    let key = unsafe { view.slot(index).key() };
                     // SAFETY: pinned now, and the value is in the map (the lock is held).
                     outcome.current = Some(unsafe { Pinned::new(key, value, guard.take()) });
                 }
@@ -1064,7 +1084,7 @@ impl<K, V> RawReadMostly<K, V> {
                 let index = match place {
                     Some(Place::Live(index, old)) => {
                         // SAFETY: `table` is the current table and the lock is held (see above).
-                        let slot = unsafe { View::of(table).slot(index) };
+                        let slot = unsafe { view.slot(index) };
                         slot.value.store(new, Ordering::Release);
                         guard.ensure();
                         // SAFETY: `old` is unlinked by the store above; it came from a Box.
@@ -1076,7 +1096,7 @@ impl<K, V> RawReadMostly<K, V> {
                     }
                     Some(Place::Dead(index)) => {
                         // SAFETY: `table` is the current table and the lock is held (see above).
-                        unsafe { View::of(table).slot(index) }
+                        unsafe { view.slot(index) }
                             .value
                             .store(new, Ordering::Release);
                         writer.add_len(1);
@@ -1084,11 +1104,7 @@ impl<K, V> RawReadMostly<K, V> {
                     }
                     Some(Place::Vacant(_)) | None => {
                         let owned = key.into_owned().expect("only an owned key can be stored");
-                        let capacity = if table.is_null() {
-                            0
-                        } else {
-                            View::of(table).capacity()
-                        };
+                        let capacity = if table.is_null() { 0 } else { view.capacity() };
                         if state.used + 1 > Table::<K, V>::max_used(capacity) {
                             let live = writer.len.load(Ordering::Relaxed);
                             table = match self.rebuild(shard, &mut state, live + 1, rehash) {
@@ -1100,38 +1116,39 @@ impl<K, V> RawReadMostly<K, V> {
                                     std::panic::resume_unwind(panic)
                                 }
                             };
+                            view = View::of(table);
                             // The key was absent and a rebuild keeps the same keys: it goes to
                             // the end of its probe sequence in the new table.
                             place =
                                 // SAFETY: `table` is the current table and the lock is held (see above).
-                                Some(unsafe { find_place(View::of(table), hash, &mut |_| false) });
+                                Some(unsafe { find_place(view, hash, &mut |_| false) });
                         }
                         let Some(Place::Vacant(index)) = place else {
                             unreachable!("a rebuild keeps the same keys");
                         };
                         // SAFETY: `table` is the current table and the lock is held (see above).
-                        let slot = unsafe { View::of(table).slot(index) };
+                        let slot = unsafe { view.slot(index) };
                         // Key and value before the control byte: a reader that sees the byte
                         // sees both.
                         // SAFETY: the slot is never-used, so no reader reads its key.
                         unsafe { (*slot.key.write_ptr()).write(owned) };
                         slot.value.store(new, Ordering::Release);
                         // SAFETY: as above.
-                        unsafe { View::of(table).set_used(index, hash) };
+                        unsafe { view.set_used(index, hash) };
                         state.used += 1;
                         writer.add_len(1);
                         index
                     }
                 };
                 // SAFETY: `table` is the current table and the lock is held (see above).
-                let key = unsafe { View::of(table).slot(index).key() };
+                let key = unsafe { view.slot(index).key() };
                 // SAFETY: pinned now, and `new` was just published (the lock is held).
                 outcome.current = Some(unsafe { Pinned::new(key, new, guard.take()) });
             }
             Decision::Remove => {
                 if let Some(Place::Live(index, old)) = place {
                     // SAFETY: `table` is the current table and the lock is held (see above).
-                    let slot = unsafe { View::of(table).slot(index) };
+                    let slot = unsafe { view.slot(index) };
                     slot.value.store(ptr::null_mut(), Ordering::Release);
                     guard.ensure();
                     // SAFETY: `old` is unlinked by the store above; it came from a Box.
@@ -1139,7 +1156,7 @@ impl<K, V> RawReadMostly<K, V> {
                     // SAFETY: pinned since before `old` was retired.
                     outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, guard.take()) });
                     let len = writer.add_len(-1);
-                    let capacity = View::of(table).capacity();
+                    let capacity = view.capacity();
                     if capacity > MIN_CAPACITY && len * 8 < capacity || len == 0 {
                         // A failed shrink (a panicking `K::clone`) leaves the table as it is.
                         let _ = self.rebuild(shard, &mut state, len, rehash);
