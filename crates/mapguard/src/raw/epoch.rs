@@ -49,8 +49,12 @@ const IDLE: u64 = 0;
 /// How many retirements a garbage list takes between two attempts to free some.
 const COLLECT_BATCH: usize = 512;
 
-/// How many retirements a garbage list stamps at once (one fence for all of them).
+/// How many retirements a garbage list stamps at once (one fence for all of them). Two under
+/// loom, so that the models see a value stamped a retirement after its own.
+#[cfg(not(loom))]
 const STAMP_BATCH: usize = 32;
+#[cfg(loom)]
+const STAMP_BATCH: usize = 2;
 
 /// One thread's published pin, alone on its cache line.
 #[repr(C, align(128))]
