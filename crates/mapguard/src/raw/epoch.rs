@@ -7,7 +7,8 @@
 //! reads shared pointers, then *unpins* by clearing its record (a release store too). Only the reader writes its
 //! record, which sits alone on its cache line: pinning writes nothing another core reads.
 //!
-//! A writer that unlinks an object *retires* it with the epoch it read after a `SeqCst` fence.
+//! A writer that unlinks an object *retires* it with the epoch it read after a `SeqCst` fence
+//! (a garbage list reads it for a batch of retirements at once: see [`Garbage`]).
 //! The global epoch moves from `e` to `e + 1` only when every pinned record shows `e`; an object
 //! retired at `g` is freed once the global epoch is `g + 2` or later: by then every reader that
 //! was pinned when it was unlinked has unpinned.
