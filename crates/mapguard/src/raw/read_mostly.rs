@@ -1239,6 +1239,7 @@ impl<K, V> RawReadMostly<K, V> {
     /// Removes every entry: each shard drops its table, and the old tables are retired with
     /// their keys and values. Frees them before returning unless a reader is pinned somewhere.
     pub(crate) fn clear(&self) {
+        let mut retired = false;
         for (shard, writer) in self.writers.iter().enumerate() {
             let mut state = writer.lock();
             let old = self.table(shard).swap(ptr::null_mut(), Ordering::Release);
@@ -1254,32 +1255,38 @@ impl<K, V> RawReadMostly<K, V> {
                     )
                 };
             }
+            // For `collect_all`'s advances to count towards all of it.
+            state.garbage.stamp_now();
+            retired |= state.garbage.len() > 0;
         }
         // Nothing of the map is kept: the value cells go too (unless a reader or a writer
         // still uses some).
-        self.collect_all();
+        self.collect_all(Some(retired));
     }
 
     /// Frees every retired object that no reader can reach any more, advancing the epoch as
     /// far as the pinned readers allow.
     pub(crate) fn collect(&self) {
-        self.collect_all();
+        self.collect_all(None);
     }
 
     /// [`collect`](Self::collect), and for each shard left with no entry and nothing retired,
-    /// its value cells too (under the same lock of the shard).
-    fn collect_all(&self) {
-        // Every list stamps what it holds first; then two advances make all of it expire
-        // (unless a reader is pinned), made here once and not by the first list's `collect`,
-        // which stops advancing once its own list is empty.
-        let mut retired = false;
-        for writer in self.writers.iter() {
-            let mut state = writer.lock();
-            if state.garbage.len() > 0 {
+    /// its value cells too (under the same lock of the shard). `stamped`: whether anything is
+    /// retired, if the caller just stamped every shard's garbage; else (`None`) this stamps
+    /// them first, under each shard's lock once more.
+    fn collect_all(&self, stamped: Option<bool>) {
+        // Every list stamps what it holds first (here, unless the caller just did); then two
+        // advances make all of it expire (unless a reader is pinned), made here once and not by
+        // the first list's `collect`, which stops advancing once its own list is empty.
+        let retired = stamped.unwrap_or_else(|| {
+            let mut retired = false;
+            for writer in self.writers.iter() {
+                let mut state = writer.lock();
                 state.garbage.stamp_now();
-                retired = true;
+                retired |= state.garbage.len() > 0;
             }
-        }
+            retired
+        });
         if retired {
             advance_epoch(2);
         }
