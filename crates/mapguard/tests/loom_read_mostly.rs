@@ -13,6 +13,8 @@
 //!   reclaim);
 //! - reads racing an overwrite and a remove, reads in turn (separate pins) across two
 //!   overwrites, and a remove that frees the whole table;
+//! - a value held across two overwrites and a reclaim, stamped by the garbage list only at
+//!   the second retirement (under loom a stamp batch is two retirements);
 //! - two writers on the same shard (insert against remove, compare-exchange against remove)
 //!   with a reader, checked against the linearizations, each writer reclaiming;
 //! - a read of one map while another map's writes advance the shared epoch;
@@ -25,7 +27,8 @@
 //! Mutations of the protocol that these models catch: freeing without waiting for the epoch,
 //! a reader that does not publish its pin, a pin without its fence or with a relaxed store,
 //! an unpin without release, an advance that ignores pinned readers or lacks its acquire
-//! fence, a retire that reads the epoch without its fence, a new key's control byte or a rebuilt table
+//! fence, a retire that reads the epoch without its fence, a stamp older than the epoch read
+//! after the unlink (`epoch - 1`), a new key's control byte or a rebuilt table
 //! published without release, an overwrite or a rebuild that frees the old value or table
 //! at once, and a value box made a spare (and refilled) before its value expired.
 //!
@@ -549,6 +552,38 @@ fn map_reads_in_turn_while_a_value_is_overwritten_twice() {
         };
         map.insert(Key::new(1), Value::new(&log, 11));
         map.reclaim();
+        map.insert(Key::new(1), Value::new(&log, 12));
+        map.reclaim();
+        reader.join().unwrap();
+
+        assert_eq!(read(&map, 1), Some(12));
+        reclaim_all(map, &log, 1);
+    });
+}
+
+#[test]
+fn map_a_value_stamped_late_waits_for_its_reader() {
+    model(|| {
+        let log = std::sync::Arc::new(Log::default());
+        let map = map_with(&log, 1..2);
+        // Moves the epoch off zero first, so that a stamp one epoch too old is a different one.
+        map.insert(Key::new(1), Value::new(&log, 10));
+        map.reclaim();
+
+        let reader = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                // Held while the writer retires it, stamps it with the next retirement and
+                // reclaims: it must stay whole until dropped.
+                let held = map.get(&1).expect("key 1 stays present");
+                let first = held.read();
+                assert!(matches!(first, 10..=12), "read {first}");
+                assert_eq!(held.read(), first, "a held value changed under its reader");
+            })
+        };
+        // Two overwrites, then a reclaim: the garbage list stamps value 10 only at the second
+        // retirement (loom's stamp batch is two), with the epoch read then.
+        map.insert(Key::new(1), Value::new(&log, 11));
         map.insert(Key::new(1), Value::new(&log, 12));
         map.reclaim();
         reader.join().unwrap();

@@ -7,7 +7,8 @@
 //! reads shared pointers, then *unpins* by clearing its record (a release store too). Only the reader writes its
 //! record, which sits alone on its cache line: pinning writes nothing another core reads.
 //!
-//! A writer that unlinks an object *retires* it with the epoch it read after a `SeqCst` fence.
+//! A writer that unlinks an object *retires* it with the epoch it read after a `SeqCst` fence
+//! (a garbage list reads it for a batch of retirements at once: see [`Garbage`]).
 //! The global epoch moves from `e` to `e + 1` only when every pinned record shows `e`; an object
 //! retired at `g` is freed once the global epoch is `g + 2` or later: by then every reader that
 //! was pinned when it was unlinked has unpinned.
@@ -34,6 +35,7 @@
 //! `ReadMostlyMap` itself.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::ptr;
 
@@ -47,6 +49,13 @@ const IDLE: u64 = 0;
 
 /// How many retirements a garbage list takes between two attempts to free some.
 const COLLECT_BATCH: usize = 512;
+
+/// How many retirements a garbage list stamps at once (one fence for all of them). Two under
+/// loom, so that the models see a value stamped a retirement after its own.
+#[cfg(not(loom))]
+const STAMP_BATCH: usize = 32;
+#[cfg(loom)]
+const STAMP_BATCH: usize = 2;
 
 /// One thread's published pin, alone on its cache line.
 #[repr(C, align(128))]
@@ -421,38 +430,61 @@ pub(crate) struct Disposal {
 
 /// How a recyclable object is emptied and how its bare allocation is freed.
 pub(crate) struct Recycle {
-    /// Drops the contents, leaving an allocation that holds nothing.
-    pub(crate) drop_contents: unsafe fn(*mut ()),
+    /// Drops the contents, leaving an allocation that holds nothing; `None` when the contents
+    /// need no drop (the allocation then becomes a spare as it is, without a call).
+    pub(crate) drop_contents: Option<unsafe fn(*mut ())>,
     /// Frees an allocation whose contents were dropped.
     pub(crate) free_spare: unsafe fn(*mut ()),
-    /// How many spares the list keeps; an expired object beyond that is freed with `free`.
-    pub(crate) max_spares: usize,
 }
 
 /// An object waiting to be freed.
 struct Retired {
     ptr: *mut (),
     disposal: &'static Disposal,
+    /// The epoch read after it was unlinked ([`UNSTAMPED`] until the list stamps it).
     epoch: u64,
 }
+
+/// The epoch of a retired object whose epoch is not read yet: it never expires.
+const UNSTAMPED: u64 = u64::MAX - 2;
 
 /// Objects retired by one writer side (one shard of a map, under its lock), freed once no
 /// reader can reach them any more; and the spare allocations of recyclable ones.
 ///
-/// The list is bounded: every [`COLLECT_BATCH`] retirements it frees what has expired and, if
-/// much is still left, tries to advance the epoch (a system call, so not on every retirement).
-/// Objects expire in the order they were retired: the epochs they are retired with only grow.
+/// Retiring only appends the object to the list: the epoch it expires by is read later, for
+/// all objects retired since the last reading at once (*stamping*, behind one `SeqCst` fence),
+/// every [`STAMP_BATCH`] retirements and when the list collects. An epoch read after the
+/// unlink and its fence is all that expiry needs; a later one only makes the object wait
+/// longer, so a stamp is as safe as a reading at each retirement, which paid a fence every
+/// time.
+///
+/// Recyclable objects (a map's values) have a lane of their own, `cells`, oldest first: the
+/// stamped batches, then the unstamped ones. A batch that expires is copied to the *spares*
+/// (emptied allocations, taken last-in first-out) at once, its contents dropped only if they
+/// need it: a value is visited one by one neither when it is retired nor when it expires.
+/// Other objects (tables) go to `items`, each with its epoch.
+///
+/// The list is bounded: every [`COLLECT_BATCH`] of weight retired, the owner's
+/// [`collect_if_due`](Self::collect_if_due) stamps, frees what has expired and, if much is
+/// still left, tries to advance the epoch (a system call, so not on every retirement).
+/// Objects expire in the order they were retired: the epochs they are stamped with only grow.
 pub(crate) struct Garbage {
-    items: Vec<Retired>,
+    /// Non-recyclable objects, oldest first; expired ones leave from the front.
+    items: VecDeque<Retired>,
+    /// Retired recyclable objects: the batches of `batches`, then the unstamped rest.
+    cells: VecDeque<*mut ()>,
+    /// Emptied allocations of expired recyclable objects.
+    spares: Vec<*mut ()>,
+    /// Stamped batches at the front of `cells`, oldest first: how many, and their epoch.
+    batches: VecDeque<(usize, u64)>,
+    /// Unstamped allocations at the back of `cells`.
+    unstamped: usize,
+    /// The disposal of every recyclable object of the list (set with the first one).
+    recyclable: Option<&'static Disposal>,
     /// The weight retired since the last collection plus what that collection left (one per
     /// object), compared with `collect_at`.
     weight: usize,
     collect_at: usize,
-    /// Emptied allocations of recyclable objects (all of one layout: see [`Garbage::retire`]),
-    /// at most their [`Recycle::max_spares`].
-    spares: Vec<*mut ()>,
-    /// Frees a spare (set with the first spare).
-    free_spare: Option<unsafe fn(*mut ())>,
 }
 
 // SAFETY: a `Garbage` only holds pointers to objects that no thread uses any more except
@@ -464,30 +496,33 @@ unsafe impl Send for Garbage {}
 impl Garbage {
     pub(crate) fn new() -> Self {
         Self {
-            items: Vec::new(),
+            items: VecDeque::new(),
+            cells: VecDeque::new(),
+            spares: Vec::new(),
+            batches: VecDeque::new(),
+            unstamped: 0,
+            recyclable: None,
             weight: 0,
             collect_at: COLLECT_BATCH,
-            spares: Vec::new(),
-            free_spare: None,
         }
     }
 
     /// How many objects wait to be freed.
     pub(crate) fn len(&self) -> usize {
-        self.items.len()
+        self.items.len() + self.cells.len()
     }
 
-    /// Retires `ptr`, to be disposed of by `disposal` once no reader can hold it; may free
-    /// older objects. `weight` is its size in units of about 64 bytes (at least 1), so that
-    /// large objects such as tables are collected sooner.
+    /// Retires `ptr`, to be disposed of by `disposal` once no reader can hold it. `weight` is
+    /// its size in units of about 64 bytes (at least 1), so that large objects such as tables
+    /// are collected sooner: see [`collect_if_due`](Self::collect_if_due).
     ///
     /// # Safety
     /// - `ptr` is no longer reachable from the shared structure: a reader that pins from now on
     ///   cannot find it.
     /// - `(disposal.free)(ptr)` is sound once no reader holds it, and nothing else frees `ptr`;
     ///   with `disposal.recycle`, so are its `drop_contents(ptr)` and then its `free_spare(ptr)`.
-    /// - Every recyclable object retired to this list has the same allocation layout, and its
-    ///   `free_spare` frees any of them (the list hands spares out by [`take_spare`]).
+    /// - Every recyclable object retired to this list has the same `disposal` and allocation
+    ///   layout (the list hands spares out by [`take_spare`]).
     ///
     /// [`take_spare`]: Self::take_spare
     #[inline]
@@ -497,13 +532,39 @@ impl Garbage {
         disposal: &'static Disposal,
         weight: usize,
     ) {
-        let epoch = global().retire_epoch();
-        self.items.push(Retired {
-            ptr,
-            disposal,
-            epoch,
-        });
         self.weight += weight.max(1);
+        if disposal.recycle.is_some() {
+            debug_assert!(self.recyclable.is_none_or(|known| ptr::eq(known, disposal)));
+            self.recyclable = Some(disposal);
+            if self.cells.len() == self.cells.capacity() {
+                self.grow_cells();
+            }
+            self.cells.push_back(ptr);
+            self.unstamped += 1;
+            if self.unstamped >= STAMP_BATCH {
+                self.stamp(global());
+            }
+        } else {
+            self.items.push_back(Retired {
+                ptr,
+                disposal,
+                epoch: UNSTAMPED,
+            });
+        }
+    }
+
+    /// Makes room for a batch more at once (a list that gets retirements gets many).
+    #[cold]
+    #[inline(never)]
+    fn grow_cells(&mut self) {
+        self.cells.reserve(COLLECT_BATCH.max(self.cells.len()));
+    }
+
+    /// Collects (stamps, frees what expired, advances the epoch if much is left) once a batch
+    /// of weight was retired since the last collection. The owner calls it before it pins, if
+    /// it can: an advance has to wait for every pinned thread, this one too.
+    #[inline(always)]
+    pub(crate) fn collect_if_due(&mut self) {
         if self.weight >= self.collect_at {
             self.collect_some();
         }
@@ -514,37 +575,40 @@ impl Garbage {
     /// contents into it, or frees it as `free_spare` would.
     #[inline]
     pub(crate) fn take_spare(&mut self) -> Option<*mut ()> {
+        // The spare that expired last: the most likely to be still in the cache.
         self.spares.pop()
     }
 
-    /// The periodic collection of [`retire`](Self::retire): frees what expired, and advances
-    /// the epoch only if that left more than half a batch (another list's advance often did
-    /// the work already).
+    /// The periodic collection of [`collect_if_due`](Self::collect_if_due): stamps, frees what
+    /// expired, and advances the epoch only if that left more than half a batch (another
+    /// list's advance often did the work already).
     #[cold]
     #[inline(never)]
     fn collect_some(&mut self) {
         let domain = global();
+        self.stamp(domain);
         self.free_expired(domain);
         // An object expires two advances after its retirement: up to two, while more than
         // half a batch is left.
         for _ in 0..2 {
-            if self.items.len() <= COLLECT_BATCH / 2 {
+            if self.len() <= COLLECT_BATCH / 2 {
                 break;
             }
             domain.try_advance();
             self.free_expired(domain);
         }
-        self.weight = self.items.len();
-        self.collect_at = self.items.len() + COLLECT_BATCH;
+        self.weight = self.len();
+        self.collect_at = self.len() + COLLECT_BATCH;
     }
 
     /// Frees what has expired, trying to advance the global epoch up to `advances` times
     /// while something is left.
     pub(crate) fn collect(&mut self, advances: usize) {
         let domain = global();
+        self.stamp(domain);
         self.free_expired(domain);
         for _ in 0..advances {
-            if self.items.is_empty() {
+            if self.len() == 0 {
                 break;
             }
             domain.try_advance();
@@ -552,46 +616,101 @@ impl Garbage {
         }
         if self.items.is_empty() {
             // Give the list's memory back too: after a `clear`, nothing of the map is left.
-            self.items = Vec::new();
+            self.items = VecDeque::new();
         }
-        self.weight = self.items.len();
-        self.collect_at = self.items.len() + COLLECT_BATCH;
+        self.weight = self.len();
+        self.collect_at = self.len() + COLLECT_BATCH;
+    }
+
+    /// Stamps what was retired since the last stamp (see [`Garbage`]): advances made after
+    /// this call count towards its expiry.
+    pub(crate) fn stamp_now(&mut self) {
+        self.stamp(global());
     }
 
     /// Frees the spare allocations.
     pub(crate) fn free_spares(&mut self) {
-        for spare in self.spares.drain(..) {
-            let free = self.free_spare.expect("a spare came with its `free_spare`");
-            // SAFETY: a spare is an emptied allocation that nothing uses (see `free_expired`);
-            // `retire`'s contract says `free_spare` frees it.
-            unsafe { free(spare) };
+        if let Some(recycle) = self
+            .recyclable
+            .and_then(|disposal| disposal.recycle.as_ref())
+        {
+            for spare in self.spares.drain(..) {
+                // SAFETY: a spare is an emptied allocation that nothing uses (see
+                // `free_expired`); `retire`'s contract says `free_spare` frees it.
+                unsafe { (recycle.free_spare)(spare) };
+            }
         }
         self.spares = Vec::new();
+        if self.cells.is_empty() {
+            self.cells = VecDeque::new();
+            self.batches = VecDeque::new();
+        }
     }
 
-    /// Frees (or empties into spares) the objects that expired: a prefix of the list, since
-    /// they were retired under the owner's lock with epochs read in turn from the global epoch,
-    /// which only grows.
+    /// Gives every object retired since the last stamp the epoch read now, after a `SeqCst`
+    /// fence: every one of them was unlinked before it was retired, so before this fence.
+    #[inline(never)]
+    fn stamp(&mut self, domain: &Domain) {
+        let items = self
+            .items
+            .iter()
+            .rev()
+            .take_while(|item| item.epoch == UNSTAMPED);
+        let unstamped_items = items.count();
+        if unstamped_items == 0 && self.unstamped == 0 {
+            return;
+        }
+        let epoch = domain.retire_epoch();
+        let len = self.items.len();
+        for item in self.items.range_mut(len - unstamped_items..) {
+            item.epoch = epoch;
+        }
+        if self.unstamped > 0 {
+            self.batches.push_back((self.unstamped, epoch));
+            self.unstamped = 0;
+        }
+    }
+
+    /// Frees (or empties into spares) the objects that expired: a prefix of the stamped ones
+    /// of each lane, since they were retired under the owner's lock and stamped in turn with
+    /// epochs read from the global epoch, which only grows.
     fn free_expired(&mut self, domain: &Domain) {
+        while let Some(&(count, epoch)) = self.batches.front() {
+            if !domain.is_expired(epoch) {
+                break;
+            }
+            self.batches.pop_front();
+            let first = self.spares.len();
+            let (front, back) = self.cells.as_slices();
+            let from_front = count.min(front.len());
+            self.spares.extend_from_slice(&front[..from_front]);
+            self.spares.extend_from_slice(&back[..count - from_front]);
+            self.cells.drain(..count);
+            // Spares from now on: if a value's drop panics, the rest of the batch keeps its
+            // contents (leaked), never dropped twice.
+            let drop_contents = self
+                .recyclable
+                .and_then(|disposal| disposal.recycle.as_ref())
+                .and_then(|recycle| recycle.drop_contents);
+            if let Some(drop_contents) = drop_contents {
+                for at in first..first + count {
+                    // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
+                    // allows emptying it and keeping the allocation, which is then only
+                    // reachable from the spares.
+                    unsafe { drop_contents(self.spares[at]) };
+                }
+            }
+        }
+        // Unstamped items (the back) never count as expired.
         let expired = self
             .items
             .partition_point(|item| domain.is_expired(item.epoch));
-        // If a value's drop panics, the rest of the expired prefix is leaked, never freed twice.
+        // If a drop panics, the rest of the expired prefix is leaked, never freed twice.
         for item in self.items.drain(..expired) {
-            match &item.disposal.recycle {
-                Some(recycle) if self.spares.len() < recycle.max_spares => {
-                    // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
-                    // allows emptying it and keeping the allocation, which is then only
-                    // reachable from `spares`.
-                    unsafe { (recycle.drop_contents)(item.ptr) };
-                    self.spares.push(item.ptr);
-                    self.free_spare = Some(recycle.free_spare);
-                }
-                // SAFETY: the epoch moved twice since the object was unlinked, so every reader
-                // that could have found it has unpinned (module docs); `retire`'s contract
-                // says `free` is sound then and nothing else frees it.
-                _ => unsafe { (item.disposal.free)(item.ptr) },
-            }
+            // SAFETY: the epoch moved twice since the object was unlinked, so every reader
+            // that could have found it has unpinned (module docs); `retire`'s contract says
+            // `free` is sound then and nothing else frees it.
+            unsafe { (item.disposal.free)(item.ptr) };
         }
     }
 }
@@ -604,6 +723,14 @@ impl Drop for Garbage {
         for item in self.items.drain(..) {
             // SAFETY: see above; each object is freed once, as `retire` allows.
             unsafe { (item.disposal.free)(item.ptr) };
+        }
+        if let Some(disposal) = self.recyclable {
+            for cell in self.cells.drain(..) {
+                // SAFETY: as above; not a spare, so its contents were not dropped.
+                unsafe { (disposal.free)(cell) };
+            }
+            self.batches.clear();
+            self.unstamped = 0;
         }
         self.free_spares();
     }

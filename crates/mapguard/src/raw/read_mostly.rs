@@ -167,6 +167,21 @@ impl<K, V> View<K, V> {
         }
     }
 
+    /// [`of`](Self::of) for a table pointer that may be null: then a view of nothing, which
+    /// must not be used.
+    #[inline(always)]
+    fn of_nullable(packed: *mut Table<K, V>) -> Self {
+        if packed.is_null() {
+            Self {
+                control: ptr::null(),
+                slots: ptr::null(),
+                group_mask: 0,
+            }
+        } else {
+            Self::of(packed)
+        }
+    }
+
     #[inline(always)]
     fn capacity(self) -> usize {
         (self.group_mask + 1) * GROUP
@@ -396,9 +411,12 @@ fn value_disposal<V>() -> &'static Disposal {
         &Disposal {
             free: drop_value::<V>,
             recycle: Some(Recycle {
-                drop_contents: drop_value::<V>,
+                drop_contents: if std::mem::needs_drop::<V>() {
+                    Some(drop_value::<V>)
+                } else {
+                    None
+                },
                 free_spare: keep_cell,
-                max_spares: usize::MAX,
             }),
         }
     }
@@ -696,6 +714,7 @@ impl Writer {
 }
 
 impl Drop for WriterGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let previous = self.previous;
         HELD.with(|held| held.set(previous));
@@ -712,6 +731,26 @@ impl std::ops::Deref for WriterGuard<'_> {
 impl std::ops::DerefMut for WriterGuard<'_> {
     fn deref_mut(&mut self) -> &mut WriterState {
         &mut self.state
+    }
+}
+
+/// The pin of one write, taken when first needed: before a value is retired (so that it can
+/// be returned), or for the first value returned, which then keeps it.
+struct WritePin(Option<EpochGuard>);
+
+impl WritePin {
+    /// Pins now, unless already pinned.
+    #[inline(always)]
+    fn ensure(&mut self) {
+        if self.0.is_none() {
+            self.0 = Some(pin());
+        }
+    }
+
+    /// The pin for a returned value: the write's own, or a nested one once that is handed out.
+    #[inline(always)]
+    fn take(&mut self) -> EpochGuard {
+        self.0.take().unwrap_or_else(pin)
     }
 }
 
@@ -999,19 +1038,26 @@ impl<K, V> RawReadMostly<K, V> {
         K: Clone,
     {
         let shard = self.shard_for(hash);
-        let writer = &self.writers[shard];
+        debug_assert!(shard < self.writers.len());
+        // SAFETY: `shard_for` masks with `shard_mask`, the number of writers minus one.
+        let writer = unsafe { self.writers.get_unchecked(shard) };
         let mut state = writer.lock();
-        // Pinned before anything is retired: the values returned stay valid while pinned. Not
-        // before the lock: a writer waiting for it would hold back the epoch (and so every
-        // shard's reclamation) for as long as it waits. Under the lock the current table and
-        // its values need no pin.
-        let _guard = pin();
+        // Every batch of retirements, the garbage list is collected: before this write pins, so
+        // that its epoch advances do not wait for this thread.
+        state.garbage.collect_if_due();
+        // Pinned before anything is retired, and only then or when a value is returned: the
+        // values returned stay valid while pinned. Not before the lock: a writer waiting for it
+        // would hold back the epoch (and so every shard's reclamation) for as long as it waits.
+        // Under the lock the current table and its values need no pin.
+        let mut guard = WritePin(None);
         let mut table = self.table(shard).load(Ordering::Relaxed);
+        // Worked out once (a rebuild replaces it); never used while `table` is null.
+        let mut view = View::of_nullable(table);
         let mut place = if table.is_null() {
             None
         } else {
             // SAFETY: writers hold the lock, so this table is current and not retired.
-            Some(unsafe { find_place(View::of(table), hash, &mut |k| key.matches(k)) })
+            Some(unsafe { find_place(view, hash, &mut |k| key.matches(k)) })
         };
         let present = match place {
             // SAFETY: a live value of the current table stays allocated while the lock is held.
@@ -1028,9 +1074,9 @@ impl<K, V> RawReadMostly<K, V> {
             Decision::Keep => {
                 if let Some(Place::Live(index, value)) = place {
                     // SAFETY: `table` is the current table and the lock is held (see above).
-                    let key = unsafe { View::of(table).slot(index).key() };
-                    // SAFETY: pinned, and the value is in the map.
-                    outcome.current = Some(unsafe { Pinned::new(key, value, pin()) });
+                    let key = unsafe { view.slot(index).key() };
+                    // SAFETY: pinned now, and the value is in the map (the lock is held).
+                    outcome.current = Some(unsafe { Pinned::new(key, value, guard.take()) });
                 }
             }
             Decision::Store(value) => {
@@ -1038,17 +1084,19 @@ impl<K, V> RawReadMostly<K, V> {
                 let index = match place {
                     Some(Place::Live(index, old)) => {
                         // SAFETY: `table` is the current table and the lock is held (see above).
-                        let slot = unsafe { View::of(table).slot(index) };
+                        let slot = unsafe { view.slot(index) };
                         slot.value.store(new, Ordering::Release);
+                        guard.ensure();
                         // SAFETY: `old` is unlinked by the store above; it came from a Box.
                         unsafe { state.garbage.retire(old.cast(), value_disposal::<V>(), 1) };
                         // SAFETY: pinned since before `old` was retired.
-                        outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, pin()) });
+                        outcome.previous =
+                            Some(unsafe { Pinned::new(slot.key(), old, guard.take()) });
                         index
                     }
                     Some(Place::Dead(index)) => {
                         // SAFETY: `table` is the current table and the lock is held (see above).
-                        unsafe { View::of(table).slot(index) }
+                        unsafe { view.slot(index) }
                             .value
                             .store(new, Ordering::Release);
                         writer.add_len(1);
@@ -1056,11 +1104,7 @@ impl<K, V> RawReadMostly<K, V> {
                     }
                     Some(Place::Vacant(_)) | None => {
                         let owned = key.into_owned().expect("only an owned key can be stored");
-                        let capacity = if table.is_null() {
-                            0
-                        } else {
-                            View::of(table).capacity()
-                        };
+                        let capacity = if table.is_null() { 0 } else { view.capacity() };
                         if state.used + 1 > Table::<K, V>::max_used(capacity) {
                             let live = writer.len.load(Ordering::Relaxed);
                             table = match self.rebuild(shard, &mut state, live + 1, rehash) {
@@ -1072,45 +1116,47 @@ impl<K, V> RawReadMostly<K, V> {
                                     std::panic::resume_unwind(panic)
                                 }
                             };
+                            view = View::of(table);
                             // The key was absent and a rebuild keeps the same keys: it goes to
                             // the end of its probe sequence in the new table.
                             place =
                                 // SAFETY: `table` is the current table and the lock is held (see above).
-                                Some(unsafe { find_place(View::of(table), hash, &mut |_| false) });
+                                Some(unsafe { find_place(view, hash, &mut |_| false) });
                         }
                         let Some(Place::Vacant(index)) = place else {
                             unreachable!("a rebuild keeps the same keys");
                         };
                         // SAFETY: `table` is the current table and the lock is held (see above).
-                        let slot = unsafe { View::of(table).slot(index) };
+                        let slot = unsafe { view.slot(index) };
                         // Key and value before the control byte: a reader that sees the byte
                         // sees both.
                         // SAFETY: the slot is never-used, so no reader reads its key.
                         unsafe { (*slot.key.write_ptr()).write(owned) };
                         slot.value.store(new, Ordering::Release);
                         // SAFETY: as above.
-                        unsafe { View::of(table).set_used(index, hash) };
+                        unsafe { view.set_used(index, hash) };
                         state.used += 1;
                         writer.add_len(1);
                         index
                     }
                 };
                 // SAFETY: `table` is the current table and the lock is held (see above).
-                let key = unsafe { View::of(table).slot(index).key() };
-                // SAFETY: pinned, and `new` was just published.
-                outcome.current = Some(unsafe { Pinned::new(key, new, pin()) });
+                let key = unsafe { view.slot(index).key() };
+                // SAFETY: pinned now, and `new` was just published (the lock is held).
+                outcome.current = Some(unsafe { Pinned::new(key, new, guard.take()) });
             }
             Decision::Remove => {
                 if let Some(Place::Live(index, old)) = place {
                     // SAFETY: `table` is the current table and the lock is held (see above).
-                    let slot = unsafe { View::of(table).slot(index) };
+                    let slot = unsafe { view.slot(index) };
                     slot.value.store(ptr::null_mut(), Ordering::Release);
+                    guard.ensure();
                     // SAFETY: `old` is unlinked by the store above; it came from a Box.
                     unsafe { state.garbage.retire(old.cast(), value_disposal::<V>(), 1) };
                     // SAFETY: pinned since before `old` was retired.
-                    outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, pin()) });
+                    outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, guard.take()) });
                     let len = writer.add_len(-1);
-                    let capacity = View::of(table).capacity();
+                    let capacity = view.capacity();
                     if capacity > MIN_CAPACITY && len * 8 < capacity || len == 0 {
                         // A failed shrink (a panicking `K::clone`) leaves the table as it is.
                         let _ = self.rebuild(shard, &mut state, len, rehash);
@@ -1193,6 +1239,7 @@ impl<K, V> RawReadMostly<K, V> {
     /// Removes every entry: each shard drops its table, and the old tables are retired with
     /// their keys and values. Frees them before returning unless a reader is pinned somewhere.
     pub(crate) fn clear(&self) {
+        let mut retired = false;
         for (shard, writer) in self.writers.iter().enumerate() {
             let mut state = writer.lock();
             let old = self.table(shard).swap(ptr::null_mut(), Ordering::Release);
@@ -1208,33 +1255,43 @@ impl<K, V> RawReadMostly<K, V> {
                     )
                 };
             }
+            // For `collect_all`'s advances to count towards all of it.
+            state.garbage.stamp_now();
+            retired |= state.garbage.len() > 0;
         }
         // Nothing of the map is kept: the value cells go too (unless a reader or a writer
         // still uses some).
-        self.collect_all();
+        self.collect_all(Some(retired));
     }
 
     /// Frees every retired object that no reader can reach any more, advancing the epoch as
     /// far as the pinned readers allow.
     pub(crate) fn collect(&self) {
-        self.collect_all();
+        self.collect_all(None);
     }
 
     /// [`collect`](Self::collect), and for each shard left with no entry and nothing retired,
-    /// its value cells too (under the same lock of the shard).
-    fn collect_all(&self) {
-        let mut first = true;
+    /// its value cells too (under the same lock of the shard). `stamped`: whether anything is
+    /// retired, if the caller just stamped every shard's garbage; else (`None`) this stamps
+    /// them first, under each shard's lock once more.
+    fn collect_all(&self, stamped: Option<bool>) {
+        // Every list stamps what it holds first (here, unless the caller just did); then two
+        // advances make all of it expire (unless a reader is pinned), made here once and not by
+        // the first list's `collect`, which stops advancing once its own list is empty.
+        let retired = stamped.unwrap_or_else(|| {
+            let mut retired = false;
+            for writer in self.writers.iter() {
+                let mut state = writer.lock();
+                state.garbage.stamp_now();
+                retired |= state.garbage.len() > 0;
+            }
+            retired
+        });
+        if retired {
+            advance_epoch(2);
+        }
         for writer in self.writers.iter() {
             let mut state = writer.lock();
-            if state.garbage.len() > 0 {
-                // Two advances make everything retired so far expire (unless a reader is
-                // pinned); later shards find the epoch already moved. Made here and not by the
-                // first list's `collect`, which stops advancing once its own list is empty.
-                if first {
-                    advance_epoch(2);
-                    first = false;
-                }
-            }
             // Also gives back the list's own memory once it is empty.
             state.garbage.collect(0);
             // No value lives in a cell of an empty shard with nothing retired (entries are
