@@ -24,6 +24,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::Location;
 
+use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 
@@ -280,7 +281,11 @@ type Table<K, V> = HashTable<(K, V)>;
 /// assert_eq!(*map.get(&7).unwrap(), 14);
 /// ```
 pub struct LockedMap<K, V, S = DefaultHashBuilder> {
-    table: TableLock<Table<K, V>>,
+    /// On cache lines of its own: the lock word and the table's header are written by every
+    /// write, while the hasher and `instr` below are read before the lock is taken (hashing
+    /// happens outside the lock). Sharing one line, each write would pull that line away from
+    /// the other cores' next hash, and each lock acquisition would then need it back.
+    table: CachePadded<TableLock<Table<K, V>>>,
     hasher: S,
     /// Statistics and observer; `None` (one branch per operation) when neither is on.
     instr: Slot<K>,
@@ -597,7 +602,7 @@ impl<K, V, S> LockedMapBuilder<K, V, S> {
                 source: err.into(),
             })?;
         Ok(LockedMap {
-            table: TableLock::new(table),
+            table: CachePadded::new(TableLock::new(table)),
             hasher: self.hasher,
             instr: self.settings.build_locked("LockedMap"),
         })
@@ -664,7 +669,7 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// ```
     pub fn with_hasher(hasher: S) -> Self {
         Self {
-            table: TableLock::new(HashTable::new()),
+            table: CachePadded::new(TableLock::new(HashTable::new())),
             hasher,
             instr: Slot::empty(),
         }
@@ -1512,7 +1517,7 @@ impl<K: Clone, V: Clone, S: Clone> Clone for LockedMap<K, V, S> {
     /// Copies the table under its read lock.
     fn clone(&self) -> Self {
         Self {
-            table: TableLock::new(self.table.read().clone()),
+            table: CachePadded::new(TableLock::new(self.table.read().clone())),
             hasher: self.hasher.clone(),
             // A clone counts from zero, with the same settings and observer.
             instr: self.instr.get().map_or_else(Slot::empty, |instr| {
