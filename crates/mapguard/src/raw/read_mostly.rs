@@ -7,7 +7,7 @@
 //! of eight. In front come the *control words*, one atomic `u64` per group holding one control
 //! byte per slot: 0 for a slot never used, else `0x80` plus 7 bits of the key's hash (its top
 //! bits, which neither the shard nor the group index uses). After them come the slots, each
-//! the key itself and an atomic pointer to the boxed value (null = removed): 16 bytes for a
+//! the key itself and an atomic pointer to the value's cell (null = removed): 16 bytes for a
 //! `u64` key, so four to a cache line.
 //!
 //! A reader loads the control word of the key's first group (the hash's low bits pick it) and
@@ -15,7 +15,7 @@
 //! compares keys only in the slots that match (a false match is a 1-in-128 chance per used
 //! slot), and stops at the first group that has a never-used slot. A hit therefore touches the
 //! control words (dense: a 10 000-key map keeps about 16 KiB of them, which stay in the L1
-//! cache), one slot line and the value's box. The slot layout with a 64-bit hash in every
+//! cache), one slot line and the value's cell. The slot layout with a 64-bit hash in every
 //! slot, before, made slots 24 bytes, some straddling two lines, and tables half empty.
 //!
 //! # Invariants (all writes hold the shard's mutex; readers hold none)
@@ -24,7 +24,7 @@
 //!    in at most one slot of a table, overwrites and re-inserts reuse that slot, and removal
 //!    only nulls the value pointer. A control byte, once set, never changes. So a scan of one
 //!    table never meets a key twice, and a probe for a key present all along finds it.
-//! 2. A value is never written after it is published. Overwriting publishes a new box (release
+//! 2. A value is never written after it is published. Overwriting publishes a new cell (release
 //!    store) and retires the old one; a reader sees either, whole.
 //! 3. A table is never written after a rebuild has published its successor (release store of
 //!    the shard pointer). Readers and iterators still on it see a frozen, consistent state. A
@@ -44,9 +44,9 @@
 //!    the shard has no entry and nothing retired, under its lock, or with the map. Before, a
 //!    value was a separate allocation of its own.
 //!
-//! Values stay boxed on purpose: a `Ref` must keep showing the value
-//! it was made with after an overwrite, and a value with interior mutability (an atomic
-//! counter) must be the one in the map, not a copy, so a value is never moved once published.
+//! Values stay out of the slots on purpose: a `Ref` must keep showing the value it was made
+//! with after an overwrite, and a value with interior mutability (an atomic counter) must be
+//! the one in the map, not a copy, so a value is never moved once published.
 //!
 //! This module owns every pointer of the map; the public wrapper hashes keys and shapes the
 //! API, and never sees a raw pointer.
