@@ -253,6 +253,33 @@ fn growth_and_shrink_keep_every_entry() {
 }
 
 #[test]
+fn values_larger_than_a_chunk_are_stored_overwritten_and_dropped() {
+    // Values of 8 KiB and 96 KiB: cells bigger than a chunk's share of cells, and bigger than
+    // a whole chunk's byte bound.
+    let small: ReadMostlyMap<u32, [u8; 8192]> = ReadMostlyMap::new();
+    let big: ReadMostlyMap<u32, [u8; 96 << 10]> = ReadMostlyMap::new();
+    for round in 0..3u8 {
+        for key in 0..40u32 {
+            small.insert(key, [round ^ key as u8; 8192]);
+        }
+        for key in 0..3u32 {
+            big.insert(key, [round ^ key as u8; 96 << 10]);
+        }
+    }
+    for key in 0..40u32 {
+        let value = small.get(&key).expect("stored");
+        assert!(value.iter().all(|&b| b == 2 ^ key as u8), "key {key}");
+    }
+    for key in 0..3u32 {
+        let value = big.get(&key).expect("stored");
+        assert!(value.iter().all(|&b| b == 2 ^ key as u8), "key {key}");
+    }
+    assert_eq!((small.len(), big.len()), (40, 3));
+    small.clear();
+    assert!(small.is_empty());
+}
+
+#[test]
 fn borrowed_lookups() {
     let map: ReadMostlyMap<String, Vec<u8>> = ReadMostlyMap::new();
     map.insert("alpha".to_string(), vec![1]);

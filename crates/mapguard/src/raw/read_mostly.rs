@@ -518,7 +518,11 @@ impl Cells {
     #[cold]
     #[inline(never)]
     fn grow(&mut self, cell: Layout) {
-        let count = (self.made / 2).clamp(MIN_CHUNK_CELLS, (MAX_CHUNK_BYTES / cell.size()).max(1));
+        // The byte bound wins over the cell bound: a cell above MAX_CHUNK_BYTES / MIN_CHUNK_CELLS
+        // gets fewer cells per chunk (one, for a cell above MAX_CHUNK_BYTES).
+        let count = (self.made / 2)
+            .max(MIN_CHUNK_CELLS)
+            .min((MAX_CHUNK_BYTES / cell.size()).max(1));
         let layout = Layout::from_size_align(cell.size() * count, cell.align())
             .unwrap_or_else(|_| panic!("mapguard: a chunk of {count} values cannot be addressed"));
         // SAFETY: the layout has a non-zero size (cells are not zero-sized here).
@@ -867,10 +871,11 @@ impl<K, V> RawReadMostly<K, V> {
         self.shard_mask + 1
     }
 
-    /// The packed table pointer of `shard`, which is below the shard count.
+    /// The packed table pointer of `shard` (masked to the shard count, which callers have
+    /// already done: the compiler folds the second mask).
     #[inline(always)]
     fn table(&self, shard: usize) -> &AtomicPtr<Table<K, V>> {
-        debug_assert!(shard < self.shard_count());
+        let shard = shard & self.shard_mask;
         let line = std::mem::size_of::<TableLine<K, V>>();
         if line == LINE_SHARDS * std::mem::size_of::<AtomicPtr<Table<K, V>>>() {
             // SAFETY: the lines hold the shard count rounded up to whole lines, and have no
@@ -1039,8 +1044,9 @@ impl<K, V> RawReadMostly<K, V> {
     {
         let shard = self.shard_for(hash);
         debug_assert!(shard < self.writers.len());
-        // SAFETY: `shard_for` masks with `shard_mask`, the number of writers minus one.
-        let writer = unsafe { self.writers.get_unchecked(shard) };
+        // SAFETY: masked with `shard_mask`, the number of writers minus one (`shard_for` has
+        // masked already; the compiler folds the second mask).
+        let writer = unsafe { self.writers.get_unchecked(shard & self.shard_mask) };
         let mut state = writer.lock();
         // Every batch of retirements, the garbage list is collected: before this write pins, so
         // that its epoch advances do not wait for this thread.
