@@ -22,7 +22,7 @@
 //! This module owns the domain, the per-thread records and their thread-local cache, and the
 //! garbage lists; it does not know what the retired objects are. A garbage list can hand an
 //! expired object's allocation back for reuse instead of freeing it (the maps refill value
-//! boxes this way): the allocation is emptied under the same condition that would free it.
+//! cells this way): the allocation is emptied under the same condition that would free it.
 //!
 //! # Checking
 //! Every atomic, fence and thread-local here comes from `primitive`, so under `--cfg loom` the
@@ -453,7 +453,8 @@ const UNSTAMPED: u64 = u64::MAX - 2;
 ///
 /// Retiring only appends the object to the list: the epoch it expires by is read later, for
 /// all objects retired since the last reading at once (*stamping*, behind one `SeqCst` fence),
-/// every [`STAMP_BATCH`] retirements and when the list collects. An epoch read after the
+/// every [`STAMP_BATCH`] recyclable (value) retirements and whenever the list collects
+/// (a retired table waits for the next of these). An epoch read after the
 /// unlink and its fence is all that expiry needs; a later one only makes the object wait
 /// longer, so a stamp is as safe as a reading at each retirement, which paid a fence every
 /// time.

@@ -450,7 +450,7 @@ fn table_weight<K, V>(packed: *mut Table<K, V>) -> usize {
 /// Puts `value` in a cell of the shard: a spare one if it has one, else a new one. Called with
 /// the shard's lock.
 #[inline]
-fn new_box<V>(state: &mut WriterState, value: V) -> *mut V {
+fn new_cell<V>(state: &mut WriterState, value: V) -> *mut V {
     let cell = match state.garbage.take_spare() {
         // A spare is an emptied cell of a `V` of this shard (only values are recyclable in a
         // shard's list) that no reader can reach and nothing else owns.
@@ -780,9 +780,9 @@ pub(crate) struct RawReadMostly<K, V> {
     /// line: the only shared words readers load before the tables.
     tables: Box<[TableLine<K, V>]>,
     writers: Box<[CachePadded<Writer>]>,
-    /// The shard count minus one (shards are chosen from folded middle bits of the hash).
+    /// The shard count minus one (shards are chosen by `pow2::shard_of`).
     shard_mask: usize,
-    _owns: PhantomData<(K, Box<V>)>,
+    _owns: PhantomData<(K, V)>,
 }
 
 // SAFETY: the map owns its keys and values; sending it sends them.
@@ -1086,14 +1086,14 @@ impl<K, V> RawReadMostly<K, V> {
                 }
             }
             Decision::Store(value) => {
-                let new = new_box(&mut state, value);
+                let new = new_cell(&mut state, value);
                 let index = match place {
                     Some(Place::Live(index, old)) => {
                         // SAFETY: `table` is the current table and the lock is held (see above).
                         let slot = unsafe { view.slot(index) };
                         slot.value.store(new, Ordering::Release);
                         guard.ensure();
-                        // SAFETY: `old` is unlinked by the store above; it came from a Box.
+                        // SAFETY: `old` is unlinked by the store above; it is a cell of this shard.
                         unsafe { state.garbage.retire(old.cast(), value_disposal::<V>(), 1) };
                         // SAFETY: pinned since before `old` was retired.
                         outcome.previous =
@@ -1157,7 +1157,7 @@ impl<K, V> RawReadMostly<K, V> {
                     let slot = unsafe { view.slot(index) };
                     slot.value.store(ptr::null_mut(), Ordering::Release);
                     guard.ensure();
-                    // SAFETY: `old` is unlinked by the store above; it came from a Box.
+                    // SAFETY: `old` is unlinked by the store above; it is a cell of this shard.
                     unsafe { state.garbage.retire(old.cast(), value_disposal::<V>(), 1) };
                     // SAFETY: pinned since before `old` was retired.
                     outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, guard.take()) });
