@@ -346,7 +346,13 @@ pub(crate) fn pin() -> EpochGuard {
                     record.state.store(epoch << 1 | 1, Ordering::Release);
                     light_fence(true);
                 }
-                None => pin_slow(local),
+                // Readers that fence (no asymmetric barrier on this system): the record is
+                // still reached inline; only a thread's first pin registers, out of line.
+                // SAFETY: as above.
+                None => match unsafe { local.record.get().as_ref() } {
+                    Some(record) => global().pin(record),
+                    None => pin_first(local),
+                },
             }
         }
         local.depth.set(depth + 1);
@@ -378,27 +384,21 @@ fn init_global() {
     });
 }
 
+/// The first pin of a thread: claims its record of the global domain, then pins.
 #[cold]
 #[inline(never)]
-fn pin_slow(local: &Local) {
-    // SAFETY: as in `pin`.
-    let record = match unsafe { local.record.get().as_ref() } {
-        Some(record) => record,
-        None => {
-            #[cfg(not(loom))]
-            init_global();
-            let record = global().register();
-            local.record.set(record);
-            if global().asymmetric() {
-                local.fast.set(record);
-            }
-            // Registers the destructor that gives the record back. During thread exit (after
-            // that destructor ran) the record simply stays claimed.
-            #[cfg(not(loom))]
-            let _ = OWNER.try_with(|_| ());
-            record
-        }
-    };
+fn pin_first(local: &Local) {
+    #[cfg(not(loom))]
+    init_global();
+    let record = global().register();
+    local.record.set(record);
+    if global().asymmetric() {
+        local.fast.set(record);
+    }
+    // Registers the destructor that gives the record back. During thread exit (after that
+    // destructor ran) the record simply stays claimed.
+    #[cfg(not(loom))]
+    let _ = OWNER.try_with(|_| ());
     global().pin(record);
 }
 
@@ -411,7 +411,7 @@ impl Drop for EpochGuard {
             if depth == 0 {
                 let record = local.record.get();
                 debug_assert!(!record.is_null());
-                // SAFETY: the pin this guard belongs to set the record (`pin`, `pin_slow`);
+                // SAFETY: the pin this guard belongs to set the record (`pin`, `pin_first`);
                 // only the thread-exit destructor clears it, and not while a guard lives.
                 global().unpin(unsafe { &*record });
             }
