@@ -545,7 +545,11 @@ where
         Q: Hash + Eq + ?Sized,
     {
         if self.instr.counts_reads() {
-            return self.get_counted(key);
+            // Through a place of its own: returned directly, the twin's result place
+            // would be shared with this path and keep the result in memory here too.
+            let mut found = None;
+            self.get_counted(key, &mut found);
+            return found;
         }
         self.get_with::<false, Q>(key)
     }
@@ -555,12 +559,12 @@ where
     #[cold]
     #[inline(never)]
     #[track_caller]
-    fn get_counted<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    fn get_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.get_with::<true, Q>(key)
+        *found = self.get_with::<true, Q>(key);
     }
 
     /// Counts a lookup of `key` (hash `hash`) as it starts, if `COUNT` (in the hooked copy
