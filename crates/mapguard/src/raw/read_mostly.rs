@@ -871,16 +871,19 @@ impl<K, V> RawReadMostly<K, V> {
         self.shard_mask + 1
     }
 
-    /// The packed table pointer of `shard` (masked to the shard count, which callers have
-    /// already done: the compiler folds the second mask).
+    /// The packed table pointer of `shard`.
+    ///
+    /// # Safety
+    /// `shard` is below the shard count (it comes from `shard_for`, which masks with
+    /// `shard_mask`, or from counting the shards). Unchecked: a read pays no second mask.
     #[inline(always)]
-    fn table(&self, shard: usize) -> &AtomicPtr<Table<K, V>> {
-        let shard = shard & self.shard_mask;
+    unsafe fn table(&self, shard: usize) -> &AtomicPtr<Table<K, V>> {
+        debug_assert!(shard < self.shard_count());
         let line = std::mem::size_of::<TableLine<K, V>>();
         if line == LINE_SHARDS * std::mem::size_of::<AtomicPtr<Table<K, V>>>() {
             // SAFETY: the lines hold the shard count rounded up to whole lines, and have no
             // padding (checked above: always so with `std`'s atomics), so their pointers are
-            // one array of them, indexed by shard.
+            // one array of them, indexed by shard, which the caller keeps below the count.
             unsafe {
                 &*self
                     .tables
@@ -956,8 +959,8 @@ impl<K, V> RawReadMostly<K, V> {
         _guard: &'g EpochGuard,
     ) -> Option<(&'g K, *mut V)> {
         let shard = self.shard_for(hash);
-        // `shard_for` masks with `shard_mask`, which is the shard count minus one.
-        let packed = self.table(shard).load(Ordering::Acquire);
+        // SAFETY: `shard_for` masks with `shard_mask`, which is the shard count minus one.
+        let packed = unsafe { self.table(shard) }.load(Ordering::Acquire);
         if packed.is_null() {
             return None;
         }
@@ -1056,7 +1059,8 @@ impl<K, V> RawReadMostly<K, V> {
         // would hold back the epoch (and so every shard's reclamation) for as long as it waits.
         // Under the lock the current table and its values need no pin.
         let mut guard = WritePin(None);
-        let mut table = self.table(shard).load(Ordering::Relaxed);
+        // SAFETY: `shard` is from `shard_for` (masked to the shard count).
+        let mut table = unsafe { self.table(shard) }.load(Ordering::Relaxed);
         // Worked out once (a rebuild replaces it); never used while `table` is null.
         let mut view = View::of_nullable(table);
         let mut place = if table.is_null() {
@@ -1189,7 +1193,8 @@ impl<K, V> RawReadMostly<K, V> {
     where
         K: Clone,
     {
-        let old = self.table(shard).load(Ordering::Relaxed);
+        // SAFETY: the caller's `shard` is one it locked, below the shard count.
+        let old = unsafe { self.table(shard) }.load(Ordering::Relaxed);
         let new = if live == 0 {
             ptr::null_mut()
         } else {
@@ -1226,7 +1231,8 @@ impl<K, V> RawReadMostly<K, V> {
             state.used = 0;
         }
         // Publishes the copied slots with the table (readers load it with acquire).
-        self.table(shard).store(new, Ordering::Release);
+        // SAFETY: as above.
+        unsafe { self.table(shard) }.store(new, Ordering::Release);
         if !old.is_null() {
             // SAFETY: the old table is unlinked by the store above and came from `allocate`;
             // its live values now belong to the new table and it has no dead ones (removal
@@ -1248,7 +1254,8 @@ impl<K, V> RawReadMostly<K, V> {
         let mut retired = false;
         for (shard, writer) in self.writers.iter().enumerate() {
             let mut state = writer.lock();
-            let old = self.table(shard).swap(ptr::null_mut(), Ordering::Release);
+            // SAFETY: one shard per writer, so `shard` is below the shard count.
+            let old = unsafe { self.table(shard) }.swap(ptr::null_mut(), Ordering::Release);
             state.used = 0;
             writer.len.store(0, Ordering::Relaxed);
             if !old.is_null() {
@@ -1455,7 +1462,8 @@ impl<'a, K, V> Iterator for RawIter<'a, K, V> {
                     if self.shard >= self.raw.shard_count() {
                         return None;
                     }
-                    let packed = self.raw.table(self.shard).load(Ordering::Acquire);
+                    // SAFETY: checked just above to be below the shard count.
+                    let packed = unsafe { self.raw.table(self.shard) }.load(Ordering::Acquire);
                     self.shard += 1;
                     if packed.is_null() {
                         continue;
