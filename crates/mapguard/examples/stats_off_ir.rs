@@ -10,6 +10,21 @@
 //! ```
 //!
 //! Instructions per operation: the collected Ir divided by the operation count.
+//!
+//! With a fourth argument `REPEATS` it also times the plan that many times on the same map
+//! and prints the median nanoseconds per operation, for a wall-clock comparison of the two
+//! builds: build the example once with and once without `--features stats`, copy each
+//! binary aside, and run them alternately many times (the noise between two runs of one
+//! binary is the yardstick a difference has to clear):
+//!
+//! ```text
+//! cargo build --release -p mapguard --example stats_off_ir
+//! cp target/release/examples/stats_off_ir /tmp/off-nofeature
+//! cargo build --release -p mapguard --features stats --example stats_off_ir
+//! cp target/release/examples/stats_off_ir /tmp/off-feature
+//! for i in $(seq 10); do for b in nofeature feature; do
+//!     /tmp/off-$b sharded seed95 1000000 5; done; done
+//! ```
 
 use mapguard::{LockedMap, ReadMostlyMap, ShardedMap};
 
@@ -85,11 +100,30 @@ run_plan_for!(run_plan_sharded, ShardedMap<u64, u64, Hasher>);
 run_plan_for!(run_plan_read_mostly, ReadMostlyMap<u64, u64, Hasher>);
 run_plan_for!(run_plan_locked, LockedMap<u64, u64, Hasher>);
 
+/// Runs `run` `repeats` times: its last result and the median time of one run, in seconds.
+fn timed(repeats: usize, mut run: impl FnMut() -> u64) -> (u64, f64) {
+    let mut times = Vec::with_capacity(repeats);
+    let mut found = 0;
+    for _ in 0..repeats {
+        let start = std::time::Instant::now();
+        found = std::hint::black_box(run());
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    (found, times[times.len() / 2])
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [map, name, ops] = &args[..] else {
-        panic!("usage: stats_off_ir MAP WORKLOAD OPS (MAP: sharded, read-mostly, locked)");
+    let (map, name, ops, repeats) = match &args[..] {
+        [map, name, ops] => (map, name, ops, None),
+        [map, name, ops, repeats] => (map, name, ops, Some(repeats)),
+        _ => panic!(
+            "usage: stats_off_ir MAP WORKLOAD OPS [REPEATS] (MAP: sharded, read-mostly, locked)"
+        ),
     };
+    let repeats: usize = repeats.map_or(1, |r| r.parse().expect("REPEATS is a number"));
+    assert!(repeats > 0, "REPEATS must be at least 1");
     let (mix, space, prefill) = workload(name);
     let ops: usize = ops.parse().expect("OPS is a number");
     let plan = plan(mix, space, ops);
@@ -106,7 +140,7 @@ fn main() {
             keys().for_each(|k| {
                 let _ = m.insert(k, k);
             });
-            run_plan_sharded(&m, &plan)
+            timed(repeats, || run_plan_sharded(&m, &plan))
         }
         "read-mostly" => {
             let m = ReadMostlyMap::builder()
@@ -117,7 +151,7 @@ fn main() {
             keys().for_each(|k| {
                 let _ = m.insert(k, k);
             });
-            run_plan_read_mostly(&m, &plan)
+            timed(repeats, || run_plan_read_mostly(&m, &plan))
         }
         "locked" => {
             let m = LockedMap::builder()
@@ -128,9 +162,16 @@ fn main() {
             keys().for_each(|k| {
                 let _ = m.insert(k, k);
             });
-            run_plan_locked(&m, &plan)
+            timed(repeats, || run_plan_locked(&m, &plan))
         }
         other => panic!("unknown map {other:?}: sharded, read-mostly or locked"),
     };
-    println!("{map} {name}: {ops} operations in run_plan_*, {found} found");
+    let (found, seconds) = found;
+    let timing = if args.len() == 4 {
+        let ns = seconds * 1e9 / ops as f64;
+        format!(", median {ns:.2} ns/op over {repeats} runs")
+    } else {
+        String::new()
+    };
+    println!("{map} {name}: {ops} operations in run_plan_*, {found} found{timing}");
 }

@@ -28,9 +28,9 @@
 //! Every atomic, fence and thread-local here comes from `primitive`, so under `--cfg loom` the
 //! protocol runs on loom's. The global domain is then one per model execution (dropped with
 //! it), its readers use `SeqCst` fences (loom cannot model `membarrier`, so the asymmetric path
-//! is not checked: neither is the inlined fast path of [`pin`], which only a thread of a
-//! light-fence domain takes and which does what `Domain::pin` does with that choice made), and
-//! threads keep their records until the execution ends.
+//! is not checked: neither is the fast path of [`pin`], which only a thread of a light-fence
+//! domain takes and which is `Domain::pin` with that choice made), and threads keep their
+//! records until the execution ends.
 //! `tests/loom_read_mostly.rs` models the bare domain and, through the global domain,
 //! `ReadMostlyMap` itself.
 
@@ -172,6 +172,13 @@ impl Domain {
     /// Publishes a pin of the current epoch in `record` (which the caller owns).
     #[inline(always)]
     pub fn pin(&self, record: &Record) {
+        self.pin_fenced(record, self.asymmetric());
+    }
+
+    /// [`pin`](Self::pin) with the domain's fence choice already known (`asymmetric`: its
+    /// readers use the light fence).
+    #[inline(always)]
+    fn pin_fenced(&self, record: &Record, asymmetric: bool) {
         let epoch = self.word.epoch.load(Ordering::Relaxed);
         // Release: a writer that sees this pin (and no unpin before it) must also see
         // everything this thread read under its previous pin as done. Without it, an advance
@@ -181,7 +188,7 @@ impl Domain {
         record.state.store(epoch << 1 | 1, Ordering::Release);
         // Orders the store above before the loads of shared pointers that follow the pin;
         // `try_advance` pairs with it (see the module docs).
-        light_fence(self.asymmetric());
+        light_fence(asymmetric);
     }
 
     /// Clears the pin of `record`: everything read while pinned is no longer used.
@@ -338,14 +345,8 @@ pub(crate) fn pin() -> EpochGuard {
             // SAFETY: a non-null record pointer in `LOCAL` points to a record of the global
             // domain, claimed by this thread; global records are never freed.
             match unsafe { local.fast.get().as_ref() } {
-                // `Domain::pin` with the fence choice known: the same release store of the
-                // current epoch, then the light fence.
-                Some(record) => {
-                    let domain = global();
-                    let epoch = domain.word.epoch.load(Ordering::Relaxed);
-                    record.state.store(epoch << 1 | 1, Ordering::Release);
-                    light_fence(true);
-                }
+                // The fence choice is known: no load of the domain's flag.
+                Some(record) => global().pin_fenced(record, true),
                 // Readers that fence (no asymmetric barrier on this system): the record is
                 // still reached inline; only a thread's first pin registers, out of line.
                 // SAFETY: as above.
@@ -423,18 +424,18 @@ impl Drop for EpochGuard {
 pub(crate) struct Disposal {
     /// Frees the object.
     pub(crate) free: unsafe fn(*mut ()),
-    /// For an object whose allocation may be reused: drops its contents in place and leaves
-    /// the allocation to the garbage list's spares, which `free_spare` frees.
+    /// For an object whose allocation may be reused: how its contents are dropped in place,
+    /// leaving the allocation to the garbage list's spares.
     pub(crate) recycle: Option<Recycle>,
 }
 
-/// How a recyclable object is emptied and how its bare allocation is freed.
+/// How a recyclable object is emptied. Its allocation is not the garbage list's to free: the
+/// list hands it back through [`Garbage::take_spare`] and otherwise forgets it, and whoever
+/// allocated it frees its memory (a map frees its value cells with their chunks).
 pub(crate) struct Recycle {
     /// Drops the contents, leaving an allocation that holds nothing; `None` when the contents
     /// need no drop (the allocation then becomes a spare as it is, without a call).
     pub(crate) drop_contents: Option<unsafe fn(*mut ())>,
-    /// Frees an allocation whose contents were dropped.
-    pub(crate) free_spare: unsafe fn(*mut ()),
 }
 
 /// An object waiting to be freed.
@@ -521,7 +522,9 @@ impl Garbage {
     /// - `ptr` is no longer reachable from the shared structure: a reader that pins from now on
     ///   cannot find it.
     /// - `(disposal.free)(ptr)` is sound once no reader holds it, and nothing else frees `ptr`;
-    ///   with `disposal.recycle`, so are its `drop_contents(ptr)` and then its `free_spare(ptr)`.
+    ///   with `disposal.recycle`, so is its `drop_contents(ptr)`, after which the allocation
+    ///   stays valid (as a spare) until its owner frees it, not before this list is dropped or
+    ///   [`forget_spares`](Self::forget_spares) is called.
     /// - Every recyclable object retired to this list has the same `disposal` and allocation
     ///   layout (the list hands spares out by [`take_spare`]).
     ///
@@ -573,7 +576,7 @@ impl Garbage {
 
     /// An emptied allocation of a recyclable object that no reader can reach any more, of the
     /// layout every recyclable object of this list has. The caller owns it: it writes new
-    /// contents into it, or frees it as `free_spare` would.
+    /// contents into it, or leaves it to the allocation's owner.
     #[inline]
     pub(crate) fn take_spare(&mut self) -> Option<*mut ()> {
         // The spare that expired last: the most likely to be still in the cache.
@@ -602,19 +605,13 @@ impl Garbage {
         self.collect_at = self.len() + COLLECT_BATCH;
     }
 
-    /// Frees what has expired, trying to advance the global epoch up to `advances` times
-    /// while something is left.
-    pub(crate) fn collect(&mut self, advances: usize) {
+    /// Stamps what is unstamped and frees what has expired (it does not advance the epoch:
+    /// the caller does, once for all its lists), then gives the list's memory back if it
+    /// holds nothing.
+    pub(crate) fn collect(&mut self) {
         let domain = global();
         self.stamp(domain);
         self.free_expired(domain);
-        for _ in 0..advances {
-            if self.len() == 0 {
-                break;
-            }
-            domain.try_advance();
-            self.free_expired(domain);
-        }
         if self.items.is_empty() {
             // Give the list's memory back too: after a `clear`, nothing of the map is left.
             self.items = VecDeque::new();
@@ -629,18 +626,9 @@ impl Garbage {
         self.stamp(global());
     }
 
-    /// Frees the spare allocations.
-    pub(crate) fn free_spares(&mut self) {
-        if let Some(recycle) = self
-            .recyclable
-            .and_then(|disposal| disposal.recycle.as_ref())
-        {
-            for spare in self.spares.drain(..) {
-                // SAFETY: a spare is an emptied allocation that nothing uses (see
-                // `free_expired`); `retire`'s contract says `free_spare` frees it.
-                unsafe { (recycle.free_spare)(spare) };
-            }
-        }
+    /// Forgets the spare allocations, whose owner is about to free their memory (see
+    /// [`Recycle`]), and gives the lists' own memory back if no retired cell is left.
+    pub(crate) fn forget_spares(&mut self) {
         self.spares = Vec::new();
         if self.cells.is_empty() {
             self.cells = VecDeque::new();
@@ -733,6 +721,6 @@ impl Drop for Garbage {
             self.batches.clear();
             self.unstamped = 0;
         }
-        self.free_spares();
+        self.forget_spares();
     }
 }

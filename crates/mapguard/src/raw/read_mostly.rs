@@ -389,10 +389,6 @@ unsafe fn drop_value<V>(value: *mut ()) {
     unsafe { ptr::drop_in_place(value.cast::<V>()) };
 }
 
-unsafe fn keep_cell(_cell: *mut ()) {
-    // A spare cell belongs to its shard's `Cells`, which frees it with its chunk.
-}
-
 unsafe fn free_table_keys<K, V>(table: *mut ()) {
     // SAFETY: retired tables came from `Table::allocate` and are freed once; a table retired
     // by a rebuild has handed its values to its successor.
@@ -416,7 +412,6 @@ fn value_disposal<V>() -> &'static Disposal {
                 } else {
                     None
                 },
-                free_spare: keep_cell,
             }),
         }
     }
@@ -1289,8 +1284,8 @@ impl<K, V> RawReadMostly<K, V> {
     /// them first, under each shard's lock once more.
     fn collect_all(&self, stamped: Option<bool>) {
         // Every list stamps what it holds first (here, unless the caller just did); then two
-        // advances make all of it expire (unless a reader is pinned), made here once and not by
-        // the first list's `collect`, which stops advancing once its own list is empty.
+        // advances, made here once for all the lists, make all of it expire (unless a reader
+        // is pinned).
         let retired = stamped.unwrap_or_else(|| {
             let mut retired = false;
             for writer in self.writers.iter() {
@@ -1306,11 +1301,11 @@ impl<K, V> RawReadMostly<K, V> {
         for writer in self.writers.iter() {
             let mut state = writer.lock();
             // Also gives back the list's own memory once it is empty.
-            state.garbage.collect(0);
+            state.garbage.collect();
             // No value lives in a cell of an empty shard with nothing retired (entries are
             // counted under this lock): its spare cells and chunks go.
             if writer.len.load(Ordering::Relaxed) == 0 && state.garbage.len() == 0 {
-                state.garbage.free_spares();
+                state.garbage.forget_spares();
                 state.cells.free_all();
             }
         }
