@@ -18,6 +18,9 @@ pub const DEFAULT_OPS: usize = 100_000;
 /// Least milliseconds of a sample on replayable workloads in the default set.
 pub const DEFAULT_MIN_TIME_MS: u64 = 10;
 
+/// Milliseconds of untimed warm-up before the first sample in the default set.
+pub const DEFAULT_WARM_UP_MS: u64 = 300;
+
 /// Samples per cell in the default set.
 pub const DEFAULT_REPEAT: usize = 3;
 
@@ -95,6 +98,11 @@ pub struct BenchArgs {
     /// least this many milliseconds (0: one pass) [default: 10; 0 with --quick]
     #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub min_time_ms: Option<u64>,
+    /// Run untimed samples of the first cell for this many milliseconds before the first
+    /// timed one, so that the first maps measured do not pay for a cold process and an idle
+    /// core [default: 300; 0 with --quick]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    pub warm_up_ms: Option<u64>,
     /// Run each worker for this many seconds instead of a fixed number of operations.
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     pub duration: Option<f64>,
@@ -156,6 +164,9 @@ impl BenchArgs {
                 .repeat
                 .unwrap_or(if quick { 1 } else { DEFAULT_REPEAT }),
             stats: self.stats,
+            warm_up_ms: self
+                .warm_up_ms
+                .unwrap_or(if quick { 0 } else { DEFAULT_WARM_UP_MS }),
         }
         .validate()
     }

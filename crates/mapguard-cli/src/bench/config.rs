@@ -81,6 +81,8 @@ pub struct Choices {
     pub repeat: usize,
     /// Build mapguard's maps with statistics on (`--stats`).
     pub stats: bool,
+    /// Untimed warm-up before the first sample, in milliseconds.
+    pub warm_up_ms: u64,
 }
 
 fn names<T>(
@@ -168,6 +170,7 @@ impl Choices {
             seed: self.seed,
             repeat: self.repeat,
             stats: self.stats,
+            warm_up: Duration::from_millis(self.warm_up_ms),
         })
     }
 }

@@ -93,6 +93,8 @@ pub struct RunInfo {
     pub duration_secs: Option<f64>,
     /// Samples per cell.
     pub repeat: usize,
+    /// Untimed warm-up before the first sample, milliseconds.
+    pub warm_up_ms: u64,
     /// Seed of plans and hasher.
     pub seed: u64,
     /// Whether mapguard's maps ran with statistics on (`--stats`): instrumented maps, and the
@@ -127,6 +129,7 @@ impl RunInfo {
                 RunLength::Ops { .. } => None,
             },
             repeat: config.repeat,
+            warm_up_ms: u64::try_from(config.warm_up.as_millis()).unwrap_or(u64::MAX),
             seed: config.seed,
             mapguard_stats: config.stats,
             elapsed_secs,
@@ -286,6 +289,7 @@ mod tests {
             ops_per_thread: 10,
             duration_secs: None,
             repeat: 1,
+            warm_up_ms: 0,
             seed: 1,
             mapguard_stats: true,
             elapsed_secs: 0.5,

@@ -96,6 +96,11 @@ pub struct BenchConfig {
     /// Build mapguard's maps with statistics on and fill the contention column from them
     /// (`--stats`): this measures instrumented maps, which are slower than the default.
     pub stats: bool,
+    /// How long untimed samples of the run's first cell run before the first timed one
+    /// (zero: none). The first samples of a process otherwise run on an idle-clocked core,
+    /// with cold caches and with every page still to be faulted in, and come out slower
+    /// than the rest however the maps are ordered.
+    pub warm_up: Duration,
 }
 
 impl BenchConfig {
@@ -283,14 +288,21 @@ pub struct Progress<'a> {
 
 /// Runs every cell of `config`, calling `progress` after each sample, and returns one result
 /// per cell in run order.
+///
+/// Fixes the allocator's thresholds first (see [`alloc::steady_allocator`]), so that no sample's
+/// allocations depend on what an earlier one freed.
 pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec<BenchResult> {
+    alloc::steady_allocator();
     let hasher = bench_hasher(config.seed);
     let max_threads = config.threads.iter().copied().max().unwrap_or(1);
     let total = config.sample_count();
     let mut done = 0;
     let mut results = Vec::new();
-    for &workload in &config.workloads {
+    for (index, &workload) in config.workloads.iter().enumerate() {
         let plans = plan::plans(workload, config.seed, max_threads, config.length.plan_len());
+        if index == 0 {
+            warm_up(config, workload, &plans, &hasher);
+        }
         for (threads, maps) in config.cells() {
             let mut cells: Vec<BenchResult> = maps
                 .iter()
@@ -333,6 +345,28 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec
         }
     }
     results
+}
+
+/// Runs untimed one-pass samples of the first cell of `workload` (the run's first) until
+/// `config.warm_up` has passed; their results, failures included, are dropped (a failing
+/// cell fails again when it is timed).
+fn warm_up(config: &BenchConfig, workload: &Workload, plans: &[Vec<Op>], hasher: &BenchHasher) {
+    let Some((threads, maps)) = config.cells().into_iter().next() else {
+        return;
+    };
+    let (Some(&map), Some(plans)) = (maps.first(), plans.get(..threads)) else {
+        return;
+    };
+    let one_pass = RunLength::Ops {
+        per_thread: config.length.plan_len(),
+        min_time: Duration::ZERO,
+    };
+    let start = Instant::now();
+    while start.elapsed() < config.warm_up {
+        if try_sample(map, workload, plans, one_pass, hasher, config.stats).is_err() {
+            return;
+        }
+    }
 }
 
 /// Takes one sample like [`sample`], but turns a panic of the map, its adapter or one of the
@@ -597,7 +631,19 @@ mod tests {
             seed: 1,
             repeat: 2,
             stats: false,
+            warm_up: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn warm_up_samples_are_neither_reported_nor_recorded() {
+        let mut c = config(vec![MapKind::Sharded, MapKind::Dashmap], vec![1]);
+        c.warm_up = Duration::from_millis(30);
+        let mut reported = 0;
+        let results = run(&c, |_| reported += 1);
+        assert_eq!(reported, c.sample_count());
+        let sharded = results.iter().find(|r| r.map == MapKind::Sharded).unwrap();
+        assert_eq!(sharded.mops_samples.len(), c.repeat);
     }
 
     #[test]
