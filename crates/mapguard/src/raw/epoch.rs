@@ -523,8 +523,9 @@ impl Garbage {
     ///   cannot find it.
     /// - `(disposal.free)(ptr)` is sound once no reader holds it, and nothing else frees `ptr`;
     ///   with `disposal.recycle`, so is its `drop_contents(ptr)`, after which the allocation
-    ///   stays valid (as a spare) until its owner frees it, not before this list is dropped or
-    ///   [`forget_spares`](Self::forget_spares) is called.
+    ///   must stay valid (a spare, which [`take_spare`] may hand out) until this list is
+    ///   dropped or [`forget_spares`](Self::forget_spares) is called: only then may its owner
+    ///   free it.
     /// - Every recyclable object retired to this list has the same `disposal` and allocation
     ///   layout (the list hands spares out by [`take_spare`]).
     ///
