@@ -153,7 +153,7 @@ pub struct Sample {
     /// Net bytes allocated to build and prefill the map (`None` without the counting
     /// allocator).
     pub prefill_bytes: Option<isize>,
-    /// Lock contention the map reported about this sample ([`BenchMap::contention`]).
+    /// Lock contention the map reported about this sample ([`BenchMap::lock_counts`]).
     pub contention: Option<Contention>,
 }
 
@@ -181,7 +181,7 @@ pub struct BenchResult {
     pub prefill_entries: usize,
     /// Bytes per entry after prefill (first sample), when measurable.
     pub bytes_per_entry: Option<f64>,
-    /// Lock contention of each sample, for maps that report it ([`BenchMap::contention`]).
+    /// Lock contention of each sample, for maps that report it ([`BenchMap::lock_counts`]).
     pub contention_samples: Vec<Contention>,
     /// Why the cell failed (a panic in the map or its adapter), if it did; the cell's other
     /// figures then cover only the samples before the failure.
