@@ -1,7 +1,7 @@
 //! Cross-thread deadlock detection for shard locks: a wait-for graph, built only by a thread
 //! that has waited for a shard longer than its map's threshold.
 //!
-//! # What each thread publishes (its [`ReaderRecord`](super::readers::ReaderRecord))
+//! # What each thread publishes (its [`ReaderRecord`])
 //! - the shard locks it reads (the record's `held` slots, which readers publish anyway, in every
 //!   mode: the reads of a write-heavy shard, counted in its shared reader count, publish their
 //!   slot too) and the call site of each read (`sites`, next to the slot, on the line the read

@@ -11,7 +11,7 @@
 //! relaxed loads: each counter is exact, the sum of several is not an atomic cut.
 //!
 //! The atomics, the pool's mutex and the thread-locals come from `raw::primitive`, so that
-//! `tests/loom_stats.rs` checks these claims under loom (through [`model`]).
+//! `tests/loom_stats.rs` checks these claims under loom (through `model`, compiled only there).
 
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
