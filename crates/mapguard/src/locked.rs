@@ -992,14 +992,6 @@ where
         waits
     }
 
-    /// Counts a lookup that found nothing, if `COUNT`.
-    #[inline(always)]
-    fn note_read_missed<const COUNT: bool>(&self) {
-        if COUNT {
-            self.instr.read_missed();
-        }
-    }
-
     /// A sampled lookup of `hash`, before the lookup itself, with the stored key when the
     /// map reports keys: feeds the sketch (shard 0: the one lock's sampled read
     /// acquisitions).
@@ -1030,7 +1022,7 @@ where
             Err(table) => {
                 // Counted after the guard is gone.
                 drop(table);
-                self.note_read_missed::<COUNT>();
+                self.instr.read_missed_if::<COUNT>();
                 None
             }
         }
@@ -1088,7 +1080,7 @@ where
                 .map(|(_, v)| v.clone())
         };
         if found.is_none() {
-            self.note_read_missed::<COUNT>();
+            self.instr.read_missed_if::<COUNT>();
         }
         found
     }
@@ -1141,7 +1133,7 @@ where
             .find(hash, |(k, _)| k.borrow() == key)
             .is_some();
         if !found {
-            self.note_read_missed::<COUNT>();
+            self.instr.read_missed_if::<COUNT>();
         }
         found
     }

@@ -580,14 +580,6 @@ where
         }
     }
 
-    /// Counts a lookup that found nothing, if `COUNT`.
-    #[inline(always)]
-    fn note_read_missed<const COUNT: bool>(&self) {
-        if COUNT {
-            self.instr.read_missed();
-        }
-    }
-
     /// A sampled lookup of `key`, before the lookup itself: feeds the sketch, with the stored
     /// key looked up again (plainly) when the map reports keys.
     #[cold]
@@ -623,7 +615,7 @@ where
         match found {
             Some(entry) => Some(Ref::new(entry)),
             None => {
-                self.note_read_missed::<COUNT>();
+                self.instr.read_missed_if::<COUNT>();
                 None
             }
         }
@@ -677,7 +669,7 @@ where
         self.note_read_start::<COUNT, Q>(key, hash);
         let found = self.raw.read(hash, |k| k.borrow() == key, V::clone);
         if found.is_none() {
-            self.note_read_missed::<COUNT>();
+            self.instr.read_missed_if::<COUNT>();
         }
         found
     }
@@ -728,7 +720,7 @@ where
         self.note_read_start::<COUNT, Q>(key, hash);
         let found = self.raw.contains(hash, |k| k.borrow() == key);
         if !found {
-            self.note_read_missed::<COUNT>();
+            self.instr.read_missed_if::<COUNT>();
         }
         found
     }

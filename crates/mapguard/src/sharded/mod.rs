@@ -754,14 +754,6 @@ where
         }
     }
 
-    /// Counts a lookup that found nothing, if `COUNT`.
-    #[inline(always)]
-    fn note_read_missed<const COUNT: bool>(&self) {
-        if COUNT {
-            self.instr.read_missed();
-        }
-    }
-
     /// A sampled lookup of `hash` in `shard`, before the lookup itself: feeds the sketch,
     /// with the text of a stored key of that hash when the map reports keys.
     ///
@@ -805,7 +797,7 @@ where
             Err(guard) => {
                 // Counted after the guard is gone.
                 drop(guard);
-                self.note_read_missed::<COUNT>();
+                self.instr.read_missed_if::<COUNT>();
                 None
             }
         }
@@ -865,7 +857,7 @@ where
                 .map(|(_, v)| v.clone())
         });
         if found.is_none() {
-            self.note_read_missed::<COUNT>();
+            self.instr.read_missed_if::<COUNT>();
         }
         found
     }
@@ -918,7 +910,7 @@ where
         let found = self.shards[shard]
             .read_with(move |table| table.find(hash, |(k, _)| k.borrow() == key).is_some());
         if !found {
-            self.note_read_missed::<COUNT>();
+            self.instr.read_missed_if::<COUNT>();
         }
         found
     }

@@ -344,6 +344,15 @@ impl<K> Slot<K> {
         }
     }
 
+    /// [`read_missed`](Self::read_missed) in the hooked copy of a read method (`COUNT`);
+    /// nothing in the plain copy.
+    #[inline(always)]
+    pub(crate) fn read_missed_if<const COUNT: bool>(&self) {
+        if COUNT {
+            self.read_missed();
+        }
+    }
+
     /// Whether a sampled read should look its key up for [`sample_read`](Self::sample_read)
     /// (the map was built with `stats_keys`).
     #[inline(always)]
