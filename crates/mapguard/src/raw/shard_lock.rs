@@ -876,36 +876,35 @@ impl<T> ShardLock<T> {
         } else {
             self.acquire_writer_slow(tag, site) & LOW
         };
-        // A fenced shard that no fenced reader got into since the last writer let go has no
-        // uncounted reader that the walk could find: every reader there either set `SEEN`
-        // (which the exact compare-and-swap above would have seen) or finds this writer's
-        // tag when it re-checks. Anything else is sorted out of line.
-        let (mut mode, mut walk) = if low == FENCED {
-            (FENCED, false)
-        } else {
-            self.write_mode(tag, low)
-        };
         // Under the writer word: a plain increment.
         let writes = self.writes.load(Ordering::Relaxed).wrapping_add(1);
         self.writes.store(writes, Ordering::Relaxed);
-        // A writer that turns counting off walks for a fenced reader that read the mode
-        // before an earlier switch to counted, published, and then re-checks the mode after
-        // this one's switch back. (One that turns counting on from a fenced shard walks if
-        // `SEEN` says so, as any writer of a fenced shard does.)
-        if writes.is_multiple_of(WRITE_RUN) {
-            let old = mode;
-            mode = self.end_write_run(tag, mode);
-            walk |= old == COUNTED && mode != COUNTED;
-        }
         self.write_site.store(
             site as *const Location<'static> as *mut _,
             Ordering::Relaxed,
         );
-        // A read this thread holds on this lock would never be released while we wait for
-        // readers: it is looked for where a reader is found, before any wait (the walk finds
-        // its slot, or the shared count its count), so that a write with no reader present
-        // does not look.
-        self.wait_for_readers(walk, site);
+        // A fenced shard that no fenced reader got into since the last writer let go has no
+        // uncounted reader that a walk could find: every reader there either set `SEEN`
+        // (which the exact compare-and-swap above would have seen) or finds this writer's
+        // tag when it re-checks. A write-heavy shard's readers all count themselves. So in
+        // either mode a write that does not end a run neither changes the mode nor walks:
+        // one branch; anything else (a bias to revoke, `SEEN`, the end of a run) is sorted
+        // out of line.
+        if !(low == FENCED || low == COUNTED) || writes.is_multiple_of(WRITE_RUN) {
+            self.write_mode_slow(tag, low, writes, site);
+        }
+        // Then no reader is left: with the writer word set no new reader gets in (see the
+        // module docs), and the readers that could not use a slot of their own record are on
+        // the shared count. Both waits (for a record, for the count) run the same backoff and
+        // deadlock detection: counted readers still publish their slots, so the wait-for
+        // graph finds them whichever way the writer waits. A read this thread holds on this
+        // lock would never be released while it waits: it is looked for where a reader is
+        // found, before any wait (the walk finds its slot, or the shared count its count), so
+        // that a write with no reader present does not look.
+        store_load_fence();
+        if self.shared_readers.load(Ordering::SeqCst) != 0 {
+            self.wait_for_shared_readers(site);
+        }
         let (data, access) = self.data.write_access();
         WriteGuard {
             lock: self,
@@ -917,19 +916,42 @@ impl<T> ShardLock<T> {
         }
     }
 
-    /// The mode a writer that took the word from the low bits `low` (not plain `FENCED`)
-    /// writes in, and whether it must walk the records: a reader-biased shard loses its
-    /// bias and is walked, a fenced shard with `SEEN` is walked, a write-heavy one is not.
-    #[inline]
-    fn write_mode(&self, tag: usize, low: usize) -> (usize, bool) {
-        match low {
+    /// What a writer that took the word from the low bits `low` does before it waits for
+    /// readers, when that is more than the plain case of `write_at` (`low` not plain
+    /// `FENCED` or `COUNTED`, or this write, its `writes`-th, ends a run): a reader-biased
+    /// shard loses its bias and is walked, a fenced shard with `SEEN` is walked, and at the
+    /// end of a run the mode may switch (see `end_write_run`).
+    #[cold]
+    #[inline(never)]
+    fn write_mode_slow(
+        &self,
+        tag: usize,
+        low: usize,
+        writes: u64,
+        site: &'static Location<'static>,
+    ) {
+        let (mut mode, mut walk) = match low {
             BIASED => {
                 // Under the writer word only this thread changes the mode.
                 self.revoke_bias(tag);
                 (FENCED, true)
             }
+            FENCED => (FENCED, false),
             COUNTED => (COUNTED, false),
             _ => (FENCED, true),
+        };
+        // A writer that turns counting off walks for a fenced reader that read the mode
+        // before an earlier switch to counted, published, and then re-checks the mode after
+        // this one's switch back. (One that turns counting on from a fenced shard walks if
+        // `SEEN` says so, as any writer of a fenced shard does.)
+        if writes.is_multiple_of(WRITE_RUN) {
+            let old = mode;
+            mode = self.end_write_run(tag, mode);
+            walk |= old == COUNTED && mode != COUNTED;
+        }
+        if walk {
+            store_load_fence();
+            self.wait_for_records(site);
         }
     }
 
@@ -981,22 +1003,6 @@ impl<T> ShardLock<T> {
             if let Err(deadlock) = wait.pause(&|| self.writer_holder()) {
                 deadlock.raise();
             }
-        }
-    }
-
-    /// Waits until no thread reads this lock. Called with the writer word set, so no new
-    /// reader can get in (see the module docs). Without `walk` (a write-heavy shard, whose
-    /// readers all count themselves) only the shared count is checked. Either wait runs the
-    /// same backoff and deadlock detection: counted readers still publish their slots, so the
-    /// wait-for graph finds them whichever way the writer waits.
-    #[inline]
-    fn wait_for_readers(&self, walk: bool, site: &'static Location<'static>) {
-        store_load_fence();
-        if walk {
-            self.wait_for_records(site);
-        }
-        if self.shared_readers.load(Ordering::SeqCst) != 0 {
-            self.wait_for_shared_readers(site);
         }
     }
 
