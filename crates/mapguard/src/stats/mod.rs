@@ -37,9 +37,9 @@
 //! stored key of the same hash, or looks it up inline), so the plain copy keeps the key in
 //! a register as a build without the feature does. In instruction counts
 //! (`examples/stats_off_ir.rs` under callgrind, 200 000 operations, against the same code
-//! built without the feature) off costs `ShardedMap` +2.7 % on `seed95` (88.7 against 86.4
-//! per operation), +2.5 % on `read-heavy` (86.7 / 84.6) and +2.9 % on `exchange` (106.6 /
-//! 103.6); `ReadMostlyMap` +2.2 % (100.4 / 98.2), +2.6 % (91.7 / 89.4) and +2.2 % (239.5 /
+//! built without the feature) off costs `ShardedMap` +2.2 % on `seed95` (92.9 against 90.9
+//! per operation), +2.3 % on `read-heavy` (89.7 / 87.7) and +3.8 % on `exchange` (98.1 /
+//! 94.5); `ReadMostlyMap` +2.2 % (100.4 / 98.2), +2.6 % (91.7 / 89.4) and +2.2 % (239.5 /
 //! 234.4); `LockedMap` +10 % (55.9 / 50.8), +9.7 % (54.5 / 49.7) and +10 % (81.1 / 73.4).
 //! For `ShardedMap` and `ReadMostlyMap` that is the test itself, two or three instructions
 //! (a load or a compare with memory, and the branch); `LockedMap` pays about two more, a
@@ -72,8 +72,8 @@
 //! `raw::held`). `examples/stats_cost.rs` measures all three maps with statistics off, on,
 //! and with a no-op observer, in one process. Under callgrind (`--ir`, one thread, 1 000 000
 //! operations), instructions per operation off / on / no-op observer: `ShardedMap` `seed95`
-//! 110.2 / 125.3 / 111.1, `read-heavy` 108.3 / 126.6 / 108.7, `exchange` 123.4 / 146.5 /
-//! 140.5; `ReadMostlyMap` 117.2 / 162.1 / 118.1, 108.1 / 155.7 / 108.5, 246.3 / 279.6 /
+//! 114.1 / 129.6 / 115.4, `read-heavy` 110.5 / 128.9 / 110.9, `exchange` 115.8 / 143.1 /
+//! 135.8; `ReadMostlyMap` 117.2 / 162.1 / 118.1, 108.1 / 155.7 / 108.5, 246.3 / 279.6 /
 //! 262.6; `LockedMap` 72.2 / 88.6 / 73.3, 70.8 / 89.9 / 71.2, 100.0 / 132.0 / 120.6. A
 //! counted read costs about 15 to 20 instructions more than a plain one (`ReadMostlyMap`'s,
 //! whose counting copy is out of line, about 45), a counted write about 25 to 35, an
