@@ -354,6 +354,20 @@ fn reclaim_all(map: Arc<Map>, log: &Log, live: usize) {
     );
 }
 
+/// Spawns a reader that gets key 1 (whose value is 10 to 12 while the model runs), runs
+/// `meanwhile` with the map and the value it read, and checks that the value it holds has not
+/// changed under it.
+fn spawn_holder_of_key_1(map: &Arc<Map>, meanwhile: fn(&Map, u64)) -> thread::JoinHandle<()> {
+    let map = Arc::clone(map);
+    thread::spawn(move || {
+        let held = map.get(&1).expect("key 1 stays present");
+        let first = held.read();
+        assert!(matches!(first, 10..=12), "read {first}");
+        meanwhile(&map, first);
+        assert_eq!(held.read(), first, "a held value changed under its reader");
+    })
+}
+
 #[test]
 fn map_read_while_an_insert_grows_the_table() {
     model(|| {
@@ -570,17 +584,9 @@ fn map_a_value_stamped_late_waits_for_its_reader() {
         map.insert(Key::new(1), Value::new(&log, 10));
         map.reclaim();
 
-        let reader = {
-            let map = Arc::clone(&map);
-            thread::spawn(move || {
-                // Held while the writer retires it, stamps it with the next retirement and
-                // reclaims: it must stay whole until dropped.
-                let held = map.get(&1).expect("key 1 stays present");
-                let first = held.read();
-                assert!(matches!(first, 10..=12), "read {first}");
-                assert_eq!(held.read(), first, "a held value changed under its reader");
-            })
-        };
+        // Held while the writer retires it, stamps it with the next retirement and reclaims:
+        // it must stay whole until dropped.
+        let reader = spawn_holder_of_key_1(&map, |_, _| {});
         // Two overwrites, then a reclaim: the garbage list stamps value 10 only at the second
         // retirement (loom's stamp batch is two), with the epoch read then.
         map.insert(Key::new(1), Value::new(&log, 11));
@@ -671,19 +677,12 @@ fn map_a_held_value_box_is_not_reused_by_later_overwrites() {
         let log = std::sync::Arc::new(Log::default());
         let map = map_with(&log, 1..2);
 
-        let reader = {
-            let map = Arc::clone(&map);
-            thread::spawn(move || {
-                // Held across overwrites whose boxes may be refilled from the shard's spares:
-                // the box it points to must not be one of them while it is held.
-                let held = map.get(&1).expect("key 1 stays present");
-                let first = held.read();
-                assert!(matches!(first, 10..=12), "read {first}");
-                let later = read(&map, 1).expect("key 1 stays present");
-                assert!(later >= first, "read {first} then {later}");
-                assert_eq!(held.read(), first, "a held value changed under its reader");
-            })
-        };
+        // Held across overwrites whose boxes may be refilled from the shard's spares: the box
+        // it points to must not be one of them while it is held.
+        let reader = spawn_holder_of_key_1(&map, |map, first| {
+            let later = read(map, 1).expect("key 1 stays present");
+            assert!(later >= first, "read {first} then {later}");
+        });
         // Each reclaim turns the replaced value's box into a spare once no reader holds it,
         // and the next overwrite refills that box.
         map.insert(Key::new(1), Value::new(&log, 11));
