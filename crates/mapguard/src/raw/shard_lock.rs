@@ -964,7 +964,7 @@ impl<T> ShardLock<T> {
             return;
         }
         if let Some(read_site) = LOCAL.with(|local| local.held_site(self.addr())) {
-            self.release_writer();
+            self.abandon_writer();
             self.self_deadlock("write", site, "a read guard", Some(read_site));
         }
     }
@@ -1072,12 +1072,31 @@ impl<T> ShardLock<T> {
     /// that the readers it waited for, and new readers, can go on) and panics.
     #[cold]
     fn withdraw_writer(&self, deadlock: waitfor::Deadlock) -> ! {
-        self.release_writer();
+        self.abandon_writer();
         deadlock.raise()
     }
 
+    /// Gives the writer word back *without having waited for the readers* (a writer that
+    /// found its own thread's read, or that gives up its wait to end a deadlock), leaving the
+    /// shard fenced with `SEEN`, whatever mode it was in: the readers it did not wait for are
+    /// still inside, and the next writer must find them.
+    ///
+    /// [`release_writer`](Self::release_writer) would keep the mode and clear `SEEN`, which
+    /// says that no fenced reader got in since the last writer let go: the next writer of a
+    /// fenced shard would then skip the walk over the records and take the shard while those
+    /// readers still read it. With `SEEN` set it walks; a write-heavy shard's counted readers
+    /// are on the shared count, which every writer checks in every mode, and the readers that
+    /// a writer turning counting on did not wait for yet are in the records, which the walk
+    /// covers. A reader that publishes meanwhile finds `FENCED | SEEN` and keeps its read, or
+    /// finds the next writer's tag and backs off, as after any release.
+    #[cold]
+    fn abandon_writer(&self) {
+        self.state.store(FENCED | SEEN, Ordering::Release);
+    }
+
     /// Gives the writer word back, keeping the mode (called by its holder, the only thread
-    /// that changes the state meanwhile).
+    /// that changes the state meanwhile, once no reader is left: see
+    /// [`abandon_writer`](Self::abandon_writer) for a holder that gives up before that).
     #[inline]
     fn release_writer(&self) {
         let mode = self.state.load(Ordering::Relaxed) & MODE;

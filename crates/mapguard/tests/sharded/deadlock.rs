@@ -1094,3 +1094,141 @@ fn insert_while_holding_get_on_a_write_heavy_shard_panics() {
     assert_eq!(map.get_cloned(&key), Some(1));
     assert_usable(&map);
 }
+
+/// How long a write that must wait for a guard is given to (wrongly) complete before the test
+/// decides that it waits.
+const MUST_WAIT: Duration = Duration::from_millis(200);
+
+/// Spawns a thread that sets `key` to `value` in `map`; the flag says when it has.
+fn spawn_writer(map: &Arc<Map>, key: u64, value: u64) -> (JoinHandle<()>, Arc<AtomicBool>) {
+    let (map, done) = (Arc::clone(map), Arc::new(AtomicBool::new(false)));
+    let flag = Arc::clone(&done);
+    let writer = std::thread::spawn(move || {
+        map.insert(key, value);
+        flag.store(true, Ordering::SeqCst);
+    });
+    (writer, done)
+}
+
+/// A writer that finds its own thread's read guard gives the shard's writer word back without
+/// having waited for the readers, and panics. The shard must still make every later writer
+/// wait for the readers inside: a second write from the same thread panics again, and a write
+/// from another thread waits until the guard is gone. (Before the fix the word went back
+/// looking like a shard nobody had read, the next writer skipped the readers, and `remove`
+/// dropped the value the guard pointed to.)
+fn writes_after_a_caught_self_deadlock_wait_for(map: &Arc<Map>, key: u64, what: &str) {
+    let guard = map.get(&key).unwrap();
+    let value = *guard;
+    let first = expect_panic(|| map.insert(key, value + 1));
+    assert!(first.contains("deadlock avoided"), "{what}: {first}");
+    let second = expect_panic(|| map.remove(&key));
+    assert!(
+        second.contains("deadlock avoided"),
+        "{what}: a second write of the shard while this thread reads it: {second}"
+    );
+    let third = expect_panic(|| map.insert(key, value + 1));
+    assert!(third.contains("deadlock avoided"), "{what}: {third}");
+    let (writer, done) = spawn_writer(map, key, value + 2);
+    std::thread::sleep(MUST_WAIT);
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "{what}: another thread's write completed while this thread holds a read guard"
+    );
+    assert_eq!(
+        *guard, value,
+        "{what}: the value changed under a live read guard"
+    );
+    drop(guard);
+    within_timeout(
+        "the other thread's write once the guard is gone",
+        move || writer.join().unwrap(),
+    );
+    assert!(done.load(Ordering::SeqCst));
+    assert_eq!(map.get_cloned(&key), Some(value + 2), "{what}");
+}
+
+/// In each mode a shard can be in when the write finds the guard: never written (reader-biased
+/// where the platform allows it), fenced after writes, fenced and read since the last write,
+/// and write-heavy.
+#[test]
+fn writes_after_a_caught_self_deadlock_still_wait_for_the_guard() {
+    let written = one_shard();
+    written.insert(1, 10);
+    writes_after_a_caught_self_deadlock_wait_for(&written, 1, "fenced, written once");
+
+    let read = one_shard();
+    read.insert(1, 10);
+    read.insert(1, 11);
+    drop(read.get(&1));
+    writes_after_a_caught_self_deadlock_wait_for(&read, 1, "fenced, read since the write");
+
+    // Reads of a shard left unwritten for a while turn its reader bias back on (where the
+    // platform has the heavy barrier it needs; elsewhere the shard stays fenced).
+    let quiet = one_shard();
+    quiet.insert(1, 10);
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(20));
+        for _ in 0..1024 {
+            drop(quiet.get(&1));
+        }
+    }
+    writes_after_a_caught_self_deadlock_wait_for(&quiet, 1, "quiet (reader-biased)");
+
+    let (heavy, keys) = write_heavy_detecting_map();
+    writes_after_a_caught_self_deadlock_wait_for(&heavy, keys[1][0], "write-heavy");
+    writes_after_a_caught_self_deadlock_wait_for(&heavy, keys[3][0], "written once of many");
+}
+
+/// The same after a cross-thread deadlock is resolved: the writer that gives up gives its word
+/// back while the other thread's guard is still inside that shard, and a third thread's write
+/// there must wait for that guard.
+#[test]
+fn a_write_after_a_deadlock_resolution_waits_for_the_survivors_guard() {
+    let (map, keys) = detecting_map();
+    let barrier = Arc::new(Barrier::new(2));
+    let (survivor_tx, survivor_rx) = mpsc::channel::<usize>();
+    let mut releases = Vec::new();
+    let mut party = |name, own: usize, other: usize| {
+        let map = Arc::clone(&map);
+        let (held, target) = (keys[own][0], keys[other][1]);
+        let survivor = survivor_tx.clone();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        releases.push(release_tx);
+        spawn_party(name, &barrier, move |barrier| {
+            let held_line = line!() + 1;
+            let guard = map.get(&held).unwrap();
+            barrier.wait();
+            let call_line = line!() + 1;
+            let message = panic_of(|| map.insert(target, 100));
+            if message.is_none() {
+                // Still holding the guard: let the test write into this shard meanwhile.
+                survivor.send(own).unwrap();
+                release_rx.recv().unwrap();
+            }
+            assert_eq!(
+                *guard, own as u64,
+                "the value changed under a live read guard"
+            );
+            drop(guard);
+            (message, held_line, call_line)
+        })
+    };
+    let parties = vec![party("reader-a", 1, 2), party("reader-b", 2, 1)];
+    drop(survivor_tx);
+    let shard = survivor_rx
+        .recv_timeout(TIMEOUT)
+        .expect("one party survives the deadlock and reports its shard");
+    let (writer, done) = spawn_writer(&map, keys[shard][0], 999);
+    std::thread::sleep(MUST_WAIT);
+    let wrote = done.load(Ordering::SeqCst);
+    for release in releases {
+        let _ = release.send(());
+    }
+    assert!(
+        !wrote,
+        "a third thread's write into shard {shard} completed while the survivor held a guard there"
+    );
+    expect_one_deadlock_report("get + insert, AB-BA, then a third writer", parties, &[1, 2]);
+    within_timeout("the third thread's write", move || writer.join().unwrap());
+    assert_eq!(map.get_cloned(&keys[shard][0]), Some(999));
+}

@@ -444,3 +444,155 @@ fn short_lived_reader_threads_leave_no_reads_behind() {
     }
     assert!(map.iter().all(|e| *e.value() >> 32 == 20));
 }
+
+/// How long [`nested_iteration_with_writers_never_changes_a_guarded_string`] runs, in seconds
+/// (`MAPGUARD_NESTED_SECS`, 3 by default).
+fn nested_stress_duration() -> std::time::Duration {
+    let secs = std::env::var("MAPGUARD_NESTED_SECS")
+        .ok()
+        .and_then(|secs| secs.parse().ok())
+        .unwrap_or(3);
+    std::time::Duration::from_secs(secs)
+}
+
+/// A heap value that says which key and generation it was written for and carries a checksum
+/// of both, so that a reader can tell a value freed and reused (or half written) from a real one.
+fn checked_string(key: u64, generation: u64) -> String {
+    let sum = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ generation.wrapping_mul(0xc2b2_ae35);
+    format!("{key:>6}:{generation:>10}:{sum:016x}:{}", "-".repeat(24))
+}
+
+#[track_caller]
+fn check_string(key: u64, value: &str) {
+    let generation = value
+        .split(':')
+        .nth(1)
+        .and_then(|generation| generation.trim().parse().ok())
+        .unwrap_or_else(|| panic!("key {key}: not a value of this test: {value:?}"));
+    assert_eq!(
+        value,
+        checked_string(key, generation),
+        "key {key}: corrupt value"
+    );
+}
+
+/// Runs `body`, letting through only the map's own deadlock reports (the map resolves the real
+/// deadlocks that nested iteration and writers make by failing one waiter); any other panic
+/// fails the test. Whether `body` ran to its end.
+fn unless_deadlock_resolved(body: impl FnOnce()) -> bool {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(()) => true,
+        Err(payload) => {
+            let message = crate::common::panic_message(&*payload);
+            assert!(
+                message.starts_with("mapguard: deadlock detected"),
+                "not a deadlock report: {message}"
+            );
+            false
+        }
+    }
+}
+
+/// Two threads iterate the map nested (an `iter()` inside an `iter()` loop) while two threads
+/// overwrite, remove and re-insert `String` values. Nested iteration with writers makes real
+/// cross-thread deadlocks (a reader holding shard i waits behind a writer queued on shard j,
+/// whose readers wait behind a writer queued on i), which the map resolves by failing one
+/// waiter. Every value a guard shows must stay as it was for the guard's whole life and carry
+/// a valid checksum: a writer let in while a reader is inside would change or free it.
+#[test]
+fn nested_iteration_with_writers_never_changes_a_guarded_string() {
+    const KEYS: u64 = 32;
+    let map: Arc<ShardedMap<u64, String>> = Arc::new(
+        ShardedMap::builder()
+            .shards(4)
+            .deadlock_check_after(std::time::Duration::from_millis(1))
+            .build()
+            .unwrap(),
+    );
+    for key in 0..KEYS {
+        map.insert(key, checked_string(key, 0));
+    }
+    let deadline = std::time::Instant::now() + nested_stress_duration();
+    let mut threads = Vec::new();
+    for id in 0..2u64 {
+        let map = Arc::clone(&map);
+        threads.push(std::thread::spawn(move || {
+            #[cfg(feature = "lockdep")]
+            let _recorder = crate::lockdep::Recorder::install();
+            let (mut passes, mut resolved) = (0u64, 0u64);
+            while std::time::Instant::now() < deadline {
+                let finished = unless_deadlock_resolved(|| {
+                    // The outer iterator read-locks each shard for as long as it walks it:
+                    // the shard's contents, as the first inner pass finds them, must stay as
+                    // they are until it moves on.
+                    let mut shard = usize::MAX;
+                    let mut held: Vec<(u64, String)> = Vec::new();
+                    for outer in map.iter() {
+                        check_string(*outer.key(), outer.value());
+                        let mut now = Vec::new();
+                        for inner in map.iter() {
+                            check_string(*inner.key(), inner.value());
+                            if inner.shard() == outer.shard() {
+                                now.push((*inner.key(), inner.value().clone()));
+                            }
+                        }
+                        if outer.shard() != shard {
+                            shard = outer.shard();
+                            held = now;
+                        } else {
+                            assert_eq!(
+                                now, held,
+                                "iterator {id}: shard {shard} changed while the iterator \
+                                 read-locked it"
+                            );
+                        }
+                    }
+                });
+                passes += u64::from(finished);
+                resolved += u64::from(!finished);
+            }
+            (passes, resolved)
+        }));
+    }
+    for id in 0..2u64 {
+        let map = Arc::clone(&map);
+        threads.push(std::thread::spawn(move || {
+            #[cfg(feature = "lockdep")]
+            let _recorder = crate::lockdep::Recorder::install();
+            let mut rng = Rng(0x5eed_0000 + id);
+            let (mut writes, mut resolved) = (0u64, 0u64);
+            let mut generation = id << 40;
+            while std::time::Instant::now() < deadline {
+                generation += 1;
+                let key = rng.next() % KEYS;
+                let finished = unless_deadlock_resolved(|| {
+                    if generation % 4 == 0 {
+                        if let Some(old) = map.remove(&key) {
+                            check_string(key, &old);
+                        }
+                        map.insert(key, checked_string(key, generation));
+                    } else if let Some(old) = map.insert(key, checked_string(key, generation)) {
+                        check_string(key, &old);
+                    }
+                });
+                writes += u64::from(finished);
+                resolved += u64::from(!finished);
+            }
+            (writes, resolved)
+        }));
+    }
+    let mut totals = Vec::new();
+    for thread in threads {
+        totals.push(thread.join().expect("no corrupt value, no other panic"));
+    }
+    eprintln!("nested iteration with writers: (done, deadlocks resolved) per thread {totals:?}");
+    assert!(
+        totals.iter().all(|&(done, _)| done > 0),
+        "every thread got work done: {totals:?}"
+    );
+    for key in 0..KEYS {
+        if let Some(value) = map.get_cloned(&key) {
+            check_string(key, &value);
+        }
+    }
+}
