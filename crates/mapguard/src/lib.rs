@@ -125,6 +125,11 @@ pub use read_mostly::{ReadMostlyMap, ReadMostlyMapBuilder};
 #[cfg(loom)]
 #[doc(hidden)]
 pub use raw::epoch::{Domain as LoomDomain, Record as LoomRecord};
+/// A model's way to make a wait give up as a resolved deadlock does, public only under
+/// `--cfg loom` for the shard lock's model (`tests/loom_sharded.rs`); not part of the API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub use raw::waitfor::loom_give_up;
 pub use sharded::{
     Action, Computed, DefaultHashBuilder, Entry, KeyRef, OccupiedEntry, OccupiedError, Ref, RefMut,
     ShardedMap, ShardedMapBuilder, VacantEntry,

@@ -1,8 +1,10 @@
 //! Loom models of `ShardedMap`'s shard lock: the reader/writer handshake through per-thread
 //! records (in a thread's first slot and in another), a writer skipping the walk of a
 //! fenced shard no reader got into, recursive reads with a writer waiting,
-//! downgrade, two writers, and reads and iteration while a writer grows, shrinks and rebuilds
-//! the shard's table.
+//! downgrade, two writers, reads and iteration while a writer grows, shrinks and rebuilds
+//! the shard's table, and the two paths on which a writer gives its word back without having
+//! waited for the readers (it found its own thread's read; it gave up its wait to end a
+//! deadlock), each followed by another writer.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p mapguard --test loom_sharded --release`.
 //! Under loom every guard holds a tracked access to the shard's data, so a read that could
@@ -11,6 +13,8 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use loom::sync::Arc;
 use loom::thread;
@@ -217,4 +221,97 @@ fn iteration_vs_removal_and_shrink() {
             "shrink_to_fit did not rebuild the table"
         );
     });
+}
+
+/// The writes a model's shard has had before its read, for the shard's mode: under loom every
+/// second write switches between fenced and write-heavy, so one to four writes cover both
+/// modes and both switches.
+const PREFILLS: std::ops::RangeInclusive<u64> = 1..=4;
+
+/// Keeps the expected panics of the `writer_that_*` models (one per execution) off the output;
+/// every other panic is printed as usual.
+fn quiet_expected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !(message.starts_with("mapguard: deadlock avoided")
+                || message.starts_with("mapguard: deadlock detected (forced by the loom model)"))
+            {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A thread holding a read guard writes the same shard: the writer finds its own read, gives
+/// the writer word back without waiting, and panics ("deadlock avoided"). Then another
+/// thread writes the shard: it must wait for the guard, which is still inside (a data race
+/// under loom otherwise). The word given back must not look like that of a shard nobody read.
+/// Built with `--cfg mapguard_broken_abandon` (the word given back as a writer that waited
+/// gives it) this model and the next fail with a data race.
+#[test]
+fn writer_that_finds_its_own_read_then_another_writer() {
+    quiet_expected_panics();
+    for prefill in PREFILLS {
+        model(move || {
+            let map = one_shard();
+            for _ in 0..prefill {
+                map.insert(1, 10);
+            }
+            let guard = map.get(&1).unwrap();
+            let own = catch_unwind(AssertUnwindSafe(|| map.insert(1, 11)));
+            assert!(
+                own.is_err(),
+                "a write under this thread's own read must panic"
+            );
+            let writer = {
+                let map = Arc::clone(&map);
+                thread::spawn(move || {
+                    map.insert(1, 20);
+                })
+            };
+            assert_eq!(*guard, 10);
+            drop(guard);
+            writer.join().unwrap();
+            assert_eq!(map.get_cloned(&1), Some(20));
+        });
+    }
+}
+
+/// A writer waiting for a reader gives up its wait as the resolution of a deadlock makes it
+/// do (loom has no clock for the detector, so the model asks for it), gives the writer word
+/// back while the reader is still inside, and panics; then it writes again. The second write
+/// must wait for the reader.
+#[test]
+fn writer_that_gives_up_its_wait_then_writes_again() {
+    quiet_expected_panics();
+    for prefill in PREFILLS {
+        model(move || {
+            let map = one_shard();
+            for _ in 0..prefill {
+                map.insert(1, 10);
+            }
+            let guard = map.get(&1).unwrap();
+            let writer = {
+                let map = Arc::clone(&map);
+                thread::spawn(move || {
+                    mapguard::loom_give_up::give_up_next_wait_for_readers();
+                    // It waits (and gives up) only if the reader is still inside.
+                    let _ = catch_unwind(AssertUnwindSafe(|| map.insert(1, 11)));
+                    map.insert(1, 20);
+                })
+            };
+            assert_eq!(*guard, 10);
+            drop(guard);
+            writer.join().unwrap();
+            assert_eq!(map.get_cloned(&1), Some(20));
+        });
+    }
 }

@@ -1091,7 +1091,12 @@ impl<T> ShardLock<T> {
     /// finds the next writer's tag and backs off, as after any release.
     #[cold]
     fn abandon_writer(&self) {
+        #[cfg(not(mapguard_broken_abandon))]
         self.state.store(FENCED | SEEN, Ordering::Release);
+        // A deliberately broken variant for the loom models `writer_that_*` (the release of
+        // a writer that waited): the next writer of a fenced shard skips the readers.
+        #[cfg(mapguard_broken_abandon)]
+        self.release_writer();
     }
 
     /// Gives the writer word back, keeping the mode (called by its holder, the only thread

@@ -249,8 +249,14 @@ impl WaitPoint {
         self.rounds = self.rounds.saturating_add(1);
         #[cfg(loom)]
         {
-            // Loom has no clock and the graph is diagnostics only: just let others run.
+            // Loom has no clock and the graph is diagnostics only: just let others run, unless
+            // the model asked this thread to give up its wait as a deadlock's resolution does.
             let _ = blocker;
+            if loom_give_up::take(self.mode) {
+                return Err(Deadlock {
+                    message: "mapguard: deadlock detected (forced by the loom model)".to_owned(),
+                });
+            }
             super::primitive::pause(self.rounds);
             Ok(())
         }
@@ -594,4 +600,29 @@ fn report(nodes: &[Node], cycle: &[(usize, Hold)]) -> String {
          guard (copy the value out) before calling the map again.",
     );
     message
+}
+
+/// Under `--cfg loom`, which has no clock for the detector: a model makes a thread's next wait
+/// of a given kind end as a confirmed deadlock would, so that the paths that undo a wait (a
+/// writer giving its word back while readers are inside) are explored.
+#[cfg(loom)]
+pub mod loom_give_up {
+    use std::cell::Cell;
+
+    use super::WaitMode;
+
+    loom::thread_local! {
+        static NEXT_READERS_WAIT: Cell<bool> = Cell::new(false);
+    }
+
+    /// This thread's next wait of a writer for the readers of a shard gives up at its first
+    /// pause, as a deadlock's resolution makes it do.
+    pub fn give_up_next_wait_for_readers() {
+        NEXT_READERS_WAIT.with(|next| next.set(true));
+    }
+
+    /// Whether the wait in `mode` must give up now (once per request).
+    pub(super) fn take(mode: WaitMode) -> bool {
+        matches!(mode, WaitMode::Readers) && NEXT_READERS_WAIT.with(|next| next.replace(false))
+    }
 }
