@@ -33,6 +33,13 @@
 //!   **panics with both call sites** instead of deadlocking; threads that wait for each
 //!   other's guards panic in one of them (see below).
 //! - User closures that panic leave the map consistent and unlocked; there is no poisoning.
+//!   So every map is [`UnwindSafe`](std::panic::UnwindSafe) and
+//!   [`RefUnwindSafe`](std::panic::RefUnwindSafe), as `std`'s locks are: `catch_unwind`
+//!   around a call that uses the map needs no `AssertUnwindSafe`. (A value that a panicking
+//!   closure had partly changed stays as the closure left it.)
+//! - Guards are `!Send` (they must be dropped by the thread that took them, which also makes
+//!   holding one across an `.await` in a spawned future a compile error) and `Sync` when the
+//!   key and value are: a `&Ref` may be shared with scoped threads.
 //! - Iteration sees every key that is present for the whole iteration exactly once.
 //!
 //! ## Deadlocks: never a silent hang

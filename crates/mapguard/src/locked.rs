@@ -63,6 +63,8 @@ mod traced {
 
     use lockdep::foreign::{Access, LockClass, Token};
 
+    use crate::raw::Unshared;
+
     use crate::raw::lock_stats::{LockStats, WaitKind};
     use crate::raw::std_lock::{self, RwLock};
 
@@ -89,7 +91,10 @@ mod traced {
                 .acquire_at(self, Access::Read, Location::caller());
             let guard = self.inner.read();
             token.acquired();
-            TableReadGuard { guard, token }
+            TableReadGuard {
+                guard,
+                token: Unshared::new(token),
+            }
         }
 
         #[track_caller]
@@ -99,7 +104,10 @@ mod traced {
                 .acquire_at(self, Access::Write, Location::caller());
             let guard = self.inner.write();
             token.acquired();
-            TableWriteGuard { guard, token }
+            TableWriteGuard {
+                guard,
+                token: Unshared::new(token),
+            }
         }
 
         /// [`read`](Self::read), timing the wait into `waits` when the lock is taken.
@@ -116,7 +124,10 @@ mod traced {
                 }
             };
             token.acquired();
-            TableReadGuard { guard, token }
+            TableReadGuard {
+                guard,
+                token: Unshared::new(token),
+            }
         }
 
         /// [`write`](Self::write), timing the wait into `waits` when the lock is taken.
@@ -133,13 +144,18 @@ mod traced {
                 }
             };
             token.acquired();
-            TableWriteGuard { guard, token }
+            TableWriteGuard {
+                guard,
+                token: Unshared::new(token),
+            }
         }
     }
 
+    // The registrations are `Unshared`: a `Token` is `!Sync` (its methods act on the calling
+    // thread's bookkeeping), and a guard is shared only for its `Deref`.
     pub(super) struct TableReadGuard<'a, T> {
         guard: std_lock::ReadGuard<'a, T>,
-        token: Token,
+        token: Unshared<Token>,
     }
 
     impl<'a, T> TableReadGuard<'a, T> {
@@ -174,7 +190,7 @@ mod traced {
 
     pub(super) struct MappedReadGuard<'a, T, U> {
         guard: std_lock::MappedReadGuard<'a, T, U>,
-        _token: Token,
+        _token: Unshared<Token>,
     }
 
     impl<T, U> Deref for MappedReadGuard<'_, T, U> {
@@ -186,13 +202,13 @@ mod traced {
 
     pub(super) struct TableWriteGuard<'a, T> {
         guard: std_lock::WriteGuard<'a, T>,
-        token: Token,
+        token: Unshared<Token>,
     }
 
     impl<'a, T> TableWriteGuard<'a, T> {
         pub(super) fn downgrade(this: Self) -> TableReadGuard<'a, T> {
             let mut token = this.token;
-            token.downgrade(Access::Read);
+            token.get_mut().downgrade(Access::Read);
             TableReadGuard {
                 guard: std_lock::WriteGuard::downgrade(this.guard),
                 token,
@@ -292,7 +308,7 @@ pub struct LockedMap<K, V, S = DefaultHashBuilder> {
 }
 
 /// A read guard on one entry of a [`LockedMap`]: the whole map stays read-locked while it
-/// lives. Dereferences to the value.
+/// lives. Dereferences to the value. `!Send`; [`Sync`](crate#what-blocks-and-what-never-does) when `K` and `V` are.
 ///
 /// # Examples
 /// ```
@@ -617,6 +633,12 @@ impl<K, V, S> fmt::Debug for LockedMapBuilder<K, V, S> {
             .finish_non_exhaustive()
     }
 }
+
+// A panic anywhere in the map's operations, user closures included, leaves the map
+// consistent and unlocked (crate docs, "What blocks and what never does"), so it may be
+// observed after one.
+impl<K, V, S> std::panic::UnwindSafe for LockedMap<K, V, S> {}
+impl<K, V, S> std::panic::RefUnwindSafe for LockedMap<K, V, S> {}
 
 impl<K, V> LockedMap<K, V, DefaultHashBuilder> {
     /// An empty map with the default hasher; allocates nothing until the first insert.

@@ -336,6 +336,10 @@ pub(crate) struct EpochGuard {
     _not_send: PhantomData<*const ()>,
 }
 
+// SAFETY: a shared reference to a pin gives access to nothing; it only keeps the owning
+// thread pinned until that thread drops it (it stays `!Send`).
+unsafe impl Sync for EpochGuard {}
+
 /// Pins the calling thread (see [`EpochGuard`]).
 #[inline(always)]
 pub(crate) fn pin() -> EpochGuard {

@@ -14,6 +14,7 @@
 //! - [`lock_stats`]: contention figures of a shard lock (slow paths only); [`usdt`]: static
 //!   probes (feature `usdt`; the probe macro emits inline assembly).
 //! - [`held`]: a shared value with a plain pointer to it (the write observer's hot path).
+//! - [`unshared`]: a value no shared reference reaches (lockdep registrations in `Sync` guards).
 
 mod barrier;
 pub(crate) mod epoch;
@@ -27,8 +28,12 @@ pub(crate) mod read_mostly;
 pub(crate) mod readers;
 pub(crate) mod shard_lock;
 pub(crate) mod std_lock;
+#[cfg(feature = "lockdep")]
+mod unshared;
 pub(crate) mod usdt;
 pub(crate) mod waitfor;
 
 pub(crate) use lock_class::MapId;
 pub(crate) use shard_lock::{ReadGuard, ShardLock, WriteGuard};
+#[cfg(feature = "lockdep")]
+pub(crate) use unshared::Unshared;

@@ -562,6 +562,10 @@ pub(crate) struct Pinned<'a, K, V> {
     _borrow: PhantomData<&'a (K, V)>,
 }
 
+// SAFETY: a shared reference to a pinned entry gives out `&K` and `&V` only, valid while the
+// pin (kept by the owning thread, `!Send`) lives: sharing it is sound when both may be shared.
+unsafe impl<K: Sync, V: Sync> Sync for Pinned<'_, K, V> {}
+
 impl<'a, K, V> Pinned<'a, K, V> {
     /// # Safety
     /// `guard` is alive since before `key` and `value` were loaded from the map, with the map

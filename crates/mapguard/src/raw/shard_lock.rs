@@ -1170,6 +1170,13 @@ pub(crate) struct ReadGuard<'a, T, U: ?Sized = T> {
     _not_send: PhantomData<(*const (), &'a U)>,
 }
 
+// SAFETY: a shared reference to a read guard gives out only `&U` (through `Deref`) and the
+// shard's index; a recursive read through it (`reread`) is an ordinary read of the calling
+// thread, published in that thread's own record. The guard stays `!Send`: its release must run
+// on the thread whose record holds the read. So sharing it is sound when `U` (and the data it
+// points into) may be shared.
+unsafe impl<T: Sync, U: ?Sized + Sync> Sync for ReadGuard<'_, T, U> {}
+
 impl<'a, T> ReadGuard<'a, T> {
     fn new(lock: &'a ShardLock<T>, hold: ReadHold) -> Self {
         let (data, access) = lock.data.read_access();
@@ -1272,6 +1279,11 @@ pub(crate) struct WriteGuard<'a, T> {
     token: Token,
     _not_send: PhantomData<*const ()>,
 }
+
+// SAFETY: a shared reference to a write guard gives out only `&T` (`DerefMut` needs
+// `&mut`), while the writer word keeps every other access out, as `std::sync::MutexGuard` is
+// `Sync` when `T` is. The guard stays `!Send`: it must be released by its own thread.
+unsafe impl<T: Sync> Sync for WriteGuard<'_, T> {}
 
 impl<'a, T> WriteGuard<'a, T> {
     /// Turns the write lock into a read lock without letting another writer in between.

@@ -135,7 +135,8 @@ pub struct ReadMostlyMap<K, V, S = DefaultHashBuilder> {
 ///
 /// It stays valid while it lives, even if the key is overwritten or removed meanwhile (it then
 /// shows the value it was created with). It keeps the calling thread pinned, which delays the
-/// freeing of replaced entries in the whole process: drop it soon. `!Send`.
+/// freeing of replaced entries in the whole process: drop it soon. `!Send`; [`Sync`](crate#what-blocks-and-what-never-does) when `K` and
+/// `V` are.
 ///
 /// # Examples
 /// ```
@@ -209,6 +210,12 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for Ref<'_, K, V> {
             .finish()
     }
 }
+
+// A panic anywhere in the map's operations, user closures included, leaves the map
+// consistent and unlocked (crate docs, "What blocks and what never does"), so it may be
+// observed after one.
+impl<K, V, S> std::panic::UnwindSafe for ReadMostlyMap<K, V, S> {}
+impl<K, V, S> std::panic::RefUnwindSafe for ReadMostlyMap<K, V, S> {}
 
 impl<K, V> ReadMostlyMap<K, V, DefaultHashBuilder> {
     /// An empty map with the default shard count and hasher. Allocates no table until the first

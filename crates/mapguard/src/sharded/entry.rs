@@ -7,7 +7,8 @@ use super::{RefMut, Table};
 use crate::raw::WriteGuard;
 
 /// The entry for one key, from [`ShardedMap::entry`](super::ShardedMap::entry). Its shard
-/// stays write-locked until the entry, or the [`RefMut`] it turns into, is dropped.
+/// stays write-locked until the entry, or the [`RefMut`] it turns into, is dropped. Like
+/// every guard it is `!Send`, and [`Sync`](crate#what-blocks-and-what-never-does) when `K` and `V` are (and `S`, for a vacant entry).
 ///
 /// # Examples
 /// ```

@@ -337,6 +337,12 @@ pub struct ShardedMap<K, V, S = DefaultHashBuilder> {
     instr: Slot<K>,
 }
 
+// A panic anywhere in the map's operations, user closures included, leaves the map
+// consistent and unlocked (crate docs, "What blocks and what never does"), so it may be
+// observed after one.
+impl<K, V, S> std::panic::UnwindSafe for ShardedMap<K, V, S> {}
+impl<K, V, S> std::panic::RefUnwindSafe for ShardedMap<K, V, S> {}
+
 impl<K, V> ShardedMap<K, V, DefaultHashBuilder> {
     /// An empty map with the default shard count and hasher.
     ///

@@ -11,7 +11,8 @@ use crate::raw::{ReadGuard, WriteGuard};
 ///
 /// While it lives, its shard is read-locked: writers to that shard wait, and a write to that
 /// shard from the same thread panics instead of deadlocking. It cannot be sent to another
-/// thread, and it cannot outlive its map.
+/// thread (`!Send`), but it can be shared with one: it is [`Sync`](crate#what-blocks-and-what-never-does) when `K` and `V` are. It
+/// cannot outlive its map.
 ///
 /// # Examples
 /// ```
@@ -140,7 +141,7 @@ impl<K: fmt::Debug, V> fmt::Debug for KeyRef<'_, K, V> {
 
 /// A write guard on one entry of a [`ShardedMap`](super::ShardedMap); derefs (mutably) to the
 /// value. While it lives its shard is write-locked: every other access to that shard waits,
-/// and one from this thread panics.
+/// and one from this thread panics. `!Send`; [`Sync`](crate#what-blocks-and-what-never-does) when `K` and `V` are.
 ///
 /// # Examples
 /// ```
