@@ -1108,6 +1108,37 @@ impl<T> ShardLock<T> {
         self.state.store(mode, Ordering::Release);
     }
 
+    /// Panics ("deadlock avoided") if this thread holds a guard on this lock: for an operation
+    /// at `site` (`what`, such as "par_retain") that hands the shard to other threads and
+    /// waits for them. They would wait for this thread's guard (a write guard, or a read
+    /// guard once a writer queues on the shard) while it waits for them, and no lock-level
+    /// detection sees a wait for another thread's work.
+    #[cold]
+    pub(crate) fn assert_not_held_for(&self, what: &str, site: &'static Location<'static>) {
+        let held = if self.state.load(Ordering::Relaxed) & WRITER == thread_tag() {
+            Some(("the write lock", self.write_site()))
+        } else {
+            LOCAL
+                .try_with(|local| local.held_site(self.addr()))
+                .ok()
+                .flatten()
+                .map(|read_site| ("a read guard", Some(read_site)))
+        };
+        if let Some((held, held_site)) = held {
+            let held_at = match held_site {
+                Some(at) => format!("taken at {at}"),
+                None => "taken at an unknown site".to_owned(),
+            };
+            panic!(
+                "mapguard: deadlock avoided: {what} at {site} hands shard {} of this map to \
+                 other threads and waits for them, but this thread holds {held} on that shard, \
+                 {held_at}; they could wait for it forever. Drop the guard before calling \
+                 {what}.",
+                self.index,
+            );
+        }
+    }
+
     fn write_site(&self) -> Option<&'static Location<'static>> {
         // SAFETY: `write_site` only ever holds null or a pointer made from a
         // `&'static Location<'static>` (in `write`).

@@ -1,6 +1,7 @@
 //! Parallel iteration with `rayon` (feature `rayon`): one task per shard.
 
 use std::hash::BuildHasher;
+use std::panic::Location;
 
 use rayon::prelude::*;
 
@@ -15,6 +16,11 @@ where
     /// Calls `visit` for every entry, shards in parallel, each shard read-locked while it is
     /// visited. Same guarantees as [`iter`](Self::iter).
     ///
+    /// # Panics
+    /// Before any work, if the calling thread holds a guard into this map: the threads that
+    /// visit the shards could wait for it (behind a writer queued on its shard) while this
+    /// thread waits for them. Also if `visit` panics (after the other shards are done).
+    ///
     /// # Examples
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +29,9 @@ where
     /// map.par_for_each(|_, v| { sum.fetch_add(*v, Ordering::Relaxed); });
     /// assert_eq!(sum.into_inner(), 499_500);
     /// ```
+    #[track_caller]
     pub fn par_for_each(&self, visit: impl Fn(&K, &V) + Sync + Send) {
+        self.assert_no_guard_here("par_for_each", Location::caller());
         self.shards.par_iter().for_each(|shard| {
             for (k, v) in shard.read().iter() {
                 visit(k, v);
@@ -33,16 +41,30 @@ where
 
     /// Keeps only the entries for which `keep` returns `true`, shards in parallel.
     ///
+    /// # Panics
+    /// Before any work, if the calling thread holds a guard into this map (the threads that
+    /// write the shards would wait for it while this thread waits for them). If `keep` panics,
+    /// as [`retain`](Self::retain) says.
+    ///
     /// # Examples
     /// ```
     /// let map: mapguard::ShardedMap<u64, u64> = (0..100).map(|i| (i, i)).collect();
     /// map.par_retain(|k, _| k % 10 == 0);
     /// assert_eq!(map.len(), 10);
     /// ```
+    #[track_caller]
     pub fn par_retain(&self, keep: impl Fn(&K, &mut V) -> bool + Sync + Send) {
+        self.assert_no_guard_here("par_retain", Location::caller());
         self.shards.par_iter().for_each(|shard| {
             shard.write().retain(|(k, v)| keep(k, v));
         });
+    }
+
+    /// Panics if this thread holds a guard on any shard (see `par_retain`).
+    fn assert_no_guard_here(&self, what: &str, site: &'static Location<'static>) {
+        for shard in self.shards.iter() {
+            shard.assert_not_held_for(what, site);
+        }
     }
 
     /// Consumes the map into a parallel iterator over its entries.

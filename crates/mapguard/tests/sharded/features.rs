@@ -117,4 +117,53 @@ mod rayon {
             assert_eq!(all, expected);
         }
     }
+
+    /// A parallel operation called while this thread holds a guard into the map hands that
+    /// guard's shard to rayon's threads, which would wait for the guard while this thread waits
+    /// for them (before the check this hung forever). It must panic before any work, naming
+    /// the operation and both lines, and leave the map usable.
+    #[test]
+    fn parallel_operations_while_holding_a_guard_panic() {
+        use std::cell::Cell;
+        type Case = fn(&ShardedMap<u64, u64>, &Cell<(u32, u32)>);
+        let cases: [(&str, Case); 3] = [
+            ("par_retain", |map, lines| {
+                let _guard = map.get(&7).unwrap();
+                lines.set((line!() - 1, line!() + 1));
+                map.par_retain(|_, _| false);
+            }),
+            ("par_retain", |map, lines| {
+                let _guard = map.get_mut(&7).unwrap();
+                lines.set((line!() - 1, line!() + 1));
+                map.par_retain(|_, _| true);
+            }),
+            ("par_for_each", |map, lines| {
+                let _guard = map.get_mut(&7).unwrap();
+                lines.set((line!() - 1, line!() + 1));
+                map.par_for_each(|_, _| {});
+            }),
+        ];
+        for (what, case) in cases {
+            let (message, (held, call)) = crate::common::within_timeout(what, move || {
+                let map: ShardedMap<u64, u64> = (0..100).map(|i| (i, i)).collect();
+                let lines = Cell::new((0, 0));
+                let message = crate::common::expect_panic(|| case(&map, &lines));
+                assert_eq!(map.len(), 100, "{what} did work before panicking");
+                map.par_retain(|k, _| k % 2 == 0);
+                assert_eq!(map.len(), 50);
+                (message, lines.get())
+            });
+            assert!(
+                message.starts_with("mapguard: deadlock avoided:") && message.contains(what),
+                "{message}"
+            );
+            for line in [held, call] {
+                let at = crate::common::site(file!(), line);
+                assert!(
+                    message.contains(&at),
+                    "{what}: {at} not named in: {message}"
+                );
+            }
+        }
+    }
 }
