@@ -53,7 +53,9 @@
 //!   in every build: exactly one of them panics ("mapguard: deadlock detected:", every thread
 //!   with the shard it holds and where it took it, the shard it waits for and the call that
 //!   waits), its call has no effect, and the others complete. A guard held for long without
-//!   a cycle is never reported. See [`ShardedMap`'s Deadlocks section](ShardedMap#deadlocks).
+//!   a cycle never fails a call (it prints one stall line after ten times the threshold);
+//!   a guard leaked by a thread that exited is reported to the writer waiting for it. See
+//!   [`ShardedMap`'s Deadlocks section](ShardedMap#deadlocks).
 //! - **Orders that have not deadlocked yet** (the two threads above, but at different times)
 //!   are reported only with the `lockdep` feature (below).
 //! - **[`ReadMostlyMap`] cannot deadlock through its API**: its references hold no lock

@@ -154,10 +154,6 @@ impl<T> DataCell<T> {
             self.inner.with_mut(|ptr| unsafe { &mut *ptr })
         }
     }
-
-    pub(crate) fn into_inner(self) -> T {
-        self.inner.into_inner()
-    }
 }
 
 /// Defines `fn $name() -> &'static $t`: a process-wide value with `std`, one per model

@@ -177,6 +177,10 @@ pub(crate) struct LocalReader {
     pub(crate) counts: [Cell<u32>; SLOTS],
     /// Whether the overflow list in [`COLD`] is non-empty, readable without reaching it.
     pub(crate) overflowed: Cell<bool>,
+    /// Set as the thread's reader state is destroyed with reads still published (leaked
+    /// guards): from then on no read counts as a re-read of one of them (see
+    /// [`forget_exited_reads`]).
+    pub(crate) exited: Cell<bool>,
 }
 
 /// The `used` bit of a thread that has no record.
@@ -343,14 +347,22 @@ impl Drop for LocalCold {
         // the record to another thread with that read still published. (`LOCAL` has no
         // destructor with `std`; under loom, which destroys every thread-local, it may be gone
         // already, and the record then stays claimed, which loom's writers ignore anyway.)
+        //
+        // Such a record is marked as its thread's last word instead (a read leaked through
+        // the overflow list too): a writer that waits for one of its reads reports the leak,
+        // naming the thread and the read's site, instead of waiting forever.
+        let leaked_overflow = !self.overflow.get_mut().is_empty();
         let _ = LOCAL.try_with(|local| {
             let used = local.used.get();
-            if used & UNCLAIMED == 0 && used & ALL_SLOTS == 0 {
-                // A read leaked through the overflow list must not be blamed on the record's
-                // next owner.
-                local.record().wait.clear_overflow();
+            if used & UNCLAIMED != 0 {
+                return;
+            }
+            if used & ALL_SLOTS == 0 && !leaked_overflow {
                 local.record().in_use.store(false, Ordering::SeqCst);
                 local.used.set(UNCLAIMED);
+            } else {
+                local.exited.set(true);
+                local.record().wait.mark_exited();
             }
         });
     }
@@ -367,8 +379,29 @@ thread_local! {
             locks: [const { Cell::new(0) }; SLOTS],
             counts: [const { Cell::new(0) }; SLOTS],
             overflowed: Cell::new(false),
+            exited: Cell::new(false),
         }
     };
+}
+
+/// Clears the reads of `lock` that threads which have exited left published (guards they
+/// leaked), as `lock` goes away: a new lock at the same address must not inherit them.
+///
+/// Only records marked exited are touched. Their threads take no re-read through their
+/// bookkeeping any more ([`LocalReader::exited`]), and a guard of theirs still alive (one kept
+/// in a thread-local destroyed later) borrows its lock, which then is not going away.
+pub(crate) fn forget_exited_reads(lock: usize) {
+    for record in records() {
+        if !record.wait.has_exited() {
+            continue;
+        }
+        for held in &record.held {
+            if held.load(Ordering::Relaxed) == lock {
+                held.store(0, Ordering::Release);
+            }
+        }
+        record.wait.remove_all_overflow(lock);
+    }
 }
 
 /// The calling thread's [`LocalReader`], without a closure (so that the fast paths inline).

@@ -247,9 +247,12 @@ impl<T> ShardLock<T> {
         (self.writes.load(Ordering::Relaxed), contended, wait_ns)
     }
 
-    /// Consumes the lock, returning its data.
-    pub(crate) fn into_inner(self) -> T {
-        self.data.into_inner()
+    /// Consumes the lock, returning its data (an empty `T` is dropped with the lock).
+    pub(crate) fn into_inner(mut self) -> T
+    where
+        T: Default,
+    {
+        std::mem::take(self.data.get_mut())
     }
 
     /// Locks for reading; waits while another thread writes.
@@ -1113,6 +1116,7 @@ impl<T> ShardLock<T> {
     /// waits for them. They would wait for this thread's guard (a write guard, or a read
     /// guard once a writer queues on the shard) while it waits for them, and no lock-level
     /// detection sees a wait for another thread's work.
+    #[cfg(feature = "rayon")]
     #[cold]
     pub(crate) fn assert_not_held_for(&self, what: &str, site: &'static Location<'static>) {
         let held = if self.state.load(Ordering::Relaxed) & WRITER == thread_tag() {
@@ -1169,6 +1173,19 @@ impl<T> ShardLock<T> {
                 "writing"
             },
         );
+    }
+}
+
+impl<T> Drop for ShardLock<T> {
+    /// A lock that goes away can have no guard left (they borrow it), but guards leaked with
+    /// `mem::forget` leave its address published in their threads' records. Those of threads
+    /// that have exited are cleared, so that a new lock at the same address does not inherit
+    /// them (its writers would wait for, or report, a leak that is not theirs). Those of live
+    /// threads stay: such a thread's own bookkeeping still counts the read, and would take a
+    /// read of a new lock at this address for a re-read of this one, publishing nothing; the
+    /// stale slot keeps that new lock's writers out instead, as a leaked guard may.
+    fn drop(&mut self) {
+        super::readers::forget_exited_reads(self.addr());
     }
 }
 
@@ -1418,6 +1435,11 @@ impl LocalReader {
 
     /// Counts one more read of `lock` if this thread already reads it.
     fn recursive_read(&self, lock: usize) -> Option<ReadHold> {
+        if self.exited.get() {
+            // The reads still published are leaked ones, which may name a lock that has gone
+            // away since (and a new one at its address): no read counts as a re-read of them.
+            return None;
+        }
         let mut used = self.used.get() & ALL_SLOTS;
         while used != 0 {
             let slot = used.trailing_zeros() as usize;

@@ -129,6 +129,10 @@ pub(crate) struct WaitRecord {
     thread: Mutex<Option<Thread>>,
     /// The reads this thread holds beyond its slots: (lock, site).
     overflow: Mutex<Vec<(usize, &'static Location<'static>)>>,
+    /// Set when the owning thread exited while reads were still published in the record
+    /// (guards leaked with `mem::forget`): the record stays claimed, and those reads are
+    /// never released. A writer waiting for them reports it instead of waiting forever.
+    exited: std::sync::atomic::AtomicBool,
 }
 
 impl WaitRecord {
@@ -145,11 +149,13 @@ impl WaitRecord {
             owner: AtomicUsize::new(0),
             thread: Mutex::new(None),
             overflow: Mutex::new(Vec::new()),
+            exited: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// Called by the thread that claims the record.
     pub(crate) fn claimed_by(&self, tag: usize) {
+        self.exited.store(false, Ordering::Relaxed);
         self.owner.store(tag, Ordering::Relaxed);
         let current = std::thread::current();
         *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(current);
@@ -163,12 +169,23 @@ impl WaitRecord {
             .push((lock, site));
     }
 
-    /// Forgets every read published with `add_overflow` (the record is given back).
-    pub(crate) fn clear_overflow(&self) {
+    /// Called as the owning thread exits with reads still published (leaked guards): the
+    /// record stays claimed with them, and writers waiting for them report the leak.
+    pub(crate) fn mark_exited(&self) {
+        self.exited.store(true, Ordering::Release);
+    }
+
+    /// Whether the owning thread exited with reads still published (see `mark_exited`).
+    pub(crate) fn has_exited(&self) -> bool {
+        self.exited.load(Ordering::Acquire)
+    }
+
+    /// Withdraws every read of `lock` published with `add_overflow` (the lock goes away).
+    pub(crate) fn remove_all_overflow(&self, lock: usize) {
         self.overflow
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clear();
+            .retain(|&(held, _)| held != lock);
     }
 
     /// Withdraws a read published with `add_overflow`.
@@ -209,6 +226,9 @@ pub(crate) struct WaitPoint {
     started: Option<std::time::Instant>,
     #[cfg(not(loom))]
     next_check_ns: u64,
+    /// Whether this wait has printed its stall warning (see `STALL_FACTOR`).
+    #[cfg(not(loom))]
+    stall_reported: bool,
 }
 
 impl WaitPoint {
@@ -232,6 +252,8 @@ impl WaitPoint {
             started: None,
             #[cfg(not(loom))]
             next_check_ns: check_after_ns,
+            #[cfg(not(loom))]
+            stall_reported: false,
         }
     }
 
@@ -278,17 +300,30 @@ impl WaitPoint {
                 return Ok(());
             }
             self.next_check_ns = waited.saturating_add(self.check_after_ns.max(1_000_000));
-            match self.published {
-                Some((record, seq)) => match detect(record, seq, blocker) {
-                    Some(message) => {
-                        // `detect` has ended the wait in the record (under the resolver flag).
-                        self.published = None;
-                        Err(Deadlock { message })
-                    }
-                    None => Ok(()),
-                },
-                None => Ok(()),
+            let Some((record, seq)) = self.published else {
+                return Ok(());
+            };
+            if self.mode == WaitMode::Readers
+                && let Some(message) = leaked_by_exited_thread(self.lock, self.shard, self.site)
+            {
+                self.published = None;
+                record.wait.seq.store(seq + 1, Ordering::Release);
+                return Err(Deadlock { message });
             }
+            if let Some(message) = detect(record, seq, blocker) {
+                // `detect` has ended the wait in the record (under the resolver flag).
+                self.published = None;
+                return Err(Deadlock { message });
+            }
+            let stall_ns = self
+                .check_after_ns
+                .saturating_mul(STALL_FACTOR)
+                .max(MIN_STALL_NS);
+            if !self.stall_reported && waited >= stall_ns {
+                self.stall_reported = true;
+                eprintln!("{}", stall_report(self, waited, record, blocker));
+            }
+            Ok(())
         }
     }
 
@@ -339,6 +374,148 @@ fn refresh_blocker(
     }
     let rounds = wait.rounds.load(Ordering::Relaxed) + 1;
     wait.rounds.store(rounds, Ordering::Release);
+}
+
+/// A wait that lasts this many times its map's deadlock threshold (and at least
+/// [`MIN_STALL_NS`]) without being part of a deadlock prints one line to stderr naming what
+/// it waits for: a guard held that long, or one leaked with `mem::forget` by a thread that is
+/// still running (which no detection can tell apart), would otherwise hang silently.
+#[cfg(not(loom))]
+const STALL_FACTOR: u64 = 10;
+#[cfg(not(loom))]
+const MIN_STALL_NS: u64 = 1_000_000_000;
+
+/// A description of a thread for reports: its name (if any) and id.
+#[cfg(not(loom))]
+fn describe_thread(record: &ReaderRecord) -> String {
+    let thread = record
+        .wait
+        .thread
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    match thread {
+        Some(thread) => match thread.name() {
+            Some(name) => format!("thread '{name}' ({:?})", thread.id()),
+            None => format!("thread ({:?})", thread.id()),
+        },
+        None => "a thread".to_owned(),
+    }
+}
+
+/// `Some(at file:line)` or "at an unknown site".
+#[cfg(not(loom))]
+fn at(site: Option<&'static Location<'static>>) -> String {
+    match site {
+        Some(site) => format!("at {site}"),
+        None => "at an unknown site".to_owned(),
+    }
+}
+
+/// The reads of `lock` published in `record` (slots and overflow), with their sites.
+#[cfg(not(loom))]
+fn reads_of(record: &ReaderRecord, lock: usize) -> Vec<Option<&'static Location<'static>>> {
+    let mut sites: Vec<_> = record
+        .held
+        .iter()
+        .zip(&record.sites)
+        .filter(|(held, _)| held.load(Ordering::SeqCst) == lock)
+        .map(|(_, site)| site.get())
+        .collect();
+    sites.extend(
+        record
+            .wait
+            .overflow
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|&&(held, _)| held == lock)
+            .map(|&(_, site)| Some(site)),
+    );
+    sites
+}
+
+/// The report of a writer (at `site`, waiting for the readers of shard `shard`, lock `lock`)
+/// that one of them is a read leaked by a thread that has exited, if one is.
+#[cfg(not(loom))]
+#[cold]
+fn leaked_by_exited_thread(
+    lock: usize,
+    shard: usize,
+    site: &'static Location<'static>,
+) -> Option<String> {
+    super::readers::records()
+        .filter(|record| record.in_use() && record.wait.has_exited())
+        .find_map(|record| {
+            let read_site = *reads_of(record, lock).first()?;
+            Some(format!(
+                "mapguard: leaked guard: {site} needs shard {shard} of this map for writing, but \
+                 {} exited holding a read guard on that shard, taken {}: the guard was never \
+                 dropped (leaked with `mem::forget` or in a reference cycle), so the shard stays \
+                 read-locked and no write to it can ever proceed. This write gives up and panics.",
+                describe_thread(record),
+                at(read_site),
+            ))
+        })
+}
+
+/// The stall warning of a wait (see [`STALL_FACTOR`]): what it waits for and who holds it.
+#[cfg(not(loom))]
+#[cold]
+fn stall_report(
+    wait: &WaitPoint,
+    waited_ns: u64,
+    own: &ReaderRecord,
+    blocker: &dyn Fn() -> (usize, Option<&'static Location<'static>>),
+) -> String {
+    let action = if wait.mode == WaitMode::Read {
+        "read"
+    } else {
+        "write"
+    };
+    let mut holders = Vec::new();
+    if wait.mode == WaitMode::Readers {
+        for record in super::readers::records().filter(|record| record.in_use()) {
+            // A reader waiting for this very writer publishes the lock for an instant on each
+            // try: that is no hold.
+            let trying = record.wait.seq.load(Ordering::Acquire) % 2 == 1
+                && record.wait.lock.load(Ordering::Relaxed) == wait.lock
+                && WaitMode::from_usize(record.wait.mode.load(Ordering::Relaxed)) == WaitMode::Read;
+            if std::ptr::eq(record, own) || trying {
+                continue;
+            }
+            for read_site in reads_of(record, wait.lock) {
+                holders.push(format!(
+                    "{} holds a read guard on it, taken {}",
+                    describe_thread(record),
+                    at(read_site)
+                ));
+            }
+        }
+    } else {
+        let (tag, write_site) = blocker();
+        let holder = super::readers::records()
+            .find(|record| record.in_use() && record.wait.owner.load(Ordering::Relaxed) == tag)
+            .map_or_else(|| "a thread".to_owned(), describe_thread);
+        if tag != 0 {
+            holders.push(format!(
+                "{holder} holds its write lock, taken {}",
+                at(write_site)
+            ));
+        }
+    }
+    if holders.is_empty() {
+        holders.push("readers that are not named (past their threads' records)".to_owned());
+    }
+    format!(
+        "mapguard: stalled: the {action} at {} has waited {} ms for shard {} of a ShardedMap: \
+         {}. This is no deadlock (no thread waits for this one); the wait goes on until the \
+         guard is dropped, which never happens if it was leaked with `mem::forget`.",
+        wait.site,
+        waited_ns / 1_000_000,
+        wait.shard,
+        holders.join("; "),
+    )
 }
 
 /// One waiting thread, as seen in a snapshot.

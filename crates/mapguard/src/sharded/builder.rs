@@ -116,10 +116,11 @@ impl<K, V, S> ShardedMapBuilder<K, V, S> {
     /// deadlock (default [`DEFAULT_DEADLOCK_CHECK_AFTER`], 100 ms); it checks again each time
     /// this much longer has passed (at most once a millisecond). A check that finds threads
     /// waiting for each other in a cycle makes one of them panic with
-    /// "mapguard: deadlock detected: ..." (see [the map's docs](ShardedMap#deadlocks)). A wait
-    /// that is only long (a guard held for long elsewhere) is never reported, whatever the
-    /// threshold; a lower one finds deadlocks sooner, and costs a few microseconds of checking
-    /// per check on waits that long. `Duration::MAX` turns the cross-thread check off.
+    /// "mapguard: deadlock detected: ..." (see [the map's docs](ShardedMap#deadlocks), which
+    /// also say what becomes of waits for leaked guards). A wait that is only long (a guard
+    /// held for long elsewhere) never fails, whatever the threshold, and prints one stall line
+    /// at ten times it; a lower threshold finds deadlocks sooner, and costs a few microseconds
+    /// of checking per check on waits that long. `Duration::MAX` turns the checks off.
     ///
     /// # Examples
     /// ```

@@ -54,7 +54,8 @@
 //! where it took it, and the shard each waits for and the call that waits. Its guards drop
 //! while it unwinds, the other threads go on, and the map stays consistent. Only waits on
 //! shard locks form the graph: a thread that holds a guard while it sleeps, computes or waits
-//! on anything else is a long hold, never a deadlock, and is never reported. Cycles through
+//! on anything else is a long hold, never a deadlock, and never fails a call (see the map's
+//! [Deadlocks section](ShardedMap#deadlocks) for the stall line and leaked guards). Cycles through
 //! shards of several maps are found too. The fast paths are unchanged: everything is
 //! published on paths that already wait, apart from the read site above.
 //!
@@ -262,9 +263,19 @@ pub enum Computed<V> {
 ///   One thread of the cycle panics with "mapguard: deadlock detected:", naming every thread,
 ///   the shard each holds and where it took it, and the shard each waits for and the call that
 ///   waits; its call has no effect, its guards drop as it unwinds, and the others complete.
-///   A guard merely held for long, with no cycle, is never reported, however long the wait.
+///   A guard merely held for long, with no cycle, never fails a call, however long the wait.
 ///   Only waits on `ShardedMap` shards count: a cycle that goes through another lock, a
-///   channel or a join is not seen.
+///   channel or a join is not seen (which is why `par_for_each` and `par_retain` panic at
+///   once, "deadlock avoided", when their caller holds a guard into the map).
+/// - **Leaked guards** (`mem::forget`, a reference cycle). The leaking thread's next call on
+///   that shard panics as above. A writer waiting for a read guard that a thread leaked and
+///   then exited with panics after the threshold ("mapguard: leaked guard:", the thread and
+///   the guard's site), since that read is never released; its map can still be read and
+///   dropped. A wait that lasts ten times the threshold (at least a second) without a cycle
+///   prints one line to stderr ("mapguard: stalled:", the waiting call, the shard, and who
+///   holds it and where it took it) and goes on waiting: a guard leaked by a thread that
+///   still runs looks exactly like one held for long. `deadlock_check_after(Duration::MAX)`
+///   turns every check and report off.
 /// - **Orders that have not deadlocked yet** need the `lockdep` feature: it reports two
 ///   threads taking shards in opposite orders the first time the second order happens, even
 ///   if they never overlap (see the [module docs](crate::sharded)).

@@ -1232,3 +1232,136 @@ fn a_write_after_a_deadlock_resolution_waits_for_the_survivors_guard() {
     within_timeout("the third thread's write", move || writer.join().unwrap());
     assert_eq!(map.get_cloned(&keys[shard][0]), Some(999));
 }
+
+/// A thread that exits while a read guard it leaked (`mem::forget`) still read-locks a shard:
+/// a writer of that shard must not wait forever. Once it has waited the map's threshold it
+/// panics, naming the thread and the guard's site; the map stays readable, and other shards
+/// writable. Both a read in one of the thread's record slots and one past them (its fifth
+/// distinct shard, counted on the shard's shared count) are covered.
+#[test]
+fn a_read_guard_leaked_by_an_exited_thread_is_reported_to_writers() {
+    let (map, keys) = detecting_map();
+    for (shard, shard_keys) in keys.iter().enumerate() {
+        map.insert(shard_keys[0], shard as u64);
+    }
+    let leaker = {
+        let (map, keys) = (Arc::clone(&map), keys.clone());
+        std::thread::Builder::new()
+            .name("leaker".to_owned())
+            .spawn(move || {
+                let mut lines = Vec::new();
+                // Shards 1 to 4 fill the thread's record slots; shard 5 goes past them.
+                for shard_keys in &keys[1..=5] {
+                    lines.push(line!() + 1);
+                    std::mem::forget(map.get(&shard_keys[0]).unwrap());
+                }
+                lines
+            })
+            .unwrap()
+    };
+    let lines = leaker.join().unwrap();
+    for (shard, line) in [(1, lines[0]), (5, lines[4])] {
+        let (writer_map, key) = (Arc::clone(&map), keys[shard][0]);
+        let message = within_timeout("a write to a shard an exited thread leaked a read of", {
+            move || expect_panic(|| writer_map.insert(key, 100))
+        });
+        assert!(
+            message.starts_with("mapguard: leaked guard:")
+                && message.contains(&format!("shard {shard} "))
+                && message.contains("thread 'leaker'")
+                && message.contains(&site(file!(), line)),
+            "shard {shard}: {message}"
+        );
+        assert_eq!(map.get_cloned(&key), Some(shard as u64), "reads go on");
+    }
+    map.insert(keys[6][0], 6);
+    map.insert(keys[0][1], 0);
+    assert_eq!(map.get_cloned(&keys[0][1]), Some(0));
+}
+
+/// A guard leaked by a thread that is still running cannot be told from one held for long,
+/// so a writer waiting for it is not failed; but it must not wait silently: after ten times
+/// the map's threshold (at least a second) it prints one line to stderr naming the shard, the
+/// holder and the guard's site. Run in a child process, whose stderr the test reads.
+#[test]
+fn a_wait_on_a_guard_leaked_by_a_live_thread_is_reported_on_stderr() {
+    const CHILD: &str = "MAPGUARD_TEST_STALL_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let (map, keys) = detecting_map();
+        let key = keys[2][0];
+        let (leaked_tx, leaked_rx) = mpsc::channel();
+        let leaker = Arc::clone(&map);
+        std::thread::Builder::new()
+            .name("live-leaker".to_owned())
+            .spawn(move || {
+                std::mem::forget(leaker.get(&key).unwrap());
+                leaked_tx.send(line!() - 1).unwrap();
+                std::thread::park(); // Alive until the process exits.
+            })
+            .unwrap();
+        let line = leaked_rx.recv().unwrap();
+        eprintln!("leaked at line {line}");
+        std::thread::spawn(move || map.insert(key, 1));
+        std::thread::sleep(Duration::from_millis(2_500));
+        std::process::exit(0);
+    }
+    let name = "deadlock::a_wait_on_a_guard_leaked_by_a_live_thread_is_reported_on_stderr";
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line: u32 = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("leaked at line "))
+        .and_then(|line| line.parse().ok())
+        .unwrap_or_else(|| panic!("the child did not run: {stderr}"));
+    let reports: Vec<_> = stderr
+        .lines()
+        .filter(|line| line.starts_with("mapguard: stalled:"))
+        .collect();
+    assert_eq!(reports.len(), 1, "one report per wait: {stderr}");
+    let report = reports[0];
+    assert!(
+        report.contains("shard 2 ")
+            && report.contains("thread 'live-leaker'")
+            && report.contains(&site(file!(), line))
+            && report.contains("mem::forget"),
+        "{report}"
+    );
+}
+
+/// The reads an exited thread leaked name its map's shard locks by address. Once that map is
+/// dropped, a new map whose shards land at the same addresses (the allocator hands the same
+/// blocks out again) must not inherit them: its writes go through.
+#[test]
+fn a_new_map_does_not_inherit_the_leaked_reads_of_a_dropped_one() {
+    let one_detecting_shard = || -> Arc<Map> {
+        Arc::new(
+            ShardedMap::builder()
+                .shards(1)
+                .hasher(TestState::Sip(Default::default()))
+                .deadlock_check_after(CHECK_AFTER)
+                .build()
+                .unwrap(),
+        )
+    };
+    for round in 0..20u64 {
+        let map = one_detecting_shard();
+        map.insert(round, round);
+        let leaker = Arc::clone(&map);
+        std::thread::spawn(move || std::mem::forget(leaker.get(&round).unwrap()))
+            .join()
+            .unwrap();
+        drop(map);
+        let fresh = one_detecting_shard();
+        within_timeout(
+            "a write to a new map after a leak in a dropped one",
+            move || {
+                fresh.insert(round, round + 1);
+                assert_eq!(fresh.get_cloned(&round), Some(round + 1));
+            },
+        );
+    }
+}
