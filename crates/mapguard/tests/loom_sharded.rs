@@ -4,7 +4,8 @@
 //! downgrade, two writers, reads and iteration while a writer grows, shrinks and rebuilds
 //! the shard's table, and the two paths on which a writer gives its word back without having
 //! waited for the readers (it found its own thread's read; it gave up its wait to end a
-//! deadlock), each followed by another writer.
+//! deadlock), each followed by another writer; and a reader that turns a write-heavy shard
+//! back to fenced readers (the writer word taken for an instant) against a writer.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p mapguard --test loom_sharded --release`.
 //! Under loom every guard holds a tracked access to the shard's data, so a read that could
@@ -314,4 +315,37 @@ fn writer_that_gives_up_its_wait_then_writes_again() {
             assert_eq!(map.get_cloned(&1), Some(20));
         });
     }
+}
+
+/// A reader of a write-heavy shard that finds it quiet turns counting off: it takes the writer
+/// word for an instant and gives it back with the shard fenced, while it (and maybe other
+/// readers) are inside. A writer running meanwhile must still wait for every reader. Under
+/// loom every second fenced read looks at the mode and every write run counts as slow, so the
+/// second read below turns counting off.
+#[test]
+fn reader_that_turns_counting_off_vs_writer() {
+    model(|| {
+        let map = one_shard();
+        // Two writes: the second ends a run and makes the shard write-heavy.
+        map.insert(1, 10);
+        map.insert(2, 10);
+        let writer = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                map.insert(1, 20);
+            })
+        };
+        let first = map.get(&1).map(|v| *v);
+        let guard = map.get(&1).unwrap();
+        let held = *guard;
+        assert_eq!(*guard, held);
+        drop(guard);
+        // A read after the switch: the writer, if it holds the word, still keeps it out.
+        let after = map.get(&1).map(|v| *v);
+        for seen in [first, Some(held), after] {
+            assert!(matches!(seen, Some(10) | Some(20)), "read {seen:?}");
+        }
+        writer.join().unwrap();
+        assert_eq!(map.get_cloned(&1), Some(20));
+    });
 }

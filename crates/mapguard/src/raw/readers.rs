@@ -183,6 +183,14 @@ pub(crate) struct LocalReader {
     pub(crate) exited: Cell<bool>,
 }
 
+/// A fenced reader considers the shard's mode once in this many reads (see
+/// [`LocalReader::tick`]); under loom every second read, so that the models reach the readers'
+/// mode changes, which take the writer word for an instant.
+#[cfg(not(loom))]
+const TICK_READS: u32 = 256;
+#[cfg(loom)]
+const TICK_READS: u32 = 2;
+
 /// The `used` bit of a thread that has no record.
 pub(crate) const UNCLAIMED: u8 = 1 << 7;
 
@@ -252,13 +260,13 @@ impl LocalReader {
         true
     }
 
-    /// True once every 256 calls: time for a fenced reader to check whether its shard may
+    /// True once every [`TICK_READS`] calls: time for a fenced reader to check whether its shard may
     /// become reader-biased again.
     #[inline]
     pub(crate) fn tick(&self) -> bool {
         let n = self.fenced_reads.get().wrapping_add(1);
         self.fenced_reads.set(n);
-        n.is_multiple_of(256)
+        n.is_multiple_of(TICK_READS)
     }
 
     /// The site of a read this thread holds on `lock`, if it holds one.

@@ -619,10 +619,12 @@ impl<T> ShardLock<T> {
         barrier::now_ns().saturating_sub(self.run_start_ns.load(Ordering::Relaxed)) > WRITE_HEAVY_NS
     }
 
-    /// Under loom (no clock) a run is never slow: only writers switch the mode.
+    /// Under loom (no clock) a run is always slow, so that a reader's look at a write-heavy
+    /// shard turns counting off (`leave_counted`: the writer word taken for an instant while
+    /// readers are inside) and the models explore it against writers.
     #[cfg(loom)]
     fn write_run_is_slow(&self) -> bool {
-        false
+        true
     }
 
     /// Turns a write-heavy shard back to fenced readers, if the writer word is free: only its
