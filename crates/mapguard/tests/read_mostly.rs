@@ -446,3 +446,71 @@ fn maps_are_send_and_sync() {
     send_sync::<ReadMostlyMap<String, Vec<u8>>>();
     send_sync::<mapguard::LockedMap<String, Vec<u8>>>();
 }
+
+/// Values made by [`a_panicking_drop_during_collection_is_contained_and_reported`], with a
+/// count of drops per value and the one whose drop panics.
+mod bomb {
+    use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+    pub(crate) const VALUES: usize = 2_000;
+    pub(crate) static DROPS: [AtomicU8; VALUES] = [const { AtomicU8::new(0) }; VALUES];
+    pub(crate) static PANICS_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+
+    pub(crate) struct Bomb(pub(crate) u64);
+
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            DROPS[self.0 as usize].fetch_add(1, Ordering::SeqCst);
+            if self.0 == PANICS_AT.load(Ordering::SeqCst) {
+                panic!("bomb {} went off", self.0);
+            }
+        }
+    }
+}
+
+/// A ReadMostlyMap frees replaced values in batches, inside whichever later write collects
+/// them. A value whose `Drop` panics there must cost neither the rest of its batch (they were
+/// leaked) nor an unexplained panic out of an unrelated write: every other value is dropped
+/// once, and the collecting write panics before it changes anything, naming itself, the
+/// shard and the call that replaced the value, with the value's own panic message.
+#[test]
+fn a_panicking_drop_during_collection_is_contained_and_reported() {
+    use bomb::{Bomb, DROPS, PANICS_AT, VALUES};
+    use std::sync::atomic::Ordering;
+
+    let map: ReadMostlyMap<u8, Bomb> = ReadMostlyMap::builder().shards(1).build().unwrap();
+    PANICS_AT.store(5, Ordering::SeqCst);
+    map.insert(0, Bomb(0));
+    let replaced_at = line!() + 3;
+    let mut reports = Vec::new();
+    for id in 1..VALUES as u64 {
+        let outcome = std::panic::catch_unwind(|| map.insert(0, Bomb(id)));
+        match outcome {
+            Ok(_) => {}
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_default();
+                // The write had no effect: the value before it is still there.
+                assert_eq!(map.get(&0).map(|value| value.0), Some(id - 1), "{message}");
+                reports.push((id, message));
+            }
+        }
+    }
+    map.reclaim();
+    drop(map);
+    assert_eq!(reports.len(), 1, "one report: {reports:?}");
+    let (write, message) = &reports[0];
+    let site = format!("{}:{replaced_at}:", file!());
+    assert!(
+        message.starts_with("mapguard: a value's Drop panicked while the write at ")
+            && message.contains("shard 0 ")
+            && message.contains("bomb 5 went off")
+            && message.matches(&site).count() == 2,
+        "write {write}: {message}"
+    );
+    for (id, drops) in DROPS.iter().enumerate() {
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "value {id} dropped once");
+    }
+}

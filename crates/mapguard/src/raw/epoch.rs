@@ -34,9 +34,11 @@
 //! `tests/loom_read_mostly.rs` models the bare domain and, through the global domain,
 //! `ReadMostlyMap` itself.
 
+use std::any::Any;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::ptr;
 
 use std::sync::atomic::Ordering;
@@ -446,6 +448,8 @@ pub(crate) struct Recycle {
 struct Retired {
     ptr: *mut (),
     disposal: &'static Disposal,
+    /// The call that retired it, for the report of a drop that panics.
+    site: &'static Location<'static>,
     /// The epoch read after it was unlinked ([`UNSTAMPED`] until the list stamps it).
     epoch: u64,
 }
@@ -477,8 +481,9 @@ const UNSTAMPED: u64 = u64::MAX - 2;
 pub(crate) struct Garbage {
     /// Non-recyclable objects, oldest first; expired ones leave from the front.
     items: VecDeque<Retired>,
-    /// Retired recyclable objects: the batches of `batches`, then the unstamped rest.
-    cells: VecDeque<*mut ()>,
+    /// Retired recyclable objects, with the call that retired each: the batches of
+    /// `batches`, then the unstamped rest.
+    cells: VecDeque<(*mut (), &'static Location<'static>)>,
     /// Emptied allocations of expired recyclable objects.
     spares: Vec<*mut ()>,
     /// Stamped batches at the front of `cells`, oldest first: how many, and their epoch.
@@ -520,7 +525,8 @@ impl Garbage {
 
     /// Retires `ptr`, to be disposed of by `disposal` once no reader can hold it. `weight` is
     /// its size in units of about 64 bytes (at least 1), so that large objects such as tables
-    /// are collected sooner: see [`collect_if_due`](Self::collect_if_due).
+    /// are collected sooner: see [`collect_if_due`](Self::collect_if_due). `site` is the call
+    /// that retired it, named if its drop panics.
     ///
     /// # Safety
     /// - `ptr` is no longer reachable from the shared structure: a reader that pins from now on
@@ -540,6 +546,7 @@ impl Garbage {
         ptr: *mut (),
         disposal: &'static Disposal,
         weight: usize,
+        site: &'static Location<'static>,
     ) {
         self.weight += weight.max(1);
         if disposal.recycle.is_some() {
@@ -548,7 +555,7 @@ impl Garbage {
             if self.cells.len() == self.cells.capacity() {
                 self.grow_cells();
             }
-            self.cells.push_back(ptr);
+            self.cells.push_back((ptr, site));
             self.unstamped += 1;
             if self.unstamped >= STAMP_BATCH {
                 self.stamp(global());
@@ -557,6 +564,7 @@ impl Garbage {
             self.items.push_back(Retired {
                 ptr,
                 disposal,
+                site,
                 epoch: UNSTAMPED,
             });
         }
@@ -572,11 +580,15 @@ impl Garbage {
     /// Collects (stamps, frees what expired, advances the epoch if much is left) once a batch
     /// of weight was retired since the last collection. The owner calls it before it pins, if
     /// it can: an advance has to wait for every pinned thread, this one too.
+    ///
+    /// # Errors
+    /// The first of the drops that panicked meanwhile (see [`DropPanic`]).
     #[inline(always)]
-    pub(crate) fn collect_if_due(&mut self) {
+    pub(crate) fn collect_if_due(&mut self) -> Result<(), DropPanic> {
         if self.weight >= self.collect_at {
-            self.collect_some();
+            return self.collect_some();
         }
+        Ok(())
     }
 
     /// An emptied allocation of a recyclable object that no reader can reach any more, of the
@@ -593,10 +605,11 @@ impl Garbage {
     /// list's advance often did the work already).
     #[cold]
     #[inline(never)]
-    fn collect_some(&mut self) {
+    fn collect_some(&mut self) -> Result<(), DropPanic> {
         let domain = global();
+        let mut panicked = DropPanics::default();
         self.stamp(domain);
-        self.free_expired(domain);
+        self.free_expired(domain, &mut panicked);
         // An object expires two advances after its retirement: up to two, while more than
         // half a batch is left.
         for _ in 0..2 {
@@ -604,25 +617,31 @@ impl Garbage {
                 break;
             }
             domain.try_advance();
-            self.free_expired(domain);
+            self.free_expired(domain, &mut panicked);
         }
         self.weight = self.len();
         self.collect_at = self.len() + COLLECT_BATCH;
+        panicked.into_result()
     }
 
     /// Stamps what is unstamped and frees what has expired (it does not advance the epoch:
     /// the caller does, once for all its lists), then gives the list's memory back if it
     /// holds nothing.
-    pub(crate) fn collect(&mut self) {
+    ///
+    /// # Errors
+    /// The first of the drops that panicked meanwhile (see [`DropPanic`]).
+    pub(crate) fn collect(&mut self) -> Result<(), DropPanic> {
         let domain = global();
+        let mut panicked = DropPanics::default();
         self.stamp(domain);
-        self.free_expired(domain);
+        self.free_expired(domain, &mut panicked);
         if self.items.is_empty() {
             // Give the list's memory back too: after a `clear`, nothing of the map is left.
             self.items = VecDeque::new();
         }
         self.weight = self.len();
         self.collect_at = self.len() + COLLECT_BATCH;
+        panicked.into_result()
     }
 
     /// Stamps what was retired since the last stamp (see [`Garbage`]): advances made after
@@ -667,31 +686,28 @@ impl Garbage {
 
     /// Frees (or empties into spares) the objects that expired: a prefix of the stamped ones
     /// of each lane, since they were retired under the owner's lock and stamped in turn with
-    /// epochs read from the global epoch, which only grows.
-    fn free_expired(&mut self, domain: &Domain) {
+    /// epochs read from the global epoch, which only grows. A drop that panics is caught and
+    /// noted in `panicked`, and the rest are freed all the same: an object's drop runs once,
+    /// whether it returns or panics.
+    fn free_expired(&mut self, domain: &Domain, panicked: &mut DropPanics) {
+        let drop_contents = self
+            .recyclable
+            .and_then(|disposal| disposal.recycle.as_ref())
+            .and_then(|recycle| recycle.drop_contents);
         while let Some(&(count, epoch)) = self.batches.front() {
             if !domain.is_expired(epoch) {
                 break;
             }
             self.batches.pop_front();
-            let first = self.spares.len();
-            let (front, back) = self.cells.as_slices();
-            let from_front = count.min(front.len());
-            self.spares.extend_from_slice(&front[..from_front]);
-            self.spares.extend_from_slice(&back[..count - from_front]);
-            self.cells.drain(..count);
-            // Spares from now on: if a value's drop panics, the rest of the batch keeps its
-            // contents (leaked), never dropped twice.
-            let drop_contents = self
-                .recyclable
-                .and_then(|disposal| disposal.recycle.as_ref())
-                .and_then(|recycle| recycle.drop_contents);
-            if let Some(drop_contents) = drop_contents {
-                for at in first..first + count {
+            self.spares.reserve(count);
+            for (cell, site) in self.cells.drain(..count) {
+                // A spare from now on, whether its contents' drop returns or panics.
+                self.spares.push(cell);
+                if let Some(drop_contents) = drop_contents {
                     // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
                     // allows emptying it and keeping the allocation, which is then only
                     // reachable from the spares.
-                    unsafe { drop_contents(self.spares[at]) };
+                    panicked.run(site, || unsafe { drop_contents(cell) });
                 }
             }
         }
@@ -699,13 +715,75 @@ impl Garbage {
         let expired = self
             .items
             .partition_point(|item| domain.is_expired(item.epoch));
-        // If a drop panics, the rest of the expired prefix is leaked, never freed twice.
         for item in self.items.drain(..expired) {
             // SAFETY: the epoch moved twice since the object was unlinked, so every reader
             // that could have found it has unpinned (module docs); `retire`'s contract says
             // `free` is sound then and nothing else frees it.
-            unsafe { (item.disposal.free)(item.ptr) };
+            panicked.run(item.site, || unsafe { (item.disposal.free)(item.ptr) });
         }
+    }
+}
+
+/// A drop (of a retired object's contents) that panicked while a garbage list freed what had
+/// expired: the list freed everything else all the same, and hands the first such panic to
+/// its owner, which reports it with the call that was collecting.
+pub(crate) struct DropPanic {
+    /// The call that retired the object whose drop panicked first.
+    pub(crate) retired_at: &'static Location<'static>,
+    /// What that drop panicked with.
+    pub(crate) payload: Box<dyn Any + Send>,
+    /// How many drops panicked in all.
+    pub(crate) count: usize,
+}
+
+impl DropPanic {
+    /// What the first drop panicked with, if it was a message.
+    pub(crate) fn message(&self) -> &str {
+        if let Some(text) = self.payload.downcast_ref::<&str>() {
+            text
+        } else if let Some(text) = self.payload.downcast_ref::<String>() {
+            text
+        } else {
+            "a non-string payload"
+        }
+    }
+
+    /// The first of `self` and a later `other`, counting both.
+    pub(crate) fn merge(mut self, other: Self) -> Self {
+        self.count += other.count;
+        self
+    }
+}
+
+/// The drops of one collection that panicked (see [`DropPanic`]).
+#[derive(Default)]
+struct DropPanics(Option<DropPanic>);
+
+impl DropPanics {
+    /// Runs one drop, catching its panic.
+    #[inline]
+    fn run(&mut self, site: &'static Location<'static>, drop: impl FnOnce()) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(drop)) {
+            self.note(site, payload);
+        }
+    }
+
+    #[cold]
+    fn note(&mut self, site: &'static Location<'static>, payload: Box<dyn Any + Send>) {
+        match &mut self.0 {
+            Some(first) => first.count += 1,
+            None => {
+                self.0 = Some(DropPanic {
+                    retired_at: site,
+                    payload,
+                    count: 1,
+                })
+            }
+        }
+    }
+
+    fn into_result(self) -> Result<(), DropPanic> {
+        self.0.map_or(Ok(()), Err)
     }
 }
 
@@ -714,18 +792,45 @@ impl Drop for Garbage {
         // A `Garbage` is owned by a map shard and dropped only with the map, that is with
         // exclusive access: no reference into the map, hence no reader of these objects, is
         // left.
+        let mut panicked = DropPanics::default();
         for item in self.items.drain(..) {
             // SAFETY: see above; each object is freed once, as `retire` allows.
-            unsafe { (item.disposal.free)(item.ptr) };
+            panicked.run(item.site, || unsafe { (item.disposal.free)(item.ptr) });
         }
         if let Some(disposal) = self.recyclable {
-            for cell in self.cells.drain(..) {
+            for (cell, site) in self.cells.drain(..) {
                 // SAFETY: as above; not a spare, so its contents were not dropped.
-                unsafe { (disposal.free)(cell) };
+                panicked.run(site, || unsafe { (disposal.free)(cell) });
             }
             self.batches.clear();
             self.unstamped = 0;
         }
         self.forget_spares();
+        // Everything is freed; a drop that panicked is reported now, unless the map is being
+        // dropped by a panic already (a second panic would abort).
+        if let Err(first) = panicked.into_result()
+            && !std::thread::panicking()
+        {
+            first.raise("a ReadMostlyMap was dropped");
+        }
+    }
+}
+
+impl DropPanic {
+    /// Panics with the report: what was going on (`during`), the call that retired the
+    /// object, and what its drop panicked with.
+    #[cold]
+    pub(crate) fn raise(self, during: &str) -> ! {
+        let others = match self.count {
+            1 => String::new(),
+            n => format!(" ({} more drops panicked too)", n - 1),
+        };
+        panic!(
+            "mapguard: a value's Drop panicked while {during}: the value had been replaced or \
+             removed by the call at {}, and its drop panicked with: {}{others}. Every other \
+             value due to be freed was freed.",
+            self.retired_at,
+            self.message(),
+        )
     }
 }

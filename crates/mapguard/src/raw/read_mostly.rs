@@ -62,12 +62,13 @@
 use std::alloc::{self, Layout};
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
+use std::panic::Location;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering;
 
 use crossbeam_utils::CachePadded;
 
-use super::epoch::{Disposal, EpochGuard, Garbage, Recycle, advance_epoch, pin};
+use super::epoch::{Disposal, DropPanic, EpochGuard, Garbage, Recycle, advance_epoch, pin};
 use super::lock_stats::{LockStats, WaitKind};
 use super::primitive::{
     AtomicPtr, AtomicU64, AtomicUsize, Mutex, MutexGuard, TrackedCell, thread_local,
@@ -1033,7 +1034,10 @@ impl<K, V> RawReadMostly<K, V> {
     /// places the keys it copies with it.
     ///
     /// # Panics
-    /// If `decide` stores with a borrowed `key`.
+    /// If `decide` stores with a borrowed `key`; or, before it changes anything, if a value
+    /// freed by the garbage collection that starts the write panicked in its `Drop` (every
+    /// other value due was freed; the report names the call that retired it).
+    #[track_caller]
     pub(crate) fn write(
         &self,
         hash: u64,
@@ -1049,10 +1053,17 @@ impl<K, V> RawReadMostly<K, V> {
         // SAFETY: masked with `shard_mask`, the number of writers minus one (`shard_for` has
         // masked already; the compiler folds the second mask).
         let writer = unsafe { self.writers.get_unchecked(shard & self.shard_mask) };
+        let site = Location::caller();
         let mut state = writer.lock();
         // Every batch of retirements, the garbage list is collected: before this write pins, so
         // that its epoch advances do not wait for this thread.
-        state.garbage.collect_if_due();
+        if let Err(panicked) = state.garbage.collect_if_due() {
+            drop(state);
+            panicked.raise(&format!(
+                "the write at {site} to shard {shard} of a ReadMostlyMap freed the values \
+                 replaced or removed before it (that write had no effect)"
+            ));
+        }
         // Pinned before anything is retired, and only then or when a value is returned: the
         // values returned stay valid while pinned. Not before the lock: a writer waiting for it
         // would hold back the epoch (and so every shard's reclamation) for as long as it waits.
@@ -1097,7 +1108,11 @@ impl<K, V> RawReadMostly<K, V> {
                         slot.value.store(new, Ordering::Release);
                         guard.ensure();
                         // SAFETY: `old` is unlinked by the store above; it is a cell of this shard.
-                        unsafe { state.garbage.retire(old.cast(), value_disposal::<V>(), 1) };
+                        unsafe {
+                            state
+                                .garbage
+                                .retire(old.cast(), value_disposal::<V>(), 1, site)
+                        };
                         // SAFETY: pinned since before `old` was retired.
                         outcome.previous =
                             Some(unsafe { Pinned::new(slot.key(), old, guard.take()) });
@@ -1116,7 +1131,7 @@ impl<K, V> RawReadMostly<K, V> {
                         let capacity = if table.is_null() { 0 } else { view.capacity() };
                         if state.used + 1 > Table::<K, V>::max_used(capacity) {
                             let live = writer.len.load(Ordering::Relaxed);
-                            table = match self.rebuild(shard, &mut state, live + 1, rehash) {
+                            table = match self.rebuild(shard, &mut state, live + 1, rehash, site) {
                                 Ok(table) => table,
                                 Err(panic) => {
                                     // SAFETY: `new` was not published; its cell is left
@@ -1161,14 +1176,18 @@ impl<K, V> RawReadMostly<K, V> {
                     slot.value.store(ptr::null_mut(), Ordering::Release);
                     guard.ensure();
                     // SAFETY: `old` is unlinked by the store above; it is a cell of this shard.
-                    unsafe { state.garbage.retire(old.cast(), value_disposal::<V>(), 1) };
+                    unsafe {
+                        state
+                            .garbage
+                            .retire(old.cast(), value_disposal::<V>(), 1, site)
+                    };
                     // SAFETY: pinned since before `old` was retired.
                     outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, guard.take()) });
                     let len = writer.add_len(-1);
                     let capacity = view.capacity();
                     if capacity > MIN_CAPACITY && len * 8 < capacity || len == 0 {
                         // A failed shrink (a panicking `K::clone`) leaves the table as it is.
-                        let _ = self.rebuild(shard, &mut state, len, rehash);
+                        let _ = self.rebuild(shard, &mut state, len, rehash, site);
                     }
                 }
             }
@@ -1188,6 +1207,7 @@ impl<K, V> RawReadMostly<K, V> {
         state: &mut WriterState,
         live: usize,
         rehash: &dyn Fn(&K) -> u64,
+        site: &'static Location<'static>,
     ) -> Result<*mut Table<K, V>, Box<dyn std::any::Any + Send>>
     where
         K: Clone,
@@ -1241,6 +1261,7 @@ impl<K, V> RawReadMostly<K, V> {
                     old.cast(),
                     rebuilt_table_disposal::<K, V>(),
                     table_weight::<K, V>(old),
+                    site,
                 )
             };
         }
@@ -1249,7 +1270,9 @@ impl<K, V> RawReadMostly<K, V> {
 
     /// Removes every entry: each shard drops its table, and the old tables are retired with
     /// their keys and values. Frees them before returning unless a reader is pinned somewhere.
+    #[track_caller]
     pub(crate) fn clear(&self) {
+        let site = Location::caller();
         let mut retired = false;
         for (shard, writer) in self.writers.iter().enumerate() {
             let mut state = writer.lock();
@@ -1264,6 +1287,7 @@ impl<K, V> RawReadMostly<K, V> {
                         old.cast(),
                         cleared_table_disposal::<K, V>(),
                         table_weight::<K, V>(old),
+                        site,
                     )
                 };
             }
@@ -1273,20 +1297,26 @@ impl<K, V> RawReadMostly<K, V> {
         }
         // Nothing of the map is kept: the value cells go too (unless a reader or a writer
         // still uses some).
-        self.collect_all(Some(retired));
+        self.collect_all(Some(retired), "a clear", site);
     }
 
     /// Frees every retired object that no reader can reach any more, advancing the epoch as
     /// far as the pinned readers allow.
+    #[track_caller]
     pub(crate) fn collect(&self) {
-        self.collect_all(None);
+        self.collect_all(None, "a reclaim", Location::caller());
     }
 
     /// [`collect`](Self::collect), and for each shard left with no entry and nothing retired,
     /// its value cells too (under the same lock of the shard). `stamped`: whether anything is
     /// retired, if the caller just stamped every shard's garbage; else (`None`) this stamps
     /// them first, under each shard's lock once more.
-    fn collect_all(&self, stamped: Option<bool>) {
+    ///
+    /// # Panics
+    /// After every shard is collected, if a value's `Drop` panicked meanwhile: the report
+    /// names `what` the call at `site` was and the call that retired the value.
+    fn collect_all(&self, stamped: Option<bool>, what: &str, site: &'static Location<'static>) {
+        let mut panicked: Option<DropPanic> = None;
         // Every list stamps what it holds first (here, unless the caller just did); then two
         // advances, made here once for all the lists, make all of it expire (unless a reader
         // is pinned).
@@ -1305,13 +1335,23 @@ impl<K, V> RawReadMostly<K, V> {
         for writer in self.writers.iter() {
             let mut state = writer.lock();
             // Also gives back the list's own memory once it is empty.
-            state.garbage.collect();
+            if let Err(first) = state.garbage.collect() {
+                panicked = Some(match panicked.take() {
+                    None => first,
+                    Some(earlier) => earlier.merge(first),
+                });
+            }
             // No value lives in a cell of an empty shard with nothing retired (entries are
             // counted under this lock): its spare cells and chunks go.
             if writer.len.load(Ordering::Relaxed) == 0 && state.garbage.len() == 0 {
                 state.garbage.forget_spares();
                 state.cells.free_all();
             }
+        }
+        if let Some(first) = panicked {
+            first.raise(&format!(
+                "{what} of a ReadMostlyMap at {site} freed the values replaced or removed before"
+            ));
         }
     }
 

@@ -52,6 +52,12 @@
 //! wait. [`clear`](ReadMostlyMap::clear) frees what it removed before returning unless such a
 //! reference is alive; dropping the map frees everything.
 //!
+//! A replaced or removed value is therefore dropped later, by whichever write (or `clear`,
+//! `reclaim`, or the map's drop) collects its batch. If its `Drop` panics, the rest of the
+//! batch is dropped all the same, and that call then panics ("mapguard: a value's Drop
+//! panicked while ...", naming the call, its shard and the call that replaced the value, with
+//! the value's own message); a write that panics so does it before it changes anything.
+//!
 //! The publish/retire protocol is model-checked with loom on the map's own code
 //! (`tests/loom_read_mostly.rs`): reads racing growth, overwrites and removals never see a
 //! freed or torn key or value, and every replaced value is dropped exactly once.
@@ -520,6 +526,7 @@ impl<K, V, S> ReadMostlyMap<K, V, S> {
     /// map.reclaim();
     /// assert_eq!(map.pending_reclamation(), 0);
     /// ```
+    #[track_caller]
     pub fn reclaim(&self) {
         self.raw.collect();
     }
