@@ -9,8 +9,9 @@ mod condvar;
 mod mutex;
 mod rwlock;
 
+use std::num::NonZeroU64;
 use std::panic::Location;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use condvar::Condvar;
@@ -25,7 +26,7 @@ use crate::class::{ClassCell, ClassKey, Node};
 use crate::config::{ENABLED, FLAGS, HOLD_TIMES, SETTINGS, SUBSCRIBER};
 use crate::event::{Event, EventKind, emit};
 use crate::raw::SiteSlot;
-use crate::thread::{self, Mode};
+use crate::thread::{self, LockId, Mode};
 
 /// Makes a guard `!Send` whatever parking_lot's `send_guard` feature says: held-lock
 /// tracking is per thread. (`std::sync::MutexGuard` is `!Send` and `Sync`.)
@@ -34,6 +35,7 @@ type NotSend = std::marker::PhantomData<std::sync::MutexGuard<'static, ()>>;
 /// What a checked lock carries besides the parking_lot lock.
 pub(crate) struct LockMeta {
     class: ClassCell,
+    instance: InstanceCell,
     /// The last acquisition site: who holds the lock, as seen by a contended waiter.
     holder: SiteSlot,
 }
@@ -48,6 +50,7 @@ impl LockMeta {
         };
         Self {
             class: ClassCell::new(key, kind, created),
+            instance: InstanceCell::new(),
             holder: SiteSlot::new(),
         }
     }
@@ -64,7 +67,6 @@ impl LockMeta {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn acquire<G>(
         &self,
-        lock: usize,
         mode: Mode,
         subclass: u32,
         site: &'static Location<'static>,
@@ -77,14 +79,13 @@ impl LockMeta {
         if flags & ENABLED == 0 {
             return (wait(), false);
         }
-        self.acquire_checked(lock, mode, subclass, site, flags, try_now, wait_for, wait)
+        self.acquire_checked(mode, subclass, site, flags, try_now, wait_for, wait)
     }
 
     #[inline]
     #[allow(clippy::too_many_arguments)]
     fn acquire_checked<G>(
         &self,
-        lock: usize,
         mode: Mode,
         subclass: u32,
         site: &'static Location<'static>,
@@ -93,6 +94,7 @@ impl LockMeta {
         wait_for: impl FnMut(Duration) -> Option<G>,
         wait: impl FnOnce() -> G,
     ) -> (G, bool) {
+        let lock = self.instance.get();
         let node = self.node(subclass);
         let tracked = thread::enter(lock, node, mode, site);
         let guard = match try_now() {
@@ -110,7 +112,6 @@ impl LockMeta {
     #[inline]
     pub(crate) fn try_acquire<G>(
         &self,
-        lock: usize,
         mode: Mode,
         subclass: u32,
         site: &'static Location<'static>,
@@ -121,6 +122,7 @@ impl LockMeta {
         if flags & ENABLED == 0 {
             return Some((guard, false));
         }
+        let lock = self.instance.get();
         let node = self.node(subclass);
         let tracked = thread::enter_acquired(lock, node, mode, site);
         self.holder.set(site);
@@ -135,7 +137,7 @@ impl LockMeta {
     #[allow(clippy::too_many_arguments)]
     fn contended<G>(
         &self,
-        lock: usize,
+        lock: LockId,
         node: Node,
         mode: Mode,
         site: &'static Location<'static>,
@@ -183,27 +185,76 @@ impl LockMeta {
 
     /// Bookkeeping for a release, before the lock is unlocked.
     #[inline(always)]
-    pub(crate) fn release(&self, lock: usize, tracked: bool) {
+    pub(crate) fn release(&self, tracked: bool) {
         if tracked {
-            release_tracked(lock);
+            release_tracked(self.instance.get());
         }
+    }
+
+    /// The lock instance, as held-lock entries know it.
+    #[inline]
+    pub(crate) fn instance(&self) -> LockId {
+        self.instance.get()
     }
 
     /// `assert_held` / `assert_not_held`.
     #[track_caller]
-    pub(crate) fn assert_held(&self, lock: usize, expected: bool) {
+    pub(crate) fn assert_held(&self, expected: bool) {
         if FLAGS.load(Ordering::Relaxed) & ENABLED == 0 {
             return;
         }
-        if thread::holds(lock).is_some_and(|held| held != expected) {
+        if thread::holds(self.instance.get()).is_some_and(|held| held != expected) {
             thread::assert_failed(expected, self.node(0), Location::caller());
         }
     }
 }
 
+/// A lock's instance id, drawn from a process-wide counter on the lock's first checked use
+/// (`new` is a `const fn`, so it cannot draw one) and never reused: held-lock entries are
+/// keyed by it, not by address, so that a new lock where a dropped one was left held (its
+/// guard leaked) is not mistaken for it.
+struct InstanceCell {
+    /// 0 until drawn.
+    id: AtomicU64,
+}
+
+impl InstanceCell {
+    const fn new() -> Self {
+        Self {
+            id: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    fn get(&self) -> LockId {
+        match NonZeroU64::new(self.id.load(Ordering::Relaxed)) {
+            Some(id) => LockId::Instance(id),
+            None => self.draw(),
+        }
+    }
+
+    /// Draws the id; of two threads drawing at once, the first to store wins and both use
+    /// its id (all that matters is one value per lock, so relaxed ordering is enough).
+    #[cold]
+    #[inline(never)]
+    fn draw(&self) -> LockId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let drawn = NEXT.fetch_add(1, Ordering::Relaxed);
+        let id = match self
+            .id
+            .compare_exchange(0, drawn, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => drawn,
+            Err(stored) => stored,
+        };
+        // A counter that started at 1 and counts one per lock does not wrap to 0.
+        LockId::Instance(NonZeroU64::new(id).expect("lockdep: lock instance ids ran out"))
+    }
+}
+
 /// Pops the entry `enter` pushed if the contended path unwinds.
 struct UndoEnter {
-    lock: usize,
+    lock: LockId,
     armed: bool,
 }
 
@@ -217,7 +268,7 @@ impl Drop for UndoEnter {
 
 #[cold]
 pub(crate) fn after_acquire(
-    lock: usize,
+    lock: LockId,
     node: Node,
     mode: Mode,
     site: &'static Location<'static>,
@@ -235,7 +286,7 @@ pub(crate) fn after_acquire(
 /// Out of line, so that guards of untracked acquisitions (switch off) drop as cheaply as
 /// plain ones.
 #[inline(never)]
-pub(crate) fn release_tracked(lock: usize) {
+pub(crate) fn release_tracked(lock: LockId) {
     if FLAGS.load(Ordering::Relaxed) & SUBSCRIBER == 0 {
         thread::exit(lock);
     } else {
@@ -245,7 +296,7 @@ pub(crate) fn release_tracked(lock: usize) {
 
 #[cold]
 #[inline(never)]
-fn release_with_event(lock: usize) {
+fn release_with_event(lock: LockId) {
     if let Some(held) = thread::exit_with_info(lock) {
         emit_event(EventKind::Released, held.node, held.mode, held.site);
     }

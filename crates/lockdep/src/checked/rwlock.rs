@@ -3,7 +3,6 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
-use std::ptr;
 use std::time::Duration;
 
 use parking_lot::RawRwLock;
@@ -161,11 +160,6 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         Mode::Read
     };
 
-    #[inline]
-    fn addr(&self) -> usize {
-        ptr::from_ref(self).cast::<()>().addr()
-    }
-
     /// Blocks until a shared (read) lock is acquired.
     ///
     /// On a writer-preferring lock, a second `read` by a thread that already reads it is
@@ -209,7 +203,6 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         site: &'static Location<'static>,
     ) -> GenericRwLockReadGuard<'_, T, RECURSIVE> {
         let (inner, tracked) = self.meta.acquire(
-            self.addr(),
             Self::READ,
             subclass,
             site,
@@ -237,11 +230,9 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
     #[track_caller]
     #[inline]
     pub fn try_read(&self) -> Option<GenericRwLockReadGuard<'_, T, RECURSIVE>> {
-        let (inner, tracked) =
-            self.meta
-                .try_acquire(self.addr(), Self::READ, 0, Location::caller(), || {
-                    self.inner.try_read()
-                })?;
+        let (inner, tracked) = self
+            .meta
+            .try_acquire(Self::READ, 0, Location::caller(), || self.inner.try_read())?;
         Some(GenericRwLockReadGuard {
             owner: self,
             tracked,
@@ -264,11 +255,11 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         &self,
         timeout: Duration,
     ) -> Option<GenericRwLockReadGuard<'_, T, RECURSIVE>> {
-        let (inner, tracked) =
-            self.meta
-                .try_acquire(self.addr(), Self::READ, 0, Location::caller(), || {
-                    self.inner.try_read_for(timeout)
-                })?;
+        let (inner, tracked) = self
+            .meta
+            .try_acquire(Self::READ, 0, Location::caller(), || {
+                self.inner.try_read_for(timeout)
+            })?;
         Some(GenericRwLockReadGuard {
             owner: self,
             tracked,
@@ -321,7 +312,6 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         site: &'static Location<'static>,
     ) -> GenericRwLockWriteGuard<'_, T, RECURSIVE> {
         let (inner, tracked) = self.meta.acquire(
-            self.addr(),
             Mode::Write,
             subclass,
             site,
@@ -349,11 +339,11 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
     #[track_caller]
     #[inline]
     pub fn try_write(&self) -> Option<GenericRwLockWriteGuard<'_, T, RECURSIVE>> {
-        let (inner, tracked) =
-            self.meta
-                .try_acquire(self.addr(), Mode::Write, 0, Location::caller(), || {
-                    self.inner.try_write()
-                })?;
+        let (inner, tracked) = self
+            .meta
+            .try_acquire(Mode::Write, 0, Location::caller(), || {
+                self.inner.try_write()
+            })?;
         Some(GenericRwLockWriteGuard {
             owner: self,
             tracked,
@@ -376,11 +366,11 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         &self,
         timeout: Duration,
     ) -> Option<GenericRwLockWriteGuard<'_, T, RECURSIVE>> {
-        let (inner, tracked) =
-            self.meta
-                .try_acquire(self.addr(), Mode::Write, 0, Location::caller(), || {
-                    self.inner.try_write_for(timeout)
-                })?;
+        let (inner, tracked) = self
+            .meta
+            .try_acquire(Mode::Write, 0, Location::caller(), || {
+                self.inner.try_write_for(timeout)
+            })?;
         Some(GenericRwLockWriteGuard {
             owner: self,
             tracked,
@@ -429,7 +419,7 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
     /// ```
     #[track_caller]
     pub fn assert_held(&self) {
-        self.meta.assert_held(self.addr(), true);
+        self.meta.assert_held(true);
     }
 
     /// Reports (see [`Reaction`](crate::Reaction)) if this thread holds the lock.
@@ -442,7 +432,7 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
     /// ```
     #[track_caller]
     pub fn assert_not_held(&self) {
-        self.meta.assert_held(self.addr(), false);
+        self.meta.assert_held(false);
     }
 }
 
@@ -503,14 +493,14 @@ pub struct GenericRwLockWriteGuard<'a, T: ?Sized, const RECURSIVE: bool> {
 impl<T: ?Sized, const RECURSIVE: bool> Drop for GenericRwLockReadGuard<'_, T, RECURSIVE> {
     #[inline]
     fn drop(&mut self) {
-        self.owner.meta.release(self.owner.addr(), self.tracked);
+        self.owner.meta.release(self.tracked);
     }
 }
 
 impl<T: ?Sized, const RECURSIVE: bool> Drop for GenericRwLockWriteGuard<'_, T, RECURSIVE> {
     #[inline]
     fn drop(&mut self) {
-        self.owner.meta.release(self.owner.addr(), self.tracked);
+        self.owner.meta.release(self.tracked);
     }
 }
 
