@@ -3,7 +3,8 @@
 //! This module owns the order of operations around an acquisition: check and register
 //! *before* blocking (so a report comes before a hang), try the lock, fall back to the
 //! contended path (statistics, events, real-deadlock detection), and on release pop the
-//! registration before the lock is actually unlocked.
+//! registration before the lock is actually unlocked. A long timed try takes the same path
+//! with a deadline, and withdraws the registration if it gives up.
 
 mod condvar;
 mod mutex;
@@ -23,7 +24,7 @@ pub use rwlock::{
 
 use crate::MAX_SUBCLASSES;
 use crate::class::{ClassCell, ClassKey, Node};
-use crate::config::{ENABLED, FLAGS, HOLD_TIMES, SETTINGS, SUBSCRIBER};
+use crate::config::{DEFAULT_DEADLOCK_TIMEOUT, ENABLED, FLAGS, HOLD_TIMES, SETTINGS, SUBSCRIBER};
 use crate::event::{Event, EventKind, emit};
 use crate::raw::SiteSlot;
 use crate::thread::{self, LockId, Mode};
@@ -79,9 +80,41 @@ impl LockMeta {
         if flags & ENABLED == 0 {
             return (wait(), false);
         }
-        self.acquire_checked(mode, subclass, site, flags, try_now, wait_for, wait)
+        match self.acquire_checked(mode, subclass, site, flags, None, try_now, wait_for, wait) {
+            Some(acquired) => acquired,
+            None => unreachable!("lockdep: an acquisition without a deadline gave up"),
+        }
     }
 
+    /// A timed try (`try_lock_for` and the like) that may wait up to `timeout`. A long one
+    /// (see [`is_long_wait`]) is checked and registered like [`acquire`](Self::acquire) and
+    /// withdrawn if it gives up; a short one cannot hang and is a
+    /// [`try_acquire`](Self::try_acquire) of `wait_for(timeout)`.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn try_acquire_for<G>(
+        &self,
+        mode: Mode,
+        subclass: u32,
+        site: &'static Location<'static>,
+        timeout: Duration,
+        try_now: impl FnOnce() -> Option<G>,
+        mut wait_for: impl FnMut(Duration) -> Option<G>,
+        wait: impl FnOnce() -> G,
+    ) -> Option<(G, bool)> {
+        let flags = FLAGS.load(Ordering::Relaxed);
+        if flags & ENABLED == 0 || !is_long_wait(timeout) {
+            return self.try_acquire(mode, subclass, site, || wait_for(timeout));
+        }
+        // No deadline when `timeout` reaches past what `Instant` can hold: that waits
+        // forever, as parking_lot's own timed try does then.
+        let deadline = Instant::now().checked_add(timeout);
+        self.acquire_checked(
+            mode, subclass, site, flags, deadline, try_now, wait_for, wait,
+        )
+    }
+
+    /// Check, register, lock; `None` (and nothing registered) if `deadline` passed first.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     fn acquire_checked<G>(
@@ -90,22 +123,23 @@ impl LockMeta {
         subclass: u32,
         site: &'static Location<'static>,
         flags: u8,
+        deadline: Option<Instant>,
         try_now: impl FnOnce() -> Option<G>,
         wait_for: impl FnMut(Duration) -> Option<G>,
         wait: impl FnOnce() -> G,
-    ) -> (G, bool) {
+    ) -> Option<(G, bool)> {
         let lock = self.instance.get();
         let node = self.node(subclass);
         let tracked = thread::enter(lock, node, mode, site);
         let guard = match try_now() {
             Some(guard) => guard,
-            None => self.contended(lock, node, mode, site, tracked, wait_for, wait),
+            None => self.contended(lock, node, mode, site, tracked, deadline, wait_for, wait)?,
         };
         self.holder.set(site);
         if flags & (SUBSCRIBER | HOLD_TIMES) != 0 {
             after_acquire(lock, node, mode, site, tracked);
         }
-        (guard, tracked)
+        Some((guard, tracked))
     }
 
     /// A non-blocking acquisition: nothing to check, since it cannot wait.
@@ -132,6 +166,8 @@ impl LockMeta {
         Some((guard, tracked))
     }
 
+    /// Waits for the lock, until `deadline` if there is one: `None` then, with the
+    /// registration made by `enter` withdrawn.
     #[cold]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
@@ -142,34 +178,44 @@ impl LockMeta {
         mode: Mode,
         site: &'static Location<'static>,
         tracked: bool,
+        deadline: Option<Instant>,
         mut wait_for: impl FnMut(Duration) -> Option<G>,
         wait: impl FnOnce() -> G,
-    ) -> G {
+    ) -> Option<G> {
         let start = Instant::now();
         let holder = self.holder.get();
         if FLAGS.load(Ordering::Relaxed) & SUBSCRIBER != 0 {
             emit_event(EventKind::Contended, node, mode, site);
         }
-        // If a report panics while we wait, the registration made by `enter` must go.
+        // If a report panics while we wait, or the deadline passes, the registration made
+        // by `enter` must go.
         let undo = UndoEnter {
             lock,
             armed: tracked,
         };
+        let left = |deadline: Instant| deadline.saturating_duration_since(Instant::now());
         let timeout = SETTINGS.read().deadlock_timeout;
         let guard = match timeout {
             Some(period) if tracked => {
                 let registration = crate::watchdog::register(lock, node, mode, site, start);
                 loop {
-                    if let Some(guard) = wait_for(period) {
-                        break guard;
+                    let slice = deadline.map_or(period, |d| period.min(left(d)));
+                    if let Some(guard) = wait_for(slice) {
+                        break Some(guard);
+                    }
+                    if deadline.is_some_and(|d| left(d).is_zero()) {
+                        break None;
                     }
                     if let Some(report) = crate::watchdog::scan(&registration, period) {
                         crate::report::raise(report, thread::reaction(), false);
                     }
                 }
             }
-            _ => wait(),
-        };
+            _ => match deadline {
+                None => Some(wait()),
+                Some(d) => wait_for(left(d)),
+            },
+        }?;
         std::mem::forget(undo);
         if let Some(block) = thread::stats_block() {
             block.contended(
@@ -180,7 +226,7 @@ impl LockMeta {
                 holder,
             );
         }
-        guard
+        Some(guard)
     }
 
     /// Bookkeeping for a release, before the lock is unlocked.
@@ -252,7 +298,18 @@ impl InstanceCell {
     }
 }
 
-/// Pops the entry `enter` pushed if the contended path unwinds.
+/// Whether a timed try that may wait `timeout` is checked like a blocking acquisition: a
+/// wait of at least the deadlock timeout counts as a hang (see the crate docs, "Timed
+/// tries"); with detection off, the default timeout is the line.
+fn is_long_wait(timeout: Duration) -> bool {
+    timeout
+        >= SETTINGS
+            .read()
+            .deadlock_timeout
+            .unwrap_or(DEFAULT_DEADLOCK_TIMEOUT)
+}
+
+/// Pops the entry `enter` pushed if the contended path unwinds or gives up.
 struct UndoEnter {
     lock: LockId,
     armed: bool,

@@ -157,23 +157,38 @@ impl<T: ?Sized> Mutex<T> {
         })
     }
 
-    /// Tries to acquire the lock for up to `timeout`; treated like `try_lock` (no order
-    /// check, since it cannot wait forever).
+    /// Tries to acquire the lock, waiting up to `timeout`.
+    ///
+    /// A `timeout` of at least [`Config::deadlock_timeout`](crate::Config::deadlock_timeout)
+    /// is checked like [`lock`](Self::lock), before it waits: `try_lock_for(Duration::MAX)`
+    /// on a lock this thread holds is reported, not a silent hang. A shorter one is treated
+    /// like [`try_lock`](Self::try_lock). See [Timed tries](crate#timed-tries).
     ///
     /// # Examples
     ///
     /// ```
+    /// use std::time::Duration;
+    ///
     /// let m = lockdep::Mutex::new(());
-    /// assert!(m.try_lock_for(std::time::Duration::from_millis(1)).is_some());
+    /// let held = m.lock();
+    /// // Gives up soon: a plain try, which fails on a lock this thread holds.
+    /// assert!(m.try_lock_for(Duration::from_millis(1)).is_none());
+    /// drop(held);
+    /// // Long enough to count as a hang: checked like `lock` (the lock is free here).
+    /// assert!(m.try_lock_for(Duration::from_secs(60)).is_some());
     /// ```
     #[track_caller]
     #[inline]
     pub fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
-        let (inner, tracked) = self
-            .meta
-            .try_acquire(Mode::Write, 0, Location::caller(), || {
-                self.inner.try_lock_for(timeout)
-            })?;
+        let (inner, tracked) = self.meta.try_acquire_for(
+            Mode::Write,
+            0,
+            Location::caller(),
+            timeout,
+            || self.inner.try_lock(),
+            |timeout| self.inner.try_lock_for(timeout),
+            || self.inner.lock(),
+        )?;
         Some(MutexGuard {
             owner: self,
             tracked,

@@ -241,13 +241,18 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         })
     }
 
-    /// Tries to acquire a read lock for up to `timeout` (no order check, like `try_read`).
+    /// Tries to acquire a read lock, waiting up to `timeout`: checked like
+    /// [`read`](Self::read) if `timeout` is at least
+    /// [`Config::deadlock_timeout`](crate::Config::deadlock_timeout), like
+    /// [`try_read`](Self::try_read) otherwise. See [Timed tries](crate#timed-tries).
     ///
     /// # Examples
     ///
     /// ```
+    /// use std::time::Duration;
+    ///
     /// let l = lockdep::RwLock::new(1);
-    /// assert!(l.try_read_for(std::time::Duration::from_millis(1)).is_some());
+    /// assert_eq!(l.try_read_for(Duration::from_secs(60)).map(|r| *r), Some(1));
     /// ```
     #[track_caller]
     #[inline]
@@ -255,11 +260,15 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         &self,
         timeout: Duration,
     ) -> Option<GenericRwLockReadGuard<'_, T, RECURSIVE>> {
-        let (inner, tracked) = self
-            .meta
-            .try_acquire(Self::READ, 0, Location::caller(), || {
-                self.inner.try_read_for(timeout)
-            })?;
+        let (inner, tracked) = self.meta.try_acquire_for(
+            Self::READ,
+            0,
+            Location::caller(),
+            timeout,
+            || self.inner.try_read(),
+            |timeout| self.inner.try_read_for(timeout),
+            || self.inner.read(),
+        )?;
         Some(GenericRwLockReadGuard {
             owner: self,
             tracked,
@@ -352,13 +361,22 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         })
     }
 
-    /// Tries to acquire the write lock for up to `timeout` (no order check).
+    /// Tries to acquire the write lock, waiting up to `timeout`: checked like
+    /// [`write`](Self::write) if `timeout` is at least
+    /// [`Config::deadlock_timeout`](crate::Config::deadlock_timeout), like
+    /// [`try_write`](Self::try_write) otherwise. See [Timed tries](crate#timed-tries).
     ///
     /// # Examples
     ///
     /// ```
+    /// use std::time::Duration;
+    ///
     /// let l = lockdep::RwLock::new(1);
-    /// assert!(l.try_write_for(std::time::Duration::from_millis(1)).is_some());
+    /// let r = l.read();
+    /// // Gives up soon: a plain try, which fails while this thread reads.
+    /// assert!(l.try_write_for(Duration::from_millis(1)).is_none());
+    /// drop(r);
+    /// *l.try_write_for(Duration::from_secs(60)).unwrap() = 2;
     /// ```
     #[track_caller]
     #[inline]
@@ -366,11 +384,15 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         &self,
         timeout: Duration,
     ) -> Option<GenericRwLockWriteGuard<'_, T, RECURSIVE>> {
-        let (inner, tracked) = self
-            .meta
-            .try_acquire(Mode::Write, 0, Location::caller(), || {
-                self.inner.try_write_for(timeout)
-            })?;
+        let (inner, tracked) = self.meta.try_acquire_for(
+            Mode::Write,
+            0,
+            Location::caller(),
+            timeout,
+            || self.inner.try_write(),
+            |timeout| self.inner.try_write_for(timeout),
+            || self.inner.write(),
+        )?;
         Some(GenericRwLockWriteGuard {
             owner: self,
             tracked,
