@@ -22,6 +22,10 @@ pub(crate) const HOLD_TIMES: u8 = 4;
 /// stays shared and clean across cores.
 pub(crate) static FLAGS: AtomicU8 = AtomicU8::new(ENABLED);
 
+/// The default [`Config::deadlock_timeout`]; also where a timed try becomes a long one
+/// while real-deadlock detection is off.
+pub(crate) const DEFAULT_DEADLOCK_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The settings read on slow paths only.
 #[cfg_attr(not(feature = "check"), allow(dead_code))]
 pub(crate) struct Settings {
@@ -33,7 +37,7 @@ pub(crate) struct Settings {
 
 pub(crate) static SETTINGS: RwLock<Settings> = RwLock::new(Settings {
     reaction: Reaction::Panic,
-    deadlock_timeout: Some(Duration::from_secs(1)),
+    deadlock_timeout: Some(DEFAULT_DEADLOCK_TIMEOUT),
     capture_stacks: true,
     max_frames: 12,
 });
@@ -92,7 +96,9 @@ pub struct Config {
     /// The reaction of threads that have no [`set_thread_reaction`] of their own.
     pub reaction: Reaction,
     /// How long a blocked acquisition waits before it looks for a real deadlock (and again
-    /// after each further period). `None` turns real-deadlock detection off.
+    /// after each further period). `None` turns real-deadlock detection off. A timed try
+    /// with a timeout at least this long (at least the default, 1 s, with `None`) is checked
+    /// like a blocking acquisition: see [Timed tries](crate#timed-tries).
     pub deadlock_timeout: Option<Duration>,
     /// Capture a stack for each new lock-order edge (once per edge, never on the fast path),
     /// regardless of `RUST_BACKTRACE`.
@@ -107,7 +113,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             reaction: Reaction::Panic,
-            deadlock_timeout: Some(Duration::from_secs(1)),
+            deadlock_timeout: Some(DEFAULT_DEADLOCK_TIMEOUT),
             capture_stacks: true,
             hold_times: false,
             max_frames: 12,

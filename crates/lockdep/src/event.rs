@@ -19,7 +19,8 @@ use parking_lot::RwLock;
 pub enum EventKind {
     /// The lock was acquired.
     Acquired,
-    /// The lock was busy; the thread is about to wait for it.
+    /// The lock was busy; the thread is about to wait for it. `Acquired` follows, unless a
+    /// timed try gives up.
     Contended,
     /// The lock was released.
     Released,

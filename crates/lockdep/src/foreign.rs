@@ -71,7 +71,7 @@ use std::panic::Location;
 #[cfg(feature = "check")]
 use crate::class::{ClassCell, ClassKey, Node};
 #[cfg(feature = "check")]
-use crate::thread::Mode;
+use crate::thread::{LockId, Mode};
 
 /// How a foreign lock is being acquired (or, for [`Token::downgrade`], will be held).
 ///
@@ -219,7 +219,8 @@ impl LockClass {
     /// Checks and registers an acquisition of `lock` (an instance of this class) at the
     /// caller's site. Call it before the lock may wait: a lock-order inversion or a
     /// self-deadlock is reported here, before anything blocks. `lock` identifies the
-    /// instance while it is held (by address), so pass the lock itself.
+    /// instance while it is held (by address), so pass the lock itself. A token that is
+    /// leaked keeps that address registered as held, even for a new lock placed there.
     ///
     /// # Examples
     ///
@@ -269,13 +270,13 @@ impl LockClass {
             if crate::config::FLAGS.load(Ordering::Relaxed) & crate::config::ENABLED == 0 {
                 return Token::default();
             }
-            let addr = std::ptr::from_ref(lock).cast::<()>().addr();
+            let instance = LockId::Address(std::ptr::from_ref(lock).cast::<()>().addr());
             let node = self.node();
             let mode = access.mode();
-            let tracked = crate::thread::enter(addr, node, mode, site);
+            let tracked = crate::thread::enter(instance, node, mode, site);
             Token {
                 held: tracked.then_some(HeldLock {
-                    lock: addr,
+                    lock: instance,
                     node,
                     mode,
                     site,
@@ -326,7 +327,7 @@ pub struct Token {
 #[cfg(feature = "check")]
 #[derive(Clone, Copy)]
 struct HeldLock {
-    lock: usize,
+    lock: LockId,
     node: Node,
     mode: Mode,
     site: &'static Location<'static>,

@@ -47,6 +47,19 @@
 //! nested on purpose (parent → child) say so with `lock_nested(subclass)`; each subclass
 //! (`0..MAX_SUBCLASSES`) is ordered like a class of its own.
 //!
+//! # Timed tries
+//!
+//! A timed try (`try_lock_for`, `try_read_for`, `try_write_for`) with a timeout of at least
+//! [`Config::deadlock_timeout`] (1 s by default, and 1 s while real-deadlock detection is
+//! off) may wait as long as a hang, so it is checked like `lock`, `read` or `write`:
+//! re-taking a lock this thread holds, or an inversion, is reported before it waits, its
+//! order is learned, and a wait that is part of a real deadlock is found. So
+//! `try_lock_for(Duration::MAX)` on a held lock is reported, not a silent hang. If it gives
+//! up, it leaves nothing registered. A shorter timeout is treated like `try_lock`: it cannot
+//! hang, so it is not checked (on a lock this thread holds it just fails after the timeout),
+//! and it stays the way to take locks against the order on purpose (try, back off, retry).
+//! Either way, locks taken while its guard lives are ordered after it.
+//!
 //! # What it costs
 //!
 //! With `check` on, an acquisition with no other lock held costs one relaxed load of the

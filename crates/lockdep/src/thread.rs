@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::num::NonZeroU64;
 use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,11 +57,24 @@ impl Mode {
     }
 }
 
+/// Which lock instance an acquisition or a held entry is about.
+///
+/// lockdep's own locks are known by an id drawn on first use and never reused, so that a lock
+/// dropped while a leaked guard still counts it as held is not confused with a later lock
+/// at the same address. Of a foreign lock lockdep knows only the address it is given.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub(crate) enum LockId {
+    /// A lockdep lock, by instance id.
+    Instance(NonZeroU64),
+    /// A foreign lock, by address.
+    Address(usize),
+}
+
 /// One lock this thread holds (or is about to block on: the top entry while contended).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Held {
-    /// The lock instance's address.
-    pub(crate) lock: usize,
+    /// The lock instance.
+    pub(crate) lock: LockId,
     pub(crate) node: Node,
     pub(crate) mode: Mode,
     /// Where it was acquired.
@@ -147,7 +161,7 @@ impl ThreadState {
     #[inline]
     fn push_if_known(
         &mut self,
-        lock: usize,
+        lock: LockId,
         node: Node,
         mode: Mode,
         site: &'static Location<'static>,
@@ -175,7 +189,7 @@ impl ThreadState {
     #[inline]
     fn push(
         &mut self,
-        lock: usize,
+        lock: LockId,
         node: Node,
         mode: Mode,
         site: &'static Location<'static>,
@@ -231,7 +245,7 @@ impl ThreadState {
     }
 
     #[inline]
-    fn pop(&mut self, lock: usize) {
+    fn pop(&mut self, lock: LockId) {
         match self.held.last() {
             Some(top) if top.lock == lock && top.since_ns == 0 => {
                 self.held.pop();
@@ -245,7 +259,7 @@ impl ThreadState {
     /// Out of order, or with a hold time to record; returns the removed entry.
     #[cold]
     #[inline(never)]
-    fn pop_slow(&mut self, lock: usize) -> Option<Held> {
+    fn pop_slow(&mut self, lock: LockId) -> Option<Held> {
         let held = if self.held.last()?.lock == lock {
             self.held.pop()?
         } else {
@@ -259,7 +273,7 @@ impl ThreadState {
     }
 
     /// Out-of-order release (hand-over-hand): remove and re-key the chain above it.
-    fn remove_inner(&mut self, lock: usize) -> Option<Held> {
+    fn remove_inner(&mut self, lock: LockId) -> Option<Held> {
         let index = self.held.iter().rposition(|h| h.lock == lock)?;
         let held = self.held.remove(index);
         self.rekey_from(index);
@@ -280,7 +294,7 @@ impl ThreadState {
     }
 
     /// Changes how the topmost entry of `lock` is held (a downgrade), keeping its place.
-    fn set_mode(&mut self, lock: usize, mode: Mode) {
+    fn set_mode(&mut self, lock: LockId, mode: Mode) {
         if let Some(index) = self.held.iter().rposition(|h| h.lock == lock) {
             self.held[index].mode = mode;
             self.rekey_from(index);
@@ -339,7 +353,12 @@ impl Drop for ThreadState {
 /// Registers a blocking acquisition, checking it first. Returns whether it is tracked
 /// (false when the thread's state is gone or busy, e.g. inside a thread-local destructor).
 #[inline]
-pub(crate) fn enter(lock: usize, node: Node, mode: Mode, site: &'static Location<'static>) -> bool {
+pub(crate) fn enter(
+    lock: LockId,
+    node: Node,
+    mode: Mode,
+    site: &'static Location<'static>,
+) -> bool {
     let fast = STATE.try_with(|state| match state.try_borrow_mut() {
         Ok(mut state) => state.push_if_known(lock, node, mode, site).map(|()| true),
         Err(_) => Some(false),
@@ -353,7 +372,7 @@ pub(crate) fn enter(lock: usize, node: Node, mode: Mode, site: &'static Location
 
 #[cold]
 #[inline(never)]
-fn enter_slow(lock: usize, node: Node, mode: Mode, site: &'static Location<'static>) -> bool {
+fn enter_slow(lock: LockId, node: Node, mode: Mode, site: &'static Location<'static>) -> bool {
     let Ok((reports, cacheable, reaction)) = STATE.try_with(|state| {
         let state = state.borrow();
         let (reports, cacheable) =
@@ -387,7 +406,7 @@ fn enter_slow(lock: usize, node: Node, mode: Mode, site: &'static Location<'stat
 /// wait, but later acquisitions are ordered after it.
 #[inline]
 pub(crate) fn enter_acquired(
-    lock: usize,
+    lock: LockId,
     node: Node,
     mode: Mode,
     site: &'static Location<'static>,
@@ -406,7 +425,7 @@ pub(crate) fn enter_acquired(
 
 /// Removes the held entry of `lock` (topmost if held twice).
 #[inline]
-pub(crate) fn exit(lock: usize) {
+pub(crate) fn exit(lock: LockId) {
     let _ = STATE.try_with(|state| {
         if let Ok(mut state) = state.try_borrow_mut() {
             state.pop(lock);
@@ -416,7 +435,7 @@ pub(crate) fn exit(lock: usize) {
 
 /// Changes how this thread holds `lock` without releasing it (write to read: cannot wait,
 /// so nothing to check).
-pub(crate) fn downgrade(lock: usize, mode: Mode) {
+pub(crate) fn downgrade(lock: LockId, mode: Mode) {
     let _ = STATE.try_with(|state| {
         if let Ok(mut state) = state.try_borrow_mut() {
             state.set_mode(lock, mode);
@@ -425,7 +444,7 @@ pub(crate) fn downgrade(lock: usize, mode: Mode) {
 }
 
 /// Like [`exit`], returning the removed entry.
-pub(crate) fn exit_with_info(lock: usize) -> Option<Held> {
+pub(crate) fn exit_with_info(lock: LockId) -> Option<Held> {
     STATE
         .try_with(|state| state.try_borrow_mut().ok()?.pop_slow(lock))
         .ok()
@@ -442,7 +461,7 @@ fn now_ns() -> u64 {
 }
 
 /// Starts the hold-time clock of `lock` (hold times configured on).
-pub(crate) fn mark_acquired(lock: usize) {
+pub(crate) fn mark_acquired(lock: LockId) {
     let _ = STATE.try_with(|state| {
         if let Ok(mut state) = state.try_borrow_mut()
             && let Some(h) = state.held.iter_mut().rev().find(|h| h.lock == lock)
@@ -453,7 +472,7 @@ pub(crate) fn mark_acquired(lock: usize) {
 }
 
 /// Whether this thread holds `lock`; `None` if that cannot be known.
-pub(crate) fn holds(lock: usize) -> Option<bool> {
+pub(crate) fn holds(lock: LockId) -> Option<bool> {
     STATE
         .try_with(|state| Some(state.try_borrow().ok()?.held.iter().any(|h| h.lock == lock)))
         .ok()?
@@ -511,7 +530,7 @@ pub(crate) fn flush_current() {
 /// resulting chain may be cached as valid.
 fn check_acquisition(
     held: &[Held],
-    lock: usize,
+    lock: LockId,
     node: Node,
     mode: Mode,
     site: &'static Location<'static>,

@@ -16,13 +16,13 @@ use parking_lot::Mutex;
 
 use crate::class::{Node, describe};
 use crate::report::{first_time, signature};
-use crate::thread::{Held, Mode};
+use crate::thread::{Held, LockId, Mode};
 use crate::{Report, ReportKind};
 
 struct Waiter {
     thread: Arc<str>,
     since: Instant,
-    lock: usize,
+    lock: LockId,
     node: Node,
     mode: Mode,
     site: &'static Location<'static>,
@@ -45,7 +45,7 @@ impl Drop for Registration {
 
 /// Publishes that this thread waits for `lock` (its top held entry) since `since`.
 pub(crate) fn register(
-    lock: usize,
+    lock: LockId,
     node: Node,
     mode: Mode,
     site: &'static Location<'static>,

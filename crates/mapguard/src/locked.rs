@@ -739,6 +739,7 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// map.insert(1, 1);
     /// assert_eq!(map.len(), 1);
     /// ```
+    #[track_caller]
     pub fn len(&self) -> usize {
         self.table.read().len()
     }
@@ -750,6 +751,7 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// let map = mapguard::LockedMap::<u8, u8>::new();
     /// assert!(map.is_empty());
     /// ```
+    #[track_caller]
     pub fn is_empty(&self) -> bool {
         self.table.read().is_empty()
     }
@@ -761,6 +763,7 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// let map = mapguard::LockedMap::<u8, u8>::with_capacity(20);
     /// assert!(map.capacity() >= 20);
     /// ```
+    #[track_caller]
     pub fn capacity(&self) -> usize {
         self.table.read().capacity()
     }
@@ -780,6 +783,7 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// # Ok::<(), mapguard::BuildError>(())
     /// ```
     #[cfg(feature = "stats")]
+    #[track_caller]
     pub fn stats(&self) -> Option<crate::stats::StatsSnapshot> {
         let instr = self.instr.get().filter(|instr| instr.records())?;
         let (len, capacity) = {
@@ -823,6 +827,7 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// [`note_read_start`](Self::note_read_start) in the hooked copies of the reads) a try
     /// first, and a timed wait only when that fails.
     #[inline(always)]
+    #[track_caller]
     fn read_table(
         &self,
         waits: Option<&crate::raw::lock_stats::LockStats>,
@@ -903,6 +908,7 @@ impl<K, V, S> LockedMap<K, V, S> {
     ///     assert_eq!(*v, *k * 10);
     /// }
     /// ```
+    #[track_caller]
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter {
             table: self.table.read(),
@@ -952,6 +958,7 @@ where
     /// assert!(map.get("b").is_none());
     /// ```
     #[inline]
+    #[track_caller]
     pub fn get<Q>(&self, key: &Q) -> Option<LockedRef<'_, K, V>>
     where
         K: Borrow<Q>,
@@ -989,6 +996,7 @@ where
     /// inlined, the caller's key would have to sit in memory on every path, the plain copy's
     /// too, where a build without the `stats` feature keeps it in a register.
     #[inline(always)]
+    #[track_caller]
     fn note_read_start<const COUNT: bool, Q>(
         &self,
         key: &Q,
@@ -1059,6 +1067,7 @@ where
     /// assert_eq!(map.get_cloned(&1), Some(vec![1]));
     /// ```
     #[inline]
+    #[track_caller]
     pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -1117,6 +1126,7 @@ where
     /// assert!(!map.contains_key(&2));
     /// ```
     #[inline]
+    #[track_caller]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -1478,6 +1488,7 @@ where
     /// map.reserve(100);
     /// assert!(map.capacity() >= 100);
     /// ```
+    #[track_caller]
     pub fn reserve(&self, additional: usize) {
         if let Err(err) = self.try_reserve(additional) {
             panic!("mapguard: cannot reserve {additional} entries: {err}");
@@ -1492,6 +1503,7 @@ where
     /// assert!(map.try_reserve(10).is_ok());
     /// assert_eq!(map.try_reserve(usize::MAX), Err(mapguard::ReserveError::CapacityOverflow));
     /// ```
+    #[track_caller]
     pub fn try_reserve(&self, additional: usize) -> Result<(), ReserveError> {
         self.table
             .write()
@@ -1508,6 +1520,7 @@ where
     /// map.shrink_to_fit();
     /// assert!(map.capacity() < 1000);
     /// ```
+    #[track_caller]
     pub fn shrink_to_fit(&self) {
         self.table
             .write()
@@ -1529,6 +1542,7 @@ impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for LockedMap<K, V, S> {
 
 impl<K: Clone, V: Clone, S: Clone> Clone for LockedMap<K, V, S> {
     /// Copies the table under its read lock.
+    #[track_caller]
     fn clone(&self) -> Self {
         Self {
             table: CachePadded::new(TableLock::new(self.table.read().clone())),
@@ -1542,6 +1556,7 @@ impl<K: Clone, V: Clone, S: Clone> Clone for LockedMap<K, V, S> {
 }
 
 impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for LockedMap<K, V, S> {
+    #[track_caller]
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         (&*self).extend(iter);
     }
@@ -1549,6 +1564,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for LockedMap<K, V, S> {
 
 impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for &LockedMap<K, V, S> {
     /// Inserts every pair under one write lock.
+    #[track_caller]
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         let iter = iter.into_iter();
         let hasher = &self.hasher;

@@ -430,3 +430,79 @@ fn lockdep_reports_an_inversion_between_two_maps() {
     assert_eq!(a.get_cloned(&3), Some(1));
     assert_eq!(b.get_cloned(&2), Some(1));
 }
+
+/// With the `lockdep` feature every method that takes the map's lock reports the caller's
+/// line, not a line inside the map: re-entering a map while a `get` guard lives is reported
+/// with the `get` line and the re-entering line.
+#[cfg(feature = "lockdep")]
+#[test]
+fn lockdep_reports_name_the_callers_lines() {
+    use std::sync::atomic::AtomicU32;
+    use std::sync::mpsc::RecvTimeoutError;
+    use std::sync::{Arc, Mutex};
+
+    type Map = LockedMap<u64, u64>;
+
+    /// Holds a `get` guard and calls `reenter` on the same map; returns what is wrong with
+    /// the report, which must name the `get` line and `line`, both in this file. The callback
+    /// panics, so a reported write does not block; an unreported one would, and is given up.
+    fn check(method: &str, line: u32, reenter: fn(&Map)) -> Option<String> {
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&reports);
+        let get_line = Arc::new(AtomicU32::new(0));
+        let get_line_out = Arc::clone(&get_line);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        thread::spawn(move || {
+            // Dropped when the body ends or unwinds: then the check may look.
+            let _done = done_tx;
+            lockdep::set_thread_reaction(Some(lockdep::Reaction::Callback(Arc::new(
+                move |report: &lockdep::Report| {
+                    sink.lock().unwrap().push(report.clone());
+                    panic!("stop");
+                },
+            ))));
+            let map = Map::new();
+            map.insert(1, 1);
+            let (_held, at) = (map.get(&1), line!());
+            get_line_out.store(at, Ordering::Relaxed);
+            reenter(&map);
+        });
+        if done_rx.recv_timeout(Duration::from_secs(10)) != Err(RecvTimeoutError::Disconnected) {
+            return Some(format!("{method}: hung, nothing reported before blocking"));
+        }
+        let reports = reports.lock().unwrap();
+        let [report] = reports.as_slice() else {
+            return Some(format!("{method}: expected one report, got {reports:?}"));
+        };
+        let expected = [
+            format!("{}:{}:", file!(), get_line.load(Ordering::Relaxed)),
+            format!("{}:{line}:", file!()),
+        ];
+        let sites = report.sites();
+        let named = sites.len() == 2 && sites.iter().zip(&expected).all(|(s, e)| s.starts_with(e));
+        (!named).then(|| format!("{method}: sites {sites:?}, expected {expected:?}"))
+    }
+
+    let wrong: Vec<String> = [
+        check("get", line!(), |m| _ = m.get(&1)),
+        check("get_cloned", line!(), |m| _ = m.get_cloned(&1)),
+        check("contains_key", line!(), |m| _ = m.contains_key(&1)),
+        check("iter", line!(), |m| _ = m.iter()),
+        check("len", line!(), |m| _ = m.len()),
+        check("is_empty", line!(), |m| _ = m.is_empty()),
+        check("capacity", line!(), |m| _ = m.capacity()),
+        check("reserve", line!(), |m| m.reserve(1)),
+        check("try_reserve", line!(), |m| _ = m.try_reserve(1)),
+        check("shrink_to_fit", line!(), |m| m.shrink_to_fit()),
+        check("clone", line!(), |m| _ = m.clone()),
+        check("extend", line!(), |mut m| m.extend([(2, 2)])),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(
+        wrong.is_empty(),
+        "reports name the wrong lines:\n{}",
+        wrong.join("\n")
+    );
+}

@@ -3,11 +3,10 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
-use std::ptr;
 use std::time::Duration;
 
 use super::{LockMeta, NotSend, check_subclass};
-use crate::thread::Mode;
+use crate::thread::{LockId, Mode};
 
 /// A mutual-exclusion lock that reports misuse (parking_lot's `Mutex` underneath).
 ///
@@ -75,11 +74,6 @@ impl<T> Mutex<T> {
 }
 
 impl<T: ?Sized> Mutex<T> {
-    #[inline]
-    fn addr(&self) -> usize {
-        ptr::from_ref(self).cast::<()>().addr()
-    }
-
     /// Blocks until the lock is acquired and returns its guard.
     ///
     /// Before blocking, the acquisition is checked against the locks this thread holds: a
@@ -123,7 +117,6 @@ impl<T: ?Sized> Mutex<T> {
     #[inline]
     fn lock_at(&self, subclass: u32, site: &'static Location<'static>) -> MutexGuard<'_, T> {
         let (inner, tracked) = self.meta.acquire(
-            self.addr(),
             Mode::Write,
             subclass,
             site,
@@ -153,11 +146,9 @@ impl<T: ?Sized> Mutex<T> {
     #[track_caller]
     #[inline]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        let (inner, tracked) =
-            self.meta
-                .try_acquire(self.addr(), Mode::Write, 0, Location::caller(), || {
-                    self.inner.try_lock()
-                })?;
+        let (inner, tracked) = self
+            .meta
+            .try_acquire(Mode::Write, 0, Location::caller(), || self.inner.try_lock())?;
         Some(MutexGuard {
             owner: self,
             tracked,
@@ -166,23 +157,38 @@ impl<T: ?Sized> Mutex<T> {
         })
     }
 
-    /// Tries to acquire the lock for up to `timeout`; treated like `try_lock` (no order
-    /// check, since it cannot wait forever).
+    /// Tries to acquire the lock, waiting up to `timeout`.
+    ///
+    /// A `timeout` of at least [`Config::deadlock_timeout`](crate::Config::deadlock_timeout)
+    /// is checked like [`lock`](Self::lock), before it waits: `try_lock_for(Duration::MAX)`
+    /// on a lock this thread holds is reported, not a silent hang. A shorter one is treated
+    /// like [`try_lock`](Self::try_lock). See [Timed tries](crate#timed-tries).
     ///
     /// # Examples
     ///
     /// ```
+    /// use std::time::Duration;
+    ///
     /// let m = lockdep::Mutex::new(());
-    /// assert!(m.try_lock_for(std::time::Duration::from_millis(1)).is_some());
+    /// let held = m.lock();
+    /// // Gives up soon: a plain try, which fails on a lock this thread holds.
+    /// assert!(m.try_lock_for(Duration::from_millis(1)).is_none());
+    /// drop(held);
+    /// // Long enough to count as a hang: checked like `lock` (the lock is free here).
+    /// assert!(m.try_lock_for(Duration::from_secs(60)).is_some());
     /// ```
     #[track_caller]
     #[inline]
     pub fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
-        let (inner, tracked) =
-            self.meta
-                .try_acquire(self.addr(), Mode::Write, 0, Location::caller(), || {
-                    self.inner.try_lock_for(timeout)
-                })?;
+        let (inner, tracked) = self.meta.try_acquire_for(
+            Mode::Write,
+            0,
+            Location::caller(),
+            timeout,
+            || self.inner.try_lock(),
+            |timeout| self.inner.try_lock_for(timeout),
+            || self.inner.lock(),
+        )?;
         Some(MutexGuard {
             owner: self,
             tracked,
@@ -230,7 +236,7 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     #[track_caller]
     pub fn assert_held(&self) {
-        self.meta.assert_held(self.addr(), true);
+        self.meta.assert_held(true);
     }
 
     /// Reports (see [`Reaction`](crate::Reaction)) if this thread holds the lock.
@@ -242,7 +248,7 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     #[track_caller]
     pub fn assert_not_held(&self) {
-        self.meta.assert_held(self.addr(), false);
+        self.meta.assert_held(false);
     }
 }
 
@@ -292,9 +298,9 @@ pub struct MutexGuard<'a, T: ?Sized> {
 }
 
 impl<T: ?Sized> MutexGuard<'_, T> {
-    /// For the condition variable: the lock's address and whether it is tracked.
-    pub(super) fn parts(&self) -> (usize, bool) {
-        (self.owner.addr(), self.tracked)
+    /// For the condition variable: the lock instance and whether it is tracked.
+    pub(super) fn parts(&self) -> (LockId, bool) {
+        (self.owner.meta.instance(), self.tracked)
     }
 
     pub(super) fn set_tracked(&mut self, tracked: bool) {
@@ -305,7 +311,7 @@ impl<T: ?Sized> MutexGuard<'_, T> {
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        self.owner.meta.release(self.owner.addr(), self.tracked);
+        self.owner.meta.release(self.tracked);
     }
 }
 

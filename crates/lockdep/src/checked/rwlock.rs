@@ -3,7 +3,6 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
-use std::ptr;
 use std::time::Duration;
 
 use parking_lot::RawRwLock;
@@ -161,11 +160,6 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         Mode::Read
     };
 
-    #[inline]
-    fn addr(&self) -> usize {
-        ptr::from_ref(self).cast::<()>().addr()
-    }
-
     /// Blocks until a shared (read) lock is acquired.
     ///
     /// On a writer-preferring lock, a second `read` by a thread that already reads it is
@@ -209,7 +203,6 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         site: &'static Location<'static>,
     ) -> GenericRwLockReadGuard<'_, T, RECURSIVE> {
         let (inner, tracked) = self.meta.acquire(
-            self.addr(),
             Self::READ,
             subclass,
             site,
@@ -237,11 +230,9 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
     #[track_caller]
     #[inline]
     pub fn try_read(&self) -> Option<GenericRwLockReadGuard<'_, T, RECURSIVE>> {
-        let (inner, tracked) =
-            self.meta
-                .try_acquire(self.addr(), Self::READ, 0, Location::caller(), || {
-                    self.inner.try_read()
-                })?;
+        let (inner, tracked) = self
+            .meta
+            .try_acquire(Self::READ, 0, Location::caller(), || self.inner.try_read())?;
         Some(GenericRwLockReadGuard {
             owner: self,
             tracked,
@@ -250,13 +241,18 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         })
     }
 
-    /// Tries to acquire a read lock for up to `timeout` (no order check, like `try_read`).
+    /// Tries to acquire a read lock, waiting up to `timeout`: checked like
+    /// [`read`](Self::read) if `timeout` is at least
+    /// [`Config::deadlock_timeout`](crate::Config::deadlock_timeout), like
+    /// [`try_read`](Self::try_read) otherwise. See [Timed tries](crate#timed-tries).
     ///
     /// # Examples
     ///
     /// ```
+    /// use std::time::Duration;
+    ///
     /// let l = lockdep::RwLock::new(1);
-    /// assert!(l.try_read_for(std::time::Duration::from_millis(1)).is_some());
+    /// assert_eq!(l.try_read_for(Duration::from_secs(60)).map(|r| *r), Some(1));
     /// ```
     #[track_caller]
     #[inline]
@@ -264,11 +260,15 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         &self,
         timeout: Duration,
     ) -> Option<GenericRwLockReadGuard<'_, T, RECURSIVE>> {
-        let (inner, tracked) =
-            self.meta
-                .try_acquire(self.addr(), Self::READ, 0, Location::caller(), || {
-                    self.inner.try_read_for(timeout)
-                })?;
+        let (inner, tracked) = self.meta.try_acquire_for(
+            Self::READ,
+            0,
+            Location::caller(),
+            timeout,
+            || self.inner.try_read(),
+            |timeout| self.inner.try_read_for(timeout),
+            || self.inner.read(),
+        )?;
         Some(GenericRwLockReadGuard {
             owner: self,
             tracked,
@@ -321,7 +321,6 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         site: &'static Location<'static>,
     ) -> GenericRwLockWriteGuard<'_, T, RECURSIVE> {
         let (inner, tracked) = self.meta.acquire(
-            self.addr(),
             Mode::Write,
             subclass,
             site,
@@ -349,11 +348,11 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
     #[track_caller]
     #[inline]
     pub fn try_write(&self) -> Option<GenericRwLockWriteGuard<'_, T, RECURSIVE>> {
-        let (inner, tracked) =
-            self.meta
-                .try_acquire(self.addr(), Mode::Write, 0, Location::caller(), || {
-                    self.inner.try_write()
-                })?;
+        let (inner, tracked) = self
+            .meta
+            .try_acquire(Mode::Write, 0, Location::caller(), || {
+                self.inner.try_write()
+            })?;
         Some(GenericRwLockWriteGuard {
             owner: self,
             tracked,
@@ -362,13 +361,22 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         })
     }
 
-    /// Tries to acquire the write lock for up to `timeout` (no order check).
+    /// Tries to acquire the write lock, waiting up to `timeout`: checked like
+    /// [`write`](Self::write) if `timeout` is at least
+    /// [`Config::deadlock_timeout`](crate::Config::deadlock_timeout), like
+    /// [`try_write`](Self::try_write) otherwise. See [Timed tries](crate#timed-tries).
     ///
     /// # Examples
     ///
     /// ```
+    /// use std::time::Duration;
+    ///
     /// let l = lockdep::RwLock::new(1);
-    /// assert!(l.try_write_for(std::time::Duration::from_millis(1)).is_some());
+    /// let r = l.read();
+    /// // Gives up soon: a plain try, which fails while this thread reads.
+    /// assert!(l.try_write_for(Duration::from_millis(1)).is_none());
+    /// drop(r);
+    /// *l.try_write_for(Duration::from_secs(60)).unwrap() = 2;
     /// ```
     #[track_caller]
     #[inline]
@@ -376,11 +384,15 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
         &self,
         timeout: Duration,
     ) -> Option<GenericRwLockWriteGuard<'_, T, RECURSIVE>> {
-        let (inner, tracked) =
-            self.meta
-                .try_acquire(self.addr(), Mode::Write, 0, Location::caller(), || {
-                    self.inner.try_write_for(timeout)
-                })?;
+        let (inner, tracked) = self.meta.try_acquire_for(
+            Mode::Write,
+            0,
+            Location::caller(),
+            timeout,
+            || self.inner.try_write(),
+            |timeout| self.inner.try_write_for(timeout),
+            || self.inner.write(),
+        )?;
         Some(GenericRwLockWriteGuard {
             owner: self,
             tracked,
@@ -429,7 +441,7 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
     /// ```
     #[track_caller]
     pub fn assert_held(&self) {
-        self.meta.assert_held(self.addr(), true);
+        self.meta.assert_held(true);
     }
 
     /// Reports (see [`Reaction`](crate::Reaction)) if this thread holds the lock.
@@ -442,7 +454,7 @@ impl<T: ?Sized, const RECURSIVE: bool> GenericRwLock<T, RECURSIVE> {
     /// ```
     #[track_caller]
     pub fn assert_not_held(&self) {
-        self.meta.assert_held(self.addr(), false);
+        self.meta.assert_held(false);
     }
 }
 
@@ -503,14 +515,14 @@ pub struct GenericRwLockWriteGuard<'a, T: ?Sized, const RECURSIVE: bool> {
 impl<T: ?Sized, const RECURSIVE: bool> Drop for GenericRwLockReadGuard<'_, T, RECURSIVE> {
     #[inline]
     fn drop(&mut self) {
-        self.owner.meta.release(self.owner.addr(), self.tracked);
+        self.owner.meta.release(self.tracked);
     }
 }
 
 impl<T: ?Sized, const RECURSIVE: bool> Drop for GenericRwLockWriteGuard<'_, T, RECURSIVE> {
     #[inline]
     fn drop(&mut self) {
-        self.owner.meta.release(self.owner.addr(), self.tracked);
+        self.owner.meta.release(self.tracked);
     }
 }
 

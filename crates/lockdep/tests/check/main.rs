@@ -12,3 +12,4 @@ mod order;
 mod rwlock;
 mod self_deadlock;
 mod stats;
+mod timed;
