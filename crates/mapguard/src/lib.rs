@@ -32,7 +32,9 @@
 //!   into the same shard is alive, a `compute` closure that calls the map for the same shard)
 //!   **panics with both call sites** instead of deadlocking; threads that wait for each
 //!   other's guards panic in one of them (see below).
-//! - User closures that panic leave the map consistent and unlocked; there is no poisoning.
+//! - User closures, and keys' `Hash` and `Eq`, that panic leave the map consistent and
+//!   unlocked, with no entry lost (a table that grows or shrinks hashes every key it holds,
+//!   and a panic there leaves it as it was); there is no poisoning.
 //! - Iteration sees every key that is present for the whole iteration exactly once.
 //!
 //! ## Deadlocks: never a silent hang
@@ -102,6 +104,7 @@
 #![deny(unsafe_code)]
 
 mod error;
+mod growth;
 pub mod locked;
 #[allow(unsafe_code)]
 mod raw;

@@ -29,6 +29,7 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 
 use crate::error::{BuildError, ReserveError};
+use crate::growth;
 #[cfg(not(feature = "lockdep"))]
 use crate::raw::lock_stats::{LockStats, WaitKind};
 #[cfg(not(feature = "lockdep"))]
@@ -1174,7 +1175,8 @@ where
         let (old, counter) = match table.find_mut(hash, |(k, _)| *k == key) {
             Some((_, slot)) => (Some(std::mem::replace(slot, value)), Counter::Overwrite),
             None => {
-                table.insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
+                let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+                growth::insert_unique(&mut table, hash, (key, value), rehash);
                 (None, Counter::Insert)
             }
         };
@@ -1329,14 +1331,14 @@ where
         }
         let hash = self.hash(&key);
         let mut table = self.write_table(self.instr.get());
-        let (index, counter) =
-            match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
-                TableEntry::Occupied(entry) => (entry.bucket_index(), None),
-                TableEntry::Vacant(entry) => (
-                    entry.insert((key, make())).bucket_index(),
-                    Some(Counter::Insert),
-                ),
-            };
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        let (index, counter) = match growth::entry(&mut table, hash, |(k, _)| *k == key, rehash) {
+            TableEntry::Occupied(entry) => (entry.bucket_index(), None),
+            TableEntry::Vacant(entry) => (
+                entry.insert((key, make())).bucket_index(),
+                Some(Counter::Insert),
+            ),
+        };
         let site = Location::caller();
         self.note_write(WriteOp::GetOrInsert, Some(hash), None, counter, site);
         let table = TableWriteGuard::downgrade(table);
@@ -1377,8 +1379,8 @@ where
     pub fn compute(&self, key: K, decide: impl FnOnce(&K, Option<&V>) -> Action<V>) -> Computed<V> {
         let hash = self.hash(&key);
         let mut table = self.write_table(self.instr.get());
-        let computed = match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k))
-        {
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        let computed = match growth::entry(&mut table, hash, |(k, _)| *k == key, rehash) {
             TableEntry::Occupied(mut entry) => {
                 let action = {
                     let (k, v) = entry.get();
@@ -1471,10 +1473,8 @@ where
     /// assert_eq!(map.try_reserve(usize::MAX), Err(mapguard::ReserveError::CapacityOverflow));
     /// ```
     pub fn try_reserve(&self, additional: usize) -> Result<(), ReserveError> {
-        self.table
-            .write()
-            .try_reserve(additional, |(k, _)| self.hasher.hash_one(k))
-            .map_err(ReserveError::from)
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        growth::try_reserve(&mut self.table.write(), additional, rehash)
     }
 
     /// Shrinks the table as far as its entries allow.
@@ -1487,6 +1487,8 @@ where
     /// assert!(map.capacity() < 1000);
     /// ```
     pub fn shrink_to_fit(&self) {
+        // hashbrown shrinks into a new table only: a panicking `Hash` loses nothing (see
+        // `crate::growth`).
         self.table
             .write()
             .shrink_to_fit(|(k, _)| self.hasher.hash_one(k));
@@ -1531,10 +1533,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for &LockedMap<K, V, S> {
         let iter = iter.into_iter();
         let hasher = &self.hasher;
         let mut table = self.write_table(self.instr.get());
-        table.reserve(iter.size_hint().0, |(k, _)| hasher.hash_one(k));
+        let rehash = |(k, _): &(K, V)| hasher.hash_one(k);
+        growth::reserve(&mut table, iter.size_hint().0, rehash);
         for (key, value) in iter {
             let hash = hasher.hash_one(&key);
-            match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
+            match growth::entry(&mut table, hash, |(k, _)| *k == key, rehash) {
                 TableEntry::Occupied(mut entry) => entry.get_mut().1 = value,
                 TableEntry::Vacant(entry) => {
                     entry.insert((key, value));

@@ -114,6 +114,7 @@ use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 
 use crate::error::ReserveError;
+use crate::growth;
 use crate::raw::pow2::{self, Pow2Slice};
 use crate::raw::{MapId, ReadGuard, ShardLock};
 use crate::stats::{Counter, Instrument, Settings, Slot, WriteOp};
@@ -237,8 +238,10 @@ pub enum Computed<V> {
 /// - **No silent deadlock.** See [Deadlocks](#deadlocks): a self-deadlock panics at once, a
 ///   deadlock between threads panics in one of them after the map's threshold. A thread may
 ///   hold any number of read guards, including several on one shard.
-/// - **Panics in user closures** leave the map consistent: no poisoning, no lock left held, no
-///   value leaked or dropped twice.
+/// - **Panics in user code** (closures, and the keys' `Hash` and `Eq`) leave the map
+///   consistent: no poisoning, no lock left held, no entry lost, no value leaked or dropped
+///   twice. A shard's table that grows or shrinks hashes every key it holds; a panic there
+///   leaves the table as it was and ends the call that grew it.
 /// - **Iteration** visits shards one at a time and read-locks each while it yields that shard's
 ///   entries. A key present for the whole iteration is seen exactly once; a key inserted or
 ///   removed during it may or may not be seen; no key is seen twice.
@@ -991,17 +994,17 @@ where
         let shard = self.shard_index(hash);
         let mut table = self.shards[shard].write();
         // One probe: the entry either holds the key or marks where it goes.
-        let (old, counter) =
-            match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
-                hashbrown::hash_table::Entry::Occupied(mut entry) => (
-                    Some(std::mem::replace(&mut entry.get_mut().1, value)),
-                    Counter::Overwrite,
-                ),
-                hashbrown::hash_table::Entry::Vacant(entry) => {
-                    entry.insert((key, value));
-                    (None, Counter::Insert)
-                }
-            };
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        let (old, counter) = match growth::entry(&mut table, hash, |(k, _)| *k == key, rehash) {
+            hashbrown::hash_table::Entry::Occupied(mut entry) => (
+                Some(std::mem::replace(&mut entry.get_mut().1, value)),
+                Counter::Overwrite,
+            ),
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert((key, value));
+                (None, Counter::Insert)
+            }
+        };
         drop(table);
         let site = Location::caller();
         self.note_write_in(
@@ -1340,10 +1343,14 @@ where
     fn entry_at(&self, key: K) -> (Entry<'_, K, V, S>, u64, usize) {
         let hash = self.hash(&key);
         let shard = self.shard_index(hash);
-        let table = self.shards[shard].write();
+        let mut table = self.shards[shard].write();
         let entry = match table.find_bucket_index(hash, |(k, _)| *k == key) {
             Some(index) => Entry::Occupied(OccupiedEntry::new(table, index, key)),
-            None => Entry::Vacant(VacantEntry::new(table, hash, key, &self.hasher)),
+            None => {
+                // The vacant entry's insert then has room and never grows the table.
+                growth::reserve(&mut table, 1, |(k, _)| self.hasher.hash_one(k));
+                Entry::Vacant(VacantEntry::new(table, hash, key, &self.hasher))
+            }
         };
         (entry, hash, shard)
     }
@@ -1386,9 +1393,8 @@ where
         }
         let per_shard = additional.div_ceil(self.shards.len());
         for shard in self.shards.iter() {
-            shard
-                .write()
-                .try_reserve(per_shard, |(k, _)| self.hasher.hash_one(k))?;
+            let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+            growth::try_reserve(&mut shard.write(), per_shard, rehash)?;
         }
         Ok(())
     }
@@ -1404,6 +1410,8 @@ where
     /// ```
     #[track_caller]
     pub fn shrink_to_fit(&self) {
+        // hashbrown shrinks into a new table only: a panicking `Hash` loses nothing (see
+        // `crate::growth`).
         for shard in self.shards.iter() {
             shard
                 .write()
