@@ -1562,8 +1562,9 @@ mod serde_impls {
     use serde::de::{Deserialize, Deserializer};
     use serde::ser::{Serialize, SerializeMap, Serializer};
 
-    use super::LockedMap;
+    use super::{LockedMap, LockedMapBuilder};
     use crate::serde_map::FillMap;
+    use crate::{BuildError, ReserveError};
 
     impl<K: Serialize, V: Serialize, S> Serialize for LockedMap<K, V, S> {
         /// Serializes under the read lock: a consistent snapshot.
@@ -1583,23 +1584,34 @@ mod serde_impls {
         V: Deserialize<'de>,
         S: BuildHasher + Default,
     {
+        /// Trusts the length the input announces only up to 1 MiB of presized entries; a
+        /// table that cannot grow for the entries that come is a deserializer error.
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
             crate::serde_map::deserialize(deserializer)
         }
     }
 
     impl<K: Hash + Eq, V, S: BuildHasher + Default> FillMap<K, V> for LockedMap<K, V, S> {
-        fn with_room(capacity: usize) -> Self {
-            Self::with_capacity_and_hasher(capacity, S::default())
+        fn tables() -> usize {
+            1
         }
 
-        fn put(&self, key: K, value: V) {
+        fn with_room(entries: usize) -> Result<Self, BuildError> {
+            LockedMapBuilder::new()
+                .hasher(S::default())
+                .capacity(entries)
+                .build()
+        }
+
+        fn put(&self, key: K, value: V) -> Result<(), ReserveError> {
+            // Deserialization has the map to itself: the room stays until the insert.
+            self.try_reserve(1)?;
             self.insert(key, value);
+            Ok(())
         }
     }
 }
 
-/// The removal counter for whether an entry was removed.
 fn removed_counter(removed: bool) -> Counter {
     if removed {
         Counter::RemoveHit

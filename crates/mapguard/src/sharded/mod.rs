@@ -1018,6 +1018,39 @@ where
         old
     }
 
+    /// [`insert`](Self::insert) that reports a shard that cannot grow instead of panicking or
+    /// aborting: for deserialization, where the input decides how far the tables grow.
+    #[cfg(feature = "serde")]
+    #[track_caller]
+    pub(crate) fn insert_or_refuse(&self, key: K, value: V) -> Result<Option<V>, ReserveError> {
+        let hash = self.hash(&key);
+        let shard = self.shard_index(hash);
+        let mut table = self.shards[shard].write();
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        growth::try_reserve(&mut table, 1, rehash)?;
+        // With the room made above, `entry` never grows the table.
+        let (old, counter) = match table.entry(hash, |(k, _)| *k == key, rehash) {
+            hashbrown::hash_table::Entry::Occupied(mut entry) => (
+                Some(std::mem::replace(&mut entry.get_mut().1, value)),
+                Counter::Overwrite,
+            ),
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert((key, value));
+                (None, Counter::Insert)
+            }
+        };
+        drop(table);
+        let site = Location::caller();
+        self.note_write(
+            WriteOp::Insert,
+            Some(hash),
+            Some(shard),
+            Some(counter),
+            site,
+        );
+        Ok(old)
+    }
+
     /// Inserts `value` only if `key` is absent. Returns a guard on the new value, or an error
     /// holding a guard on the present value and the value that was not inserted.
     ///
