@@ -103,6 +103,7 @@
 //! [`lockdep`]: https://docs.rs/lockdep
 #![deny(unsafe_code)]
 
+mod deferred_drop;
 mod error;
 mod growth;
 pub mod locked;

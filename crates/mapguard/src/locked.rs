@@ -28,6 +28,7 @@ use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 
+use crate::deferred_drop::{self, Dropper};
 use crate::error::{BuildError, ReserveError};
 use crate::growth;
 #[cfg(not(feature = "lockdep"))]
@@ -855,6 +856,10 @@ impl<K, V, S> LockedMap<K, V, S> {
 
     /// Removes every entry, keeping the allocated memory.
     ///
+    /// The entries are dropped after the lock is released, so a key's or value's `Drop` may
+    /// call the map. If some `Drop`s panic, every other entry is still dropped; then the first
+    /// of those panics is resumed.
+    ///
     /// # Examples
     /// ```
     /// let map = mapguard::LockedMap::new();
@@ -864,9 +869,14 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// ```
     #[track_caller]
     pub fn clear(&self) {
-        self.write_table(self.instr.get()).clear();
+        let mut table = self.write_table(self.instr.get());
+        let taken = (!table.is_empty()).then(|| deferred_drop::take_all(&mut table));
+        drop(table);
+        let mut dropper = Dropper::new();
+        dropper.drop_all(taken.into_iter().flatten());
         let site = std::panic::Location::caller();
         self.note_write(WriteOp::Clear, None, None, Some(Counter::Clear), site);
+        dropper.finish();
     }
 
     /// Read-locks the whole map for iteration (see [`Iter`]).
@@ -890,6 +900,11 @@ impl<K, V, S> LockedMap<K, V, S> {
 
     /// Keeps only the entries for which `keep` returns `true`, under the write lock.
     ///
+    /// The rejected entries are dropped after the lock is released, so a key's or value's
+    /// `Drop` may call the map. If `keep` panics, the entries it already rejected are removed
+    /// (and dropped) and the others stay. If some `Drop`s panic, every other rejected entry is
+    /// still dropped; then the first of those panics is resumed.
+    ///
     /// # Examples
     /// ```
     /// let map: mapguard::LockedMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
@@ -898,8 +913,13 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// ```
     #[track_caller]
     pub fn retain(&self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        self.write_table(self.instr.get())
-            .retain(|(k, v)| keep(k, v));
+        // Declared before the guard: if `keep` panics, the guard goes first.
+        let mut rejected = Vec::new();
+        let mut table = self.write_table(self.instr.get());
+        rejected.extend(table.extract_if(|(k, v)| !keep(k, v)));
+        drop(table);
+        let mut dropper = Dropper::new();
+        dropper.drop_all(rejected);
         self.note_write(
             WriteOp::Retain,
             None,
@@ -907,6 +927,7 @@ impl<K, V, S> LockedMap<K, V, S> {
             None,
             std::panic::Location::caller(),
         );
+        dropper.finish();
     }
 }
 

@@ -113,6 +113,7 @@ use std::sync::OnceLock;
 use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 
+use crate::deferred_drop::{self, Dropper};
 use crate::error::ReserveError;
 use crate::growth;
 use crate::raw::pow2::{self, Pow2Slice};
@@ -632,6 +633,10 @@ impl<K, V, S> ShardedMap<K, V, S> {
 
     /// Removes every entry, one shard at a time; keeps the allocated memory.
     ///
+    /// Each shard's entries are dropped after its lock is released, so a key's or value's
+    /// `Drop` may call the map. If some `Drop`s panic, every other entry is still dropped and
+    /// every shard cleared; then the first of those panics is resumed.
+    ///
     /// # Examples
     /// ```
     /// let map = mapguard::ShardedMap::new();
@@ -641,11 +646,19 @@ impl<K, V, S> ShardedMap<K, V, S> {
     /// ```
     #[track_caller]
     pub fn clear(&self) {
+        let mut dropper = Dropper::new();
         for shard in self.shards.iter() {
-            shard.write().clear();
+            let mut table = shard.write();
+            if table.is_empty() {
+                continue;
+            }
+            let taken = deferred_drop::take_all(&mut table);
+            drop(table);
+            dropper.drop_all(taken);
         }
         let site = Location::caller();
         self.note_write(WriteOp::Clear, None, None, Some(Counter::Clear), site);
+        dropper.finish();
     }
 
     /// An iterator over the entries; see the type's docs for what it sees under writes.
@@ -693,8 +706,11 @@ impl<K, V, S> ShardedMap<K, V, S> {
 
     /// Keeps only the entries for which `keep` returns `true`, one shard at a time.
     ///
-    /// If `keep` panics, the entries it already rejected are removed, the others stay, and the
-    /// shard is unlocked.
+    /// The entries a shard rejects are dropped after its lock is released, so a key's or
+    /// value's `Drop` may call the map. If `keep` panics, the entries it already rejected are
+    /// removed (and dropped), the others stay, and the shard is unlocked. If some `Drop`s panic,
+    /// every other rejected entry is still dropped and every shard filtered; then the first of
+    /// those panics is resumed.
     ///
     /// # Examples
     /// ```
@@ -704,10 +720,17 @@ impl<K, V, S> ShardedMap<K, V, S> {
     /// ```
     #[track_caller]
     pub fn retain(&self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        let mut dropper = Dropper::new();
         for shard in self.shards.iter() {
-            shard.write().retain(|(k, v)| keep(k, v));
+            // Declared before the guard: if `keep` panics, the guard goes first.
+            let mut rejected = Vec::new();
+            let mut table = shard.write();
+            rejected.extend(table.extract_if(|(k, v)| !keep(k, v)));
+            drop(table);
+            dropper.drop_all(rejected);
         }
         self.note_write(WriteOp::Retain, None, None, None, Location::caller());
+        dropper.finish();
     }
 }
 
