@@ -32,11 +32,13 @@
 //!   into the same shard is alive, a `compute` closure that calls the map for the same shard)
 //!   **panics with both call sites** instead of deadlocking; threads that wait for each
 //!   other's guards panic in one of them (see below).
-//! - User closures that panic leave the map consistent and unlocked; there is no poisoning.
-//!   So every map is [`UnwindSafe`](std::panic::UnwindSafe) and
-//!   [`RefUnwindSafe`](std::panic::RefUnwindSafe), as `std`'s locks are: `catch_unwind`
-//!   around a call that uses the map needs no `AssertUnwindSafe`. (A value that a panicking
-//!   closure had partly changed stays as the closure left it.)
+//! - User closures, and keys' `Hash` and `Eq`, that panic leave the map consistent and
+//!   unlocked, with no entry lost (a table that grows or shrinks hashes every key it holds,
+//!   and a panic there leaves it as it was); there is no poisoning. So every map is
+//!   [`UnwindSafe`](std::panic::UnwindSafe) and [`RefUnwindSafe`](std::panic::RefUnwindSafe),
+//!   as `std`'s locks are: `catch_unwind` around a call that uses the map needs no
+//!   `AssertUnwindSafe`. (A value that a panicking closure had partly changed stays as the
+//!   closure left it.)
 //! - Guards are `!Send` (they must be dropped by the thread that took them, which also makes
 //!   holding one across an `.await` in a spawned future a compile error) and `Sync` when the
 //!   key and value are: a `&Ref` may be shared with scoped threads.
@@ -110,7 +112,9 @@
 //! [`lockdep`]: https://docs.rs/lockdep
 #![deny(unsafe_code)]
 
+mod deferred_drop;
 mod error;
+mod growth;
 pub mod locked;
 #[allow(unsafe_code)]
 mod raw;

@@ -28,7 +28,9 @@ use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 
+use crate::deferred_drop::{self, Dropper};
 use crate::error::{BuildError, ReserveError};
+use crate::growth;
 #[cfg(not(feature = "lockdep"))]
 use crate::raw::lock_stats::{LockStats, WaitKind};
 #[cfg(not(feature = "lockdep"))]
@@ -881,6 +883,10 @@ impl<K, V, S> LockedMap<K, V, S> {
 
     /// Removes every entry, keeping the allocated memory.
     ///
+    /// The entries are dropped after the lock is released, so a key's or value's `Drop` may
+    /// call the map. If some `Drop`s panic, every other entry is still dropped; then the first
+    /// of those panics is resumed.
+    ///
     /// # Examples
     /// ```
     /// let map = mapguard::LockedMap::new();
@@ -890,9 +896,14 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// ```
     #[track_caller]
     pub fn clear(&self) {
-        self.write_table(self.instr.get()).clear();
+        let mut table = self.write_table(self.instr.get());
+        let taken = (!table.is_empty()).then(|| deferred_drop::take_all(&mut table));
+        drop(table);
+        let mut dropper = Dropper::new();
+        dropper.drop_all(taken.into_iter().flatten());
         let site = std::panic::Location::caller();
         self.note_write(WriteOp::Clear, None, None, Some(Counter::Clear), site);
+        dropper.finish();
     }
 
     /// Read-locks the whole map for iteration (see [`Iter`]).
@@ -917,6 +928,11 @@ impl<K, V, S> LockedMap<K, V, S> {
 
     /// Keeps only the entries for which `keep` returns `true`, under the write lock.
     ///
+    /// The rejected entries are dropped after the lock is released, so a key's or value's
+    /// `Drop` may call the map. If `keep` panics, the entries it already rejected are removed
+    /// (and dropped) and the others stay. If some `Drop`s panic, every other rejected entry is
+    /// still dropped; then the first of those panics is resumed.
+    ///
     /// # Examples
     /// ```
     /// let map: mapguard::LockedMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
@@ -925,8 +941,13 @@ impl<K, V, S> LockedMap<K, V, S> {
     /// ```
     #[track_caller]
     pub fn retain(&self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        self.write_table(self.instr.get())
-            .retain(|(k, v)| keep(k, v));
+        // Declared before the guard: if `keep` panics, the guard goes first.
+        let mut rejected = Vec::new();
+        let mut table = self.write_table(self.instr.get());
+        rejected.extend(table.extract_if(|(k, v)| !keep(k, v)));
+        drop(table);
+        let mut dropper = Dropper::new();
+        dropper.drop_all(rejected);
         self.note_write(
             WriteOp::Retain,
             None,
@@ -934,6 +955,7 @@ impl<K, V, S> LockedMap<K, V, S> {
             None,
             std::panic::Location::caller(),
         );
+        dropper.finish();
     }
 }
 
@@ -1206,7 +1228,8 @@ where
         let (old, counter) = match table.find_mut(hash, |(k, _)| *k == key) {
             Some((_, slot)) => (Some(std::mem::replace(slot, value)), Counter::Overwrite),
             None => {
-                table.insert_unique(hash, (key, value), |(k, _)| self.hasher.hash_one(k));
+                let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+                growth::insert_unique(&mut table, hash, (key, value), rehash);
                 (None, Counter::Insert)
             }
         };
@@ -1361,14 +1384,14 @@ where
         }
         let hash = self.hash(&key);
         let mut table = self.write_table(self.instr.get());
-        let (index, counter) =
-            match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
-                TableEntry::Occupied(entry) => (entry.bucket_index(), None),
-                TableEntry::Vacant(entry) => (
-                    entry.insert((key, make())).bucket_index(),
-                    Some(Counter::Insert),
-                ),
-            };
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        let (index, counter) = match growth::entry(&mut table, hash, |(k, _)| *k == key, rehash) {
+            TableEntry::Occupied(entry) => (entry.bucket_index(), None),
+            TableEntry::Vacant(entry) => (
+                entry.insert((key, make())).bucket_index(),
+                Some(Counter::Insert),
+            ),
+        };
         let site = Location::caller();
         self.note_write(WriteOp::GetOrInsert, Some(hash), None, counter, site);
         let table = TableWriteGuard::downgrade(table);
@@ -1409,8 +1432,8 @@ where
     pub fn compute(&self, key: K, decide: impl FnOnce(&K, Option<&V>) -> Action<V>) -> Computed<V> {
         let hash = self.hash(&key);
         let mut table = self.write_table(self.instr.get());
-        let computed = match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k))
-        {
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        let computed = match growth::entry(&mut table, hash, |(k, _)| *k == key, rehash) {
             TableEntry::Occupied(mut entry) => {
                 let action = {
                     let (k, v) = entry.get();
@@ -1505,10 +1528,8 @@ where
     /// ```
     #[track_caller]
     pub fn try_reserve(&self, additional: usize) -> Result<(), ReserveError> {
-        self.table
-            .write()
-            .try_reserve(additional, |(k, _)| self.hasher.hash_one(k))
-            .map_err(ReserveError::from)
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        growth::try_reserve(&mut self.table.write(), additional, rehash)
     }
 
     /// Shrinks the table as far as its entries allow.
@@ -1522,6 +1543,8 @@ where
     /// ```
     #[track_caller]
     pub fn shrink_to_fit(&self) {
+        // hashbrown shrinks into a new table only: a panicking `Hash` loses nothing (see
+        // `crate::growth`).
         self.table
             .write()
             .shrink_to_fit(|(k, _)| self.hasher.hash_one(k));
@@ -1569,10 +1592,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for &LockedMap<K, V, S> {
         let iter = iter.into_iter();
         let hasher = &self.hasher;
         let mut table = self.write_table(self.instr.get());
-        table.reserve(iter.size_hint().0, |(k, _)| hasher.hash_one(k));
+        let rehash = |(k, _): &(K, V)| hasher.hash_one(k);
+        growth::reserve(&mut table, iter.size_hint().0, rehash);
         for (key, value) in iter {
             let hash = hasher.hash_one(&key);
-            match table.entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k)) {
+            match growth::entry(&mut table, hash, |(k, _)| *k == key, rehash) {
                 TableEntry::Occupied(mut entry) => entry.get_mut().1 = value,
                 TableEntry::Vacant(entry) => {
                     entry.insert((key, value));
@@ -1597,8 +1621,9 @@ mod serde_impls {
     use serde::de::{Deserialize, Deserializer};
     use serde::ser::{Serialize, SerializeMap, Serializer};
 
-    use super::LockedMap;
+    use super::{LockedMap, LockedMapBuilder};
     use crate::serde_map::FillMap;
+    use crate::{BuildError, ReserveError};
 
     impl<K: Serialize, V: Serialize, S> Serialize for LockedMap<K, V, S> {
         /// Serializes under the read lock: a consistent snapshot.
@@ -1618,23 +1643,34 @@ mod serde_impls {
         V: Deserialize<'de>,
         S: BuildHasher + Default,
     {
+        /// Trusts the length the input announces only up to 1 MiB of presized entries; a
+        /// table that cannot grow for the entries that come is a deserializer error.
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
             crate::serde_map::deserialize(deserializer)
         }
     }
 
     impl<K: Hash + Eq, V, S: BuildHasher + Default> FillMap<K, V> for LockedMap<K, V, S> {
-        fn with_room(capacity: usize) -> Self {
-            Self::with_capacity_and_hasher(capacity, S::default())
+        fn tables() -> usize {
+            1
         }
 
-        fn put(&self, key: K, value: V) {
+        fn with_room(entries: usize) -> Result<Self, BuildError> {
+            LockedMapBuilder::new()
+                .hasher(S::default())
+                .capacity(entries)
+                .build()
+        }
+
+        fn put(&self, key: K, value: V) -> Result<(), ReserveError> {
+            // Deserialization has the map to itself: the room stays until the insert.
+            self.try_reserve(1)?;
             self.insert(key, value);
+            Ok(())
         }
     }
 }
 
-/// The removal counter for whether an entry was removed.
 fn removed_counter(removed: bool) -> Counter {
     if removed {
         Counter::RemoveHit

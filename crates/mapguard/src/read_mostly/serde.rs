@@ -7,6 +7,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::ReadMostlyMap;
 use crate::serde_map::FillMap;
+use crate::{BuildError, ReserveError};
 
 impl<K: Serialize, V: Serialize, S> Serialize for ReadMostlyMap<K, V, S> {
     /// Serializes shard by shard, with the guarantees of [`ReadMostlyMap::iter`]. The length
@@ -26,17 +27,26 @@ where
     V: Deserialize<'de>,
     S: BuildHasher + Default,
 {
+    /// Trusts the length the input announces only up to 1 MiB of presized entries.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         crate::serde_map::deserialize(deserializer)
     }
 }
 
 impl<K: Hash + Eq + Clone, V, S: BuildHasher + Default> FillMap<K, V> for ReadMostlyMap<K, V, S> {
-    fn with_room(capacity: usize) -> Self {
-        Self::with_capacity_and_hasher(capacity, S::default())
+    fn tables() -> usize {
+        crate::sharded::default_shard_count()
     }
 
-    fn put(&self, key: K, value: V) {
+    fn with_room(entries: usize) -> Result<Self, BuildError> {
+        super::ReadMostlyMapBuilder::new()
+            .hasher(S::default())
+            .capacity(entries)
+            .build()
+    }
+
+    fn put(&self, key: K, value: V) -> Result<(), ReserveError> {
         self.insert(key, value);
+        Ok(())
     }
 }

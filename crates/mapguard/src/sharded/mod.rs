@@ -114,7 +114,9 @@ use std::sync::OnceLock;
 use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 
+use crate::deferred_drop::{self, Dropper};
 use crate::error::ReserveError;
+use crate::growth;
 use crate::raw::pow2::{self, Pow2Slice};
 use crate::raw::{MapId, ReadGuard, ShardLock};
 use crate::stats::{Counter, Instrument, Settings, Slot, WriteOp};
@@ -238,8 +240,10 @@ pub enum Computed<V> {
 /// - **No silent deadlock.** See [Deadlocks](#deadlocks): a self-deadlock panics at once, a
 ///   deadlock between threads panics in one of them after the map's threshold. A thread may
 ///   hold any number of read guards, including several on one shard.
-/// - **Panics in user closures** leave the map consistent: no poisoning, no lock left held, no
-///   value leaked or dropped twice.
+/// - **Panics in user code** (closures, and the keys' `Hash` and `Eq`) leave the map
+///   consistent: no poisoning, no lock left held, no entry lost, no value leaked or dropped
+///   twice. A shard's table that grows or shrinks hashes every key it holds; a panic there
+///   leaves the table as it was and ends the call that grew it.
 /// - **Iteration** visits shards one at a time and read-locks each while it yields that shard's
 ///   entries. A key present for the whole iteration is seen exactly once; a key inserted or
 ///   removed during it may or may not be seen; no key is seen twice.
@@ -646,6 +650,10 @@ impl<K, V, S> ShardedMap<K, V, S> {
 
     /// Removes every entry, one shard at a time; keeps the allocated memory.
     ///
+    /// Each shard's entries are dropped after its lock is released, so a key's or value's
+    /// `Drop` may call the map. If some `Drop`s panic, every other entry is still dropped and
+    /// every shard cleared; then the first of those panics is resumed.
+    ///
     /// # Examples
     /// ```
     /// let map = mapguard::ShardedMap::new();
@@ -655,11 +663,19 @@ impl<K, V, S> ShardedMap<K, V, S> {
     /// ```
     #[track_caller]
     pub fn clear(&self) {
+        let mut dropper = Dropper::new();
         for shard in self.shards.iter() {
-            shard.write().clear();
+            let mut table = shard.write();
+            if table.is_empty() {
+                continue;
+            }
+            let taken = deferred_drop::take_all(&mut table);
+            drop(table);
+            dropper.drop_all(taken);
         }
         let site = Location::caller();
         self.note_write(WriteOp::Clear, None, None, Some(Counter::Clear), site);
+        dropper.finish();
     }
 
     /// An iterator over the entries; see the type's docs for what it sees under writes.
@@ -707,8 +723,11 @@ impl<K, V, S> ShardedMap<K, V, S> {
 
     /// Keeps only the entries for which `keep` returns `true`, one shard at a time.
     ///
-    /// If `keep` panics, the entries it already rejected are removed, the others stay, and the
-    /// shard is unlocked.
+    /// The entries a shard rejects are dropped after its lock is released, so a key's or
+    /// value's `Drop` may call the map. If `keep` panics, the entries it already rejected are
+    /// removed (and dropped), the others stay, and the shard is unlocked. If some `Drop`s panic,
+    /// every other rejected entry is still dropped and every shard filtered; then the first of
+    /// those panics is resumed.
     ///
     /// # Examples
     /// ```
@@ -718,10 +737,17 @@ impl<K, V, S> ShardedMap<K, V, S> {
     /// ```
     #[track_caller]
     pub fn retain(&self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        let mut dropper = Dropper::new();
         for shard in self.shards.iter() {
-            shard.write().retain(|(k, v)| keep(k, v));
+            // Declared before the guard: if `keep` panics, the guard goes first.
+            let mut rejected = Vec::new();
+            let mut table = shard.write();
+            rejected.extend(table.extract_if(|(k, v)| !keep(k, v)));
+            drop(table);
+            dropper.drop_all(rejected);
         }
         self.note_write(WriteOp::Retain, None, None, None, Location::caller());
+        dropper.finish();
     }
 }
 
@@ -1008,17 +1034,17 @@ where
         let shard = self.shard_index(hash);
         let mut table = self.shards[shard].write();
         // One probe: the entry either holds the key or marks where it goes.
-        let (old, counter) =
-            match table.entry(hash, |(k, _)| *k == key, |(k, _)| self.hasher.hash_one(k)) {
-                hashbrown::hash_table::Entry::Occupied(mut entry) => (
-                    Some(std::mem::replace(&mut entry.get_mut().1, value)),
-                    Counter::Overwrite,
-                ),
-                hashbrown::hash_table::Entry::Vacant(entry) => {
-                    entry.insert((key, value));
-                    (None, Counter::Insert)
-                }
-            };
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        let (old, counter) = match growth::entry(&mut table, hash, |(k, _)| *k == key, rehash) {
+            hashbrown::hash_table::Entry::Occupied(mut entry) => (
+                Some(std::mem::replace(&mut entry.get_mut().1, value)),
+                Counter::Overwrite,
+            ),
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert((key, value));
+                (None, Counter::Insert)
+            }
+        };
         drop(table);
         let site = Location::caller();
         self.note_write_in(
@@ -1030,6 +1056,39 @@ where
             site,
         );
         old
+    }
+
+    /// [`insert`](Self::insert) that reports a shard that cannot grow instead of panicking or
+    /// aborting: for deserialization, where the input decides how far the tables grow.
+    #[cfg(feature = "serde")]
+    #[track_caller]
+    pub(crate) fn insert_or_refuse(&self, key: K, value: V) -> Result<Option<V>, ReserveError> {
+        let hash = self.hash(&key);
+        let shard = self.shard_index(hash);
+        let mut table = self.shards[shard].write();
+        let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+        growth::try_reserve(&mut table, 1, rehash)?;
+        // With the room made above, `entry` never grows the table.
+        let (old, counter) = match table.entry(hash, |(k, _)| *k == key, rehash) {
+            hashbrown::hash_table::Entry::Occupied(mut entry) => (
+                Some(std::mem::replace(&mut entry.get_mut().1, value)),
+                Counter::Overwrite,
+            ),
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert((key, value));
+                (None, Counter::Insert)
+            }
+        };
+        drop(table);
+        let site = Location::caller();
+        self.note_write(
+            WriteOp::Insert,
+            Some(hash),
+            Some(shard),
+            Some(counter),
+            site,
+        );
+        Ok(old)
     }
 
     /// Inserts `value` only if `key` is absent. Returns a guard on the new value, or an error
@@ -1357,10 +1416,14 @@ where
     fn entry_at(&self, key: K) -> (Entry<'_, K, V, S>, u64, usize) {
         let hash = self.hash(&key);
         let shard = self.shard_index(hash);
-        let table = self.shards[shard].write();
+        let mut table = self.shards[shard].write();
         let entry = match table.find_bucket_index(hash, |(k, _)| *k == key) {
             Some(index) => Entry::Occupied(OccupiedEntry::new(table, index, key)),
-            None => Entry::Vacant(VacantEntry::new(table, hash, key, &self.hasher)),
+            None => {
+                // The vacant entry's insert then has room and never grows the table.
+                growth::reserve(&mut table, 1, |(k, _)| self.hasher.hash_one(k));
+                Entry::Vacant(VacantEntry::new(table, hash, key, &self.hasher))
+            }
         };
         (entry, hash, shard)
     }
@@ -1403,9 +1466,8 @@ where
         }
         let per_shard = additional.div_ceil(self.shards.len());
         for shard in self.shards.iter() {
-            shard
-                .write()
-                .try_reserve(per_shard, |(k, _)| self.hasher.hash_one(k))?;
+            let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
+            growth::try_reserve(&mut shard.write(), per_shard, rehash)?;
         }
         Ok(())
     }
@@ -1421,6 +1483,8 @@ where
     /// ```
     #[track_caller]
     pub fn shrink_to_fit(&self) {
+        // hashbrown shrinks into a new table only: a panicking `Hash` loses nothing (see
+        // `crate::growth`).
         for shard in self.shards.iter() {
             shard
                 .write()

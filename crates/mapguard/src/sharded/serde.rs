@@ -7,6 +7,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::ShardedMap;
 use crate::serde_map::FillMap;
+use crate::{BuildError, ReserveError};
 
 impl<K: Serialize, V: Serialize, S> Serialize for ShardedMap<K, V, S> {
     /// Serializes shard by shard, with the guarantees of [`ShardedMap::iter`]. The length
@@ -26,17 +27,26 @@ where
     V: Deserialize<'de>,
     S: BuildHasher + Default,
 {
+    /// Trusts the length the input announces only up to 1 MiB of presized entries; a shard
+    /// that cannot grow for the entries that come is a deserializer error.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         crate::serde_map::deserialize(deserializer)
     }
 }
 
 impl<K: Hash + Eq, V, S: BuildHasher + Default> FillMap<K, V> for ShardedMap<K, V, S> {
-    fn with_room(capacity: usize) -> Self {
-        Self::with_capacity_and_hasher(capacity, S::default())
+    fn tables() -> usize {
+        super::default_shard_count()
     }
 
-    fn put(&self, key: K, value: V) {
-        self.insert(key, value);
+    fn with_room(entries: usize) -> Result<Self, BuildError> {
+        super::ShardedMapBuilder::new()
+            .hasher(S::default())
+            .capacity(entries)
+            .build()
+    }
+
+    fn put(&self, key: K, value: V) -> Result<(), ReserveError> {
+        self.insert_or_refuse(key, value).map(drop)
     }
 }

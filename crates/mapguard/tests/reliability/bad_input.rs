@@ -190,3 +190,145 @@ fn every_valid_shard_count_builds() {
         shards *= 2;
     }
 }
+
+/// Deserializing from input that announces more entries than it holds (a length prefix of a
+/// binary format is whatever the sender wrote): the maps presize for at most 1 MiB of entries,
+/// whatever the announced length, and come out empty and usable.
+#[cfg(feature = "serde")]
+mod lying_input {
+    use std::mem::size_of;
+
+    use serde::Deserialize;
+    use serde::de::value::Error;
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+
+    use mapguard::{LockedMap, ReadMostlyMap, ShardedMap};
+
+    /// The entry memory the maps' `Deserialize` impls document as their presizing limit.
+    const PREALLOCATION_BYTES: usize = 1 << 20;
+
+    /// Announces `entries` entries and holds none.
+    struct Lying {
+        entries: usize,
+    }
+
+    impl<'de> MapAccess<'de> for Lying {
+        type Error = Error;
+
+        fn next_key_seed<T: DeserializeSeed<'de>>(
+            &mut self,
+            _: T,
+        ) -> Result<Option<T::Value>, Error> {
+            Ok(None)
+        }
+
+        fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, _: T) -> Result<T::Value, Error> {
+            Err(de::Error::custom("no value: there was no key"))
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            Some(self.entries)
+        }
+    }
+
+    impl<'de> Deserializer<'de> for Lying {
+        type Error = Error;
+
+        fn deserialize_any<W: Visitor<'de>>(self, visitor: W) -> Result<W::Value, Error> {
+            visitor.visit_map(self)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+            identifier ignored_any
+        }
+    }
+
+    /// A value as big as `N` bytes in memory, from one byte of input (like a large inline
+    /// buffer with a compact encoding).
+    struct Big<const N: usize>([u8; N]);
+
+    impl<'de, const N: usize> Deserialize<'de> for Big<N> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            u8::deserialize(deserializer).map(Self::from)
+        }
+    }
+
+    impl<const N: usize> From<u8> for Big<N> {
+        fn from(byte: u8) -> Self {
+            Self([byte; N])
+        }
+    }
+
+    /// Announced lengths: a 16-bit and a 32-bit length prefix at their maximum, and more.
+    const ANNOUNCED: [usize; 3] = [u16::MAX as usize + 1, u32::MAX as usize, usize::MAX];
+
+    /// Deserializes every map from [`Lying`] input for `V` values and checks what it presized.
+    fn check<V>(value: &str)
+    where
+        V: for<'de> Deserialize<'de> + From<u8>,
+    {
+        let entry = size_of::<(u64, V)>();
+        for entries in ANNOUNCED {
+            let what = format!("{entries} announced entries of {entry} bytes ({value})");
+            let limit = 2 * PREALLOCATION_BYTES;
+            let sharded: ShardedMap<u64, V> = Deserialize::deserialize(Lying { entries })
+                .unwrap_or_else(|err| panic!("ShardedMap, {what}: {err}"));
+            let locked: LockedMap<u64, V> = Deserialize::deserialize(Lying { entries })
+                .unwrap_or_else(|err| panic!("LockedMap, {what}: {err}"));
+            let read_mostly: ReadMostlyMap<u64, V> = Deserialize::deserialize(Lying { entries })
+                .unwrap_or_else(|err| panic!("ReadMostlyMap, {what}: {err}"));
+            for (name, len, capacity) in [
+                ("ShardedMap", sharded.len(), sharded.capacity()),
+                ("LockedMap", locked.len(), locked.capacity()),
+                ("ReadMostlyMap", read_mostly.len(), read_mostly.capacity()),
+            ] {
+                assert_eq!(len, 0, "{name}, {what}: entries from nowhere");
+                assert!(
+                    capacity * entry <= limit,
+                    "{name}, {what}: presized for {capacity} entries ({} bytes), over {limit}",
+                    capacity * entry
+                );
+                println!("lying-input {name:<13} {what}: presized {capacity} entries");
+            }
+            // Usable.
+            sharded.insert(1, V::from(7));
+            locked.insert(1, V::from(7));
+            read_mostly.insert(1, V::from(7));
+            assert_eq!(
+                (sharded.len(), locked.len(), read_mostly.len()),
+                (1, 1, 1),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn announced_lengths_presize_at_most_a_mebibyte_of_entries() {
+        check::<Big<1024>>("1 KiB values");
+        check::<Big<{ 64 << 10 }>>("64 KiB values");
+    }
+
+    #[test]
+    fn small_entries_are_still_presized_up_to_the_limit() {
+        let entries = 100_000;
+        let limit = PREALLOCATION_BYTES / size_of::<(u64, u64)>();
+        let sharded: ShardedMap<u64, u64> = Deserialize::deserialize(Lying { entries }).unwrap();
+        let locked: LockedMap<u64, u64> = Deserialize::deserialize(Lying { entries }).unwrap();
+        let read_mostly: ReadMostlyMap<u64, u64> =
+            Deserialize::deserialize(Lying { entries }).unwrap();
+        for (name, capacity) in [
+            ("ShardedMap", sharded.capacity()),
+            ("LockedMap", locked.capacity()),
+            ("ReadMostlyMap", read_mostly.capacity()),
+        ] {
+            println!("lying-input {name:<13} {entries} announced (u64, u64): presized {capacity}");
+            assert!(
+                (limit..=2 * limit).contains(&capacity),
+                "{name}: presized for {capacity} entries of 16 bytes, not {limit} to {}",
+                2 * limit
+            );
+        }
+    }
+}

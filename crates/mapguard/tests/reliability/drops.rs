@@ -1,13 +1,14 @@
 //! Every key and value is dropped exactly once, after random sequences of every closure-taking
 //! method with closures (and `PartialEq`s) that panic, on every map. Each key and value made gets
 //! an id in a [`Ledger`] that counts its drops: a second drop fails at once, and at the end every
-//! id must have been dropped once.
+//! id must have been dropped once. `clear` and `retain` drop what they remove after the lock is
+//! released: a value's `Drop` may write to the map, and one that panics stops no other drop.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 
 use mapguard::{Action, Computed, LockedMap, ReadMostlyMap, ShardedMap};
@@ -645,4 +646,227 @@ fn the_ledger_catches_a_leak_and_a_double_drop() {
         drop(std::mem::ManuallyDrop::into_inner(twin))
     }));
     assert!(double.is_err(), "a second drop of the same object passed");
+}
+
+/// What a value does when it is dropped.
+enum OnDrop {
+    Nothing,
+    /// Calls this (a write to the map the value was in).
+    Call(Box<dyn FnOnce() + Send + Sync>),
+    /// Panics (planned) while this is set.
+    Panic(Arc<AtomicBool>),
+}
+
+/// A tracked value with something to do when dropped.
+struct Acting {
+    _tracked: Tracked,
+    on_drop: OnDrop,
+}
+
+impl Drop for Acting {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.on_drop, OnDrop::Nothing) {
+            OnDrop::Nothing => {}
+            OnDrop::Call(call) => call(),
+            OnDrop::Panic(armed) => {
+                if armed.load(Ordering::SeqCst) {
+                    planned_panic()
+                }
+            }
+        }
+    }
+}
+
+/// The maps whose `clear` and `retain` drop [`Acting`] values. (A `ReadMostlyMap` drops
+/// values under the shard's lock by design: a write from a `Drop` panics, as documented.)
+trait DropTarget: Send + Sync + 'static {
+    fn put(&self, key: u64, value: Acting);
+    /// The write a value's drop makes: removes `key`.
+    fn delete(&self, key: u64);
+    fn count(&self) -> usize;
+    fn clear_all(&self);
+    fn retain_even(&self);
+}
+
+impl DropTarget for ShardedMap<u64, Acting> {
+    fn put(&self, key: u64, value: Acting) {
+        self.insert(key, value);
+    }
+    fn delete(&self, key: u64) {
+        self.remove(&key);
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn clear_all(&self) {
+        self.clear();
+    }
+    fn retain_even(&self) {
+        self.retain(|k, _| k % 2 == 0);
+    }
+}
+
+impl DropTarget for LockedMap<u64, Acting> {
+    fn put(&self, key: u64, value: Acting) {
+        self.insert(key, value);
+    }
+    fn delete(&self, key: u64) {
+        self.remove(&key);
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn clear_all(&self) {
+        self.clear();
+    }
+    fn retain_even(&self) {
+        self.retain(|k, _| k % 2 == 0);
+    }
+}
+
+/// Keys of each map under test: spread over all its shards.
+const DROP_KEYS: u64 = 256;
+
+/// Runs `call` on `map` in a thread of its own; panics if it has not returned in 10 s (a
+/// `LockedMap` that re-enters its lock hangs). Returns whether `call` panicked.
+fn panicked_within_time<M: DropTarget>(map: &Arc<M>, call: fn(&M)) -> bool {
+    let (done, finished) = std::sync::mpsc::channel();
+    let map = Arc::clone(map);
+    std::thread::spawn(move || {
+        let outcome = catch_unwind(AssertUnwindSafe(|| call(&map)));
+        drop(map);
+        let _ = done.send(outcome.is_err());
+    });
+    match finished.recv_timeout(std::time::Duration::from_secs(10)) {
+        Ok(panicked) => panicked,
+        Err(_) => panic!("the call hung: a value's drop waited for the lock it runs under"),
+    }
+}
+
+/// Whether `retain_even` (else `clear_all`) drops the value of `key`.
+fn rejected(retain: bool, key: u64) -> bool {
+    !retain || key % 2 == 1
+}
+
+/// `clear` (or `retain`) of a map from `make` whose values' drop removes their own key from
+/// the map, a write to the shard the value was in: the call does not panic, every value is
+/// dropped once, every shard is cleared (or filtered), and the map works on.
+fn drops_that_write<M: DropTarget>(name: &str, make: &dyn Fn() -> M, retain: bool) {
+    let ledger = Ledger::new(1 << 12);
+    let map = Arc::new(make());
+    let writes = Arc::new(AtomicUsize::new(0));
+    for key in 0..DROP_KEYS {
+        let (weak, writes) = (Arc::downgrade(&map), Arc::clone(&writes));
+        let write = move || {
+            if let Some(map) = weak.upgrade() {
+                map.delete(key);
+                writes.fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        let value = Acting {
+            _tracked: Tracked::new(key, &ledger),
+            on_drop: OnDrop::Call(Box::new(write)),
+        };
+        map.put(key, value);
+    }
+    let panicked = panicked_within_time(&map, run(retain));
+    assert!(
+        !panicked,
+        "{name}: a value's drop that writes to the map panicked"
+    );
+    assert_eq!(map.count() as u64, kept(retain), "{name}: len after");
+    let dropped = (0..DROP_KEYS).filter(|&k| rejected(retain, k)).count();
+    assert_eq!(
+        writes.load(Ordering::SeqCst),
+        dropped,
+        "{name}: writes made by the dropped values"
+    );
+    let value = Acting {
+        _tracked: Tracked::new(DROP_KEYS, &ledger),
+        on_drop: OnDrop::Nothing,
+    };
+    map.put(DROP_KEYS, value);
+    assert_eq!(map.count() as u64, kept(retain) + 1, "{name}: usable after");
+    drop(map);
+    ledger.assert_all_dropped_once(name);
+}
+
+/// `clear` (or `retain`) of a map from `make` where one value in 8 of those dropped panics as
+/// it drops: the call panics, and still every other value is dropped once and every shard is
+/// cleared (or filtered).
+fn drops_that_panic<M: DropTarget>(name: &str, make: &dyn Fn() -> M, retain: bool) {
+    let ledger = Ledger::new(1 << 12);
+    let map = Arc::new(make());
+    let armed = Arc::new(AtomicBool::new(true));
+    for key in 0..DROP_KEYS {
+        let on_drop = if rejected(retain, key) && key % 16 < 2 {
+            OnDrop::Panic(Arc::clone(&armed))
+        } else {
+            OnDrop::Nothing
+        };
+        let value = Acting {
+            _tracked: Tracked::new(key, &ledger),
+            on_drop,
+        };
+        map.put(key, value);
+    }
+    let panicked = panicked_within_time(&map, run(retain));
+    let left = map.count() as u64;
+    // Values left behind (and leaked ones) must not panic as the map drops: two panics in one
+    // drop abort.
+    armed.store(false, Ordering::SeqCst);
+    drop(map);
+    assert!(panicked, "{name}: the panic of a value's drop was lost");
+    assert_eq!(left, kept(retain), "{name}: len after");
+    ledger.assert_all_dropped_once(name);
+}
+
+/// The call under test.
+fn run<M: DropTarget>(retain: bool) -> fn(&M) {
+    if retain {
+        |m| m.retain_even()
+    } else {
+        |m| m.clear_all()
+    }
+}
+
+/// Entries left after the call.
+fn kept(retain: bool) -> u64 {
+    if retain { DROP_KEYS / 2 } else { 0 }
+}
+
+/// One case: the name of the run, the map maker, whether the call is `retain`.
+type Case<M> = fn(&str, &dyn Fn() -> M, bool);
+
+/// Every case of [`drops_that_write`] and [`drops_that_panic`]; fails naming all that failed.
+fn drops_outside_the_lock<M: DropTarget>(map_name: &str, make: impl Fn() -> M) {
+    quiet_planned_panics();
+    let mut failed = Vec::new();
+    for retain in [false, true] {
+        let call = if retain { "retain" } else { "clear" };
+        let cases: [(&str, Case<M>); 2] = [
+            ("drops that write", drops_that_write),
+            ("drops that panic", drops_that_panic),
+        ];
+        for (what, case) in cases {
+            let name = format!("{map_name} {call}, {what}");
+            match catch_unwind(AssertUnwindSafe(|| case(&name, &make, retain))) {
+                Ok(()) => println!("drops {name:<44}: dropped outside the lock, each once"),
+                Err(_) => failed.push(name),
+            }
+        }
+    }
+    assert!(failed.is_empty(), "failed (see above): {failed:?}");
+}
+
+#[test]
+fn sharded_map_clear_and_retain_drop_values_outside_the_lock() {
+    drops_outside_the_lock("ShardedMap 8 shards", || {
+        ShardedMap::builder().shards(8).build().unwrap()
+    });
+}
+
+#[test]
+fn locked_map_clear_and_retain_drop_values_outside_the_lock() {
+    drops_outside_the_lock("LockedMap", LockedMap::new);
 }
