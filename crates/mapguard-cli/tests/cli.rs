@@ -190,6 +190,41 @@ fn numeric_flags_beyond_their_bounds_are_refused_before_any_work() {
     ]);
 }
 
+/// Output paths that cannot be written are refused before the run, not after it.
+#[test]
+fn unusable_output_paths_are_refused_before_any_work() {
+    let dir = temp_dir("outputs");
+    let file = dir.join("a-file");
+    fs::write(&file, "").unwrap();
+    let d = dir.to_str().unwrap();
+    let f = file.to_str().unwrap();
+    let missing = dir.join("missing").join("out.json");
+    let missing = missing.to_str().unwrap();
+    let under_file = file.join("report");
+    let under_file = under_file.to_str().unwrap();
+    assert_all_refused_before_work(&[
+        (&["--json", d], &["--json", d, "directory"]),
+        (&["--csv", d], &["--csv", d, "directory"]),
+        (&["--json", missing], &["--json", missing]),
+        (&["--report", under_file], &["--report", under_file]),
+        (&["--report", f], &["--report", f]),
+        #[cfg(target_os = "linux")]
+        (&["--report", "/proc/nope"], &["--report", "/proc/nope"]),
+        // A device that is always full refuses even an empty write.
+        #[cfg(target_os = "linux")]
+        (&["--json", "/dev/full"], &["--json", "/dev/full"]),
+        #[cfg(target_os = "linux")]
+        (&["--csv", "/dev/full"], &["--csv", "/dev/full"]),
+    ]);
+    // Nothing was written beside the file.
+    let names: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["a-file"], "{names:?}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_small_bench_prints_the_table() {
     let out = mapguard(&[
