@@ -82,7 +82,7 @@ pub struct BenchArgs {
     /// one thread.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub maps: Option<Vec<String>>,
-    /// Thread counts, comma-separated [default: 1, 2, the number of CPUs, 8]
+    /// Thread counts, comma-separated, each 1 to 1024 [default: 1, 2, the number of CPUs, 8]
     #[arg(
         long,
         value_delimiter = ',',
@@ -90,36 +90,39 @@ pub struct BenchArgs {
         allow_negative_numbers = true
     )]
     pub threads: Option<Vec<usize>>,
-    /// Operations per thread (with --duration: the length of the plan that is replayed)
-    /// [default: 100000]
+    /// Operations per thread (with --duration: the length of the plan that is replayed), 1 to
+    /// 10000000, and at most 64000000 times the largest --threads [default: 100000]
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub ops: Option<usize>,
     /// On workloads without inserts or removes, replay whole plans until a sample has run at
-    /// least this many milliseconds (0: one pass) [default: 10; 0 with --quick]
+    /// least this many milliseconds (0: one pass), up to 3600000 (one hour) [default: 10; 0
+    /// with --quick]
     #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub min_time_ms: Option<u64>,
     /// Run untimed samples of the first cell for this many milliseconds before the first
     /// timed one, so that the first maps measured do not pay for a cold process and an idle
-    /// core [default: 300; 0 with --quick]
+    /// core; 0 to 3600000 (one hour) [default: 300; 0 with --quick]
     #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub warm_up_ms: Option<u64>,
-    /// Run each worker for this many seconds instead of a fixed number of operations.
+    /// Run each worker for this many seconds instead of a fixed number of operations: more
+    /// than 0, up to 3600 (one hour).
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     pub duration: Option<f64>,
-    /// Seed of the operation plans and of the hasher.
+    /// Seed of the operation plans and of the hasher: any number from 0 to 2^64 - 1.
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub seed: u64,
-    /// Samples per cell; throughput is their median, latency merges them [default: 3; 1 with
-    /// --quick]
+    /// Samples per cell, 1 to 100; throughput is their median, latency merges them [default: 3;
+    /// 1 with --quick]
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub repeat: Option<usize>,
-    /// Also write the results as JSON to FILE.
+    /// Also write the results as JSON to FILE (opened before the run).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Also write the results as CSV to FILE.
+    /// Also write the results as CSV to FILE (opened before the run).
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
-    /// Directory of the HTML report (index.html, SVG charts, results.json, results.csv).
+    /// Directory of the HTML report (index.html, SVG charts, results.json, results.csv),
+    /// created and checked for writing before the run.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_REPORT_DIR)]
     pub report: PathBuf,
     /// Do not write the HTML report.
@@ -192,4 +195,47 @@ fn parse_scenario(name: &str) -> Result<&'static crate::demo::Scenario, String> 
             crate::demo::Scenario::valid_names()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+    use crate::bench::config::{MAX_OPS, MAX_PLANNED_OPS, MAX_REPEAT, MAX_THREADS, MAX_TIME};
+
+    /// `mapguard bench --help` states the bounds that validation enforces.
+    #[test]
+    fn help_states_every_bound() {
+        let cli = Cli::command();
+        let bench = cli.find_subcommand("bench").expect("a bench subcommand");
+        let help = |id: &str| {
+            let arg = bench.get_arguments().find(|a| a.get_id() == id);
+            arg.and_then(|a| a.get_help())
+                .expect("documented")
+                .to_string()
+        };
+        let max_ms = MAX_TIME.as_millis().to_string();
+        for (id, bounds) in [
+            ("threads", vec!["1 to".to_owned(), MAX_THREADS.to_string()]),
+            (
+                "ops",
+                vec![
+                    "1 to".to_owned(),
+                    MAX_OPS.to_string(),
+                    MAX_PLANNED_OPS.to_string(),
+                ],
+            ),
+            ("min_time_ms", vec![max_ms.clone()]),
+            ("warm_up_ms", vec!["0 to".to_owned(), max_ms]),
+            ("duration", vec![MAX_TIME.as_secs().to_string()]),
+            ("repeat", vec!["1 to".to_owned(), MAX_REPEAT.to_string()]),
+            ("seed", vec!["0 to 2^64 - 1".to_owned()]),
+        ] {
+            let text = help(id);
+            for bound in bounds {
+                assert!(text.contains(&bound), "--{id} help lacks `{bound}`: {text}");
+            }
+        }
+    }
 }

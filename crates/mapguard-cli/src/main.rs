@@ -2,16 +2,16 @@
 //! input, as one line on stderr).
 
 use std::io::IsTerminal as _;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Parser;
 use clap::error::ErrorKind;
 use indicatif::{ProgressBar, ProgressStyle};
 use mapguard_cli::bench::export::{RunInfo, to_csv, to_json};
 use mapguard_cli::bench::noise::CpuSnapshot;
+use mapguard_cli::bench::output::Outputs;
 use mapguard_cli::bench::run::Progress;
 use mapguard_cli::bench::{self, BenchConfig, alloc::CountingAlloc, html, report};
 use mapguard_cli::cli::{BenchArgs, Cli, Command};
@@ -61,7 +61,15 @@ fn bench_command(args: &BenchArgs) -> ExitCode {
             return ExitCode::from(BAD_INPUT);
         }
     };
-    match run_bench(&config, args) {
+    let outputs = match Outputs::open(args.json.as_deref(), args.csv.as_deref(), args.report_dir())
+    {
+        Ok(outputs) => outputs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    match run_bench(&config, outputs) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -129,7 +137,7 @@ impl Reporter {
     }
 }
 
-fn run_bench(config: &BenchConfig, args: &BenchArgs) -> Result<()> {
+fn run_bench(config: &BenchConfig, outputs: Outputs) -> Result<()> {
     let started = Instant::now();
     let cpu_before = CpuSnapshot::now();
     let reporter = Reporter::new(config.sample_count());
@@ -181,19 +189,15 @@ fn run_bench(config: &BenchConfig, args: &BenchArgs) -> Result<()> {
         );
     }
     let info = RunInfo::new(config, elapsed, clock_ns, foreign);
-    if let Some(path) = &args.json {
-        write(path, &to_json(info.clone(), &results))?;
+    if let Some(file) = outputs.json {
+        file.write(&to_json(info.clone(), &results))?;
     }
-    if let Some(path) = &args.csv {
-        write(path, &to_csv(&results))?;
+    if let Some(file) = outputs.csv {
+        file.write(&to_csv(&results))?;
     }
-    if let Some(dir) = args.report_dir() {
+    if let Some(dir) = &outputs.report {
         let index = html::write_report(dir, info, &results)?;
         println!("Report with charts: {}", index.display());
     }
     Ok(())
-}
-
-fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }

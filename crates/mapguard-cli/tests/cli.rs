@@ -73,6 +73,158 @@ fn bad_values_exit_2_on_one_line() {
     assert_bad_input(&["benchmark"], &["benchmark"]);
 }
 
+/// Flags of a bench run of a fraction of a second, for the flags `args` does not give.
+const SMALL_RUN: [(&str, &str); 8] = [
+    ("--workloads", "read100"),
+    ("--maps", "dashmap"),
+    ("--threads", "1"),
+    ("--ops", "1000"),
+    ("--repeat", "1"),
+    ("--min-time-ms", "0"),
+    ("--warm-up-ms", "0"),
+    ("--no-report", ""),
+];
+
+/// Runs `mapguard bench <args>` (completed from [`SMALL_RUN`], so that only `args` can make
+/// the run long or large) and checks that it is refused before any work: exit 2 within a few
+/// seconds, one `error:` line naming each of `expected` on stderr (so no progress line), and
+/// nothing on stdout (so no table). Returns what was wrong instead of panicking, so that one
+/// test reports every case.
+fn refused_before_work(args: &[&str], expected: &[&str]) -> Result<(), String> {
+    let mut full = vec!["bench"];
+    full.extend_from_slice(args);
+    for (flag, value) in SMALL_RUN {
+        let given = args.contains(&flag) || (flag == "--no-report" && args.contains(&"--report"));
+        if !given {
+            full.push(flag);
+            full.extend((!value.is_empty()).then_some(value));
+        }
+    }
+    let limit = Duration::from_secs(10);
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mapguard"))
+        .args(&full)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the mapguard binary runs");
+    while child.try_wait().expect("wait for mapguard").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            return Err(format!(
+                "{args:?} still ran after {limit:?}: {}",
+                gist(&stderr(&out))
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    if out.status.code() != Some(2) {
+        return Err(format!("{args:?} exited {:?}: {}", out.status, gist(&err)));
+    }
+    if err.lines().count() != 1 || !err.starts_with("error: ") {
+        return Err(format!("{args:?} did not print one error line:\n{err}"));
+    }
+    if !out.stdout.is_empty() {
+        return Err(format!("{args:?} printed to stdout"));
+    }
+    match expected.iter().find(|needle| !err.contains(*needle)) {
+        Some(needle) => Err(format!("{args:?}: `{}` lacks `{needle}`", err.trim_end())),
+        None => Ok(()),
+    }
+}
+
+/// The telling lines of a failed run's stderr: a panic's message, or the first and the last
+/// line (the first progress line, the error at the end).
+fn gist(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let shown = match lines.iter().position(|l| l.contains("panicked at")) {
+        Some(i) => lines[i..].iter().take(2).copied().collect(),
+        None if lines.len() > 1 => vec![lines[0], lines[lines.len() - 1]],
+        None => lines,
+    };
+    shown.join(" | ")
+}
+
+/// Checks every case with [`refused_before_work`] and fails with all that went wrong.
+#[track_caller]
+fn assert_all_refused_before_work(cases: &[(&[&str], &[&str])]) {
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(args, expected)| refused_before_work(args, expected).err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases not refused before work:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// Values that parse but would overflow, allocate tens of gigabytes, or run for hours are
+/// refused, each naming the flag, the value and the limit.
+#[test]
+fn numeric_flags_beyond_their_bounds_are_refused_before_any_work() {
+    let max = u64::MAX.to_string();
+    let max = max.as_str();
+    assert_all_refused_before_work(&[
+        (&["--ops", max], &["--ops", max, "10000000"]),
+        (&["--ops", "4000000000"], &["--ops 4000000000", "10000000"]),
+        (&["--ops", "10000001"], &["--ops 10000001", "10000000"]),
+        // Every thread of the largest count gets its own plan.
+        (
+            &["--ops", "10000000", "--threads", "1,8"],
+            &["--ops", "--threads", "64000000"],
+        ),
+        (&["--min-time-ms", max], &["--min-time-ms", max, "3600000"]),
+        (&["--min-time-ms", "3600001"], &["--min-time-ms", "3600000"]),
+        (&["--warm-up-ms", max], &["--warm-up-ms", max, "3600000"]),
+        (&["--warm-up-ms", "3600001"], &["--warm-up-ms", "3600000"]),
+        (&["--duration", "3601"], &["--duration 3601", "3600"]),
+        (&["--duration", "1e30"], &["--duration", "3600"]),
+        (&["--repeat", max], &["--repeat", max, "100"]),
+        (&["--repeat", "101"], &["--repeat 101", "100"]),
+    ]);
+}
+
+/// Output paths that cannot be written are refused before the run, not after it.
+#[test]
+fn unusable_output_paths_are_refused_before_any_work() {
+    let dir = temp_dir("outputs");
+    let file = dir.join("a-file");
+    fs::write(&file, "").unwrap();
+    let d = dir.to_str().unwrap();
+    let f = file.to_str().unwrap();
+    let missing = dir.join("missing").join("out.json");
+    let missing = missing.to_str().unwrap();
+    let under_file = file.join("report");
+    let under_file = under_file.to_str().unwrap();
+    assert_all_refused_before_work(&[
+        (&["--json", d], &["--json", d, "directory"]),
+        (&["--csv", d], &["--csv", d, "directory"]),
+        (&["--json", missing], &["--json", missing]),
+        (&["--report", under_file], &["--report", under_file]),
+        (&["--report", f], &["--report", f]),
+        #[cfg(target_os = "linux")]
+        (&["--report", "/proc/nope"], &["--report", "/proc/nope"]),
+        // A device that is always full refuses even an empty write.
+        #[cfg(target_os = "linux")]
+        (&["--json", "/dev/full"], &["--json", "/dev/full"]),
+        #[cfg(target_os = "linux")]
+        (&["--csv", "/dev/full"], &["--csv", "/dev/full"]),
+    ]);
+    // Nothing was written beside the file.
+    let names: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["a-file"], "{names:?}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_small_bench_prints_the_table() {
     let out = mapguard(&[

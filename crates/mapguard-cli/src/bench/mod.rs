@@ -11,6 +11,7 @@ pub mod config;
 pub mod export;
 pub mod html;
 pub mod noise;
+pub mod output;
 pub mod plan;
 pub mod report;
 pub mod run;
