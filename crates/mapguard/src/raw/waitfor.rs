@@ -388,6 +388,13 @@ const MIN_STALL_NS: u64 = 1_000_000_000;
 /// A description of a thread for reports: its name (if any) and id.
 #[cfg(not(loom))]
 fn describe_thread(record: &ReaderRecord) -> String {
+    format!("{})", thread_label_open(record))
+}
+
+/// [`describe_thread`] without its closing parenthesis, for a report that adds to it
+/// ("thread 'main' (ThreadId(1)", or "a thread (unknown" if the record names none).
+#[cfg(not(loom))]
+fn thread_label_open(record: &ReaderRecord) -> String {
     let thread = record
         .wait
         .thread
@@ -396,10 +403,10 @@ fn describe_thread(record: &ReaderRecord) -> String {
         .clone();
     match thread {
         Some(thread) => match thread.name() {
-            Some(name) => format!("thread '{name}' ({:?})", thread.id()),
-            None => format!("thread ({:?})", thread.id()),
+            Some(name) => format!("thread '{name}' ({:?}", thread.id()),
+            None => format!("thread ({:?}", thread.id()),
         },
-        None => "a thread".to_owned(),
+        None => "a thread (unknown".to_owned(),
     }
 }
 
@@ -721,22 +728,7 @@ fn report(nodes: &[Node], cycle: &[(usize, Hold)]) -> String {
         Some(site) => site.to_string(),
         None => "an unknown site".to_owned(),
     };
-    let thread = |node: &Node| {
-        let thread = node
-            .record
-            .wait
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        match thread {
-            Some(thread) => match thread.name() {
-                Some(name) => format!("thread '{name}' ({:?}", thread.id()),
-                None => format!("thread ({:?}", thread.id()),
-            },
-            None => "a thread (unknown".to_owned(),
-        }
-    };
+    let thread = |node: &Node| thread_label_open(node.record);
     let mut message = format!(
         "mapguard: deadlock detected: {} threads wait for each other's ShardedMap shard locks \
          and would hang forever:",
