@@ -143,6 +143,25 @@ pub type DefaultHashBuilder = foldhash::fast::RandomState;
 type Table<K, V> = HashTable<(K, V)>;
 type Shard<K, V> = CachePadded<ShardLock<Table<K, V>>>;
 
+/// Stores `(key, value)` in `entry`: the value replaced, if any, and how the write counts.
+#[inline(always)]
+fn store<K, V>(
+    entry: hashbrown::hash_table::Entry<'_, (K, V)>,
+    key: K,
+    value: V,
+) -> (Option<V>, Counter) {
+    match entry {
+        hashbrown::hash_table::Entry::Occupied(mut entry) => (
+            Some(std::mem::replace(&mut entry.get_mut().1, value)),
+            Counter::Overwrite,
+        ),
+        hashbrown::hash_table::Entry::Vacant(entry) => {
+            entry.insert((key, value));
+            (None, Counter::Insert)
+        }
+    }
+}
+
 /// The shard count used when none is given: 32 shards per available core, rounded up to a
 /// power of two and capped at 256, computed once per process.
 ///
@@ -1035,16 +1054,8 @@ where
         let mut table = self.shards[shard].write();
         // One probe: the entry either holds the key or marks where it goes.
         let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
-        let (old, counter) = match growth::entry(&mut table, hash, |(k, _)| *k == key, rehash) {
-            hashbrown::hash_table::Entry::Occupied(mut entry) => (
-                Some(std::mem::replace(&mut entry.get_mut().1, value)),
-                Counter::Overwrite,
-            ),
-            hashbrown::hash_table::Entry::Vacant(entry) => {
-                entry.insert((key, value));
-                (None, Counter::Insert)
-            }
-        };
+        let entry = growth::entry(&mut table, hash, |(k, _)| *k == key, rehash);
+        let (old, counter) = store(entry, key, value);
         drop(table);
         let site = Location::caller();
         self.note_write_in(
@@ -1069,16 +1080,7 @@ where
         let rehash = |(k, _): &(K, V)| self.hasher.hash_one(k);
         growth::try_reserve(&mut table, 1, rehash)?;
         // With the room made above, `entry` never grows the table.
-        let (old, counter) = match table.entry(hash, |(k, _)| *k == key, rehash) {
-            hashbrown::hash_table::Entry::Occupied(mut entry) => (
-                Some(std::mem::replace(&mut entry.get_mut().1, value)),
-                Counter::Overwrite,
-            ),
-            hashbrown::hash_table::Entry::Vacant(entry) => {
-                entry.insert((key, value));
-                (None, Counter::Insert)
-            }
-        };
+        let (old, counter) = store(table.entry(hash, |(k, _)| *k == key, rehash), key, value);
         drop(table);
         let site = Location::caller();
         self.note_write(
