@@ -703,3 +703,84 @@ fn map_a_held_value_box_is_not_reused_by_later_overwrites() {
         reclaim_all(map, &log, 1);
     });
 }
+
+/// A one-shard map holding `key * 10` for each of `keys`.
+fn map_of(log: &std::sync::Arc<Log>, keys: impl IntoIterator<Item = u64>) -> Arc<Map> {
+    let map = map_with(log, 0..0);
+    for key in keys {
+        map.insert(Key::new(key), Value::new(log, key * 10));
+    }
+    map
+}
+
+#[test]
+fn map_read_past_a_tombstone_that_a_new_key_takes() {
+    model(|| {
+        let log = std::sync::Arc::new(Log::default());
+        // Identity hashes in a table of two groups: the even keys 0..=14 fill group 0, and 16
+        // goes on to group 1. Removing 4 leaves a tombstone in the full group 0 (probes for 16
+        // must go on past it); 18, homed in group 0 too, then takes it.
+        let map = map_of(&log, (0..=16).step_by(2));
+        let capacity = map.capacity();
+
+        let reader = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                assert_eq!(
+                    read(&map, 16),
+                    Some(160),
+                    "a key past the tombstone is found"
+                );
+                let new = read(&map, 18);
+                assert!(matches!(new, None | Some(180)), "read {new:?}");
+                let old = read(&map, 4);
+                assert!(matches!(old, None | Some(40)), "read {old:?}");
+            })
+        };
+        assert_eq!(map.remove(&4).map(|value| value.read()), Some(40));
+        map.insert(Key::new(18), Value::new(&log, 180));
+        map.reclaim();
+        reader.join().unwrap();
+
+        assert_eq!(map.capacity(), capacity, "no rebuild: the slot was reused");
+        for key in (0..=18).step_by(2) {
+            let expected = (key != 4).then_some(key * 10);
+            assert_eq!(read(&map, key), expected, "key {key}");
+        }
+        reclaim_all(map, &log, 9);
+    });
+}
+
+#[test]
+fn map_a_held_entry_survives_its_slot_taken_by_another_key() {
+    model(|| {
+        let log = std::sync::Arc::new(Log::default());
+        // One group with a never-used slot: removing 1 makes its slot never-used again, and
+        // the next new key takes that slot (the group's lowest free one).
+        let map = map_of(&log, 1..3);
+
+        let reader = {
+            let map = Arc::clone(&map);
+            thread::spawn(move || {
+                if let Some(held) = map.get(&1) {
+                    let key = held.key().read();
+                    let value = held.read();
+                    assert_eq!((key, value), (1, 10));
+                    let other = read(&map, 9);
+                    assert!(matches!(other, None | Some(90)), "read {other:?}");
+                    // Removed and its slot refilled meanwhile, perhaps: still whole.
+                    assert_eq!((held.key().read(), held.read()), (1, 10));
+                }
+            })
+        };
+        assert_eq!(map.remove(&1).map(|value| value.read()), Some(10));
+        map.insert(Key::new(9), Value::new(&log, 90));
+        map.reclaim();
+        reader.join().unwrap();
+
+        assert_eq!(read(&map, 1), None);
+        assert_eq!(read(&map, 9), Some(90));
+        assert_eq!(read(&map, 2), Some(20));
+        reclaim_all(map, &log, 2);
+    });
+}

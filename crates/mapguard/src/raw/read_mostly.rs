@@ -1,67 +1,68 @@
 //! The table behind [`ReadMostlyMap`](crate::ReadMostlyMap): shards of open-addressing slot
-//! arrays with the keys inline and each value behind an atomic pointer, read without locks
-//! under an epoch pin.
+//! arrays, each slot an atomic pointer to an entry (key and value), read without locks under
+//! an epoch pin.
 //!
 //! # Layout
 //! Each shard has one table, one allocation: a power-of-two number of slots split into groups
 //! of eight. In front come the *control words*, one atomic `u64` per group holding one control
-//! byte per slot: 0 for a slot never used, else `0x80` plus 7 bits of the key's hash (its top
-//! bits, which neither the shard nor the group index uses). After them come the slots, each
-//! the key itself and an atomic pointer to the value's cell (null = removed): 16 bytes for a
-//! `u64` key, so four to a cache line.
+//! byte per slot: 0 for a never-used slot, [`TOMBSTONE`] for one emptied in a full group, else
+//! `0x80` plus 7 bits of the key's hash (its top bits, which neither the shard nor the group
+//! index uses). After them come the slots, each an atomic pointer to its entry, eight to a
+//! cache line. Entries (the key and the value together) live in cells that the shard carves
+//! from chunks of its own ([`Cells`]) and refills once an entry expired.
 //!
 //! A reader loads the control word of the key's first group (the hash's low bits pick it) and
 //! matches all eight bytes against the key's control byte at once with word arithmetic; it
-//! compares keys only in the slots that match (a false match is a 1-in-128 chance per used
-//! slot), and stops at the first group that has a never-used slot. A hit therefore touches the
-//! control words (dense: a 10 000-key map keeps about 16 KiB of them, which stay in the L1
-//! cache), one slot line and the value's cell. The slot layout with a 64-bit hash in every
-//! slot, before, made slots 24 bytes, some straddling two lines, and tables half empty.
+//! follows the pointers only of the slots that match (a false match is a 1-in-128 chance per
+//! used slot), and stops at the first group that has a never-used slot. A hit therefore
+//! touches the control words (dense: a 10 000-key map keeps about 16 KiB of them, which stay
+//! in the L1 cache), one slot line and the entry's line.
 //!
 //! # Invariants (all writes hold the shard's mutex; readers hold none)
-//! 1. A slot's key is written once, before its control byte is published (release store of
-//!    the group's word), and then never written again for the life of the table: a key lives
-//!    in at most one slot of a table, overwrites and re-inserts reuse that slot, and removal
-//!    only nulls the value pointer. A control byte, once set, never changes. So a scan of one
-//!    table never meets a key twice, and a probe for a key present all along finds it.
-//! 2. A value is never written after it is published. Overwriting publishes a new cell (release
-//!    store) and retires the old one; a reader sees either, whole.
+//! 1. A slot's entry pointer is stored (release) before its control byte says the key's hash
+//!    (release store of the group's word); a removal nulls the pointer first. A key lives in
+//!    at most one slot of a table at a time.
+//! 2. An entry is never written after it is published, and never moved: an overwrite publishes
+//!    a new entry (the caller's key and the new value) with one release store and retires the
+//!    old one; a reader sees either, whole.
 //! 3. A table is never written after a rebuild has published its successor (release store of
-//!    the shard pointer). Readers and iterators still on it see a frozen, consistent state. A
-//!    rebuild *clones* the live keys into the new table (readers may still be reading the old
-//!    copies), hashing them again to place them (`K::hash` runs under the lock, like
-//!    `K::clone`), and moves the value pointers.
-//! 4. At most 7/8 of a table's slots are used, so every probe ends at a group with a
-//!    never-used slot; a new key takes the first never-used slot of its probe sequence, after
-//!    every used one, so a reader that reaches a group with a never-used slot has seen every
-//!    slot the key could be in. A shard without a table has a null pointer.
-//! 5. Values and tables are freed only through [`Garbage::retire`] after they were unlinked, or
-//!    with exclusive access (drop); readers that can reach them are pinned. A value's cell is
-//!    reused for a later value of its shard only under the same condition: once it could be
-//!    freed, the garbage list drops the value in it and keeps the cell as a spare, so a reader
+//!    the shard pointer). A rebuild moves the entry pointers (no key is cloned or moved),
+//!    placing them by their hash (`K::hash` runs under the lock) and leaving tombstones behind.
+//! 4. At most 7/8 of a table's slots are not never-used, so every probe ends at a group with a
+//!    never-used slot. A control byte goes back to never-used only when its group has another
+//!    never-used slot: such a group ends every probe that reaches it, so no key beyond it was
+//!    placed by a probe through it. Else a removal leaves a tombstone, which probes go past. A
+//!    new key takes the first tombstone of its probe sequence, or the never-used slot that
+//!    ends it. So a key present all along is found by every probe of its hash. A shard
+//!    without a table has a null pointer.
+//! 5. Entries and tables are freed only through [`Garbage::retire`] after they were unlinked,
+//!    or with exclusive access (drop); readers that can reach them are pinned. An entry's cell
+//!    is reused for a later entry of its shard only under the same condition: once it could be
+//!    freed, the garbage list drops the entry in it and keeps the cell as a spare, so a reader
 //!    never sees a cell refilled.
-//! 6. Value cells are carved from chunks that the shard (`Cells`) frees only all together: when
-//!    the shard has no entry and nothing retired, under its lock, or with the map. Before, a
-//!    value was a separate allocation of its own.
+//! 6. Entry cells are carved from chunks that the shard (`Cells`) frees only all together:
+//!    when the shard has no entry and nothing retired, under its lock, or with the map.
 //!
 //! Values stay out of the slots on purpose: a `Ref` must keep showing the value it was made
 //! with after an overwrite, and a value with interior mutability (an atomic counter) must be
-//! the one in the map, not a copy, so a value is never moved once published.
+//! the one in the map, not a copy, so an entry is never moved once published. Keys stay with
+//! their values so that a hit reads one line past the slot, and so that no write needs
+//! `K: Clone`: a rebuild moves pointers, never keys.
 //!
 //! This module owns every pointer of the map; the public wrapper hashes keys and shapes the
 //! API, and never sees a raw pointer.
 //!
 //! # Checking
-//! The control words, value pointers, keys' cells, the shard mutex and the re-entrance
+//! The control words, entry pointers, entries' cells, the shard mutex and the re-entrance
 //! thread-local come from `primitive`: under `--cfg loom` this very code runs on loom's (with
 //! control words and slots built one by one instead of zeroed memory), and loom tracks every
-//! key read against the write that initialized it and the drop that frees its table.
-//! `tests/loom_read_mostly.rs` drives the public map through growth, overwrite, removal, a
-//! table freed by its last removal, two writers on one shard, and reclamation.
+//! entry read against the write that made it and the drop that ends it.
+//! `tests/loom_read_mostly.rs` drives the public map through growth, overwrite, removal,
+//! tombstones and reused slots, a table freed by its last removal, two writers on one shard,
+//! and reclamation.
 
 use std::alloc::{self, Layout};
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::panic::Location;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering;
@@ -83,8 +84,11 @@ const MIN_CAPACITY: usize = GROUP;
 const TABLE_ALIGN: usize = 64;
 /// The lowest bit of each byte of a control word.
 const LOW_BITS: u64 = 0x0101_0101_0101_0101;
-/// The top bit of each byte: set in a used slot's control byte, clear in a never-used one.
+/// The top bit of each byte: set in a used slot's control byte, clear in the others.
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+/// The control byte of a slot whose entry was removed while its group had no never-used slot
+/// (a *tombstone*): probes go on past it, and the next new key of the group may take it.
+const TOMBSTONE: u64 = 0x01;
 
 /// The control byte of a used slot whose key has this hash: the used bit and the hash's top
 /// 7 bits.
@@ -107,13 +111,21 @@ impl Group {
         diff.wrapping_sub(LOW_BITS) & !diff & self.0 & HIGH_BITS
     }
 
-    /// The never-used slots, as in [`matching`](Self::matching).
+    /// A bit set whose lowest bit is that of the group's first never-used slot (zero if it
+    /// has none). Bits above the lowest may be wrong (the zero-byte test carries).
     #[inline(always)]
     fn never_used(self) -> u64 {
-        !self.0 & HIGH_BITS
+        self.0.wrapping_sub(LOW_BITS) & !self.0 & HIGH_BITS
     }
 
-    /// Whether slot `j` of the group is used.
+    /// The same for the group's first tombstone.
+    #[inline(always)]
+    fn tombstones(self) -> u64 {
+        Group(self.0 ^ (LOW_BITS * TOMBSTONE)).never_used()
+    }
+
+    /// Whether slot `j` of the group holds a key's control byte (it may have been emptied since
+    /// the word was loaded: its entry pointer says).
     #[inline(always)]
     fn is_used(self, j: usize) -> bool {
         self.0 >> (8 * j + 7) & 1 == 1
@@ -126,9 +138,45 @@ fn lowest(bits: u64) -> usize {
     bits.trailing_zeros() as usize / 8
 }
 
+/// A key and its value, in a cell of its shard's chunks (see [`Cells`]): written whole before
+/// a slot points at it and never written again until it is freed (invariant 2).
+struct Entry<K, V> {
+    key: K,
+    value: V,
+}
+
+/// What a slot points at: an entry in a cell that loom can track the accesses of.
+type EntryCell<K, V> = TrackedCell<Entry<K, V>>;
+
+/// A slot of a table: the pointer to its entry (null: no entry).
 struct Slot<K, V> {
-    value: AtomicPtr<V>,
-    key: TrackedCell<MaybeUninit<K>>,
+    entry: AtomicPtr<EntryCell<K, V>>,
+}
+
+/// The entry `cell` points at.
+///
+/// # Safety
+/// `cell` was loaded non-null from a slot with an acquire load (or by the shard's writer, or
+/// from a table owned exclusively), and the caller is pinned since before that load (or holds
+/// the shard's lock, or owns the table), for `'e`.
+#[inline(always)]
+unsafe fn entry<'e, K, V>(cell: *mut EntryCell<K, V>) -> &'e Entry<K, V> {
+    // SAFETY: an entry is written whole before its pointer is published and not written again
+    // while reachable (invariant 2); the caller keeps its cell alive (invariant 5).
+    unsafe { &*(*cell).read_ptr() }
+}
+
+/// Drops the entry in `cell` (its memory stays).
+///
+/// # Safety
+/// The entry is owned by the caller, no thread can reach it any more, and it is dropped once.
+unsafe fn drop_entry_in<K, V>(cell: *mut EntryCell<K, V>) {
+    // SAFETY: as the caller says. The write access first lets loom check that no read of the
+    // entry can still happen.
+    unsafe {
+        let _ = (*cell).write_ptr();
+        ptr::drop_in_place(cell);
+    }
 }
 
 /// A shard's table: a 64-byte-aligned allocation of the control words of a power-of-two
@@ -245,28 +293,19 @@ impl<K, V> View<K, V> {
         let _ = group;
     }
 
-    /// Marks slot `index` used by a key of `hash`: the control byte's release store publishes
-    /// the key and value written before. Called with the shard's lock (or on an unpublished
-    /// table), so no other thread writes the word.
+    /// Sets the control byte of slot `index` to `byte` with a release store of its group's
+    /// word (which publishes an entry pointer stored before). Called with the shard's lock (or
+    /// on an unpublished table), so no other thread writes the word.
     ///
     /// # Safety
     /// As for [`slot`](Self::slot).
     #[inline(always)]
-    unsafe fn set_used(self, index: usize, hash: u64) {
+    unsafe fn set_control(self, index: usize, byte: u64) {
         // SAFETY: `index / GROUP` is a group of the table, alive (see above).
         let word = unsafe { self.control(index / GROUP) };
-        let byte = control_byte(hash) << (8 * (index % GROUP));
-        word.store(word.load(Ordering::Relaxed) | byte, Ordering::Release);
-    }
-
-    /// Whether slot `index` is used (an acquire load of its group's word).
-    ///
-    /// # Safety
-    /// As for [`slot`](Self::slot).
-    #[inline(always)]
-    unsafe fn is_used(self, index: usize) -> bool {
-        // SAFETY: as above.
-        Group(unsafe { self.control(index / GROUP) }.load(Ordering::Acquire)).is_used(index % GROUP)
+        let shift = 8 * (index % GROUP);
+        let old = word.load(Ordering::Relaxed);
+        word.store(old & !(0xff << shift) | byte << shift, Ordering::Release);
     }
 }
 
@@ -276,20 +315,6 @@ impl<K, V> View<K, V> {
 fn slots_offset<K, V>(groups: usize) -> usize {
     let align = std::mem::align_of::<Slot<K, V>>();
     (groups * std::mem::size_of::<AtomicU64>() + align - 1) & !(align - 1)
-}
-
-impl<K, V> Slot<K, V> {
-    /// The slot's key.
-    ///
-    /// # Safety
-    /// The slot's control byte was seen used with an acquire load (or by the writer that set
-    /// it), and the table is alive for `'t`.
-    #[inline(always)]
-    unsafe fn key(&self) -> &K {
-        // SAFETY: a used slot's key was initialized before its control byte was published and
-        // is never written while the table is reachable (invariant 1).
-        unsafe { (*self.key.read_ptr()).assume_init_ref() }
-    }
 }
 
 impl<K, V> Table<K, V> {
@@ -319,8 +344,7 @@ impl<K, V> Table<K, V> {
                 bytes: layout.size(),
             });
         }
-        // Zeroed memory is all never-used slots: zero control words, null values, keys not yet
-        // initialized. Loom's atomics and cells are handles to its model state: under loom
+        // Zeroed memory is all never-used slots: zero control words, null entry pointers. Loom's atomics and cells are handles to its model state: under loom
         // each word and slot is built for real.
         #[cfg(loom)]
         {
@@ -335,8 +359,7 @@ impl<K, V> Table<K, V> {
             }
             for index in 0..capacity {
                 let never_used = Slot::<K, V> {
-                    value: AtomicPtr::new(ptr::null_mut()),
-                    key: TrackedCell::new(MaybeUninit::uninit()),
+                    entry: AtomicPtr::new(ptr::null_mut()),
                 };
                 // SAFETY: the allocation holds `capacity` slots and is not shared yet.
                 unsafe { view.slots.cast_mut().add(index).write(never_used) };
@@ -346,31 +369,26 @@ impl<K, V> Table<K, V> {
         Ok(table.map_addr(|addr| addr | log2).cast())
     }
 
-    /// Drops the keys of the used slots, and the values too if `with_values`, then frees the
-    /// table.
+    /// Drops the entries its slots point at if `with_entries`, then frees the table (the
+    /// entries' cells stay in their shard's chunks).
     ///
     /// # Safety
     /// - `packed` came from [`allocate`](Self::allocate) and is freed once.
     /// - No thread uses it any more.
-    /// - With `with_values`, the table owns its values (nothing else frees them).
-    unsafe fn deallocate(packed: *mut Self, with_values: bool) {
+    /// - With `with_entries`, the table owns its entries (nothing else drops them).
+    unsafe fn deallocate(packed: *mut Self, with_entries: bool) {
         let view = View::of(packed);
         for index in 0..view.capacity() {
+            if !with_entries {
+                break;
+            }
             // SAFETY: the caller says the table is live and ours alone.
-            if !unsafe { view.is_used(index) } {
-                continue;
+            let cell = unsafe { view.slot(index) }.entry.load(Ordering::Relaxed);
+            if !cell.is_null() {
+                // SAFETY: the table owns this entry, dropped once, here (its cell is its
+                // shard's `Cells`').
+                unsafe { drop_entry_in(cell) };
             }
-            // SAFETY: as above.
-            let slot = unsafe { view.slot(index) };
-            if with_values {
-                let value = slot.value.load(Ordering::Relaxed);
-                if !value.is_null() {
-                    // SAFETY: the table owns this value (its cell is its shard's `Cells`').
-                    unsafe { ptr::drop_in_place(value) };
-                }
-            }
-            // SAFETY: used slots hold an initialized key, dropped once, here.
-            unsafe { (*slot.key.write_ptr()).assume_init_drop() };
         }
         let layout = Self::layout(view.capacity()).expect("the layout was valid when allocated");
         // SAFETY: allocated with this layout (see above), freed once.
@@ -384,32 +402,32 @@ impl<K, V> Table<K, V> {
 }
 
 /// `retire` callbacks.
-unsafe fn drop_value<V>(value: *mut ()) {
-    // SAFETY: a retired value that no reader holds any more (`Garbage::retire`), dropped once;
+unsafe fn drop_entry<K, V>(cell: *mut ()) {
+    // SAFETY: a retired entry that no reader holds any more (`Garbage::retire`), dropped once;
     // its cell stays, empty, in its shard's `Cells`.
-    unsafe { ptr::drop_in_place(value.cast::<V>()) };
+    unsafe { drop_entry_in(cell.cast::<EntryCell<K, V>>()) };
 }
 
-unsafe fn free_table_keys<K, V>(table: *mut ()) {
+unsafe fn free_table_only<K, V>(table: *mut ()) {
     // SAFETY: retired tables came from `Table::allocate` and are freed once; a table retired
-    // by a rebuild has handed its values to its successor.
+    // by a rebuild has handed its entries to its successor.
     unsafe { Table::<K, V>::deallocate(table.cast(), false) };
 }
 
 unsafe fn free_table_all<K, V>(table: *mut ()) {
-    // SAFETY: as above; a table retired by `clear` still owns its values.
+    // SAFETY: as above; a table retired by `clear` still owns its entries.
     unsafe { Table::<K, V>::deallocate(table.cast(), true) };
 }
 
-/// A replaced or removed value: its cell is reused for a later value of the same shard once
+/// A replaced or removed entry: its cell is reused for a later entry of the same shard once
 /// no reader can reach it (every cell is kept: its memory is its shard's `Cells` chunk's).
-fn value_disposal<V>() -> &'static Disposal {
+fn entry_disposal<K, V>() -> &'static Disposal {
     const {
         &Disposal {
-            free: drop_value::<V>,
+            free: drop_entry::<K, V>,
             recycle: Some(Recycle {
-                drop_contents: if std::mem::needs_drop::<V>() {
-                    Some(drop_value::<V>)
+                drop_contents: if std::mem::needs_drop::<EntryCell<K, V>>() {
+                    Some(drop_entry::<K, V>)
                 } else {
                     None
                 },
@@ -418,17 +436,17 @@ fn value_disposal<V>() -> &'static Disposal {
     }
 }
 
-/// A table replaced by a rebuild (its values moved on).
+/// A table replaced by a rebuild (its entries moved on).
 fn rebuilt_table_disposal<K, V>() -> &'static Disposal {
     const {
         &Disposal {
-            free: free_table_keys::<K, V>,
+            free: free_table_only::<K, V>,
             recycle: None,
         }
     }
 }
 
-/// A table dropped by `clear` (with its values).
+/// A table dropped by `clear` (with its entries).
 fn cleared_table_disposal<K, V>() -> &'static Disposal {
     const {
         &Disposal {
@@ -443,18 +461,21 @@ fn table_weight<K, V>(packed: *mut Table<K, V>) -> usize {
     View::of(packed).capacity() * (std::mem::size_of::<Slot<K, V>>() + 1) / 64
 }
 
-/// Puts `value` in a cell of the shard: a spare one if it has one, else a new one. Called with
-/// the shard's lock.
+/// Puts an entry in a cell of the shard: a spare one if it has one, else a new one. Called
+/// with the shard's lock.
 #[inline]
-fn new_cell<V>(state: &mut WriterState, value: V) -> *mut V {
+fn new_entry<K, V>(state: &mut WriterState, key: K, value: V) -> *mut EntryCell<K, V> {
     let cell = match state.garbage.take_spare() {
-        // A spare is an emptied cell of a `V` of this shard (only values are recyclable in a
+        // A spare is an emptied entry cell of this shard (only entries are recyclable in a
         // shard's list) that no reader can reach and nothing else owns.
-        Some(spare) => spare.cast::<V>(),
-        None => state.cells.take(Layout::new::<V>()).cast::<V>(),
+        Some(spare) => spare.cast::<EntryCell<K, V>>(),
+        None => state
+            .cells
+            .take(Layout::new::<EntryCell<K, V>>())
+            .cast::<EntryCell<K, V>>(),
     };
-    // SAFETY: the cell is unused, sized and aligned for a `V`.
-    unsafe { cell.write(value) };
+    // SAFETY: the cell is unused, sized and aligned for an entry.
+    unsafe { cell.write(TrackedCell::new(Entry { key, value })) };
     cell
 }
 
@@ -569,14 +590,14 @@ unsafe impl<K: Sync, V: Sync> Sync for Pinned<'_, K, V> {}
 
 impl<'a, K, V> Pinned<'a, K, V> {
     /// # Safety
-    /// `guard` is alive since before `key` and `value` were loaded from the map, with the map
-    /// borrowed for `'a`.
+    /// `guard` is alive since before `entry` was loaded from the map (or the shard's lock was
+    /// held, with the entry in the map, when `guard` was taken), with the map borrowed for
+    /// `'a`.
     #[inline(always)]
-    unsafe fn new(key: &K, value: *const V, guard: EpochGuard) -> Self {
+    unsafe fn new(entry: &Entry<K, V>, guard: EpochGuard) -> Self {
         Self {
-            key: NonNull::from(key),
-            // SAFETY: callers pass values they found non-null.
-            value: unsafe { NonNull::new_unchecked(value.cast_mut()) },
+            key: NonNull::from(&entry.key),
+            value: NonNull::from(&entry.value),
             _guard: guard,
             _borrow: PhantomData,
         }
@@ -585,16 +606,16 @@ impl<'a, K, V> Pinned<'a, K, V> {
     /// The key.
     #[inline(always)]
     pub(crate) fn key(&self) -> &K {
-        // SAFETY: the key was reachable from the map while the thread was pinned, and the guard
-        // kept here keeps that pin: its table is not freed before this `Pinned` is dropped, and
-        // the key is never written meanwhile (invariants 1, 3, 5).
+        // SAFETY: the entry was reachable from the map while the thread was pinned, and the
+        // guard kept here keeps that pin: its cell is not freed or refilled before this
+        // `Pinned` is dropped, and the entry is never written meanwhile (invariants 2, 5).
         unsafe { self.key.as_ref() }
     }
 
     /// The value.
     #[inline(always)]
     pub(crate) fn value(&self) -> &V {
-        // SAFETY: as for the key (invariants 2 and 5).
+        // SAFETY: as for the key.
         unsafe { self.value.as_ref() }
     }
 }
@@ -756,13 +777,6 @@ impl WritePin {
     fn take(&mut self) -> EpochGuard {
         self.0.take().unwrap_or_else(pin)
     }
-}
-
-/// Where a key is, or would go, in a table.
-enum Place<V> {
-    Live(usize, *mut V),
-    Dead(usize),
-    Vacant(usize),
 }
 
 /// Shards per [`TableLine`].
@@ -949,15 +963,15 @@ impl<K, V> RawReadMostly<K, V> {
             .sum()
     }
 
-    /// Scans the current table of the hash's shard for the key; returns its slot if the key is
-    /// there with a value. The caller is pinned for `'g`.
+    /// Scans the current table of the hash's shard for the key; returns its entry if the key
+    /// is there. The caller is pinned for `'g`.
     #[inline(always)]
     fn find<'g>(
         &'g self,
         hash: u64,
         mut eq: impl FnMut(&K) -> bool,
         _guard: &'g EpochGuard,
-    ) -> Option<(&'g K, *mut V)> {
+    ) -> Option<&'g Entry<K, V>> {
         let shard = self.shard_for(hash);
         // SAFETY: `shard_for` masks with `shard_mask`, which is the shard count minus one.
         let packed = unsafe { self.table(shard) }.load(Ordering::Acquire);
@@ -977,16 +991,13 @@ impl<K, V> RawReadMostly<K, V> {
             while matches != 0 {
                 // SAFETY: as above; `lowest` is below `GROUP`.
                 let slot = unsafe { table.slot_in(group, lowest(matches)) };
-                // SAFETY: the slot's control byte was seen used with an acquire load (a match
-                // is never a never-used slot).
-                let key = unsafe { slot.key() };
-                if eq(key) {
-                    let value = slot.value.load(Ordering::Acquire);
-                    return if value.is_null() {
-                        None
-                    } else {
-                        Some((key, value))
-                    };
+                let cell = slot.entry.load(Ordering::Acquire);
+                if !cell.is_null() {
+                    // SAFETY: loaded non-null with an acquire load while pinned for `'g`.
+                    let entry = unsafe { entry(cell) };
+                    if eq(&entry.key) {
+                        return Some(entry);
+                    }
                 }
                 matches &= matches - 1;
             }
@@ -1001,13 +1012,12 @@ impl<K, V> RawReadMostly<K, V> {
     #[inline]
     pub(crate) fn get(&self, hash: u64, eq: impl FnMut(&K) -> bool) -> Option<Pinned<'_, K, V>> {
         let guard = pin();
-        let (key, value) = self.find(hash, eq, &guard)?;
-        let key: *const K = key;
-        // SAFETY: pinned by `guard` since before the slot was found in the map.
-        Some(unsafe { Pinned::new(&*key, value, guard) })
+        let entry: *const Entry<K, V> = self.find(hash, eq, &guard)?;
+        // SAFETY: pinned by `guard` since before the entry was found in the map.
+        Some(unsafe { Pinned::new(&*entry, guard) })
     }
 
-    /// Whether the key is present (the value is not touched).
+    /// Whether the key is present.
     #[inline]
     pub(crate) fn contains(&self, hash: u64, eq: impl FnMut(&K) -> bool) -> bool {
         let guard = pin();
@@ -1023,15 +1033,14 @@ impl<K, V> RawReadMostly<K, V> {
         read: impl FnOnce(&V) -> R,
     ) -> Option<R> {
         let guard = pin();
-        let (_, value) = self.find(hash, eq, &guard)?;
-        // SAFETY: found while pinned by `guard`, which is still alive (invariants 2, 5).
-        Some(read(unsafe { &*value }))
+        let entry = self.find(hash, eq, &guard)?;
+        Some(read(&entry.value))
     }
 
     /// Looks up the key under the shard's lock and applies `decide`'s choice. `decide` runs
-    /// under the lock; if it (or `K::clone` or `rehash` in a rebuild) panics, the map is left
-    /// as it was. `rehash` gives a stored key's hash (the one `hash` is for `key`): a rebuild
-    /// places the keys it copies with it.
+    /// under the lock; if it (or `rehash` in a rebuild) panics, the map is left as it was.
+    /// `rehash` gives a stored key's hash (the one `hash` is for `key`): a rebuild places the
+    /// entries it moves with it.
     ///
     /// # Panics
     /// If `decide` stores with a borrowed `key`; or, before it changes anything, if a value
@@ -1044,10 +1053,7 @@ impl<K, V> RawReadMostly<K, V> {
         key: impl Lookup<K>,
         rehash: &dyn Fn(&K) -> u64,
         decide: impl FnOnce(Option<&V>) -> Decision<V>,
-    ) -> Outcome<'_, K, V>
-    where
-        K: Clone,
-    {
+    ) -> Outcome<'_, K, V> {
         let shard = self.shard_for(hash);
         debug_assert!(shard < self.writers.len());
         // SAFETY: masked with `shard_mask`, the number of writers minus one (`shard_for` has
@@ -1067,21 +1073,21 @@ impl<K, V> RawReadMostly<K, V> {
         // Pinned before anything is retired, and only then or when a value is returned: the
         // values returned stay valid while pinned. Not before the lock: a writer waiting for it
         // would hold back the epoch (and so every shard's reclamation) for as long as it waits.
-        // Under the lock the current table and its values need no pin.
+        // Under the lock the current table and its entries need no pin.
         let mut guard = WritePin(None);
         // SAFETY: `shard` is from `shard_for` (masked to the shard count).
         let mut table = unsafe { self.table(shard) }.load(Ordering::Relaxed);
         // Worked out once (a rebuild replaces it); never used while `table` is null.
         let mut view = View::of_nullable(table);
-        let mut place = if table.is_null() {
+        let place = if table.is_null() {
             None
         } else {
             // SAFETY: writers hold the lock, so this table is current and not retired.
             Some(unsafe { find_place(view, hash, &mut |k| key.matches(k)) })
         };
         let present = match place {
-            // SAFETY: a live value of the current table stays allocated while the lock is held.
-            Some(Place::Live(_, value)) => Some(unsafe { &*value }),
+            // SAFETY: a live entry of the current table stays allocated while the lock is held.
+            Some(Place::Live(_, cell)) => Some(unsafe { &entry(cell).value }),
             _ => None,
         };
         let mut outcome = Outcome {
@@ -1092,42 +1098,49 @@ impl<K, V> RawReadMostly<K, V> {
         // only this thread writes it.
         match decide(present) {
             Decision::Keep => {
-                if let Some(Place::Live(index, value)) = place {
-                    // SAFETY: `table` is the current table and the lock is held (see above).
-                    let key = unsafe { view.slot(index).key() };
-                    // SAFETY: pinned now, and the value is in the map (the lock is held).
-                    outcome.current = Some(unsafe { Pinned::new(key, value, guard.take()) });
+                if let Some(Place::Live(_, cell)) = place {
+                    // SAFETY: pinned now, and the entry is in the map (the lock is held).
+                    outcome.current = Some(unsafe { Pinned::new(entry(cell), guard.take()) });
                 }
             }
             Decision::Store(value) => {
-                let new = new_cell(&mut state, value);
-                let index = match place {
+                let owned = key.into_owned().expect("only an owned key can be stored");
+                let new = new_entry(&mut state, owned, value);
+                match place {
                     Some(Place::Live(index, old)) => {
                         // SAFETY: `table` is the current table and the lock is held (see above).
-                        let slot = unsafe { view.slot(index) };
-                        slot.value.store(new, Ordering::Release);
+                        unsafe { view.slot(index) }
+                            .entry
+                            .store(new, Ordering::Release);
                         guard.ensure();
-                        // SAFETY: `old` is unlinked by the store above; it is a cell of this shard.
+                        // SAFETY: `old` is unlinked by the store above; it is a cell of this
+                        // shard.
                         unsafe {
                             state
                                 .garbage
-                                .retire(old.cast(), value_disposal::<V>(), 1, site)
+                                .retire(old.cast(), entry_disposal::<K, V>(), 1, site)
                         };
                         // SAFETY: pinned since before `old` was retired.
-                        outcome.previous =
-                            Some(unsafe { Pinned::new(slot.key(), old, guard.take()) });
-                        index
+                        outcome.previous = Some(unsafe { Pinned::new(entry(old), guard.take()) });
                     }
-                    Some(Place::Dead(index)) => {
+                    Some(Place::Vacant {
+                        index,
+                        fresh: false,
+                    }) => {
+                        // A tombstone: the slot takes the entry, then the key's control byte.
                         // SAFETY: `table` is the current table and the lock is held (see above).
                         unsafe { view.slot(index) }
-                            .value
+                            .entry
                             .store(new, Ordering::Release);
+                        // SAFETY: as above.
+                        unsafe { view.set_control(index, control_byte(hash)) };
                         writer.add_len(1);
-                        index
                     }
-                    Some(Place::Vacant(_)) | None => {
-                        let owned = key.into_owned().expect("only an owned key can be stored");
+                    Some(Place::Vacant { fresh: true, .. }) | None => {
+                        let mut index = match place {
+                            Some(Place::Vacant { index, .. }) => index,
+                            _ => 0,
+                        };
                         let capacity = if table.is_null() { 0 } else { view.capacity() };
                         if state.used + 1 > Table::<K, V>::max_used(capacity) {
                             let live = writer.len.load(Ordering::Relaxed);
@@ -1136,57 +1149,64 @@ impl<K, V> RawReadMostly<K, V> {
                                 Err(panic) => {
                                     // SAFETY: `new` was not published; its cell is left
                                     // unused (freed with the shard's chunks).
-                                    unsafe { ptr::drop_in_place(new) };
+                                    unsafe { drop_entry_in(new) };
                                     std::panic::resume_unwind(panic)
                                 }
                             };
                             view = View::of(table);
-                            // The key was absent and a rebuild keeps the same keys: it goes to
-                            // the end of its probe sequence in the new table.
-                            place =
-                                // SAFETY: `table` is the current table and the lock is held (see above).
-                                Some(unsafe { find_place(view, hash, &mut |_| false) });
+                            // The key was absent and a rebuild keeps the same keys (and no
+                            // tombstone): it goes to the end of its probe sequence.
+                            // SAFETY: `table` is the current table and the lock is held.
+                            index = unsafe { vacant(view, hash) };
                         }
-                        let Some(Place::Vacant(index)) = place else {
-                            unreachable!("a rebuild keeps the same keys");
-                        };
                         // SAFETY: `table` is the current table and the lock is held (see above).
-                        let slot = unsafe { view.slot(index) };
-                        // Key and value before the control byte: a reader that sees the byte
-                        // sees both.
-                        // SAFETY: the slot is never-used, so no reader reads its key.
-                        unsafe { (*slot.key.write_ptr()).write(owned) };
-                        slot.value.store(new, Ordering::Release);
+                        unsafe { view.slot(index) }
+                            .entry
+                            .store(new, Ordering::Release);
+                        // The entry before the control byte: a reader that sees the byte sees
+                        // the entry.
                         // SAFETY: as above.
-                        unsafe { view.set_used(index, hash) };
+                        unsafe { view.set_control(index, control_byte(hash)) };
                         state.used += 1;
                         writer.add_len(1);
-                        index
                     }
-                };
-                // SAFETY: `table` is the current table and the lock is held (see above).
-                let key = unsafe { view.slot(index).key() };
+                }
                 // SAFETY: pinned now, and `new` was just published (the lock is held).
-                outcome.current = Some(unsafe { Pinned::new(key, new, guard.take()) });
+                outcome.current = Some(unsafe { Pinned::new(entry(new), guard.take()) });
             }
             Decision::Remove => {
                 if let Some(Place::Live(index, old)) = place {
                     // SAFETY: `table` is the current table and the lock is held (see above).
-                    let slot = unsafe { view.slot(index) };
-                    slot.value.store(ptr::null_mut(), Ordering::Release);
+                    unsafe { view.slot(index) }
+                        .entry
+                        .store(ptr::null_mut(), Ordering::Release);
+                    // SAFETY: as above.
+                    let control =
+                        Group(unsafe { view.control(index / GROUP) }.load(Ordering::Relaxed));
+                    // A group with a never-used slot ends every probe that reaches it, so no
+                    // key lies beyond it on a probe through it (invariant 4): the slot can be
+                    // never-used again. Else probes must go on past it: a tombstone.
+                    if control.never_used() != 0 {
+                        // SAFETY: as above.
+                        unsafe { view.set_control(index, 0) };
+                        state.used -= 1;
+                    } else {
+                        // SAFETY: as above.
+                        unsafe { view.set_control(index, TOMBSTONE) };
+                    }
                     guard.ensure();
                     // SAFETY: `old` is unlinked by the store above; it is a cell of this shard.
                     unsafe {
                         state
                             .garbage
-                            .retire(old.cast(), value_disposal::<V>(), 1, site)
+                            .retire(old.cast(), entry_disposal::<K, V>(), 1, site)
                     };
                     // SAFETY: pinned since before `old` was retired.
-                    outcome.previous = Some(unsafe { Pinned::new(slot.key(), old, guard.take()) });
+                    outcome.previous = Some(unsafe { Pinned::new(entry(old), guard.take()) });
                     let len = writer.add_len(-1);
                     let capacity = view.capacity();
                     if capacity > MIN_CAPACITY && len * 8 < capacity || len == 0 {
-                        // A failed shrink (a panicking `K::clone`) leaves the table as it is.
+                        // A failed shrink (a panicking `K::hash`) leaves the table as it is.
                         let _ = self.rebuild(shard, &mut state, len, rehash, site);
                     }
                 }
@@ -1195,10 +1215,10 @@ impl<K, V> RawReadMostly<K, V> {
         outcome
     }
 
-    /// Replaces the shard's table by a fresh one sized for `live` entries (none for 0), cloning
-    /// the live keys (placed by `rehash`) and moving the value pointers, and retires the old
-    /// table (with its keys). Returns the new table, or the panic of a `K::clone` or `rehash`
-    /// (then nothing changed). Called with the shard's lock held (`state`).
+    /// Replaces the shard's table by a fresh one sized for `live` entries (none for 0), moving
+    /// the entry pointers (placed by `rehash`; tombstones are left behind), and retires the
+    /// old table. Returns the new table, or the panic of a `rehash` (then nothing changed).
+    /// Called with the shard's lock held (`state`).
     #[cold]
     #[inline(never)]
     fn rebuild(
@@ -1208,10 +1228,7 @@ impl<K, V> RawReadMostly<K, V> {
         live: usize,
         rehash: &dyn Fn(&K) -> u64,
         site: &'static Location<'static>,
-    ) -> Result<*mut Table<K, V>, Box<dyn std::any::Any + Send>>
-    where
-        K: Clone,
-    {
+    ) -> Result<*mut Table<K, V>, Box<dyn std::any::Any + Send>> {
         // SAFETY: the caller's `shard` is one it locked, below the shard count.
         let old = unsafe { self.table(shard) }.load(Ordering::Relaxed);
         let new = if live == 0 {
@@ -1227,8 +1244,8 @@ impl<K, V> RawReadMostly<K, V> {
                 ),
                 Err(err) => panic!("mapguard: cannot grow a shard to {capacity} slots: {err}"),
             };
-            // Until published, the new table owns only the keys cloned into it: a panicking
-            // clone frees it with those keys (and not the values, still owned by the old one).
+            // Until published, the new table owns nothing: a panicking hash frees its memory
+            // (the entries are still the old table's).
             let filled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 if old.is_null() {
                     0
@@ -1239,7 +1256,7 @@ impl<K, V> RawReadMostly<K, V> {
             match filled {
                 Ok(used) => state.used = used,
                 Err(panic) => {
-                    // SAFETY: the new table is unpublished and owns only its keys.
+                    // SAFETY: the new table is unpublished and owns no entry.
                     unsafe { Table::deallocate(new, false) };
                     return Err(panic);
                 }
@@ -1254,8 +1271,8 @@ impl<K, V> RawReadMostly<K, V> {
         unsafe { self.table(shard) }.store(new, Ordering::Release);
         if !old.is_null() {
             // SAFETY: the old table is unlinked by the store above and came from `allocate`;
-            // its live values now belong to the new table and it has no dead ones (removal
-            // retires values), so it owns only its keys.
+            // its entries now belong to the new table (removal retires entries), so it owns
+            // only its memory.
             unsafe {
                 state.garbage.retire(
                     old.cast(),
@@ -1376,34 +1393,24 @@ impl<K, V> RawReadMostly<K, V> {
     }
 }
 
-/// Clones the keys of `from`'s live slots into `to` (fresh, unpublished), each at the end of
-/// the probe sequence of its hash by `rehash`, and copies their value pointers. Returns how
-/// many slots it used.
-fn copy_live<K: Clone, V>(from: View<K, V>, to: View<K, V>, rehash: &dyn Fn(&K) -> u64) -> usize {
+/// Moves the entry pointers of `from`'s slots into `to` (fresh, unpublished), each at the end
+/// of the probe sequence of its key's hash by `rehash`. Returns how many slots it used.
+fn copy_live<K, V>(from: View<K, V>, to: View<K, V>, rehash: &dyn Fn(&K) -> u64) -> usize {
     let mut used = 0;
     for index in 0..from.capacity() {
         // SAFETY: `from` is current and locked by the caller.
-        if !unsafe { from.is_used(index) } {
+        let cell = unsafe { from.slot(index) }.entry.load(Ordering::Relaxed);
+        if cell.is_null() {
             continue;
         }
-        // SAFETY: as above.
-        let slot = unsafe { from.slot(index) };
-        let value = slot.value.load(Ordering::Relaxed);
-        if value.is_null() {
-            continue;
-        }
-        // SAFETY: the slot is used, so its key is initialized.
-        let key = unsafe { slot.key() };
-        let hash = rehash(key);
+        // SAFETY: a live entry of the locked current table.
+        let hash = rehash(&unsafe { entry(cell) }.key);
         // SAFETY: `to` is owned by the caller until published; it has room (`capacity_for`).
         let at = unsafe { vacant(to, hash) };
         // SAFETY: as above.
-        let target = unsafe { to.slot(at) };
-        // SAFETY: `target` is never-used and unpublished: nothing reads its key.
-        unsafe { (*target.key.write_ptr()).write(key.clone()) };
-        target.value.store(value, Ordering::Relaxed);
+        unsafe { to.slot(at) }.entry.store(cell, Ordering::Relaxed);
         // SAFETY: as above.
-        unsafe { to.set_used(at, hash) };
+        unsafe { to.set_control(at, control_byte(hash)) };
         used += 1;
     }
     used
@@ -1426,7 +1433,16 @@ unsafe fn vacant<K, V>(table: View<K, V>, hash: u64) -> usize {
     }
 }
 
-/// Where the key is in `table`, or the never-used slot that ends its probe sequence.
+/// Where a key is, or would go, in a table.
+enum Place<K, V> {
+    /// In this slot, with this entry.
+    Live(usize, *mut EntryCell<K, V>),
+    /// Absent: a new entry would go to this slot, the probe sequence's first tombstone
+    /// (`fresh: false`) or else the never-used slot that ends it.
+    Vacant { index: usize, fresh: bool },
+}
+
+/// Where the key is in `table`, or where it would go.
 ///
 /// # Safety
 /// The caller holds the shard's lock and `table` is its current table.
@@ -1434,31 +1450,45 @@ unsafe fn find_place<K, V>(
     table: View<K, V>,
     hash: u64,
     eq: &mut impl FnMut(&K) -> bool,
-) -> Place<V> {
+) -> Place<K, V> {
     let byte = control_byte(hash);
     let mut group = hash as usize;
+    let mut tombstone = None;
     loop {
         // SAFETY: the caller holds the lock on the current table.
         let control = Group(unsafe { table.control(group) }.load(Ordering::Relaxed));
+        let first = (group & table.group_mask) * GROUP;
         let mut matches = control.matching(byte);
         while matches != 0 {
-            let index = (group & table.group_mask) * GROUP + lowest(matches);
+            let index = first + lowest(matches);
             // SAFETY: as above.
-            let slot = unsafe { table.slot(index) };
-            // SAFETY: used (this thread is the only writer).
-            if eq(unsafe { slot.key() }) {
-                let value = slot.value.load(Ordering::Relaxed);
-                return if value.is_null() {
-                    Place::Dead(index)
-                } else {
-                    Place::Live(index, value)
-                };
+            let cell = unsafe { table.slot(index) }.entry.load(Ordering::Relaxed);
+            // A used control byte has an entry (this thread is the only writer); a match may
+            // be another key's byte.
+            // SAFETY: a live entry of the locked current table.
+            if !cell.is_null() && eq(&unsafe { entry(cell) }.key) {
+                return Place::Live(index, cell);
             }
             matches &= matches - 1;
         }
+        if tombstone.is_none() {
+            let tombstones = control.tombstones();
+            if tombstones != 0 {
+                tombstone = Some(first + lowest(tombstones));
+            }
+        }
         let never_used = control.never_used();
         if never_used != 0 {
-            return Place::Vacant((group & table.group_mask) * GROUP + lowest(never_used));
+            return match tombstone {
+                Some(index) => Place::Vacant {
+                    index,
+                    fresh: false,
+                },
+                None => Place::Vacant {
+                    index: first + lowest(never_used),
+                    fresh: true,
+                },
+            };
         }
         group = group.wrapping_add(1);
     }
@@ -1522,12 +1552,11 @@ impl<'a, K, V> Iterator for RawIter<'a, K, V> {
                 }
                 if self.control.is_used(index % GROUP) {
                     // SAFETY: as above; the index is below the capacity.
-                    let slot = unsafe { table.slot(index) };
-                    let value = slot.value.load(Ordering::Acquire);
-                    if !value.is_null() {
+                    let cell = unsafe { table.slot(index) }.entry.load(Ordering::Acquire);
+                    if !cell.is_null() {
                         // SAFETY: pinned by `_guard` (and now by a nested pin too) since before
-                        // the slot was read; its control byte was seen used.
-                        return Some(unsafe { Pinned::new(slot.key(), value, pin()) });
+                        // the entry pointer was loaded, non-null, with an acquire load.
+                        return Some(unsafe { Pinned::new(entry(cell), pin()) });
                     }
                 }
             }

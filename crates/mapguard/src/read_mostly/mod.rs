@@ -4,32 +4,32 @@
 //! # Design
 //! The map is split into shards by the top bits of the key's hash times an odd constant (bits
 //! independent of those a table probes and tags with). Each shard is an open-addressing table
-//! of slots in groups of eight, probed group by group: a slot holds the key itself and an
-//! atomic pointer to the value (in a cell of its shard's value blocks), and each group has a
-//! control word with one byte per slot (never used, or used with 7 more bits of the key's hash). A key never
-//! changes once its slot is published; only value pointers are swapped:
+//! of slots in groups of eight, probed group by group: a slot holds an atomic pointer to its
+//! entry (the key and the value, in a cell of its shard's blocks), and each group has a
+//! control word with one byte per slot (never used, emptied, or used with 7 more bits of the
+//! key's hash). An entry never changes once published; only slot pointers are swapped:
 //!
 //! - **A read** hashes the key, *pins* the thread (copies the global epoch into a record only
 //!   this thread writes, plus a compiler fence), loads the shard's table pointer, matches the
 //!   key's control byte against a whole group's control word at once, compares the key only in
-//!   the slots that match, and unpins. The value pointer is followed only when the value is
-//!   read (`contains_key` and `get(..).is_some()` never touch it). No lock, no retry loop, no
-//!   write to memory another core reads: it is wait-free and its cost does not depend on what
-//!   writers do.
-//! - **A write** locks the key's shard (a mutex only writers take). An overwrite publishes the
-//!   new value's cell with one release store; a new key is written into the first never-used
-//!   slot of its probe sequence, whose control byte is published last. The replaced value is
-//!   *retired*: dropped once every reader that might still hold it has unpinned (epoch-based
-//!   reclamation; see below). Writes to different shards never wait for each other, and no
-//!   write ever waits for a reader.
-//! - **Removal** nulls the value pointer but keeps the key in its slot, so a key keeps its slot
-//!   until the shard's table is rebuilt: a scan of a table never meets one key twice.
+//!   the entries of the slots that match, and unpins. No lock, no retry loop, no write to
+//!   memory another core reads: it is wait-free and its cost does not depend on what writers
+//!   do.
+//! - **A write** locks the key's shard (a mutex only writers take). An overwrite publishes a
+//!   new entry (the key given and the new value) with one release store; a new key's entry
+//!   goes into the first emptied slot of its probe sequence, or the never-used slot that ends
+//!   it, whose control byte is published last. The replaced entry is *retired*: dropped once
+//!   every reader that might still hold it has unpinned (epoch-based reclamation; see below).
+//!   Writes to different shards never wait for each other, and no write ever waits for a
+//!   reader.
+//! - **Removal** nulls the slot's pointer and retires the entry; the slot is free for the next
+//!   new key of its group at once.
 //! - **Growth** rebuilds one shard's table, under that shard's lock, when 7/8 of its slots are
-//!   used: it *clones* the live keys into a new table at most 3/4 full (readers may still be
-//!   reading the old ones; this is why writes need `K: Clone`), placing them by their hash
-//!   (`K::hash` runs again), moves the value pointers, drops removed keys, and publishes the new
-//!   table with one store. Readers on the old table keep reading a frozen, consistent copy. A shard whose live entries fall below 1/8 of its slots shrinks the same
-//!   way, and one left empty frees its table.
+//!   taken or emptied: it moves the entry pointers into a new table at most 3/4 full, placing
+//!   them by their hash (`K::hash` runs again; no key is cloned or moved), and publishes the
+//!   new table with one store. Readers on the old table keep reading a frozen, consistent
+//!   copy. A shard whose live entries fall below 1/8 of its slots shrinks the same way, and one
+//!   left empty frees its table.
 //!
 //! Compared with Go's classic `sync.Map`: new keys take their shard's lock, not a map-wide one,
 //! and there is no read-only/dirty pair, so no O(n) copy after a promotion and no miss counting;
@@ -100,16 +100,16 @@ pub type DefaultHashBuilder = crate::sharded::DefaultHashBuilder;
 ///   only the calling thread's own epoch record. Readers on different cores do not slow each
 ///   other down, and no writer makes them wait. (A thread's very first read claims its record:
 ///   a one-time, lock-free step.)
-/// - **Writes lock one shard** (a lock readers never take). An overwrite allocates the new
-///   value and publishes it with one atomic store; readers see the old or the new value, whole.
-///   Writes need `K: Clone`: a growing or shrinking shard copies its keys (see the module docs).
+/// - **Writes lock one shard** (a lock readers never take). An overwrite publishes a new entry
+///   with one atomic store (in a cell the shard reuses, not a new allocation, once the map is
+///   warm); readers see the old or the new value, whole.
 /// - **Each single-key call is atomic** (linearizable), including
 ///   [`get_or_insert`](Self::get_or_insert), [`swap`](Self::swap),
 ///   [`compare_exchange`](Self::compare_exchange) and [`remove_if_eq`](Self::remove_if_eq).
-/// - **Iteration** visits the shards one at a time and reads each shard's table as it was when
-///   the iterator reached it: a key present for the whole iteration is seen exactly once, with a
-///   value it had during the iteration; a key inserted or removed meanwhile may or may not be
-///   seen; no key is seen twice.
+/// - **Iteration** visits the shards one at a time, slot by slot, without locking: a key
+///   present for the whole iteration is seen exactly once, with a value it had during the
+///   iteration; a key inserted or removed meanwhile may or may not be seen, and one removed and
+///   inserted again meanwhile may be seen twice (in its old slot and its new one).
 /// - **[`len`](Self::len)** sums per-shard counts without locking: under concurrent writes it
 ///   may be off by the writes in flight.
 /// - **References** ([`Ref`]) stay valid while they live, even if the entry is overwritten or
@@ -740,17 +740,16 @@ where
     }
 }
 
-/// Writes. They need `K: Clone` because keys live inline in the shard tables, and a table
-/// that grows or shrinks gets copies of its keys while readers may still read the old ones.
+/// Writes.
 impl<K, V, S> ReadMostlyMap<K, V, S>
 where
-    K: Hash + Eq + Clone,
+    K: Hash + Eq,
     S: BuildHasher,
 {
     /// Stores `value` under `key` (Go's `Store`); returns `true` if it replaced a value.
     ///
-    /// An overwrite keeps the stored key (this `key` is dropped), publishes the new value and
-    /// frees the old one once no reader holds it. Use [`swap`](Self::swap) to see the replaced
+    /// An overwrite publishes a new entry of this `key` and `value` and frees the old entry
+    /// (its key and value) once no reader holds it. Use [`swap`](Self::swap) to see the replaced
     /// value.
     ///
     /// # Examples
@@ -1102,13 +1101,13 @@ impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for ReadMostlyMap<K, V, S> {
     }
 }
 
-impl<K: Hash + Eq + Clone, V, S: BuildHasher> Extend<(K, V)> for ReadMostlyMap<K, V, S> {
+impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for ReadMostlyMap<K, V, S> {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         (&*self).extend(iter);
     }
 }
 
-impl<K: Hash + Eq + Clone, V, S: BuildHasher> Extend<(K, V)> for &ReadMostlyMap<K, V, S> {
+impl<K: Hash + Eq, V, S: BuildHasher> Extend<(K, V)> for &ReadMostlyMap<K, V, S> {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         for (key, value) in iter {
             self.insert(key, value);
@@ -1116,9 +1115,7 @@ impl<K: Hash + Eq + Clone, V, S: BuildHasher> Extend<(K, V)> for &ReadMostlyMap<
     }
 }
 
-impl<K: Hash + Eq + Clone, V, S: BuildHasher + Default> FromIterator<(K, V)>
-    for ReadMostlyMap<K, V, S>
-{
+impl<K: Hash + Eq, V, S: BuildHasher + Default> FromIterator<(K, V)> for ReadMostlyMap<K, V, S> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let iter = iter.into_iter();
         let map = Self::with_capacity_and_hasher(iter.size_hint().0, S::default());

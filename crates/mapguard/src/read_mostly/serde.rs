@@ -23,7 +23,7 @@ impl<K: Serialize, V: Serialize, S> Serialize for ReadMostlyMap<K, V, S> {
 
 impl<'de, K, V, S> Deserialize<'de> for ReadMostlyMap<K, V, S>
 where
-    K: Deserialize<'de> + Hash + Eq + Clone,
+    K: Deserialize<'de> + Hash + Eq,
     V: Deserialize<'de>,
     S: BuildHasher + Default,
 {
@@ -33,7 +33,7 @@ where
     }
 }
 
-impl<K: Hash + Eq + Clone, V, S: BuildHasher + Default> FillMap<K, V> for ReadMostlyMap<K, V, S> {
+impl<K: Hash + Eq, V, S: BuildHasher + Default> FillMap<K, V> for ReadMostlyMap<K, V, S> {
     fn tables() -> usize {
         crate::sharded::default_shard_count()
     }
