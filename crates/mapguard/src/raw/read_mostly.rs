@@ -378,10 +378,7 @@ impl<K, V> Table<K, V> {
     /// - With `with_entries`, the table owns its entries (nothing else drops them).
     unsafe fn deallocate(packed: *mut Self, with_entries: bool) {
         let view = View::of(packed);
-        for index in 0..view.capacity() {
-            if !with_entries {
-                break;
-            }
+        for index in 0..if with_entries { view.capacity() } else { 0 } {
             // SAFETY: the caller says the table is live and ours alone.
             let cell = unsafe { view.slot(index) }.entry.load(Ordering::Relaxed);
             if !cell.is_null() {
