@@ -101,6 +101,21 @@ fn phase_mixed<H: MapHandle>(h: &mut H, hits: &[u64], fresh: &[u64]) -> usize {
     found
 }
 
+/// The `seed95` mix: 19 reads of present keys, then one overwrite of a present key, per 20
+/// operations.
+#[inline(never)]
+fn phase_seed95<H: MapHandle>(h: &mut H, hits: &[u64], overwrites: &[u64]) -> usize {
+    let mut found = 0;
+    for (i, key) in hits.iter().enumerate() {
+        if i % 20 == 19 {
+            h.update(overwrites[i], i as u64);
+        } else {
+            found += usize::from(h.get(key));
+        }
+    }
+    found
+}
+
 fn run<M: BenchMap>(ops: usize) {
     let keys = prefill();
     let mut rng = 7u64;
@@ -136,6 +151,7 @@ fn run<M: BenchMap>(ops: usize) {
     });
     timed("insert+remove", &mut || phase_insert_remove(&mut h, &fresh));
     timed("mixed", &mut || phase_mixed(&mut h, &hits, &fresh));
+    timed("seed95", &mut || phase_seed95(&mut h, &hits, &overwrites));
     drop(h);
     assert_eq!(map.len(), keys as usize);
     let distinct: Vec<u64> = (0..ops).map(|_| splitmix(&mut rng)).collect();

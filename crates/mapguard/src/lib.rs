@@ -138,6 +138,13 @@ pub use read_mostly::{ReadMostlyMap, ReadMostlyMapBuilder};
 #[cfg(loom)]
 #[doc(hidden)]
 pub use raw::epoch::{Domain as LoomDomain, Record as LoomRecord};
+/// This thread's counts of shared writes and fences, public only under
+/// `--cfg mapguard_count_writes` for `tests/read_writes.rs`; not part of the API.
+#[cfg(all(mapguard_count_writes, not(loom)))]
+#[doc(hidden)]
+pub use raw::primitive::{
+    fences_by_this_thread, reads_use_light_fences, shared_writes_by_this_thread,
+};
 /// A model's way to make a wait give up as a resolved deadlock does, public only under
 /// `--cfg loom` for the shard lock's model (`tests/loom_sharded.rs`); not part of the API.
 #[cfg(loom)]

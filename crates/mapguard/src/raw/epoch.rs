@@ -44,7 +44,7 @@ use std::ptr;
 use std::sync::atomic::Ordering;
 
 use super::barrier;
-use super::primitive::{AtomicBool, AtomicPtr, AtomicU64, fence, global, thread_local};
+use super::primitive::{AtomicBool, AtomicPtr, AtomicU64, fence, global, store_own, thread_local};
 
 /// Record state of a thread that is not pinned. A pinned record holds `epoch << 1 | 1`.
 const IDLE: u64 = 0;
@@ -187,7 +187,7 @@ impl Domain {
         // that reads this pin could follow one that read the previous pin, and neither would
         // be ordered after the previous pin's reads: the object they read could be freed under
         // them (the loom model of the map found this). A plain store on x86.
-        record.state.store(epoch << 1 | 1, Ordering::Release);
+        store_own(&record.state, epoch << 1 | 1, Ordering::Release);
         // Orders the store above before the loads of shared pointers that follow the pin;
         // `try_advance` pairs with it (see the module docs).
         light_fence(asymmetric);
@@ -196,7 +196,7 @@ impl Domain {
     /// Clears the pin of `record`: everything read while pinned is no longer used.
     #[inline(always)]
     pub fn unpin(&self, record: &Record) {
-        record.state.store(IDLE, Ordering::Release);
+        store_own(&record.state, IDLE, Ordering::Release);
     }
 
     /// The epoch to retire an object with; call it after the object was unlinked.
@@ -481,9 +481,12 @@ const UNSTAMPED: u64 = u64::MAX - 2;
 pub(crate) struct Garbage {
     /// Non-recyclable objects, oldest first; expired ones leave from the front.
     items: VecDeque<Retired>,
-    /// Retired recyclable objects, with the call that retired each: the batches of
-    /// `batches`, then the unstamped rest.
-    cells: VecDeque<(*mut (), &'static Location<'static>)>,
+    /// Retired recyclable objects: the batches of `batches`, then the unstamped rest.
+    cells: VecDeque<*mut ()>,
+    /// The call that retired each of `cells`, in the same order, kept only for contents whose
+    /// drop can run user code (and so panic, which the report names it for). Contents that
+    /// need no drop leave it empty: their batches then move to the spares as one copy.
+    cell_sites: VecDeque<&'static Location<'static>>,
     /// Emptied allocations of expired recyclable objects.
     spares: Vec<*mut ()>,
     /// Stamped batches at the front of `cells`, oldest first: how many, and their epoch.
@@ -509,6 +512,7 @@ impl Garbage {
         Self {
             items: VecDeque::new(),
             cells: VecDeque::new(),
+            cell_sites: VecDeque::new(),
             spares: Vec::new(),
             batches: VecDeque::new(),
             unstamped: 0,
@@ -555,7 +559,14 @@ impl Garbage {
             if self.cells.len() == self.cells.capacity() {
                 self.grow_cells();
             }
-            self.cells.push_back((ptr, site));
+            self.cells.push_back(ptr);
+            if disposal
+                .recycle
+                .as_ref()
+                .is_some_and(|r| r.drop_contents.is_some())
+            {
+                self.cell_sites.push_back(site);
+            }
             self.unstamped += 1;
             if self.unstamped >= STAMP_BATCH {
                 self.stamp(global());
@@ -574,7 +585,15 @@ impl Garbage {
     #[cold]
     #[inline(never)]
     fn grow_cells(&mut self) {
-        self.cells.reserve(COLLECT_BATCH.max(self.cells.len()));
+        let more = COLLECT_BATCH.max(self.cells.len());
+        self.cells.reserve(more);
+        if self
+            .recyclable
+            .and_then(|d| d.recycle.as_ref())
+            .is_some_and(|r| r.drop_contents.is_some())
+        {
+            self.cell_sites.reserve(more);
+        }
     }
 
     /// Collects (stamps, frees what expired, advances the epoch if much is left) once a batch
@@ -656,6 +675,7 @@ impl Garbage {
         self.spares = Vec::new();
         if self.cells.is_empty() {
             self.cells = VecDeque::new();
+            self.cell_sites = VecDeque::new();
             self.batches = VecDeque::new();
         }
     }
@@ -699,16 +719,20 @@ impl Garbage {
                 break;
             }
             self.batches.pop_front();
+            let Some(drop_contents) = drop_contents else {
+                // Nothing to drop: the batch becomes spares as it is.
+                self.spares.extend(self.cells.drain(..count));
+                continue;
+            };
             self.spares.reserve(count);
-            for (cell, site) in self.cells.drain(..count) {
+            let sites = self.cell_sites.drain(..count);
+            for (cell, site) in self.cells.drain(..count).zip(sites) {
                 // A spare from now on, whether its contents' drop returns or panics.
                 self.spares.push(cell);
-                if let Some(drop_contents) = drop_contents {
-                    // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
-                    // allows emptying it and keeping the allocation, which is then only
-                    // reachable from the spares.
-                    panicked.run(site, || unsafe { drop_contents(cell) });
-                }
+                // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
+                // allows emptying it and keeping the allocation, which is then only
+                // reachable from the spares.
+                panicked.run(site, || unsafe { drop_contents(cell) });
             }
         }
         // Unstamped items (the back) never count as expired.
@@ -798,7 +822,11 @@ impl Drop for Garbage {
             panicked.run(item.site, || unsafe { (item.disposal.free)(item.ptr) });
         }
         if let Some(disposal) = self.recyclable {
-            for (cell, site) in self.cells.drain(..) {
+            // Without sites, the contents need no drop: freeing them cannot panic, and the
+            // site is never reported.
+            let mut sites = self.cell_sites.drain(..);
+            for cell in self.cells.drain(..) {
+                let site = sites.next().unwrap_or(Location::caller());
                 // SAFETY: as above; not a spare, so its contents were not dropped.
                 panicked.run(site, || unsafe { (disposal.free)(cell) });
             }

@@ -3,8 +3,213 @@
 //! so that the loom models in `tests/loom_*.rs` check the real code. Nothing else in the crate
 //! names loom.
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, mapguard_count_writes)))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
+
+#[cfg(all(mapguard_count_writes, not(loom)))]
+pub(crate) use counted::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
+#[cfg(all(mapguard_count_writes, not(loom)))]
+pub use counted::{fences_by_this_thread, reads_use_light_fences, shared_writes_by_this_thread};
+
+/// Stores `value` to a word that only the calling thread writes and that it owns (its epoch
+/// record): the one kind of store a read may make. The same as `store`, except that the
+/// write-counting build (see [`counted`]) leaves it out of its count.
+#[inline(always)]
+pub(crate) fn store_own(word: &AtomicU64, value: u64, order: std::sync::atomic::Ordering) {
+    #[cfg(all(mapguard_count_writes, not(loom)))]
+    word.store_uncounted(value, order);
+    #[cfg(not(all(mapguard_count_writes, not(loom))))]
+    word.store(value, order);
+}
+
+/// The write-counting build (`--cfg mapguard_count_writes`): `std`'s atomics, wrapped so that
+/// every store and read-modify-write (except [`store_own`]) and every fence adds one to a
+/// count of the calling thread, and the mutex, whose acquisitions count too. It makes the
+/// promise that a `ReadMostlyMap` read writes no memory another core reads, and runs no
+/// fence, checkable on any machine: `tests/read_writes.rs` reads the counts around reads
+/// made while other threads write. Never used in a normal build.
+#[cfg(all(mapguard_count_writes, not(loom)))]
+mod counted {
+    use std::cell::Cell;
+    use std::sync::atomic::{self, Ordering};
+
+    std::thread_local! {
+        static WRITES: Cell<u64> = const { Cell::new(0) };
+        static FENCES: Cell<u64> = const { Cell::new(0) };
+    }
+
+    #[inline(always)]
+    pub(super) fn count_write() {
+        WRITES.with(|writes| writes.set(writes.get() + 1));
+    }
+
+    #[inline(always)]
+    pub(super) fn count_fence() {
+        FENCES.with(|fences| fences.set(fences.get() + 1));
+    }
+
+    /// Stores, read-modify-writes and lock acquisitions on shared memory made by this thread
+    /// so far (write-counting build only; not part of the API).
+    pub fn shared_writes_by_this_thread() -> u64 {
+        WRITES.with(Cell::get)
+    }
+
+    /// Fences run by this thread so far, compiler fences excepted (write-counting build only;
+    /// not part of the API).
+    pub fn fences_by_this_thread() -> u64 {
+        FENCES.with(Cell::get)
+    }
+
+    /// Whether readers pin with a compiler fence only, the system giving writers heavy
+    /// barriers (`membarrier`); without them, every pin runs a `SeqCst` fence, by design
+    /// (write-counting build only; not part of the API).
+    pub fn reads_use_light_fences() -> bool {
+        super::super::barrier::available()
+    }
+
+    macro_rules! counted_atomic {
+        ($name:ident $(<$t:ident>)?, $value:ty) => {
+            #[derive(Debug, Default)]
+            #[repr(transparent)]
+            pub(crate) struct $name$(<$t>)?(atomic::$name$(<$t>)?);
+
+            #[allow(dead_code)]
+            impl$(<$t>)? $name$(<$t>)? {
+                pub(crate) const fn new(value: $value) -> Self {
+                    Self(atomic::$name::new(value))
+                }
+                #[inline(always)]
+                pub(crate) fn load(&self, order: Ordering) -> $value {
+                    self.0.load(order)
+                }
+                #[inline(always)]
+                pub(crate) fn store(&self, value: $value, order: Ordering) {
+                    count_write();
+                    self.0.store(value, order)
+                }
+                #[inline(always)]
+                pub(crate) fn store_uncounted(&self, value: $value, order: Ordering) {
+                    self.0.store(value, order)
+                }
+                #[inline(always)]
+                pub(crate) fn swap(&self, value: $value, order: Ordering) -> $value {
+                    count_write();
+                    self.0.swap(value, order)
+                }
+                #[inline(always)]
+                pub(crate) fn compare_exchange(
+                    &self,
+                    current: $value,
+                    new: $value,
+                    success: Ordering,
+                    failure: Ordering,
+                ) -> Result<$value, $value> {
+                    count_write();
+                    self.0.compare_exchange(current, new, success, failure)
+                }
+                #[inline(always)]
+                pub(crate) fn compare_exchange_weak(
+                    &self,
+                    current: $value,
+                    new: $value,
+                    success: Ordering,
+                    failure: Ordering,
+                ) -> Result<$value, $value> {
+                    count_write();
+                    self.0.compare_exchange_weak(current, new, success, failure)
+                }
+                #[inline(always)]
+                pub(crate) fn get_mut(&mut self) -> &mut $value {
+                    self.0.get_mut()
+                }
+                #[inline(always)]
+                pub(crate) fn into_inner(self) -> $value {
+                    self.0.into_inner()
+                }
+                #[inline(always)]
+                pub(crate) fn as_ptr(&self) -> *mut $value {
+                    self.0.as_ptr()
+                }
+            }
+        };
+    }
+
+    macro_rules! counted_arithmetic {
+        ($name:ident, $value:ty) => {
+            #[allow(dead_code)]
+            impl $name {
+                #[inline(always)]
+                pub(crate) fn fetch_add(&self, value: $value, order: Ordering) -> $value {
+                    count_write();
+                    self.0.fetch_add(value, order)
+                }
+                #[inline(always)]
+                pub(crate) fn fetch_sub(&self, value: $value, order: Ordering) -> $value {
+                    count_write();
+                    self.0.fetch_sub(value, order)
+                }
+                #[inline(always)]
+                pub(crate) fn fetch_or(&self, value: $value, order: Ordering) -> $value {
+                    count_write();
+                    self.0.fetch_or(value, order)
+                }
+                #[inline(always)]
+                pub(crate) fn fetch_and(&self, value: $value, order: Ordering) -> $value {
+                    count_write();
+                    self.0.fetch_and(value, order)
+                }
+                #[inline(always)]
+                pub(crate) fn fetch_max(&self, value: $value, order: Ordering) -> $value {
+                    count_write();
+                    self.0.fetch_max(value, order)
+                }
+            }
+        };
+    }
+
+    counted_atomic!(AtomicBool, bool);
+    counted_atomic!(AtomicU64, u64);
+    counted_atomic!(AtomicUsize, usize);
+    counted_atomic!(AtomicPtr<T>, *mut T);
+    counted_arithmetic!(AtomicU64, u64);
+    counted_arithmetic!(AtomicUsize, usize);
+
+    /// `std`'s fence, counted.
+    #[inline(always)]
+    pub(crate) fn fence(order: Ordering) {
+        count_fence();
+        atomic::fence(order)
+    }
+
+    /// parking_lot's mutex, whose acquisitions count as shared writes.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    #[allow(dead_code)]
+    impl<T> Mutex<T> {
+        pub(crate) const fn new(data: T) -> Self {
+            Self(parking_lot::Mutex::new(data))
+        }
+        #[inline(always)]
+        pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+            count_write();
+            self.0.lock()
+        }
+        #[inline(always)]
+        pub(crate) fn try_lock(&self) -> Option<parking_lot::MutexGuard<'_, T>> {
+            count_write();
+            self.0.try_lock()
+        }
+        #[inline(always)]
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut()
+        }
+        #[inline(always)]
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
+    }
+}
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
@@ -178,16 +383,24 @@ macro_rules! global {
 }
 pub(crate) use global;
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, mapguard_count_writes)))]
 pub(crate) use std::sync::atomic::fence;
+
+#[cfg(all(mapguard_count_writes, not(loom)))]
+pub(crate) use counted::fence;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::fence;
 
 /// A mutex: parking_lot's with `std`, loom's under `cfg(loom)` (which loom schedules and
 /// checks). Only `new`, `lock` and `try_lock` are used.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, mapguard_count_writes)))]
 pub(crate) use parking_lot::{Mutex, MutexGuard};
+
+#[cfg(all(mapguard_count_writes, not(loom)))]
+pub(crate) use counted::Mutex;
+#[cfg(all(mapguard_count_writes, not(loom)))]
+pub(crate) use parking_lot::MutexGuard;
 
 /// A mutex: parking_lot's with `std`, loom's under `cfg(loom)`.
 #[cfg(loom)]

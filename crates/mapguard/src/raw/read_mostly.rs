@@ -641,6 +641,8 @@ pub(crate) struct Outcome<'a, K, V> {
     pub(crate) previous: Option<Pinned<'a, K, V>>,
     /// The value after the write, if any.
     pub(crate) current: Option<Pinned<'a, K, V>>,
+    /// Whether the key was present before the write (known with or without pins).
+    pub(crate) existed: bool,
 }
 
 /// The writer side of a shard: its lock, used-slot count and garbage. Padded so that
@@ -1043,8 +1045,12 @@ impl<K, V> RawReadMostly<K, V> {
     /// If `decide` stores with a borrowed `key`; or, before it changes anything, if a value
     /// freed by the garbage collection that starts the write panicked in its `Drop` (every
     /// other value due was freed; the report names the call that retired it).
+    ///
+    /// With `PINS` false the outcome holds no value (only [`Outcome::existed`]), and the
+    /// write takes no epoch pin at all: a retirement needs none (the lock orders it), only a
+    /// value handed back does.
     #[track_caller]
-    pub(crate) fn write(
+    pub(crate) fn write<const PINS: bool>(
         &self,
         hash: u64,
         key: impl Lookup<K>,
@@ -1090,12 +1096,15 @@ impl<K, V> RawReadMostly<K, V> {
         let mut outcome = Outcome {
             previous: None,
             current: None,
+            existed: present.is_some(),
         };
         // Below, `table` is the shard's current table and the lock is held: it is allocated and
         // only this thread writes it.
         match decide(present) {
             Decision::Keep => {
-                if let Some(Place::Live(_, cell)) = place {
+                if let Some(Place::Live(_, cell)) = place
+                    && PINS
+                {
                     // SAFETY: pinned now, and the entry is in the map (the lock is held).
                     outcome.current = Some(unsafe { Pinned::new(entry(cell), guard.take()) });
                 }
@@ -1109,7 +1118,9 @@ impl<K, V> RawReadMostly<K, V> {
                         unsafe { view.slot(index) }
                             .entry
                             .store(new, Ordering::Release);
-                        guard.ensure();
+                        if PINS {
+                            guard.ensure();
+                        }
                         // SAFETY: `old` is unlinked by the store above; it is a cell of this
                         // shard.
                         unsafe {
@@ -1117,8 +1128,11 @@ impl<K, V> RawReadMostly<K, V> {
                                 .garbage
                                 .retire(old.cast(), entry_disposal::<K, V>(), 1, site)
                         };
-                        // SAFETY: pinned since before `old` was retired.
-                        outcome.previous = Some(unsafe { Pinned::new(entry(old), guard.take()) });
+                        if PINS {
+                            // SAFETY: pinned since before `old` was retired.
+                            outcome.previous =
+                                Some(unsafe { Pinned::new(entry(old), guard.take()) });
+                        }
                     }
                     Some(Place::Vacant {
                         index,
@@ -1168,8 +1182,10 @@ impl<K, V> RawReadMostly<K, V> {
                         writer.add_len(1);
                     }
                 }
-                // SAFETY: pinned now, and `new` was just published (the lock is held).
-                outcome.current = Some(unsafe { Pinned::new(entry(new), guard.take()) });
+                if PINS {
+                    // SAFETY: pinned now, and `new` was just published (the lock is held).
+                    outcome.current = Some(unsafe { Pinned::new(entry(new), guard.take()) });
+                }
             }
             Decision::Remove => {
                 if let Some(Place::Live(index, old)) = place {
@@ -1191,15 +1207,19 @@ impl<K, V> RawReadMostly<K, V> {
                         // SAFETY: as above.
                         unsafe { view.set_control(index, TOMBSTONE) };
                     }
-                    guard.ensure();
+                    if PINS {
+                        guard.ensure();
+                    }
                     // SAFETY: `old` is unlinked by the store above; it is a cell of this shard.
                     unsafe {
                         state
                             .garbage
                             .retire(old.cast(), entry_disposal::<K, V>(), 1, site)
                     };
-                    // SAFETY: pinned since before `old` was retired.
-                    outcome.previous = Some(unsafe { Pinned::new(entry(old), guard.take()) });
+                    if PINS {
+                        // SAFETY: pinned since before `old` was retired.
+                        outcome.previous = Some(unsafe { Pinned::new(entry(old), guard.take()) });
+                    }
                     let len = writer.add_len(-1);
                     let capacity = view.capacity();
                     if capacity > MIN_CAPACITY && len * 8 < capacity || len == 0 {

@@ -14,7 +14,9 @@
 //!   key's control byte against a whole group's control word at once, compares the key only in
 //!   the entries of the slots that match, and unpins. No lock, no retry loop, no write to
 //!   memory another core reads: it is wait-free and its cost does not depend on what writers
-//!   do.
+//!   do. This is checked by counting, not only measured: `tests/read_writes.rs` runs reads in
+//!   a build whose atomics and locks count every shared store, read-modify-write and fence,
+//!   while other threads write, and asserts none.
 //! - **A write** locks the key's shard (a mutex only writers take). An overwrite publishes a
 //!   new entry (the key given and the new value) with one release store; a new key's entry
 //!   goes into the first emptied slot of its probe sequence, or the never-used slot that ends
@@ -783,10 +785,12 @@ where
     #[track_caller]
     fn insert_with(&self, instr: Option<&Instrument<K>>, key: K, value: V) -> bool {
         let hash = self.hash(&key);
-        let outcome = self.raw.write(hash, OwnedKey(key), &|k| self.hash(k), |_| {
-            Decision::Store(value)
-        });
-        let counter = if outcome.previous.is_some() {
+        let outcome = self
+            .raw
+            .write::<false>(hash, OwnedKey(key), &|k| self.hash(k), |_| {
+                Decision::Store(value)
+            });
+        let counter = if outcome.existed {
             Counter::Overwrite
         } else {
             Counter::Insert
@@ -800,7 +804,7 @@ where
             Some(counter),
             site,
         );
-        outcome.previous.is_some()
+        outcome.existed
     }
 
     /// Stores `value` under `key` and returns a reference to the value it replaced (Go's
@@ -820,10 +824,12 @@ where
     #[track_caller]
     fn swap_as(&self, op: WriteOp, key: K, value: V) -> Option<Ref<'_, K, V>> {
         let hash = self.hash(&key);
-        let outcome = self.raw.write(hash, OwnedKey(key), &|k| self.hash(k), |_| {
-            Decision::Store(value)
-        });
-        let counter = if outcome.previous.is_some() {
+        let outcome = self
+            .raw
+            .write::<true>(hash, OwnedKey(key), &|k| self.hash(k), |_| {
+                Decision::Store(value)
+            });
+        let counter = if outcome.existed {
             Counter::Overwrite
         } else {
             Counter::Insert
@@ -873,18 +879,19 @@ where
     fn store_if_absent(&self, key: K, value: V) -> Ref<'_, K, V> {
         let hash = self.hash(&key);
         let mut stored = false;
-        let outcome = self.raw.write(
-            hash,
-            OwnedKey(key),
-            &|k| self.hash(k),
-            |present| match present {
-                Some(_) => Decision::Keep,
-                None => {
-                    stored = true;
-                    Decision::Store(value)
-                }
-            },
-        );
+        let outcome =
+            self.raw.write::<true>(
+                hash,
+                OwnedKey(key),
+                &|k| self.hash(k),
+                |present| match present {
+                    Some(_) => Decision::Keep,
+                    None => {
+                        stored = true;
+                        Decision::Store(value)
+                    }
+                },
+            );
         let counter = stored.then_some(Counter::Insert);
         self.note_write(
             WriteOp::GetOrInsert,
@@ -955,7 +962,7 @@ where
         let hash = self.hash(key);
         let outcome = self
             .raw
-            .write(hash, BorrowedKey(key), &|k| self.hash(k), |_| {
+            .write::<true>(hash, BorrowedKey(key), &|k| self.hash(k), |_| {
                 Decision::Remove
             });
         let counter = removed_counter(outcome.previous.is_some());
@@ -992,20 +999,23 @@ where
         V: PartialEq,
     {
         let hash = self.hash(key);
-        let outcome =
-            self.raw.write(
-                hash,
-                BorrowedKey(key),
-                &|k| self.hash(k),
-                |present| match present {
-                    Some(value) if value == current => Decision::Remove,
-                    _ => Decision::Keep,
-                },
-            );
-        let counter = removed_counter(outcome.previous.is_some());
+        let mut removed = false;
+        self.raw.write::<false>(
+            hash,
+            BorrowedKey(key),
+            &|k| self.hash(k),
+            |present| match present {
+                Some(value) if value == current => {
+                    removed = true;
+                    Decision::Remove
+                }
+                _ => Decision::Keep,
+            },
+        );
+        let counter = removed_counter(removed);
         let site = Location::caller();
         self.note_write(WriteOp::RemoveIfEq, Some(hash), None, Some(counter), site);
-        outcome.previous.is_some()
+        removed
     }
 
     /// Stores `new` under `key` only if the present value equals `current` (Go's
@@ -1035,15 +1045,16 @@ where
         V: PartialEq,
     {
         let hash = self.hash(&key);
-        let outcome = self.raw.write(
-            hash,
-            OwnedKey(key),
-            &|k| self.hash(k),
-            |present| match present {
-                Some(value) if value == current => Decision::Store(new),
-                _ => Decision::Keep,
-            },
-        );
+        let outcome =
+            self.raw.write::<true>(
+                hash,
+                OwnedKey(key),
+                &|k| self.hash(k),
+                |present| match present {
+                    Some(value) if value == current => Decision::Store(new),
+                    _ => Decision::Keep,
+                },
+            );
         let op = WriteOp::CompareExchange;
         self.note_write(
             op,
