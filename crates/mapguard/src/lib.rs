@@ -129,6 +129,33 @@ pub mod stats;
 #[allow(dead_code, unreachable_pub, unused_imports)]
 mod stats;
 
+/// The trait lookups take their key through: a `&Q` finds a stored `K` when
+/// `Q: Equivalent<K>`, which every `Q` that `K` borrows as is (a blanket impl), and which a
+/// caller may implement for a borrowed form `K` cannot give (a tuple of references for a
+/// tuple key, say). The same trait as `hashbrown`'s and `indexmap`'s (the `equivalent`
+/// crate), so one impl serves all of them. Equivalent keys must hash alike.
+///
+/// # Examples
+/// ```
+/// use mapguard::{Equivalent, ReadMostlyMap};
+///
+/// #[derive(Hash, PartialEq, Eq)]
+/// struct Route(String, u16);
+/// /// A borrowed view of a `Route`, hashed as a `Route` is.
+/// #[derive(Hash)]
+/// struct RouteRef<'a>(&'a str, u16);
+/// impl Equivalent<Route> for RouteRef<'_> {
+///     fn equivalent(&self, key: &Route) -> bool {
+///         self.0 == key.0 && self.1 == key.1
+///     }
+/// }
+///
+/// let map = ReadMostlyMap::new();
+/// map.insert(Route("/users".to_owned(), 443), 7);
+/// assert_eq!(map.get_cloned(&RouteRef("/users", 443)), Some(7));
+/// assert_eq!(map.get_cloned(&Route("/users".to_owned(), 443)), Some(7));
+/// ```
+pub use equivalent::Equivalent;
 pub use error::{BuildError, ReserveError};
 pub use locked::{LockedMap, LockedMapBuilder, LockedRef};
 pub use read_mostly::{ReadMostlyMap, ReadMostlyMapBuilder};

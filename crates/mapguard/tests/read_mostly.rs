@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 
+use mapguard::sharded::Action;
 use mapguard::{BuildError, ReadMostlyMap, ReserveError};
 use proptest::prelude::*;
 
@@ -69,6 +70,17 @@ enum Op {
     Clear,
     Reclaim,
     HoldAndOverwrite(u8, u8),
+    TryInsert(u8, u8),
+    TryInsertWith(u8, u8),
+    RemoveIf(u8, u8),
+    Update(u8, u8),
+    Compute(u8, u8),
+    Retain(u8),
+    Reserve(u16),
+    ShrinkToFit,
+    With(u8),
+    Keys,
+    CloneEq,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -90,12 +102,23 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Iter),
         1 => Just(Op::Clear),
         1 => Just(Op::Reclaim),
-        1 => (key, value).prop_map(|(k, v)| Op::HoldAndOverwrite(k, v)),
+        1 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::HoldAndOverwrite(k, v)),
+        2 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::TryInsert(k, v)),
+        1 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::TryInsertWith(k, v)),
+        2 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::RemoveIf(k, v)),
+        2 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::Update(k, v)),
+        2 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::Compute(k, v)),
+        1 => value.clone().prop_map(Op::Retain),
+        1 => (0u16..600).prop_map(Op::Reserve),
+        1 => Just(Op::ShrinkToFit),
+        1 => key.prop_map(Op::With),
+        1 => Just(Op::Keys),
+        1 => Just(Op::CloneEq),
     ]
 }
 
 /// Applies `ops` to `map` and to a `HashMap`, checking every answer and the final contents.
-fn check_against_model<S: BuildHasher>(map: ReadMostlyMap<u8, u8, S>, ops: &[Op]) {
+fn check_against_model<S: BuildHasher + Clone>(map: ReadMostlyMap<u8, u8, S>, ops: &[Op]) {
     let mut model: HashMap<u8, u8> = HashMap::new();
     for (step, op) in ops.iter().enumerate() {
         let at = format!("step {step}: {op:?}");
@@ -179,6 +202,113 @@ fn check_against_model<S: BuildHasher>(map: ReadMostlyMap<u8, u8, S>, ops: &[Op]
                 model.remove(&k);
                 map.insert(k, v);
                 model.insert(k, v);
+            }
+            Op::TryInsert(k, v) => match (map.try_insert(k, v), model.get(&k).copied()) {
+                (Ok(stored), None) => {
+                    assert_eq!(*stored, v, "{at}");
+                    model.insert(k, v);
+                }
+                (Err(err), Some(present)) => {
+                    assert_eq!((*err.current, err.value), (present, v), "{at}");
+                }
+                (result, present) => panic!("{at}: {:?} with {present:?} present", result.is_ok()),
+            },
+            Op::TryInsertWith(k, v) => {
+                let mut called = false;
+                let result = map.try_insert_with(k, || {
+                    called = true;
+                    v
+                });
+                assert_eq!(called, !model.contains_key(&k), "{at}: make called");
+                assert_eq!(result.is_ok(), called, "{at}");
+                let got = *result.unwrap_or_else(|present| present);
+                assert_eq!(got, *model.entry(k).or_insert(v), "{at}");
+            }
+            Op::RemoveIf(k, v) => {
+                let removed = map.remove_if(&k, |key, value| {
+                    assert_eq!(*key, k);
+                    *value >= v
+                });
+                let expected = match model.get(&k) {
+                    Some(&present) if present >= v => model.remove(&k),
+                    _ => None,
+                };
+                assert_eq!(removed.map(|r| *r), expected, "{at}");
+            }
+            Op::Update(k, v) => {
+                let updated = map.update(&k, |old| old.wrapping_add(v));
+                let expected = model.get_mut(&k).map(|old| {
+                    *old = old.wrapping_add(v);
+                    *old
+                });
+                assert_eq!(updated.map(|r| *r), expected, "{at}");
+            }
+            Op::Compute(k, v) => {
+                // Absent: store v; present and equal to v: remove; else keep.
+                let after = map.compute(k, |present| match present {
+                    None => Action::Set(v),
+                    Some(&p) if p == v => Action::Remove,
+                    Some(_) => Action::Keep,
+                });
+                match model.get(&k).copied() {
+                    None => {
+                        model.insert(k, v);
+                    }
+                    Some(p) if p == v => {
+                        model.remove(&k);
+                    }
+                    Some(_) => {}
+                }
+                assert_eq!(after.map(|r| *r), model.get(&k).copied(), "{at}");
+            }
+            Op::Retain(v) => {
+                map.retain(|key, value| (key ^ value) % 4 != v);
+                model.retain(|key, value| (*key ^ *value) % 4 != v);
+                assert_eq!(map.len(), model.len(), "{at}");
+            }
+            Op::Reserve(additional) => {
+                map.reserve(usize::from(additional));
+                assert!(
+                    map.capacity() >= model.len() + usize::from(additional),
+                    "{at}"
+                );
+            }
+            Op::ShrinkToFit => {
+                map.shrink_to_fit();
+                assert!(map.capacity() >= model.len(), "{at}");
+            }
+            Op::With(k) => {
+                assert_eq!(
+                    map.with(&k, |v| u32::from(*v) * 3),
+                    model.get(&k).map(|v| u32::from(*v) * 3),
+                    "{at}"
+                );
+            }
+            Op::Keys => {
+                let mut keys: Vec<u8> = map.keys().map(|k| *k).collect();
+                keys.sort_unstable();
+                let mut expected: Vec<u8> = model.keys().copied().collect();
+                expected.sort_unstable();
+                assert_eq!(keys, expected, "{at}");
+                let sum: u32 = map.values().map(|v| u32::from(*v)).sum();
+                assert_eq!(
+                    sum,
+                    model.values().map(|v| u32::from(*v)).sum::<u32>(),
+                    "{at}"
+                );
+            }
+            Op::CloneEq => {
+                let copy = map.clone();
+                assert!(copy == map, "{at}: a clone equals its original");
+                assert_eq!(copy.len(), model.len(), "{at}");
+                assert_eq!(copy.shard_count(), map.shard_count(), "{at}");
+                copy.insert(200, 0);
+                assert!(copy != map, "{at}: a key more makes them differ");
+                copy.remove(&200);
+                if let Some(k) = model.keys().next().copied() {
+                    copy.insert(k, model[&k].wrapping_add(1));
+                    assert!(copy != map, "{at}: a value changed makes them differ");
+                }
             }
         }
     }
@@ -517,4 +647,54 @@ fn a_panicking_drop_during_collection_is_contained_and_reported() {
     for (id, drops) in DROPS.iter().enumerate() {
         assert_eq!(drops.load(Ordering::SeqCst), 1, "value {id} dropped once");
     }
+}
+
+#[test]
+fn references_held_across_every_kind_of_write_never_block_it() {
+    // One shard: every write goes to the shard of every held reference.
+    let map: ReadMostlyMap<u32, u32> = ReadMostlyMap::builder().shards(1).build().unwrap();
+    for k in 0..64 {
+        map.insert(k, k);
+    }
+    let held: Vec<_> = (0..64).map(|k| map.get(&k).unwrap()).collect();
+    let mut keys = map.keys();
+    let first_key = keys.next().map(|k| *k);
+    map.insert(1, 100);
+    map.swap(2, 200);
+    assert!(map.update(&3, |v| v + 300).is_some());
+    map.compute(4, |_| Action::Remove);
+    map.remove_if(&5, |_, _| true);
+    map.retain(|k, _| k % 2 == 0);
+    map.reserve(10_000);
+    map.shrink_to_fit();
+    assert!(map.try_insert(1_000, 1).is_ok());
+    map.clear();
+    map.reclaim();
+    // Every reference still shows the value it was taken with.
+    for (k, r) in held.iter().enumerate() {
+        assert_eq!(**r, k as u32);
+    }
+    assert!(first_key.is_some());
+    drop(keys);
+    drop(held);
+    assert!(map.is_empty());
+}
+
+#[test]
+fn a_write_to_its_own_shard_from_a_closure_under_the_lock_panics_naming_it() {
+    let map: ReadMostlyMap<u32, u32> = ReadMostlyMap::builder().shards(1).build().unwrap();
+    map.insert(1, 1);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        map.retain(|_, _| {
+            map.insert(2, 2);
+            true
+        })
+    }));
+    let message = *result.unwrap_err().downcast::<String>().unwrap();
+    assert!(message.contains("deadlock avoided"), "{message}");
+    // Both calls are named: the insert (inner) and the retain (outer), lines of this file.
+    assert_eq!(message.matches(file!()).count(), 2, "{message}");
+    // The map is usable afterwards.
+    map.insert(3, 3);
+    assert_eq!(map.get_cloned(&3), Some(3));
 }

@@ -291,3 +291,61 @@ fn racing_stores_of_new_keys_agree_on_one_value() {
         assert_eq!(winners[1][key as usize], stored, "key {key}");
     }
 }
+
+#[test]
+fn retain_reserve_shrink_and_update_lose_no_kept_key_and_show_readers_whole_values() {
+    check_all_shapes(|map| {
+        const KEPT: u64 = 512;
+        for key in 0..KEPT {
+            map.insert(key, f(key));
+        }
+        let stop = AtomicBool::new(false);
+        thread::scope(|s| {
+            // Keys 0..KEPT stay throughout (rewritten by `update` with the same value); keys
+            // above come and go through inserts and `retain`, while tables are reserved and
+            // shrunk.
+            s.spawn(|| {
+                run_until(&stop, |round| {
+                    for key in KEPT..KEPT + 256 {
+                        map.insert(key + round % 4 * 1000, f(key + round % 4 * 1000));
+                    }
+                    match round % 3 {
+                        0 => map.reserve(4096),
+                        1 => map.shrink_to_fit(),
+                        _ => {}
+                    }
+                    map.retain(|key, value| {
+                        assert_eq!(**value, *f(*key));
+                        *key < KEPT
+                    });
+                });
+            });
+            s.spawn(|| {
+                run_until(&stop, |round| {
+                    let key = round % KEPT;
+                    let updated = map.update(&key, |value| {
+                        assert_eq!(**value, *f(key));
+                        f(key)
+                    });
+                    assert!(updated.is_some(), "kept key {key} vanished during update");
+                });
+            });
+            s.spawn(|| {
+                let reads = run_until(&stop, |round| {
+                    let key = round % (KEPT + 4256);
+                    match map.get(&key) {
+                        Some(value) => assert_eq!(**value, *f(key), "a torn value"),
+                        None => assert!(key >= KEPT, "kept key {key} not found"),
+                    }
+                });
+                assert!(reads > 100);
+            });
+            stop_after(&stop, RUN_FOR);
+        });
+        map.retain(|key, _| *key < KEPT);
+        assert_eq!(map.len(), KEPT as usize);
+        for key in 0..KEPT {
+            assert_eq!(map.get_cloned(&key).as_deref(), Some(&*f(key)));
+        }
+    });
+}

@@ -631,8 +631,9 @@ pub(crate) enum Decision<V> {
 pub(crate) trait Lookup<K> {
     /// Whether a stored key is this one.
     fn matches(&self, stored: &K) -> bool;
-    /// The key to store, if owned.
-    fn into_owned(self) -> Option<K>;
+    /// The key to store, if there is one: the caller's own, or a copy of `stored` (the key
+    /// found in the map, if any) for a lookup that may clone it.
+    fn into_owned(self, stored: Option<&K>) -> Option<K>;
 }
 
 /// The values a write saw and left.
@@ -668,14 +669,16 @@ struct WriterState {
 }
 
 thread_local! {
-    /// The shard writer lock this thread holds, if any (address of its `Writer`).
-    static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The shard writer lock this thread holds, if any (address of its `Writer`), and the
+    /// call that took it.
+    static HELD: std::cell::Cell<(usize, Option<&'static Location<'static>>)> =
+        const { std::cell::Cell::new((0, None)) };
 }
 
 /// A shard's lock held by this thread; remembers it so that a re-entrant write panics.
 struct WriterGuard<'a> {
     state: MutexGuard<'a, WriterState>,
-    previous: usize,
+    previous: (usize, Option<&'static Location<'static>>),
 }
 
 impl Writer {
@@ -689,23 +692,20 @@ impl Writer {
         len
     }
 
-    /// Locks the shard for writing.
+    /// Locks the shard for writing, for the call at `site`.
     ///
     /// # Panics
-    /// If this thread already holds it: user code that runs under the lock (`V::eq` in a
-    /// compare, `K::clone`/`K::eq` in a rebuild, a `Drop` of a freed value) called the map's
-    /// writing side for the same shard, which would wait for itself forever.
+    /// If this thread already holds it: user code that runs under the lock (a closure of
+    /// `compute`, `update`, `remove_if` or `retain`, `V::eq` in a compare, `K::hash` in a
+    /// rebuild, a `Drop` of a freed value) called the map's writing side for the same shard,
+    /// which would wait for itself forever. The report names both calls.
     #[inline]
-    fn lock(&self) -> WriterGuard<'_> {
+    fn lock(&self, site: &'static Location<'static>) -> WriterGuard<'_> {
         let me = self as *const Self as usize;
-        let previous = HELD.with(|held| held.replace(me));
-        if previous == me {
+        let previous = HELD.with(|held| held.replace((me, Some(site))));
+        if previous.0 == me {
             HELD.with(|held| held.set(previous));
-            panic!(
-                "mapguard: deadlock avoided: a ReadMostlyMap write was called from code that runs \
-                 under the same shard's write lock (`PartialEq`, `Hash`, `Clone` or `Drop` of a key \
-                 or value); it would wait for itself"
-            );
+            self.reentered(site, previous.1);
         }
         let state = if self.waits.enabled() {
             self.lock_counted()
@@ -713,6 +713,24 @@ impl Writer {
             self.state.lock()
         };
         WriterGuard { state, previous }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reentered(
+        &self,
+        site: &'static Location<'static>,
+        holder: Option<&'static Location<'static>>,
+    ) -> ! {
+        let holder = holder.map_or_else(|| "an earlier call".to_owned(), |at| format!("{at}"));
+        panic!(
+            "mapguard: deadlock avoided: the ReadMostlyMap call at {site} writes shard {} while \
+             this thread holds that shard's write lock for the call at {holder}: it was called \
+             from code that runs under the lock (a closure of compute, update, remove_if or \
+             retain, or `PartialEq`, `Hash` or `Drop` of a key or value), and would wait for \
+             itself",
+            self.index
+        );
     }
 
     /// [`lock`](Self::lock) with statistics: counted, and tried first so that only an
@@ -1055,7 +1073,7 @@ impl<K, V> RawReadMostly<K, V> {
         hash: u64,
         key: impl Lookup<K>,
         rehash: &dyn Fn(&K) -> u64,
-        decide: impl FnOnce(Option<&V>) -> Decision<V>,
+        decide: impl FnOnce(Option<(&K, &V)>) -> Decision<V>,
     ) -> Outcome<'_, K, V> {
         let shard = self.shard_for(hash);
         debug_assert!(shard < self.writers.len());
@@ -1063,7 +1081,7 @@ impl<K, V> RawReadMostly<K, V> {
         // masked already; the compiler folds the second mask).
         let writer = unsafe { self.writers.get_unchecked(shard & self.shard_mask) };
         let site = Location::caller();
-        let mut state = writer.lock();
+        let mut state = writer.lock(site);
         // Every batch of retirements, the garbage list is collected: before this write pins, so
         // that its epoch advances do not wait for this thread.
         if let Err(panicked) = state.garbage.collect_if_due() {
@@ -1088,11 +1106,12 @@ impl<K, V> RawReadMostly<K, V> {
             // SAFETY: writers hold the lock, so this table is current and not retired.
             Some(unsafe { find_place(view, hash, &mut |k| key.matches(k)) })
         };
-        let present = match place {
+        let found = match place {
             // SAFETY: a live entry of the current table stays allocated while the lock is held.
-            Some(Place::Live(_, cell)) => Some(unsafe { &entry(cell).value }),
+            Some(Place::Live(_, cell)) => Some(unsafe { entry(cell) }),
             _ => None,
         };
+        let present = found.map(|found| (&found.key, &found.value));
         let mut outcome = Outcome {
             previous: None,
             current: None,
@@ -1110,7 +1129,9 @@ impl<K, V> RawReadMostly<K, V> {
                 }
             }
             Decision::Store(value) => {
-                let owned = key.into_owned().expect("only an owned key can be stored");
+                let owned = key
+                    .into_owned(found.map(|found| &found.key))
+                    .expect("only an owned key can be stored");
                 let new = new_entry(&mut state, owned, value);
                 match place {
                     Some(Place::Live(index, old)) => {
@@ -1155,9 +1176,12 @@ impl<K, V> RawReadMostly<K, V> {
                         let capacity = if table.is_null() { 0 } else { view.capacity() };
                         if state.used + 1 > Table::<K, V>::max_used(capacity) {
                             let live = writer.len.load(Ordering::Relaxed);
-                            table = match self.rebuild(shard, &mut state, live + 1, rehash, site) {
+                            let rebuilt =
+                                self.rebuild(shard, &mut state, live + 1, rehash, site, false);
+                            table = match rebuilt {
                                 Ok(table) => table,
-                                Err(panic) => {
+                                Err(Rebuilt::Failed(_)) => unreachable!("an infallible rebuild"),
+                                Err(Rebuilt::Panicked(panic)) => {
                                     // SAFETY: `new` was not published; its cell is left
                                     // unused (freed with the shard's chunks).
                                     unsafe { drop_entry_in(new) };
@@ -1189,53 +1213,176 @@ impl<K, V> RawReadMostly<K, V> {
             }
             Decision::Remove => {
                 if let Some(Place::Live(index, old)) = place {
-                    // SAFETY: `table` is the current table and the lock is held (see above).
-                    unsafe { view.slot(index) }
-                        .entry
-                        .store(ptr::null_mut(), Ordering::Release);
-                    // SAFETY: as above.
-                    let control =
-                        Group(unsafe { view.control(index / GROUP) }.load(Ordering::Relaxed));
-                    // A group with a never-used slot ends every probe that reaches it, so no
-                    // key lies beyond it on a probe through it (invariant 4): the slot can be
-                    // never-used again. Else probes must go on past it: a tombstone.
-                    if control.never_used() != 0 {
-                        // SAFETY: as above.
-                        unsafe { view.set_control(index, 0) };
-                        state.used -= 1;
-                    } else {
-                        // SAFETY: as above.
-                        unsafe { view.set_control(index, TOMBSTONE) };
-                    }
                     if PINS {
                         guard.ensure();
                     }
-                    // SAFETY: `old` is unlinked by the store above; it is a cell of this shard.
-                    unsafe {
-                        state
-                            .garbage
-                            .retire(old.cast(), entry_disposal::<K, V>(), 1, site)
-                    };
+                    // SAFETY: `table` is the current table and the lock is held (see above);
+                    // `old` is the entry of slot `index`.
+                    unsafe { unlink(view, &mut state, writer, index, old, site) };
                     if PINS {
                         // SAFETY: pinned since before `old` was retired.
                         outcome.previous = Some(unsafe { Pinned::new(entry(old), guard.take()) });
                     }
-                    let len = writer.add_len(-1);
-                    let capacity = view.capacity();
-                    if capacity > MIN_CAPACITY && len * 8 < capacity || len == 0 {
-                        // A failed shrink (a panicking `K::hash`) leaves the table as it is.
-                        let _ = self.rebuild(shard, &mut state, len, rehash, site);
-                    }
+                    self.shrink_if_sparse(shard, &mut state, view, rehash, site);
                 }
             }
         }
         outcome
     }
 
+    /// Shrinks the shard's table (`view`, current) once a removal left it below 1/8 full, or
+    /// frees it once it is empty. A failed shrink (a panicking `K::hash`) leaves the table as
+    /// it is. Called with the shard's lock held (`state`).
+    #[inline]
+    fn shrink_if_sparse(
+        &self,
+        shard: usize,
+        state: &mut WriterState,
+        view: View<K, V>,
+        rehash: &dyn Fn(&K) -> u64,
+        site: &'static Location<'static>,
+    ) {
+        // SAFETY: one writer per shard; the caller holds this one's lock.
+        let len = unsafe { self.writers.get_unchecked(shard) }
+            .len
+            .load(Ordering::Relaxed);
+        let capacity = view.capacity();
+        if capacity > MIN_CAPACITY && len * 8 < capacity || len == 0 {
+            let _ = self.rebuild(shard, state, len, rehash, site, false);
+        }
+    }
+
+    /// Removes every entry for which `keep` returns false, one shard at a time under its
+    /// lock (`keep` runs under it). Readers see each removal as a single `remove` would be
+    /// seen.
+    ///
+    /// # Panics
+    /// If `keep` panics (the entries it rejected before stay removed, the rest stay), or
+    /// before a shard is changed, if a value freed by that shard's collection panicked in its
+    /// `Drop`.
+    #[track_caller]
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool, rehash: &dyn Fn(&K) -> u64) {
+        let site = Location::caller();
+        for (shard, writer) in self.writers.iter().enumerate() {
+            let mut state = writer.lock(site);
+            if let Err(panicked) = state.garbage.collect_if_due() {
+                drop(state);
+                panicked.raise(&format!(
+                    "the retain at {site} reached shard {shard} of a ReadMostlyMap (that shard \
+                     was not changed)"
+                ));
+            }
+            // SAFETY: one writer per shard, so `shard` is below the shard count.
+            let table = unsafe { self.table(shard) }.load(Ordering::Relaxed);
+            if table.is_null() {
+                continue;
+            }
+            let view = View::of(table);
+            let mut removed = false;
+            for index in 0..view.capacity() {
+                // SAFETY: the table is current (the lock is held) and `index` is below its
+                // capacity.
+                let cell = unsafe { view.slot(index) }.entry.load(Ordering::Relaxed);
+                if cell.is_null() {
+                    continue;
+                }
+                // SAFETY: a live entry of the current table, under the lock.
+                let found = unsafe { entry(cell) };
+                if !keep(&found.key, &found.value) {
+                    // SAFETY: as above; `cell` is slot `index`'s entry.
+                    unsafe { unlink(view, &mut state, writer, index, cell, site) };
+                    removed = true;
+                }
+            }
+            if removed {
+                self.shrink_if_sparse(shard, &mut state, view, rehash, site);
+            }
+        }
+    }
+
+    /// Makes room for `additional` more entries, spread evenly over the shards: each shard
+    /// whose table would need to grow before is rebuilt now.
+    ///
+    /// # Errors
+    /// If a shard's table cannot be addressed or allocated; the request is checked whole
+    /// first, so only an allocation failure leaves some shards grown and others not.
+    #[track_caller]
+    pub(crate) fn reserve(
+        &self,
+        additional: usize,
+        rehash: &dyn Fn(&K) -> u64,
+    ) -> Result<(), ReserveError> {
+        let site = Location::caller();
+        let per_shard = additional.div_ceil(self.shard_count());
+        // The whole request is checked first: an impossible one changes no shard.
+        let largest = self
+            .writers
+            .iter()
+            .map(|writer| writer.len.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        let capacity = largest
+            .checked_add(per_shard)
+            .and_then(capacity_for)
+            .ok_or(ReserveError::CapacityOverflow)?;
+        Table::<K, V>::layout(capacity)?;
+        for (shard, writer) in self.writers.iter().enumerate() {
+            let mut state = writer.lock(site);
+            let live = writer.len.load(Ordering::Relaxed);
+            let need = live.saturating_add(per_shard);
+            // SAFETY: one writer per shard, so `shard` is below the shard count.
+            let table = unsafe { self.table(shard) }.load(Ordering::Relaxed);
+            let capacity = if table.is_null() {
+                0
+            } else {
+                View::<K, V>::of(table).capacity()
+            };
+            if need == 0 || state.used + per_shard <= Table::<K, V>::max_used(capacity) {
+                continue;
+            }
+            match self.rebuild(shard, &mut state, need, rehash, site, true) {
+                Ok(_) => {}
+                Err(Rebuilt::Failed(err)) => return Err(err),
+                Err(Rebuilt::Panicked(panic)) => {
+                    drop(state);
+                    std::panic::resume_unwind(panic)
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds every shard whose table is larger than its entries need (and frees the
+    /// tables of empty shards).
+    #[track_caller]
+    pub(crate) fn shrink_to_fit(&self, rehash: &dyn Fn(&K) -> u64) {
+        let site = Location::caller();
+        for (shard, writer) in self.writers.iter().enumerate() {
+            let mut state = writer.lock(site);
+            let live = writer.len.load(Ordering::Relaxed);
+            // SAFETY: one writer per shard, so `shard` is below the shard count.
+            let table = unsafe { self.table(shard) }.load(Ordering::Relaxed);
+            if table.is_null() {
+                continue;
+            }
+            let fits = capacity_for(live.max(1)).unwrap_or(usize::MAX);
+            if live == 0 || View::<K, V>::of(table).capacity() > fits {
+                // A panicking `K::hash` leaves that shard as it was, and is raised.
+                if let Err(Rebuilt::Panicked(panic)) =
+                    self.rebuild(shard, &mut state, live, rehash, site, false)
+                {
+                    drop(state);
+                    std::panic::resume_unwind(panic);
+                }
+            }
+        }
+    }
+
     /// Replaces the shard's table by a fresh one sized for `live` entries (none for 0), moving
     /// the entry pointers (placed by `rehash`; tombstones are left behind), and retires the
     /// old table. Returns the new table, or the panic of a `rehash` (then nothing changed).
-    /// Called with the shard's lock held (`state`).
+    /// A table that cannot be allocated panics (or aborts, as the allocator says), unless
+    /// `fallible`: then that is returned too. Called with the shard's lock held (`state`).
     #[cold]
     #[inline(never)]
     fn rebuild(
@@ -1245,21 +1392,23 @@ impl<K, V> RawReadMostly<K, V> {
         live: usize,
         rehash: &dyn Fn(&K) -> u64,
         site: &'static Location<'static>,
-    ) -> Result<*mut Table<K, V>, Box<dyn std::any::Any + Send>> {
+        fallible: bool,
+    ) -> Result<*mut Table<K, V>, Rebuilt> {
         // SAFETY: the caller's `shard` is one it locked, below the shard count.
         let old = unsafe { self.table(shard) }.load(Ordering::Relaxed);
         let new = if live == 0 {
             ptr::null_mut()
         } else {
-            let capacity = capacity_for(live).unwrap_or_else(|| {
-                panic!("mapguard: a shard of {live} entries cannot be addressed")
-            });
-            let new = match Table::<K, V>::allocate(capacity) {
+            let allocated = capacity_for(live)
+                .ok_or(ReserveError::CapacityOverflow)
+                .and_then(Table::<K, V>::allocate);
+            let new = match allocated {
                 Ok(table) => table,
+                Err(err) if fallible => return Err(Rebuilt::Failed(err)),
                 Err(ReserveError::AllocError { bytes }) => alloc::handle_alloc_error(
                     Layout::from_size_align(bytes, TABLE_ALIGN).unwrap_or(Layout::new::<u64>()),
                 ),
-                Err(err) => panic!("mapguard: cannot grow a shard to {capacity} slots: {err}"),
+                Err(err) => panic!("mapguard: cannot size a shard for {live} entries: {err}"),
             };
             // Until published, the new table owns nothing: a panicking hash frees its memory
             // (the entries are still the old table's).
@@ -1275,7 +1424,7 @@ impl<K, V> RawReadMostly<K, V> {
                 Err(panic) => {
                     // SAFETY: the new table is unpublished and owns no entry.
                     unsafe { Table::deallocate(new, false) };
-                    return Err(panic);
+                    return Err(Rebuilt::Panicked(panic));
                 }
             }
             new
@@ -1309,7 +1458,7 @@ impl<K, V> RawReadMostly<K, V> {
         let site = Location::caller();
         let mut retired = false;
         for (shard, writer) in self.writers.iter().enumerate() {
-            let mut state = writer.lock();
+            let mut state = writer.lock(site);
             // SAFETY: one shard per writer, so `shard` is below the shard count.
             let old = unsafe { self.table(shard) }.swap(ptr::null_mut(), Ordering::Release);
             state.used = 0;
@@ -1357,7 +1506,7 @@ impl<K, V> RawReadMostly<K, V> {
         let retired = stamped.unwrap_or_else(|| {
             let mut retired = false;
             for writer in self.writers.iter() {
-                let mut state = writer.lock();
+                let mut state = writer.lock(site);
                 state.garbage.stamp_now();
                 retired |= state.garbage.len() > 0;
             }
@@ -1367,7 +1516,7 @@ impl<K, V> RawReadMostly<K, V> {
             advance_epoch(2);
         }
         for writer in self.writers.iter() {
-            let mut state = writer.lock();
+            let mut state = writer.lock(site);
             // Also gives back the list's own memory once it is empty.
             if let Err(first) = state.garbage.collect() {
                 panicked = Some(match panicked.take() {
@@ -1390,10 +1539,12 @@ impl<K, V> RawReadMostly<K, V> {
     }
 
     /// Objects waiting to be freed, over all shards.
+    #[track_caller]
     pub(crate) fn garbage_len(&self) -> usize {
+        let site = Location::caller();
         self.writers
             .iter()
-            .map(|writer| writer.lock().garbage.len())
+            .map(|writer| writer.lock(site).garbage.len())
             .sum()
     }
 
@@ -1408,6 +1559,55 @@ impl<K, V> RawReadMostly<K, V> {
             control: Group(0),
         }
     }
+}
+
+/// Why a rebuild left the table as it was.
+enum Rebuilt {
+    /// A `K::hash` panicked, with this.
+    Panicked(Box<dyn std::any::Any + Send>),
+    /// The new table could not be addressed or allocated (a fallible rebuild only).
+    Failed(ReserveError),
+}
+
+/// Removes the entry `old` of slot `index` of `view` (the shard's current table): nulls the
+/// slot, makes it never-used again or a tombstone (invariant 4), retires the entry and counts
+/// it out. Returns the shard's new entry count.
+///
+/// # Safety
+/// The caller holds the shard's lock (`state`, `writer`), `view` is its current table, and
+/// `old` is the non-null entry of slot `index`.
+unsafe fn unlink<K, V>(
+    view: View<K, V>,
+    state: &mut WriterState,
+    writer: &Writer,
+    index: usize,
+    old: *mut EntryCell<K, V>,
+    site: &'static Location<'static>,
+) -> usize {
+    // SAFETY: the caller's table is current and locked, `index` one of its slots.
+    unsafe { view.slot(index) }
+        .entry
+        .store(ptr::null_mut(), Ordering::Release);
+    // SAFETY: as above.
+    let control = Group(unsafe { view.control(index / GROUP) }.load(Ordering::Relaxed));
+    // A group with a never-used slot ends every probe that reaches it, so no key lies beyond
+    // it on a probe through it (invariant 4): the slot can be never-used again. Else probes
+    // must go on past it: a tombstone.
+    if control.never_used() != 0 {
+        // SAFETY: as above.
+        unsafe { view.set_control(index, 0) };
+        state.used -= 1;
+    } else {
+        // SAFETY: as above.
+        unsafe { view.set_control(index, TOMBSTONE) };
+    }
+    // SAFETY: `old` is unlinked by the store above; it is a cell of this shard.
+    unsafe {
+        state
+            .garbage
+            .retire(old.cast(), entry_disposal::<K, V>(), 1, site)
+    };
+    writer.add_len(-1)
 }
 
 /// Moves the entry pointers of `from`'s slots into `to` (fresh, unpublished), each at the end

@@ -77,12 +77,12 @@ mod iter;
 #[cfg(feature = "serde")]
 mod serde;
 
-use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::ops::Deref;
 use std::panic::Location;
 
+use crate::Equivalent;
 use crate::raw::read_mostly::{Decision, Lookup, Pinned, RawReadMostly};
 use crate::stats::{Counter, Instrument, Settings, Slot, WriteOp};
 
@@ -117,6 +117,21 @@ pub type DefaultHashBuilder = crate::sharded::DefaultHashBuilder;
 /// - **References** ([`Ref`]) stay valid while they live, even if the entry is overwritten or
 ///   removed meanwhile; they keep the calling thread pinned (see the module docs on
 ///   reclamation), so do not keep one for long.
+/// - **Never a silent hang**: a reference holds no lock, so holding any number of them while
+///   writing any key cannot deadlock. Only closures that run under a shard's write lock
+///   ([`compute`](Self::compute), [`update`](Self::update), [`remove_if`](Self::remove_if),
+///   [`retain`](Self::retain), `V::eq` in the compare calls, and `Hash`/`Eq`/`Drop` of keys
+///   and values) must not write to the same shard: such a write panics, naming the call.
+///
+/// # What it does not offer, and why
+/// - **No `get_mut`, no entry guard, no in-place `update`:** readers hold plain references to
+///   published entries with no lock between them and a writer, so an entry is never written
+///   once published. [`update`](Self::update) and [`compute`](Self::compute) publish a new
+///   value instead. For in-place mutation of large values under a guard, use
+///   [`ShardedMap`](crate::ShardedMap) (`get_mut`, `entry`, `update`).
+/// - **No `try_get`:** [`get`](Self::get) never waits and never panics, whatever the calling
+///   thread holds, so there is nothing for a `try_` form to report.
+/// - **Lookups take any [`Equivalent`] key**, not only a `Borrow`ed one.
 ///
 /// # Examples
 /// ```
@@ -557,8 +572,7 @@ where
     #[inline(always)]
     pub fn get<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         if self.instr.counts_reads() {
             // Through a place of its own: returned directly, the twin's result place
@@ -577,8 +591,7 @@ where
     #[track_caller]
     fn get_counted<'a, Q>(&'a self, key: &Q, found: &mut Option<Ref<'a, K, V>>)
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         *found = self.get_with::<true, Q>(key);
     }
@@ -588,8 +601,7 @@ where
     #[inline(always)]
     fn note_read_start<const COUNT: bool, Q>(&self, key: &Q, hash: u64)
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         if COUNT && self.instr.read_start(hash) {
             self.sample_read(key, hash);
@@ -602,8 +614,7 @@ where
     #[inline(never)]
     fn sample_read<Q>(&self, key: &Q, hash: u64)
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         if self.instr.samples_keys() {
             let found = self.get_with::<false, Q>(key);
@@ -619,12 +630,11 @@ where
     #[track_caller]
     fn get_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         let hash = self.hash(key);
         self.note_read_start::<COUNT, Q>(key, hash);
-        let found = self.raw.get(hash, |k| k.borrow() == key);
+        let found = self.raw.get(hash, |k| key.equivalent(k));
         if !COUNT {
             return found.map(Ref::new);
         }
@@ -648,8 +658,7 @@ where
     #[inline(always)]
     pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
         V: Clone,
     {
         if self.instr.counts_reads() {
@@ -665,8 +674,7 @@ where
     #[track_caller]
     fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
         V: Clone,
     {
         self.get_cloned_with::<true, Q>(key)
@@ -677,13 +685,12 @@ where
     #[track_caller]
     fn get_cloned_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<V>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
         V: Clone,
     {
         let hash = self.hash(key);
         self.note_read_start::<COUNT, Q>(key, hash);
-        let found = self.raw.read(hash, |k| k.borrow() == key, V::clone);
+        let found = self.raw.read(hash, |k| key.equivalent(k), V::clone);
         if found.is_none() {
             self.instr.read_missed_if::<COUNT>();
         }
@@ -702,8 +709,7 @@ where
     #[inline(always)]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         if self.instr.counts_reads() {
             return self.contains_key_counted(key);
@@ -718,8 +724,7 @@ where
     #[track_caller]
     fn contains_key_counted<Q>(&self, key: &Q) -> bool
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         self.contains_key_with::<true, Q>(key)
     }
@@ -729,12 +734,11 @@ where
     #[track_caller]
     fn contains_key_with<const COUNT: bool, Q>(&self, key: &Q) -> bool
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         let hash = self.hash(key);
         self.note_read_start::<COUNT, Q>(key, hash);
-        let found = self.raw.contains(hash, |k| k.borrow() == key);
+        let found = self.raw.contains(hash, |k| key.equivalent(k));
         if !found {
             self.instr.read_missed_if::<COUNT>();
         }
@@ -852,7 +856,7 @@ where
         if let Some(found) = self.get(&key) {
             return found;
         }
-        self.store_if_absent(key, value)
+        self.store_absent(WriteOp::GetOrInsert, key, || value).0
     }
 
     /// A reference to the value of `key`, storing `make()` first if the key is absent.
@@ -872,39 +876,8 @@ where
         if let Some(found) = self.get(&key) {
             return found;
         }
-        self.store_if_absent(key, make())
-    }
-
-    #[track_caller]
-    fn store_if_absent(&self, key: K, value: V) -> Ref<'_, K, V> {
-        let hash = self.hash(&key);
-        let mut stored = false;
-        let outcome =
-            self.raw.write::<true>(
-                hash,
-                OwnedKey(key),
-                &|k| self.hash(k),
-                |present| match present {
-                    Some(_) => Decision::Keep,
-                    None => {
-                        stored = true;
-                        Decision::Store(value)
-                    }
-                },
-            );
-        let counter = stored.then_some(Counter::Insert);
-        self.note_write(
-            WriteOp::GetOrInsert,
-            Some(hash),
-            None,
-            counter,
-            Location::caller(),
-        );
-        Ref::new(
-            outcome
-                .current
-                .expect("the key is present after storing it"),
-        )
+        let value = make();
+        self.store_absent(WriteOp::GetOrInsert, key, || value).0
     }
 
     /// Removes `key` and returns a reference to the value it had (Go's `LoadAndDelete`).
@@ -920,8 +893,7 @@ where
     #[track_caller]
     pub fn remove<Q>(&self, key: &Q) -> Option<Ref<'_, K, V>>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         #[cfg(feature = "stats")]
         if let Some(instr) = self.instr.get() {
@@ -945,8 +917,7 @@ where
         key: &Q,
         found: &mut Option<Ref<'a, K, V>>,
     ) where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         *found = self.remove_with(Some(instr), key);
     }
@@ -956,8 +927,7 @@ where
     #[track_caller]
     fn remove_with<Q>(&self, instr: Option<&Instrument<K>>, key: &Q) -> Option<Ref<'_, K, V>>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         let hash = self.hash(key);
         let outcome = self
@@ -994,8 +964,7 @@ where
     #[track_caller]
     pub fn remove_if_eq<Q>(&self, key: &Q, current: &V) -> bool
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
         V: PartialEq,
     {
         let hash = self.hash(key);
@@ -1005,7 +974,7 @@ where
             BorrowedKey(key),
             &|k| self.hash(k),
             |present| match present {
-                Some(value) if value == current => {
+                Some((_, value)) if value == current => {
                     removed = true;
                     Decision::Remove
                 }
@@ -1051,7 +1020,7 @@ where
                 OwnedKey(key),
                 &|k| self.hash(k),
                 |present| match present {
-                    Some(value) if value == current => Decision::Store(new),
+                    Some((_, value)) if value == current => Decision::Store(new),
                     _ => Decision::Keep,
                 },
             );
@@ -1068,6 +1037,348 @@ where
             None => Err(outcome.current.map(Ref::new)),
         }
     }
+
+    /// Applies `read` to the value of `key` and returns what it returns, or `None` if the key
+    /// is absent: a read that leaves no reference behind (nothing to hold across an `.await`).
+    /// `read` runs with the thread pinned, as a [`Ref`] keeps it; it may read and write the
+    /// map.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert("a", vec![1, 2, 3]);
+    /// assert_eq!(map.with("a", |v| v.len()), Some(3));
+    /// assert_eq!(map.with("b", |v| v.len()), None);
+    /// ```
+    pub fn with<Q, R>(&self, key: &Q, read: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        Q: Hash + Equivalent<K> + ?Sized,
+    {
+        let hash = self.hash(key);
+        if self.instr.counts_reads() {
+            self.note_read_start::<true, Q>(key, hash);
+            let found = self.raw.read(hash, |k| key.equivalent(k), read);
+            if found.is_none() {
+                self.instr.read_missed_if::<true>();
+            }
+            return found;
+        }
+        self.raw.read(hash, |k| key.equivalent(k), read)
+    }
+
+    /// The keys, as [`iter`](Self::iter) visits them (each a [`KeyRef`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ReadMostlyMap<u8, u8> = (0..3).map(|i| (i, 0)).collect();
+    /// let mut keys: Vec<u8> = map.keys().map(|k| *k).collect();
+    /// keys.sort();
+    /// assert_eq!(keys, [0, 1, 2]);
+    /// ```
+    pub fn keys(&self) -> Keys<'_, K, V> {
+        Keys(self.iter())
+    }
+
+    /// The values, as [`iter`](Self::iter) visits them: its [`Ref`]s, which dereference to
+    /// the values.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ReadMostlyMap<u8, u8> = (0..3).map(|i| (i, i * 10)).collect();
+    /// assert_eq!(map.values().map(|v| u32::from(*v)).sum::<u32>(), 30);
+    /// ```
+    pub fn values(&self) -> Iter<'_, K, V> {
+        self.iter()
+    }
+
+    /// Stores `value` under `key` only if the key is absent, and returns a reference to it;
+    /// if the key is present, returns the present value and `value` in the error, and changes
+    /// nothing.
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// assert_eq!(*map.try_insert(1, 'a').unwrap(), 'a');
+    /// let err = map.try_insert(1, 'b').unwrap_err();
+    /// assert_eq!(*err.current, 'a');
+    /// assert_eq!(err.value, 'b');
+    /// ```
+    #[track_caller]
+    pub fn try_insert(&self, key: K, value: V) -> Result<Ref<'_, K, V>, OccupiedError<'_, K, V>> {
+        let mut value = Some(value);
+        let (current, stored) = self.store_absent(WriteOp::TryInsert, key, || {
+            value.take().expect("called once")
+        });
+        match value {
+            Some(value) if !stored => Err(OccupiedError { current, value }),
+            _ => Ok(current),
+        }
+    }
+
+    /// A reference to the value of `key`, storing `make()` first if the key is absent, and
+    /// whether it stored: `Ok` with the value it stored, `Err` with the one present (then
+    /// `make` was not called). `make` runs under the shard's write lock (see
+    /// [`get_or_insert_with`](Self::get_or_insert_with)).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// assert_eq!(*map.try_insert_with(1, || 'a').unwrap(), 'a');
+    /// assert_eq!(*map.try_insert_with(1, || 'b').unwrap_err(), 'a');
+    /// ```
+    #[track_caller]
+    pub fn try_insert_with(
+        &self,
+        key: K,
+        make: impl FnOnce() -> V,
+    ) -> Result<Ref<'_, K, V>, Ref<'_, K, V>> {
+        match self.store_absent(WriteOp::GetOrInsert, key, make) {
+            (current, true) => Ok(current),
+            (current, false) => Err(current),
+        }
+    }
+
+    /// Stores `make()` under `key` if it is absent; returns the value the key then has and
+    /// whether it was stored.
+    #[track_caller]
+    fn store_absent(&self, op: WriteOp, key: K, make: impl FnOnce() -> V) -> (Ref<'_, K, V>, bool) {
+        let hash = self.hash(&key);
+        let mut stored = false;
+        let outcome =
+            self.raw.write::<true>(
+                hash,
+                OwnedKey(key),
+                &|k| self.hash(k),
+                |present| match present {
+                    Some(_) => Decision::Keep,
+                    None => {
+                        stored = true;
+                        Decision::Store(make())
+                    }
+                },
+            );
+        let counter = stored.then_some(Counter::Insert);
+        self.note_write(op, Some(hash), None, counter, Location::caller());
+        let current = outcome.current.expect("the key is present after the write");
+        (Ref::new(current), stored)
+    }
+
+    /// Removes `key` if `condition` returns true for its key and value; returns a reference to
+    /// the value removed. `condition` runs under the shard's write lock: reads of the map from
+    /// it are fine, a write to the same shard panics (it would wait for itself).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert(1, 10);
+    /// assert!(map.remove_if(&1, |_, v| *v > 10).is_none());
+    /// assert_eq!(*map.remove_if(&1, |_, v| *v == 10).unwrap(), 10);
+    /// assert!(map.is_empty());
+    /// ```
+    #[track_caller]
+    pub fn remove_if<Q>(
+        &self,
+        key: &Q,
+        condition: impl FnOnce(&K, &V) -> bool,
+    ) -> Option<Ref<'_, K, V>>
+    where
+        Q: Hash + Equivalent<K> + ?Sized,
+    {
+        let hash = self.hash(key);
+        let outcome =
+            self.raw
+                .write::<true>(
+                    hash,
+                    BorrowedKey(key),
+                    &|k| self.hash(k),
+                    |present| match present {
+                        Some((k, v)) if condition(k, v) => Decision::Remove,
+                        _ => Decision::Keep,
+                    },
+                );
+        let counter = removed_counter(outcome.previous.is_some());
+        self.note_write(
+            WriteOp::RemoveIf,
+            Some(hash),
+            None,
+            Some(counter),
+            Location::caller(),
+        );
+        outcome.previous.map(Ref::new)
+    }
+
+    /// Replaces the value of `key` by `change(&value)` and returns a reference to the new
+    /// value; `None` (and `change` is not called) if the key is absent. Atomic with respect to
+    /// other writes of the key: no write comes between the read of the old value and the
+    /// store of the new. The new value goes into a new entry, under a clone of the stored key
+    /// (entries never change once published), so `K: Clone`; [`compute`](Self::compute) takes
+    /// an owned key instead. `change` runs under the shard's write lock (see
+    /// [`remove_if`](Self::remove_if)).
+    ///
+    /// Readers that hold a [`Ref`] to the old value keep seeing it. For in-place mutation
+    /// under a lock, use [`ShardedMap::update`](crate::ShardedMap::update).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// map.insert("hits".to_owned(), 1);
+    /// assert_eq!(*map.update("hits", |n| n + 1).unwrap(), 2);
+    /// assert!(map.update("misses", |n| n + 1).is_none());
+    /// ```
+    #[track_caller]
+    pub fn update<Q>(&self, key: &Q, change: impl FnOnce(&V) -> V) -> Option<Ref<'_, K, V>>
+    where
+        Q: Hash + Equivalent<K> + ?Sized,
+        K: Clone,
+    {
+        let hash = self.hash(key);
+        let outcome =
+            self.raw.write::<true>(
+                hash,
+                ClonedKey(key),
+                &|k| self.hash(k),
+                |present| match present {
+                    Some((_, v)) => Decision::Store(change(v)),
+                    None => Decision::Keep,
+                },
+            );
+        let counter = outcome.existed.then_some(Counter::Compute);
+        self.note_write(
+            WriteOp::Update,
+            Some(hash),
+            None,
+            counter,
+            Location::caller(),
+        );
+        outcome.current.map(Ref::new)
+    }
+
+    /// Decides the fate of `key` from its current value (`None`: absent) in one atomic step:
+    /// [`Action::Keep`] leaves it, [`Action::Set`] stores a value (under `key`), and
+    /// [`Action::Remove`] removes it. Returns a reference to the value the key has afterwards,
+    /// if any. `decide` runs under the shard's write lock (see [`remove_if`](Self::remove_if)).
+    ///
+    /// # Examples
+    /// ```
+    /// use mapguard::sharded::Action;
+    ///
+    /// let map = mapguard::ReadMostlyMap::new();
+    /// let count = |n: Option<&u32>| Action::Set(n.map_or(1, |n| n + 1));
+    /// assert_eq!(*map.compute("a", count).unwrap(), 1);
+    /// assert_eq!(*map.compute("a", count).unwrap(), 2);
+    /// assert!(map.compute("a", |_| Action::Remove).is_none());
+    /// assert!(map.is_empty());
+    /// ```
+    #[track_caller]
+    pub fn compute(
+        &self,
+        key: K,
+        decide: impl FnOnce(Option<&V>) -> Action<V>,
+    ) -> Option<Ref<'_, K, V>> {
+        let hash = self.hash(&key);
+        let mut changed = false;
+        let outcome =
+            self.raw.write::<true>(
+                hash,
+                OwnedKey(key),
+                &|k| self.hash(k),
+                |present| match decide(present.map(|(_, v)| v)) {
+                    Action::Keep => Decision::Keep,
+                    Action::Set(value) => {
+                        changed = true;
+                        Decision::Store(value)
+                    }
+                    Action::Remove => {
+                        changed = present.is_some();
+                        Decision::Remove
+                    }
+                },
+            );
+        let counter = changed.then_some(Counter::Compute);
+        self.note_write(
+            WriteOp::Compute,
+            Some(hash),
+            None,
+            counter,
+            Location::caller(),
+        );
+        outcome.current.map(Ref::new)
+    }
+
+    /// Keeps only the entries for which `keep` returns true, one shard at a time: each shard's
+    /// write lock is held while `keep` runs over its entries (readers never wait; writers of
+    /// that shard do). Entries written meanwhile to shards already visited are not seen.
+    ///
+    /// # Panics
+    /// If `keep` panics: the entries it rejected before stay removed, the rest stay.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ReadMostlyMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
+    /// map.retain(|_, v| v % 2 == 0);
+    /// assert_eq!(map.len(), 5);
+    /// assert!(!map.contains_key(&3));
+    /// ```
+    #[track_caller]
+    pub fn retain(&self, keep: impl FnMut(&K, &V) -> bool) {
+        self.raw.retain(keep, &|k| self.hash(k));
+        self.note_write(WriteOp::Retain, None, None, None, Location::caller());
+    }
+
+    /// Makes room for at least `additional` more entries, spread evenly over the shards, so
+    /// that inserting them grows no table (a removal that leaves a shard below 1/8 full
+    /// still shrinks it).
+    ///
+    /// # Panics
+    /// If the room cannot be addressed or allocated; see [`try_reserve`](Self::try_reserve).
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ReadMostlyMap<u32, u32> = mapguard::ReadMostlyMap::new();
+    /// map.reserve(1000);
+    /// assert!(map.capacity() >= 1000);
+    /// ```
+    #[track_caller]
+    pub fn reserve(&self, additional: usize) {
+        if let Err(err) = self.try_reserve(additional) {
+            panic!("mapguard: cannot reserve {additional} entries: {err}");
+        }
+    }
+
+    /// [`reserve`](Self::reserve), returning an error instead of panicking.
+    ///
+    /// # Errors
+    /// [`ReserveError::CapacityOverflow`](crate::ReserveError::CapacityOverflow) if a shard's
+    /// table could not be addressed (then no shard changed), or
+    /// [`ReserveError::AllocError`](crate::ReserveError::AllocError) if the allocator refused
+    /// one (shards grown before keep their tables).
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ReadMostlyMap<u32, u32> = mapguard::ReadMostlyMap::new();
+    /// assert!(map.try_reserve(usize::MAX).is_err());
+    /// assert!(map.try_reserve(10).is_ok());
+    /// ```
+    #[track_caller]
+    pub fn try_reserve(&self, additional: usize) -> Result<(), crate::ReserveError> {
+        self.raw.reserve(additional, &|k| self.hash(k))
+    }
+
+    /// Shrinks every shard's table to the smallest that holds its entries (and frees those
+    /// of empty shards). Readers never wait; writers of a shard wait while it is rebuilt.
+    ///
+    /// # Examples
+    /// ```
+    /// let map: mapguard::ReadMostlyMap<u32, u32> = mapguard::ReadMostlyMap::with_capacity(10_000);
+    /// map.insert(1, 1);
+    /// map.shrink_to_fit();
+    /// assert!(map.capacity() < 10_000);
+    /// assert_eq!(map.get_cloned(&1), Some(1));
+    /// ```
+    #[track_caller]
+    pub fn shrink_to_fit(&self) {
+        self.raw.shrink_to_fit(&|k| self.hash(k));
+    }
 }
 
 /// A key given by value: it can be stored.
@@ -1078,7 +1389,7 @@ impl<K: Eq> Lookup<K> for OwnedKey<K> {
         *stored == self.0
     }
 
-    fn into_owned(self) -> Option<K> {
+    fn into_owned(self, _stored: Option<&K>) -> Option<K> {
         Some(self.0)
     }
 }
@@ -1086,15 +1397,147 @@ impl<K: Eq> Lookup<K> for OwnedKey<K> {
 /// A key given by reference: it can only be looked up.
 struct BorrowedKey<'q, Q: ?Sized>(&'q Q);
 
-impl<K: Borrow<Q>, Q: Eq + ?Sized> Lookup<K> for BorrowedKey<'_, Q> {
+impl<K, Q: Equivalent<K> + ?Sized> Lookup<K> for BorrowedKey<'_, Q> {
     fn matches(&self, stored: &K) -> bool {
-        stored.borrow() == self.0
+        self.0.equivalent(stored)
     }
 
-    fn into_owned(self) -> Option<K> {
+    fn into_owned(self, _stored: Option<&K>) -> Option<K> {
         None
     }
 }
+
+/// A key given by reference whose stored twin may be cloned to store a new value under it.
+struct ClonedKey<'q, Q: ?Sized>(&'q Q);
+
+impl<K: Clone, Q: Equivalent<K> + ?Sized> Lookup<K> for ClonedKey<'_, Q> {
+    fn matches(&self, stored: &K) -> bool {
+        self.0.equivalent(stored)
+    }
+
+    fn into_owned(self, stored: Option<&K>) -> Option<K> {
+        stored.cloned()
+    }
+}
+
+/// The error of [`ReadMostlyMap::try_insert`]: the key was present. Holds a reference to the
+/// value in the map and the value that was not stored.
+///
+/// # Examples
+/// ```
+/// let map = mapguard::ReadMostlyMap::new();
+/// map.insert(1, 'a');
+/// let err = map.try_insert(1, 'b').unwrap_err();
+/// assert_eq!((*err.current, err.value), ('a', 'b'));
+/// ```
+pub struct OccupiedError<'a, K, V> {
+    /// The value in the map, which was kept.
+    pub current: Ref<'a, K, V>,
+    /// The value that was not stored.
+    pub value: V,
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for OccupiedError<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OccupiedError")
+            .field("key", self.current.key())
+            .field("current", self.current.value())
+            .field("value", &self.value)
+            .finish()
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Display for OccupiedError<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the key {:?} is present (with {:?}): {:?} was not stored",
+            self.current.key(),
+            self.current.value(),
+            self.value
+        )
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> std::error::Error for OccupiedError<'_, K, V> {}
+
+/// What a [`compute`](ReadMostlyMap::compute) closure decides for its key.
+pub use crate::sharded::Action;
+
+/// The keys of a [`ReadMostlyMap`], from [`keys`](ReadMostlyMap::keys): each a [`KeyRef`].
+pub struct Keys<'a, K, V>(Iter<'a, K, V>);
+
+impl<'a, K, V> Iterator for Keys<'a, K, V> {
+    type Item = KeyRef<'a, K, V>;
+
+    fn next(&mut self) -> Option<KeyRef<'a, K, V>> {
+        self.0.next().map(KeyRef)
+    }
+}
+
+impl<K, V> fmt::Debug for Keys<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keys").finish_non_exhaustive()
+    }
+}
+
+/// A key of a [`ReadMostlyMap`], kept valid as a [`Ref`] keeps its value (it is one,
+/// dereferencing to the key).
+///
+/// # Examples
+/// ```
+/// let map: mapguard::ReadMostlyMap<u8, u8> = [(3, 0)].into_iter().collect();
+/// let key = map.keys().next().unwrap();
+/// assert_eq!(*key, 3);
+/// ```
+pub struct KeyRef<'a, K, V>(Ref<'a, K, V>);
+
+impl<K, V> Deref for KeyRef<'_, K, V> {
+    type Target = K;
+
+    fn deref(&self) -> &K {
+        self.0.key()
+    }
+}
+
+impl<K: fmt::Debug, V> fmt::Debug for KeyRef<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.key().fmt(f)
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher + Clone> Clone for ReadMostlyMap<K, V, S> {
+    /// Copies the entries one shard at a time, without locking (as [`iter`](Self::iter)
+    /// sees them), into a map with the same shard count, hasher and statistics settings
+    /// (its counts start at zero).
+    fn clone(&self) -> Self {
+        let raw = RawReadMostly::new(self.raw.shard_count(), self.len())
+            .unwrap_or_else(|err| panic!("mapguard: cannot clone a ReadMostlyMap: {err}"));
+        let settings = self
+            .instr
+            .get()
+            .map(|instr| instr.settings().clone())
+            .unwrap_or_default();
+        let clone = Self::from_raw(raw, self.hasher.clone(), &settings);
+        for entry in self.iter() {
+            clone.insert(entry.key().clone(), entry.value().clone());
+        }
+        clone
+    }
+}
+
+impl<K: Hash + Eq, V: PartialEq, S: BuildHasher> PartialEq for ReadMostlyMap<K, V, S> {
+    /// Whether both maps hold the same keys with equal values, compared without locking: under
+    /// concurrent writes, the answer is that of some mix of the states each map went through.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self
+                .iter()
+                .all(|entry| other.with(entry.key(), |value| value == entry.value()) == Some(true))
+    }
+}
+
+impl<K: Hash + Eq, V: Eq, S: BuildHasher> Eq for ReadMostlyMap<K, V, S> {}
 
 impl<K, V, S: Default> Default for ReadMostlyMap<K, V, S> {
     fn default() -> Self {
