@@ -91,7 +91,8 @@
 //!
 //! ## Features
 //! - `serde`: `Serialize`/`Deserialize` for the maps, as maps.
-//! - `rayon`: parallel iteration (`par_for_each`, `par_retain`, `into_par_iter`).
+//! - `rayon`: parallel iteration (`par_for_each`, `par_retain`; `into_par_iter` on ShardedMap,
+//!   `par_extend` and parallel `collect` on ReadMostlyMap).
 //! - `lockdep`: every shard lock reports its acquisitions and releases to the [`lockdep`]
 //!   crate (with its `check` feature), so that two threads taking shards of one map in
 //!   opposite orders — `get(a)` then `insert(b)` in one, `get(b)` then `insert(a)` in the

@@ -698,3 +698,167 @@ fn a_write_to_its_own_shard_from_a_closure_under_the_lock_panics_naming_it() {
     map.insert(3, 3);
     assert_eq!(map.get_cloned(&3), Some(3));
 }
+
+#[cfg(feature = "rayon")]
+mod parallel {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use mapguard::ReadMostlyMap;
+    use mapguard::sharded::Action;
+    use rayon::prelude::*;
+
+    #[test]
+    fn par_for_each_visits_every_entry_once() {
+        let map: ReadMostlyMap<u32, u32> = (0..5000).map(|i| (i, i * 3)).collect();
+        let seen = Mutex::new(HashMap::new());
+        map.par_for_each(|k, v| {
+            assert!(
+                seen.lock().unwrap().insert(*k, *v).is_none(),
+                "{k} visited twice"
+            );
+        });
+        let expected: HashMap<u32, u32> = (0..5000).map(|i| (i, i * 3)).collect();
+        assert_eq!(seen.into_inner().unwrap(), expected);
+    }
+
+    #[test]
+    fn par_retain_keeps_exactly_the_chosen_entries_and_shrinks() {
+        let map: ReadMostlyMap<u32, u32> = (0..5000).map(|i| (i, i)).collect();
+        map.par_retain(|k, v| {
+            assert_eq!(k, v);
+            k % 7 == 0
+        });
+        let mut kept: Vec<u32> = map.keys().map(|k| *k).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, (0..5000).filter(|k| k % 7 == 0).collect::<Vec<_>>());
+        map.par_retain(|_, _| false);
+        assert!(map.is_empty());
+        map.insert(1, 1);
+        assert_eq!(map.get_cloned(&1), Some(1));
+    }
+
+    #[test]
+    fn par_extend_and_collect_insert_every_item() {
+        let map: ReadMostlyMap<u64, u64> =
+            (0..20_000u64).into_par_iter().map(|i| (i, !i)).collect();
+        assert_eq!(map.len(), 20_000);
+        assert!((0..20_000u64).all(|i| map.get_cloned(&i) == Some(!i)));
+        let mut map = map;
+        map.par_extend((10_000..30_000u64).into_par_iter().map(|i| (i, i)));
+        assert_eq!(map.len(), 30_000);
+        assert_eq!(map.get_cloned(&5), Some(!5));
+        assert_eq!(map.get_cloned(&15_000), Some(15_000));
+    }
+
+    #[test]
+    fn parallel_calls_from_under_a_shard_lock_panic_before_any_work() {
+        let map: ReadMostlyMap<u32, u32> = (0..100).map(|i| (i, i)).collect();
+        for what in ["par_for_each", "par_retain"] {
+            let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                map.compute(1, |_| {
+                    if what == "par_for_each" {
+                        map.par_for_each(|_, _| {});
+                    } else {
+                        map.par_retain(|_, _| false);
+                    }
+                    Action::Keep
+                });
+            }))
+            .expect_err("a parallel call under the lock must panic");
+            let message = panic
+                .downcast_ref::<String>()
+                .expect("a formatted message")
+                .clone();
+            assert!(message.contains("deadlock avoided"), "{message}");
+            assert!(message.contains(what), "{message}");
+            assert!(
+                message.contains("read_mostly.rs"),
+                "names the holder: {message}"
+            );
+        }
+        assert_eq!(map.len(), 100, "nothing was removed");
+    }
+}
+
+#[cfg(feature = "lockdep")]
+mod lock_order {
+    use std::sync::{Arc, Mutex};
+
+    use lockdep::{Reaction, Report, ReportKind};
+    use mapguard::ReadMostlyMap;
+    use mapguard::sharded::Action;
+
+    /// Runs `body` on a new thread whose lockdep reports are recorded, and returns them.
+    fn reports_of(body: impl FnOnce() + Send + 'static) -> Vec<Report> {
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&reports);
+        std::thread::spawn(move || {
+            lockdep::set_thread_reaction(Some(Reaction::Callback(Arc::new(
+                move |report: &Report| sink.lock().unwrap().push(report.clone()),
+            ))));
+            body();
+        })
+        .join()
+        .unwrap();
+        reports.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn writes_nested_in_opposite_orders_are_reported_naming_both_shards() {
+        let map: Arc<ReadMostlyMap<u64, u64>> = Arc::new((0..64).map(|i| (i, i)).collect());
+        let a = 0;
+        // A key of another shard than `a`'s: writing it under `a`'s lock is no re-entrance.
+        let b = (1..64)
+            .find(|&b| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    map.compute(a, |_| {
+                        map.insert(b, b);
+                        Action::Keep
+                    })
+                }))
+                .is_ok()
+            })
+            .expect("64 keys are not all in one shard");
+        // That probe took a's shard then b's: lockdep knows the order. Now the other one, on
+        // another thread (the two never overlap, so nothing hangs; at once, they could).
+        let other = Arc::clone(&map);
+        let reports = reports_of(move || {
+            other.compute(b, |_| {
+                other.insert(a, 100);
+                Action::Keep
+            });
+        });
+        assert_eq!(reports.len(), 1, "expected one report: {reports:?}");
+        let report = &reports[0];
+        assert_eq!(report.kind(), ReportKind::LockOrderInversion, "{report}");
+        assert_eq!(report.classes().len(), 2, "{report}");
+        for class in report.classes() {
+            assert!(class.contains("ReadMostlyMap#"), "{class}");
+            assert!(class.contains(".shard["), "{class}");
+        }
+        assert_ne!(report.classes()[0], report.classes()[1], "{report}");
+        assert!(
+            report.sites().iter().any(|s| s.contains("read_mostly.rs")),
+            "the sites {:?} name this file",
+            report.sites()
+        );
+        // Reported, then carried on.
+        assert_eq!(map.get_cloned(&a), Some(100));
+    }
+
+    #[test]
+    fn plain_writes_and_one_order_are_not_reported() {
+        let map: Arc<ReadMostlyMap<u64, u64>> = Arc::new(ReadMostlyMap::new());
+        let other = Arc::clone(&map);
+        let reports = reports_of(move || {
+            for i in 0..1000 {
+                other.insert(i, i);
+                other.compute(i, |_| Action::Keep);
+            }
+            other.retain(|k, _| k % 2 == 0);
+            other.clear();
+        });
+        assert!(reports.is_empty(), "{reports:?}");
+    }
+}

@@ -49,15 +49,24 @@ use super::primitive::{AtomicBool, AtomicPtr, AtomicU64, fence, global, store_ow
 /// Record state of a thread that is not pinned. A pinned record holds `epoch << 1 | 1`.
 const IDLE: u64 = 0;
 
-/// How many retirements a garbage list takes between two attempts to free some.
-const COLLECT_BATCH: usize = 512;
-
-/// How many retirements a garbage list stamps at once (one fence for all of them). Two under
+/// How many retirements a garbage list takes between two collections (a stamp and a look at
+/// what expired: one fence, no system call). Small, so that a list of a map with many shards
+/// keeps few retired cells in flight: they are the memory the next writes go to. Two under
 /// loom, so that the models see a value stamped a retirement after its own.
 #[cfg(not(loom))]
-const STAMP_BATCH: usize = 32;
+const COLLECT_EVERY: usize = 32;
 #[cfg(loom)]
-const STAMP_BATCH: usize = 2;
+const COLLECT_EVERY: usize = 2;
+
+/// How much a garbage list may hold before a collection tries to advance the epoch whatever
+/// this thread did lately: the bound on a list's memory.
+const COLLECT_BATCH: usize = 512;
+
+/// How many retirements (to any list) a thread makes between two attempts to advance the epoch
+/// (each a system call where readers use light fences): one advance serves every list, so the
+/// rate is per thread, not per list. (The loom models never reach it: their advances are the
+/// lists' bound and the maps' explicit collections, the same `try_advance`.)
+const ADVANCE_EVERY: usize = 1024;
 
 /// One thread's published pin, alone on its cache line.
 #[repr(C, align(128))]
@@ -462,34 +471,38 @@ const UNSTAMPED: u64 = u64::MAX - 2;
 ///
 /// Retiring only appends the object to the list: the epoch it expires by is read later, for
 /// all objects retired since the last reading at once (*stamping*, behind one `SeqCst` fence),
-/// every [`STAMP_BATCH`] recyclable (value) retirements and whenever the list collects
-/// (a retired table waits for the next of these). An epoch read after the
-/// unlink and its fence is all that expiry needs; a later one only makes the object wait
-/// longer, so a stamp is as safe as a reading at each retirement, which paid a fence every
-/// time.
+/// whenever the list collects. An epoch read after the unlink and its fence is all that expiry
+/// needs; a later one only makes the object wait longer, so a stamp is as safe as a reading at
+/// each retirement, which paid a fence every time.
 ///
 /// Recyclable objects (a map's values) have a lane of their own, `cells`, oldest first: the
-/// stamped batches, then the unstamped ones. A batch that expires is copied to the *spares*
-/// (emptied allocations, taken last-in first-out) at once, its contents dropped only if they
-/// need it: a value is visited one by one neither when it is retired nor when it expires.
-/// Other objects (tables) go to `items`, each with its epoch.
+/// *spares* (emptied allocations of expired objects, handed out first-in first-out), the
+/// stamped batches, then the unstamped ones. A batch that expires becomes spares where it is,
+/// its contents dropped only if they need it: a value is visited one by one neither when it is
+/// retired nor, if it needs no drop, when it expires. Other objects (tables) go to `items`,
+/// each with its epoch.
 ///
-/// The list is bounded: every [`COLLECT_BATCH`] of weight retired, the owner's
-/// [`collect_if_due`](Self::collect_if_due) stamps, frees what has expired and, if much is
-/// still left, tries to advance the epoch (a system call, so not on every retirement).
-/// Objects expire in the order they were retired: the epochs they are stamped with only grow.
+/// Every [`COLLECT_EVERY`] of weight retired, the owner's
+/// [`collect_if_due`](Self::collect_if_due) stamps and frees what has expired. It also tries
+/// to advance the epoch (a system call where readers use light fences, so not on every
+/// retirement) once the thread made [`ADVANCE_EVERY`] retirements to any list since its last
+/// attempt, or when the list holds more than half of [`COLLECT_BATCH`]: the list is bounded
+/// whatever other threads do. Objects expire in the order they were retired: the epochs they
+/// are stamped with only grow.
 pub(crate) struct Garbage {
     /// Non-recyclable objects, oldest first; expired ones leave from the front.
     items: VecDeque<Retired>,
-    /// Retired recyclable objects: the batches of `batches`, then the unstamped rest.
+    /// Recyclable objects: `spares` emptied allocations of expired ones, then the retired
+    /// ones of `batches`, then the unstamped rest.
     cells: VecDeque<*mut ()>,
-    /// The call that retired each of `cells`, in the same order, kept only for contents whose
-    /// drop can run user code (and so panic, which the report names it for). Contents that
-    /// need no drop leave it empty: their batches then move to the spares as one copy.
+    /// The call that retired each of `cells` after the spares, in the same order, kept only
+    /// for contents whose drop can run user code (and so panic, which the report names it
+    /// for). Contents that need no drop leave it empty: their batches then become spares
+    /// without a visit.
     cell_sites: VecDeque<&'static Location<'static>>,
-    /// Emptied allocations of expired recyclable objects.
-    spares: Vec<*mut ()>,
-    /// Stamped batches at the front of `cells`, oldest first: how many, and their epoch.
+    /// How many of `cells`, at the front, are spares.
+    spares: usize,
+    /// Stamped batches of `cells` after the spares, oldest first: how many, and their epoch.
     batches: VecDeque<(usize, u64)>,
     /// Unstamped allocations at the back of `cells`.
     unstamped: usize,
@@ -498,7 +511,14 @@ pub(crate) struct Garbage {
     /// The weight retired since the last collection plus what that collection left (one per
     /// object), compared with `collect_at`.
     weight: usize,
+    /// `weight` as the last collection left it.
+    collected: usize,
     collect_at: usize,
+}
+
+thread_local! {
+    /// Retirements (their weight) by this thread since its last attempt to advance the epoch.
+    static RETIRED: Cell<usize> = const { Cell::new(0) };
 }
 
 // SAFETY: a `Garbage` only holds pointers to objects that no thread uses any more except
@@ -513,18 +533,19 @@ impl Garbage {
             items: VecDeque::new(),
             cells: VecDeque::new(),
             cell_sites: VecDeque::new(),
-            spares: Vec::new(),
+            spares: 0,
             batches: VecDeque::new(),
             unstamped: 0,
             recyclable: None,
             weight: 0,
-            collect_at: COLLECT_BATCH,
+            collected: 0,
+            collect_at: COLLECT_EVERY,
         }
     }
 
     /// How many objects wait to be freed.
     pub(crate) fn len(&self) -> usize {
-        self.items.len() + self.cells.len()
+        self.items.len() + self.cells.len() - self.spares
     }
 
     /// Retires `ptr`, to be disposed of by `disposal` once no reader can hold it. `weight` is
@@ -568,9 +589,6 @@ impl Garbage {
                 self.cell_sites.push_back(site);
             }
             self.unstamped += 1;
-            if self.unstamped >= STAMP_BATCH {
-                self.stamp(global());
-            }
         } else {
             self.items.push_back(Retired {
                 ptr,
@@ -615,8 +633,11 @@ impl Garbage {
     /// contents into it, or leaves it to the allocation's owner.
     #[inline]
     pub(crate) fn take_spare(&mut self) -> Option<*mut ()> {
-        // The spare that expired last: the most likely to be still in the cache.
-        self.spares.pop()
+        if self.spares == 0 {
+            return None;
+        }
+        self.spares -= 1;
+        self.cells.pop_front()
     }
 
     /// The periodic collection of [`collect_if_due`](Self::collect_if_due): stamps, frees what
@@ -627,19 +648,29 @@ impl Garbage {
     fn collect_some(&mut self) -> Result<(), DropPanic> {
         let domain = global();
         let mut panicked = DropPanics::default();
+        let retired = self.weight - self.collected;
         self.stamp(domain);
         self.free_expired(domain, &mut panicked);
-        // An object expires two advances after its retirement: up to two, while more than
-        // half a batch is left.
-        for _ in 0..2 {
-            if self.len() <= COLLECT_BATCH / 2 {
-                break;
+        // An object expires two advances after its retirement. This thread tries them once
+        // it retired enough anywhere, or when this list holds too much.
+        let due = RETIRED.with(|count| {
+            let total = count.get() + retired;
+            let due = total >= ADVANCE_EVERY;
+            count.set(if due { 0 } else { total });
+            due
+        });
+        if due || self.len() > COLLECT_BATCH / 2 {
+            for _ in 0..2 {
+                domain.try_advance();
+                self.free_expired(domain, &mut panicked);
+                if self.len() <= COLLECT_BATCH / 2 && !due {
+                    break;
+                }
             }
-            domain.try_advance();
-            self.free_expired(domain, &mut panicked);
         }
         self.weight = self.len();
-        self.collect_at = self.len() + COLLECT_BATCH;
+        self.collected = self.len();
+        self.collect_at = self.len() + COLLECT_EVERY;
         panicked.into_result()
     }
 
@@ -659,7 +690,8 @@ impl Garbage {
             self.items = VecDeque::new();
         }
         self.weight = self.len();
-        self.collect_at = self.len() + COLLECT_BATCH;
+        self.collected = self.len();
+        self.collect_at = self.len() + COLLECT_EVERY;
         panicked.into_result()
     }
 
@@ -672,7 +704,8 @@ impl Garbage {
     /// Forgets the spare allocations, whose owner is about to free their memory (see
     /// [`Recycle`]), and gives the lists' own memory back if no retired cell is left.
     pub(crate) fn forget_spares(&mut self) {
-        self.spares = Vec::new();
+        self.cells.drain(..self.spares);
+        self.spares = 0;
         if self.cells.is_empty() {
             self.cells = VecDeque::new();
             self.cell_sites = VecDeque::new();
@@ -719,16 +752,16 @@ impl Garbage {
                 break;
             }
             self.batches.pop_front();
+            let first = self.spares;
+            // The batch becomes spares where it is, whether its contents' drops return or
+            // panic.
+            self.spares += count;
             let Some(drop_contents) = drop_contents else {
-                // Nothing to drop: the batch becomes spares as it is.
-                self.spares.extend(self.cells.drain(..count));
+                // Nothing to drop.
                 continue;
             };
-            self.spares.reserve(count);
             let sites = self.cell_sites.drain(..count);
-            for (cell, site) in self.cells.drain(..count).zip(sites) {
-                // A spare from now on, whether its contents' drop returns or panics.
-                self.spares.push(cell);
+            for (&cell, site) in self.cells.range(first..first + count).zip(sites) {
                 // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
                 // allows emptying it and keeping the allocation, which is then only
                 // reachable from the spares.
@@ -825,7 +858,9 @@ impl Drop for Garbage {
             // Without sites, the contents need no drop: freeing them cannot panic, and the
             // site is never reported.
             let mut sites = self.cell_sites.drain(..);
-            for cell in self.cells.drain(..) {
+            // Spares were emptied already.
+            let spares = std::mem::take(&mut self.spares);
+            for cell in self.cells.drain(..).skip(spares) {
                 let site = sites.next().unwrap_or(Location::caller());
                 // SAFETY: as above; not a spare, so its contents were not dropped.
                 panicked.run(site, || unsafe { (disposal.free)(cell) });

@@ -1,8 +1,8 @@
 //! What the shard locks tell `lockdep` (the `lockdep` feature): which class each shard lock
 //! belongs to. Without the feature everything here is zero-sized and does nothing.
 //!
-//! Each shard of each map is a class of its own, named `ShardedMap#<map>.shard[<index>]`,
-//! with a map number that is never reused (a dropped map's address is, so addresses cannot
+//! Each shard of each map is a class of its own, named `ShardedMap#<map>.shard[<index>]`
+//! (`ReadMostlyMap#...` for the write locks of a ReadMostlyMap), with a map number that is never reused (a dropped map's address is, so addresses cannot
 //! name classes). One class per map with the shard index as lockdep subclass does not fit:
 //! lockdep has 8 subclasses, maps have up to 65536 shards, and two shards sharing a
 //! subclass would make a legal "guard on one shard, write to another" look like a
@@ -36,12 +36,9 @@ impl MapId {
         Self {}
     }
 
-    /// The lock class of shard `index` of this map.
+    /// The lock class of shard `index` of this map, a map of type `kind`.
     #[cfg(feature = "lockdep")]
-    pub(crate) fn shard_class(self, index: usize) -> lockdep::foreign::LockClass {
-        lockdep::foreign::LockClass::unique(format_args!(
-            "ShardedMap#{}.shard[{index}]",
-            self.number
-        ))
+    pub(crate) fn shard_class(self, kind: &str, index: usize) -> lockdep::foreign::LockClass {
+        lockdep::foreign::LockClass::unique(format_args!("{kind}#{}.shard[{index}]", self.number))
     }
 }

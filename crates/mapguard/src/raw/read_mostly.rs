@@ -658,6 +658,9 @@ struct Writer {
     waits: LockStats,
     /// The shard's index (for the contention probe).
     index: usize,
+    /// The lock's lockdep class (see `lock_class`).
+    #[cfg(feature = "lockdep")]
+    class: lockdep::foreign::LockClass,
 }
 
 struct WriterState {
@@ -679,6 +682,9 @@ thread_local! {
 struct WriterGuard<'a> {
     state: MutexGuard<'a, WriterState>,
     previous: (usize, Option<&'static Location<'static>>),
+    /// The acquisition as lockdep knows it, released with the guard.
+    #[cfg(feature = "lockdep")]
+    _token: lockdep::foreign::Token,
 }
 
 impl Writer {
@@ -707,12 +713,25 @@ impl Writer {
             HELD.with(|held| held.set(previous));
             self.reentered(site, previous.1);
         }
+        // After the re-entrance check: this thread's own write gets the map's message, which
+        // names the shard, not lockdep's.
+        #[cfg(feature = "lockdep")]
+        let token = self
+            .class
+            .acquire_at(self, lockdep::foreign::Access::Write, site);
         let state = if self.waits.enabled() {
             self.lock_counted()
         } else {
             self.state.lock()
         };
-        WriterGuard { state, previous }
+        #[cfg(feature = "lockdep")]
+        token.acquired();
+        WriterGuard {
+            state,
+            previous,
+            #[cfg(feature = "lockdep")]
+            _token: token,
+        }
     }
 
     #[cold]
@@ -731,6 +750,14 @@ impl Writer {
              itself",
             self.index
         );
+    }
+
+    #[cfg(feature = "rayon")]
+    /// Whether this thread holds the write lock of one of `writers`.
+    fn held_among(writers: &[CachePadded<Writer>]) -> Option<&'static Location<'static>> {
+        let (held, site) = HELD.with(std::cell::Cell::get);
+        let range = writers.as_ptr_range();
+        (range.start as usize <= held && held < range.end as usize).then_some(site)?
     }
 
     /// [`lock`](Self::lock) with statistics: counted, and tried first so that only an
@@ -874,6 +901,8 @@ impl<K, V> RawReadMostly<K, V> {
                 }))
             })
             .collect();
+        #[cfg(feature = "lockdep")]
+        let map = super::MapId::next();
         let writers = (0..shards)
             .map(|index| {
                 CachePadded::new(Writer {
@@ -886,6 +915,8 @@ impl<K, V> RawReadMostly<K, V> {
                     locks: AtomicU64::new(0),
                     waits: LockStats::default(),
                     index,
+                    #[cfg(feature = "lockdep")]
+                    class: map.shard_class("ReadMostlyMap", index),
                 })
             })
             .collect();
@@ -1261,9 +1292,21 @@ impl<K, V> RawReadMostly<K, V> {
     /// before a shard is changed, if a value freed by that shard's collection panicked in its
     /// `Drop`.
     #[track_caller]
-    pub(crate) fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool, rehash: &dyn Fn(&K) -> u64) {
-        let site = Location::caller();
-        for (shard, writer) in self.writers.iter().enumerate() {
+    pub(crate) fn retain(&self, keep: impl FnMut(&K, &V) -> bool, rehash: &dyn Fn(&K) -> u64) {
+        self.retain_shards(0..self.shard_count(), keep, rehash, Location::caller());
+    }
+
+    /// [`retain`](Self::retain) over the shards of `shards` only (each below the shard
+    /// count), for the call at `site`.
+    pub(crate) fn retain_shards(
+        &self,
+        shards: std::ops::Range<usize>,
+        mut keep: impl FnMut(&K, &V) -> bool,
+        rehash: &dyn Fn(&K) -> u64,
+        site: &'static Location<'static>,
+    ) {
+        for (shard, writer) in self.writers[shards.clone()].iter().enumerate() {
+            let shard = shards.start + shard;
             let mut state = writer.lock(site);
             if let Err(panicked) = state.garbage.collect_if_due() {
                 drop(state);
@@ -1548,12 +1591,38 @@ impl<K, V> RawReadMostly<K, V> {
             .sum()
     }
 
+    #[cfg(feature = "rayon")]
+    /// Panics, naming `what` at `site` and the call that holds the lock, if this thread holds
+    /// the write lock of one of this map's shards: work handed to other threads that writes
+    /// this map would wait for this thread, which waits for them.
+    pub(crate) fn assert_no_write_lock_here(&self, what: &str, site: &'static Location<'static>) {
+        if let Some(holder) = Writer::held_among(&self.writers) {
+            panic!(
+                "mapguard: deadlock avoided: the ReadMostlyMap {what} at {site} runs on other \
+                 threads that write this map, while this thread holds a shard's write lock for \
+                 the call at {holder}: it was called from code that runs under that lock (a \
+                 closure of compute, update, remove_if or retain)"
+            );
+        }
+    }
+
     /// An iterator over live entries, shard by shard.
     pub(crate) fn iter(&self) -> RawIter<'_, K, V> {
+        self.iter_shards(0..self.shard_count())
+    }
+
+    /// An iterator over the live entries of the shards of `shards` (each below the shard
+    /// count), shard by shard.
+    pub(crate) fn iter_shards(&self, shards: std::ops::Range<usize>) -> RawIter<'_, K, V> {
+        assert!(
+            shards.end <= self.shard_count(),
+            "shard range out of bounds"
+        );
         RawIter {
             raw: self,
             _guard: pin(),
-            shard: 0,
+            shard: shards.start,
+            end: shards.end,
             table: None,
             index: 0,
             control: Group(0),
@@ -1730,7 +1799,9 @@ pub(crate) struct RawIter<'a, K, V> {
     raw: &'a RawReadMostly<K, V>,
     /// Keeps every table and value met during the iteration allocated.
     _guard: EpochGuard,
+    /// The next shard to enter, and the end of the range.
     shard: usize,
+    end: usize,
     table: Option<View<K, V>>,
     index: usize,
     /// The control word of `index`'s group, loaded when the iteration entered the group.
@@ -1745,10 +1816,10 @@ impl<'a, K, V> Iterator for RawIter<'a, K, V> {
             let table = match self.table {
                 Some(table) => table,
                 None => {
-                    if self.shard >= self.raw.shard_count() {
+                    if self.shard >= self.end {
                         return None;
                     }
-                    // SAFETY: checked just above to be below the shard count.
+                    // SAFETY: `end` is at most the shard count (`iter_shards`).
                     let packed = unsafe { self.raw.table(self.shard) }.load(Ordering::Acquire);
                     self.shard += 1;
                     if packed.is_null() {

@@ -194,7 +194,7 @@ impl<T> ShardLock<T> {
             index,
             check_after_ns: waitfor::check_after_ns(waitfor::DEFAULT_CHECK_AFTER),
             #[cfg(feature = "lockdep")]
-            class: map.shard_class(index),
+            class: map.shard_class("ShardedMap", index),
             stats: LockStats::default(),
             data: DataCell::new(data),
         }

@@ -74,6 +74,8 @@
 
 mod builder;
 mod iter;
+#[cfg(feature = "rayon")]
+mod rayon;
 #[cfg(feature = "serde")]
 mod serde;
 
