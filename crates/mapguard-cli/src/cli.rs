@@ -74,12 +74,13 @@ pub struct BenchArgs {
     #[arg(long)]
     pub quick: bool,
     /// Workloads to run, comma-separated [default: seed95, read-heavy, exchange, rapid-grow;
-    /// also: seed99, read100, hot-keys]
+    /// also: seed99, read100, write-heavy, hot-keys]
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub workloads: Option<Vec<String>>,
     /// Maps to compare, comma-separated [default: all: sharded, read-mostly, locked, dashmap,
-    /// papaya, scc, rwlock-std, mutex-std, hashbrown]. The hashbrown baseline always runs at
-    /// one thread.
+    /// papaya, scc, rwlock-std, mutex-std, hashbrown, calibration]. The hashbrown baseline
+    /// always runs at one thread; the calibration reference (u64 words in atomic slots, no
+    /// removal, no growth) only on seed95, seed99, read100 and hot-keys.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub maps: Option<Vec<String>>,
     /// Thread counts, comma-separated, each 1 to 1024 [default: 1, 2, the number of CPUs, 8]

@@ -167,6 +167,9 @@ pub enum MapKind {
     Scc,
     /// An unsynchronized `hashbrown::HashMap`, run at one thread only: the two-core limit.
     Hashbrown,
+    /// The calibration map ([`Calibration`](super::calibration::Calibration)): `u64` words
+    /// in atomic slots, no removal, no growth; run only where the set of keys never changes.
+    Calibration,
 }
 
 /// Whose map it is, for the "ratio to the best peer" column.
@@ -178,11 +181,13 @@ pub enum MapRole {
     Peer,
     /// The single-thread unsynchronized baseline.
     Baseline,
+    /// A measure of what the hardware allows, not a general map (the calibration map).
+    Reference,
 }
 
 impl MapKind {
     /// Every map, in the order the bench runs and prints them.
-    pub const ALL: [MapKind; 9] = [
+    pub const ALL: [MapKind; 10] = [
         MapKind::Sharded,
         MapKind::ReadMostly,
         MapKind::Locked,
@@ -192,11 +197,21 @@ impl MapKind {
         MapKind::RwLockStd,
         MapKind::MutexStd,
         MapKind::Hashbrown,
+        MapKind::Calibration,
     ];
 
-    /// The maps of the default set: all of them (mapguard's maps, the peers and the
-    /// baseline).
-    pub const DEFAULT: [MapKind; 9] = MapKind::ALL;
+    /// The maps of the default set: all of them (mapguard's maps, the peers, the baseline and
+    /// the calibration reference).
+    pub const DEFAULT: [MapKind; 10] = MapKind::ALL;
+
+    /// Whether the map can run `workload` (the calibration map only runs workloads whose set
+    /// of keys never changes; the bench leaves its other cells out).
+    pub fn supports(self, workload: &super::Workload) -> bool {
+        match self {
+            MapKind::Calibration => super::calibration::Calibration::supports(workload),
+            _ => true,
+        }
+    }
 
     /// The CLI name.
     pub fn name(self) -> &'static str {
@@ -210,6 +225,7 @@ impl MapKind {
             MapKind::Papaya => "papaya",
             MapKind::Scc => "scc",
             MapKind::Hashbrown => "hashbrown",
+            MapKind::Calibration => "calibration",
         }
     }
 
@@ -218,6 +234,7 @@ impl MapKind {
         match self {
             MapKind::Sharded | MapKind::ReadMostly | MapKind::Locked => MapRole::Ours,
             MapKind::Hashbrown => MapRole::Baseline,
+            MapKind::Calibration => MapRole::Reference,
             _ => MapRole::Peer,
         }
     }

@@ -36,6 +36,7 @@ pub fn map_colour(map: MapKind) -> RGBColor {
         MapKind::RwLockStd => RGBColor(0x9c, 0x75, 0x5f),
         MapKind::MutexStd => RGBColor(0x8c, 0x8c, 0x8c),
         MapKind::Hashbrown => RGBColor(0, 0, 0),
+        MapKind::Calibration => RGBColor(0x55, 0x55, 0x55),
     }
 }
 

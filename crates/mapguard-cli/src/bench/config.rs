@@ -287,7 +287,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "unknown workload `seed96`; valid workloads: seed95, seed99, read100, read-heavy, \
-             exchange, rapid-grow, hot-keys"
+             exchange, write-heavy, rapid-grow, hot-keys"
         );
         let mut c = choices();
         c.maps = Some(vec!["chashmap".into()]);

@@ -58,6 +58,7 @@ impl Record {
                 MapRole::Ours => "ours",
                 MapRole::Peer => "peer",
                 MapRole::Baseline => "baseline",
+                MapRole::Reference => "reference",
             },
             threads: r.threads,
             mops: ok.map(|()| r.mops()),

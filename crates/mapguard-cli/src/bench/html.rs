@@ -99,7 +99,7 @@ pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> 
         previous = Some((r.workload.name, r.threads));
         match r.map.role() {
             MapRole::Ours => classes.push("ours"),
-            MapRole::Baseline => classes.push("baseline"),
+            MapRole::Baseline | MapRole::Reference => classes.push("baseline"),
             MapRole::Peer => {}
         }
         if r.failed() {

@@ -6,6 +6,7 @@
 
 pub mod adapter;
 pub mod alloc;
+pub mod calibration;
 pub mod charts;
 pub mod config;
 pub mod export;

@@ -72,11 +72,12 @@ pub fn sorted_rows(results: &[BenchResult]) -> Vec<Row<'_>> {
 }
 
 /// The map's name as the tables print it: mapguard's maps marked "(ours)", the baseline
-/// "(unsync)".
+/// "(unsync)", the calibration map "(reference)".
 pub fn display_name(map: MapKind) -> String {
     match map.role() {
         MapRole::Ours => format!("{map} (ours)"),
         MapRole::Baseline => format!("{map} (unsync)"),
+        MapRole::Reference => format!("{map} (reference)"),
         MapRole::Peer => map.to_string(),
     }
 }

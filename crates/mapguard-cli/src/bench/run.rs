@@ -18,6 +18,7 @@ use super::adapter::{
     Papaya, ReadMostly, RwLockStd, Scc, Sharded, bench_hasher,
 };
 use super::alloc;
+use super::calibration::Calibration;
 use super::plan::{self, Op};
 use super::workload::Workload;
 
@@ -104,9 +105,10 @@ pub struct BenchConfig {
 }
 
 impl BenchConfig {
-    /// The cells of one workload, grouped by thread count, in run order: at each thread count
-    /// the listed maps, with `hashbrown` only at one thread (added there if not listed).
-    pub fn cells(&self) -> Vec<(usize, Vec<MapKind>)> {
+    /// The cells of `workload`, grouped by thread count, in run order: at each thread count
+    /// the listed maps that can run it, with `hashbrown` only at one thread (added there if
+    /// not listed).
+    pub fn cells(&self, workload: &Workload) -> Vec<(usize, Vec<MapKind>)> {
         let mut threads = self.threads.clone();
         if !threads.contains(&1) {
             threads.insert(0, 1);
@@ -119,6 +121,7 @@ impl BenchConfig {
                     .iter()
                     .copied()
                     .filter(|m| *m != MapKind::Hashbrown && self.threads.contains(&t))
+                    .filter(|m| m.supports(workload))
                     .collect();
                 if t == 1 {
                     maps.push(MapKind::Hashbrown);
@@ -130,12 +133,13 @@ impl BenchConfig {
 
     /// Number of samples the whole run takes, for progress reports.
     pub fn sample_count(&self) -> usize {
-        let per_workload: usize = self
-            .cells()
+        let samples: usize = self
+            .workloads
             .iter()
-            .flat_map(|(_, maps)| maps.iter().copied().map(samples_per_repetition))
+            .flat_map(|workload| self.cells(workload))
+            .flat_map(|(_, maps)| maps.into_iter().map(samples_per_repetition))
             .sum();
-        per_workload * self.workloads.len() * self.repeat
+        samples * self.repeat
     }
 }
 
@@ -303,7 +307,7 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec
         if index == 0 {
             warm_up(config, workload, &plans, &hasher);
         }
-        for (threads, maps) in config.cells() {
+        for (threads, maps) in config.cells(workload) {
             let mut cells: Vec<BenchResult> = maps
                 .iter()
                 .map(|&map| BenchResult::new(workload, map, threads))
@@ -351,7 +355,7 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec
 /// `config.warm_up` has passed; their results, failures included, are dropped (a failing
 /// cell fails again when it is timed).
 fn warm_up(config: &BenchConfig, workload: &Workload, plans: &[Vec<Op>], hasher: &BenchHasher) {
-    let Some((threads, maps)) = config.cells().into_iter().next() else {
+    let Some((threads, maps)) = config.cells(workload).into_iter().next() else {
         return;
     };
     let (Some(&map), Some(plans)) = (maps.first(), plans.get(..threads)) else {
@@ -431,6 +435,7 @@ pub fn sample(
             assert_eq!(plans.len(), 1, "the hashbrown baseline is single-threaded");
             sample_map::<Hashbrown>(workload, plans, length, hasher, s)
         }
+        MapKind::Calibration => sample_map::<Calibration>(workload, plans, length, hasher, s),
     }
 }
 
@@ -649,7 +654,7 @@ mod tests {
     #[test]
     fn hashbrown_runs_once_at_one_thread() {
         let c = config(vec![MapKind::Dashmap, MapKind::Hashbrown], vec![2, 8]);
-        let cells = c.cells();
+        let cells = c.cells(c.workloads[0]);
         assert_eq!(
             cells,
             vec![
@@ -659,6 +664,38 @@ mod tests {
             ]
         );
         assert_eq!(c.sample_count(), 2 * (BASELINE_SAMPLES_PER_REPETITION + 2));
+    }
+
+    #[test]
+    fn the_calibration_map_runs_only_where_the_key_set_is_stable() {
+        let mut c = config(vec![MapKind::Calibration, MapKind::Dashmap], vec![1]);
+        c.workloads = vec![
+            Workload::by_name("seed95").unwrap(),
+            Workload::by_name("exchange").unwrap(),
+        ];
+        assert_eq!(
+            c.cells(c.workloads[0]),
+            vec![(
+                1,
+                vec![MapKind::Calibration, MapKind::Dashmap, MapKind::Hashbrown]
+            )]
+        );
+        assert_eq!(
+            c.cells(c.workloads[1]),
+            vec![(1, vec![MapKind::Dashmap, MapKind::Hashbrown])]
+        );
+        let mut seen = 0;
+        let results = run(&c, |p| {
+            seen += 1;
+            assert!(p.sample.is_ok(), "{:?}", p.sample.err());
+        });
+        assert_eq!(seen, c.sample_count());
+        let calibration: Vec<_> = results
+            .iter()
+            .filter(|r| r.map == MapKind::Calibration)
+            .map(|r| r.workload.name)
+            .collect();
+        assert_eq!(calibration, ["seed95"]);
     }
 
     #[test]

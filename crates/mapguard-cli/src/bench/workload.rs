@@ -145,6 +145,14 @@ pub const WORKLOADS: &[Workload] = &[
         presized: true,
     },
     Workload {
+        name: "write-heavy",
+        mix: Mix::new(50, 25, 25, 0),
+        key_space: 1 << 16,
+        prefill_percent: 50,
+        distribution: KeyDistribution::Uniform,
+        presized: true,
+    },
+    Workload {
         name: "rapid-grow",
         mix: Mix::new(5, 80, 5, 10),
         key_space: 1 << 24,
@@ -174,7 +182,7 @@ mod tests {
         assert_eq!(Workload::by_name("seed-95"), None);
         assert_eq!(
             Workload::valid_names(),
-            "seed95, seed99, read100, read-heavy, exchange, rapid-grow, hot-keys"
+            "seed95, seed99, read100, read-heavy, exchange, write-heavy, rapid-grow, hot-keys"
         );
     }
 
