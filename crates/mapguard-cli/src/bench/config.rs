@@ -268,7 +268,7 @@ mod tests {
     #[test]
     fn defaults_select_everything() {
         let c = choices().validate().unwrap();
-        assert_eq!(c.workloads.len(), 7);
+        assert_eq!(c.workloads.len(), super::super::WORKLOADS.len());
         assert_eq!(c.maps, MapKind::DEFAULT.to_vec());
         assert_eq!(
             c.length,
