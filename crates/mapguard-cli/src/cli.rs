@@ -10,22 +10,37 @@ use crate::bench::html::DEFAULT_REPORT_DIR;
 use crate::bench::run::BenchConfig;
 
 /// Workloads of the default set.
-pub const DEFAULT_WORKLOADS: [&str; 4] = ["seed95", "read-heavy", "exchange", "rapid-grow"];
+pub const DEFAULT_WORKLOADS: [&str; 5] = [
+    "seed95",
+    "read-heavy",
+    "exchange",
+    "write-heavy",
+    "rapid-grow",
+];
 
 /// Operations per thread in the default set.
 pub const DEFAULT_OPS: usize = 100_000;
 
-/// Least milliseconds of a sample on replayable workloads in the default set.
-pub const DEFAULT_MIN_TIME_MS: u64 = 10;
+/// Least milliseconds of a sample on replayable workloads in the default set: long enough
+/// that thread start, the first writes after prefill and a shard's mode switches are a small
+/// part of it.
+pub const DEFAULT_MIN_TIME_MS: u64 = 100;
 
 /// Milliseconds of untimed warm-up before the first sample in the default set.
 pub const DEFAULT_WARM_UP_MS: u64 = 300;
+
+/// Milliseconds of untimed warm-up with `--quick`: enough that the first maps measured do not
+/// pay for a cold process.
+pub const QUICK_WARM_UP_MS: u64 = 100;
 
 /// Samples per cell in the default set.
 pub const DEFAULT_REPEAT: usize = 3;
 
 /// Operations per thread with `--quick`.
-pub const QUICK_OPS: usize = 5_000;
+pub const QUICK_OPS: usize = 20_000;
+
+/// Least milliseconds of a sample on replayable workloads with `--quick`.
+pub const QUICK_MIN_TIME_MS: u64 = 20;
 
 /// Thread counts with `--quick`.
 pub const QUICK_THREADS: [usize; 2] = [1, 2];
@@ -48,7 +63,13 @@ pub fn default_threads() -> Vec<usize> {
 
 /// Concurrent maps that are fast, never hang silently, and show where they hurt.
 #[derive(Debug, Parser)]
-#[command(name = "mapguard", version, about, arg_required_else_help = true)]
+#[command(
+    name = "mapguard",
+    version,
+    about,
+    arg_required_else_help = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -63,28 +84,31 @@ pub enum Command {
     Bench(Box<BenchArgs>),
     /// Replay one failure class of the original incident and print the diagnosis (without a
     /// scenario: list them).
+    #[command(after_help = crate::demo::listing())]
     Demo(DemoArgs),
 }
 
 /// Flags of `mapguard bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// A seconds-long smoke run: threads 1,2, 5,000 ops per thread, one sample per cell
-    /// (flags given explicitly still win).
-    #[arg(long)]
+    /// A seconds-long smoke run, not for comparison: threads 1,2, one sample of 20 ms (20,000
+    /// ops per thread on rapid-grow) per cell, 100 ms of warm-up (flags given explicitly still
+    /// win).
+    #[arg(short, long)]
     pub quick: bool,
-    /// Workloads to run, comma-separated [default: seed95, read-heavy, exchange, rapid-grow;
-    /// also: seed99, read100, write-heavy, hot-keys]
-    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    /// Workloads to run, comma-separated [default: seed95, read-heavy, exchange, write-heavy,
+    /// rapid-grow; also: seed99, read100, hot-keys]
+    #[arg(short, long, value_delimiter = ',', value_name = "NAMES")]
     pub workloads: Option<Vec<String>>,
-    /// Maps to compare, comma-separated [default: all: sharded, read-mostly, locked, dashmap,
-    /// papaya, scc, rwlock-std, mutex-std, hashbrown, calibration]. The hashbrown baseline
+    /// Maps to compare, comma-separated [default: sharded, read-mostly, locked, dashmap, papaya,
+    /// scc, rwlock-std, hashbrown, calibration; also: mutex-std]. The hashbrown baseline
     /// always runs at one thread; the calibration reference (u64 words in atomic slots, no
     /// removal, no growth) only on seed95, seed99, read100 and hot-keys.
-    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    #[arg(short, long, value_delimiter = ',', value_name = "NAMES")]
     pub maps: Option<Vec<String>>,
     /// Thread counts, comma-separated, each 1 to 1024 [default: 1, 2, the number of CPUs, 8]
     #[arg(
+        short,
         long,
         value_delimiter = ',',
         value_name = "COUNTS",
@@ -93,16 +117,16 @@ pub struct BenchArgs {
     pub threads: Option<Vec<usize>>,
     /// Operations per thread (with --duration: the length of the plan that is replayed), 1 to
     /// 10000000, and at most 64000000 times the largest --threads [default: 100000]
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    #[arg(short = 'n', long, value_name = "N", allow_negative_numbers = true)]
     pub ops: Option<usize>,
-    /// On workloads without inserts or removes, replay whole plans until a sample has run at
-    /// least this many milliseconds (0: one pass), up to 3600000 (one hour) [default: 10; 0
-    /// with --quick]
+    /// On every workload but rapid-grow, replay whole plans until a sample has run at least
+    /// this many milliseconds (0: one pass), up to 3600000 (one hour) [default: 100; 20 with
+    /// --quick]
     #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub min_time_ms: Option<u64>,
     /// Run untimed samples of the first cell for this many milliseconds before the first
     /// timed one, so that the first maps measured do not pay for a cold process and an idle
-    /// core; 0 to 3600000 (one hour) [default: 300; 0 with --quick]
+    /// core; 0 to 3600000 (one hour) [default: 300; 100 with --quick]
     #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub warm_up_ms: Option<u64>,
     /// Run each worker for this many seconds instead of a fixed number of operations: more
@@ -114,10 +138,10 @@ pub struct BenchArgs {
     pub seed: u64,
     /// Samples per cell, 1 to 100; throughput is their median, latency merges them [default: 3;
     /// 1 with --quick]
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    #[arg(short, long, value_name = "N", allow_negative_numbers = true)]
     pub repeat: Option<usize>,
     /// Also write the results as JSON to FILE (opened before the run).
-    #[arg(long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Also write the results as CSV to FILE (opened before the run).
     #[arg(long, value_name = "FILE")]
@@ -159,18 +183,23 @@ impl BenchArgs {
             ops: self
                 .ops
                 .unwrap_or(if quick { QUICK_OPS } else { DEFAULT_OPS }),
-            min_time_ms: self
-                .min_time_ms
-                .unwrap_or(if quick { 0 } else { DEFAULT_MIN_TIME_MS }),
+            min_time_ms: self.min_time_ms.unwrap_or(if quick {
+                QUICK_MIN_TIME_MS
+            } else {
+                DEFAULT_MIN_TIME_MS
+            }),
             duration_secs: self.duration,
             seed: self.seed,
             repeat: self
                 .repeat
                 .unwrap_or(if quick { 1 } else { DEFAULT_REPEAT }),
             stats: self.stats,
-            warm_up_ms: self
-                .warm_up_ms
-                .unwrap_or(if quick { 0 } else { DEFAULT_WARM_UP_MS }),
+            smoke: quick,
+            warm_up_ms: self.warm_up_ms.unwrap_or(if quick {
+                QUICK_WARM_UP_MS
+            } else {
+                DEFAULT_WARM_UP_MS
+            }),
         }
         .validate()
     }

@@ -70,7 +70,9 @@ fn bench_command(args: &BenchArgs) -> ExitCode {
         }
     };
     match run_bench(&config, outputs) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Finished::AllCells) => ExitCode::SUCCESS,
+        // The results are printed and written; the failures are in them.
+        Ok(Finished::SomeFailed) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -137,7 +139,18 @@ impl Reporter {
     }
 }
 
-fn run_bench(config: &BenchConfig, outputs: Outputs) -> Result<()> {
+/// How a run that printed its results ended.
+enum Finished {
+    AllCells,
+    /// A map panicked in at least one cell (a `FAILED` cell): exit status 1.
+    SomeFailed,
+}
+
+/// The banner of a `--quick` run, first and last on stdout.
+const SMOKE_BANNER: &str = "SMOKE RUN (--quick): seconds long, one short sample per cell; \
+                            check that everything runs, do not compare its figures";
+
+fn run_bench(config: &BenchConfig, outputs: Outputs) -> Result<Finished> {
     let started = Instant::now();
     let cpu_before = CpuSnapshot::now();
     let reporter = Reporter::new(config.sample_count());
@@ -156,12 +169,34 @@ fn run_bench(config: &BenchConfig, outputs: Outputs) -> Result<()> {
         .zip(CpuSnapshot::now())
         .and_then(|(before, after)| before.foreign_share(&after));
     let clock_ns = bench::run::clock_overhead_ns();
+    if config.smoke {
+        println!("{SMOKE_BANNER}");
+        println!();
+    }
+    let verdicts = report::verdicts(&results);
+    if !verdicts.is_empty() {
+        let ahead = verdicts.iter().filter(|v| v.ahead()).count();
+        println!(
+            "Verdict: mapguard's fastest map is ahead of the fastest peer in {ahead} of {} \
+             workload × thread cells{}.",
+            verdicts.len(),
+            if verdicts.iter().any(|v| v.noisy) {
+                "; (noisy): a cell whose samples spread more than 15 %, rerun before quoting it"
+            } else {
+                ""
+            }
+        );
+        println!("{}", report::verdict_table(&verdicts));
+        println!();
+    }
     println!("{}", report::throughput_table(&results));
     println!();
     println!(
         "{} cells, {} sample(s) each ({} for the hashbrown baseline), in {elapsed:.1} s. Mops/s \
-         is the median sample; latency times 1 op in {} and includes the clock's own ~{clock_ns} \
-         ns. Only ratios within one run compare.",
+         is the median sample; vs peer: over the fastest peer's Mops/s in the same workload and \
+         thread count; % limit: of twice the one-thread hashbrown figure. Latency (p50, p99, \
+         p99.9) in ns (µs where marked) times 1 op in {} and includes the clock's own \
+         ~{clock_ns} ns. Only ratios within one run compare.",
         results.len(),
         config.repeat,
         config.repeat * bench::run::BASELINE_SAMPLES_PER_REPETITION,
@@ -199,5 +234,12 @@ fn run_bench(config: &BenchConfig, outputs: Outputs) -> Result<()> {
         let index = html::write_report(dir, info, &results)?;
         println!("Report with charts: {}", index.display());
     }
-    Ok(())
+    if config.smoke {
+        println!("{SMOKE_BANNER}");
+    }
+    Ok(if failed.is_empty() {
+        Finished::AllCells
+    } else {
+        Finished::SomeFailed
+    })
 }

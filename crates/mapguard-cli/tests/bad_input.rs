@@ -41,7 +41,7 @@ fn refused(args: &[&str], mentions: &[&str]) -> String {
 
 #[test]
 fn bad_workloads() {
-    let valid = "seed95, seed99, read100, read-heavy, exchange, rapid-grow, hot-keys";
+    let valid = "seed95, seed99, read100, read-heavy, exchange, write-heavy, rapid-grow, hot-keys";
     refused(
         &["--workloads", "nope"],
         &["unknown workload `nope`", valid],

@@ -244,10 +244,11 @@ fn a_small_bench_prints_the_table() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", stderr(&out));
     for needle in [
-        "vs best peer",
-        "% 2-core limit",
-        "bytes/entry",
-        "contention",
+        "Verdict: mapguard's fastest map is ahead",
+        "ours ÷ peer",
+        "vs peer",
+        "% limit",
+        "B/entry",
         "sharded (ours)",
         "hashbrown (unsync)",
     ] {
@@ -306,8 +307,8 @@ fn quick_writes_json_csv_and_a_report_whose_charts_exist() {
     let doc: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&json).unwrap()).expect("valid JSON");
     let rows = doc["results"].as_array().expect("a results array");
-    // 4 default workloads × (3 maps × threads 1,2 + the baseline).
-    assert_eq!(rows.len(), 4 * (3 * 2 + 1), "{doc:#}");
+    // 5 default workloads × (3 maps × threads 1,2 + the baseline).
+    assert_eq!(rows.len(), 5 * (3 * 2 + 1), "{doc:#}");
     assert_eq!(doc["run"]["threads"], serde_json::json!([1, 2]));
     assert_eq!(doc["run"]["repeat"], 1);
     for row in rows {
@@ -321,7 +322,13 @@ fn quick_writes_json_csv_and_a_report_whose_charts_exist() {
         .iter()
         .map(|r| r["workload"].as_str().unwrap())
         .collect();
-    for w in ["seed95", "read-heavy", "exchange", "rapid-grow"] {
+    for w in [
+        "seed95",
+        "read-heavy",
+        "exchange",
+        "write-heavy",
+        "rapid-grow",
+    ] {
         assert!(workloads.contains(&w), "{w} missing");
     }
     let csv_text = fs::read_to_string(&csv).unwrap();
@@ -331,7 +338,7 @@ fn quick_writes_json_csv_and_a_report_whose_charts_exist() {
     let html = fs::read_to_string(report.join("index.html")).expect("index.html");
     let sources = image_sources(&html);
     // A throughput and a latency chart per workload.
-    assert_eq!(sources.len(), 8, "{sources:?}");
+    assert_eq!(sources.len(), 10, "{sources:?}");
     for src in &sources {
         assert!(
             !src.contains('/') && src.ends_with(".svg"),
@@ -547,4 +554,148 @@ fn hot_keys_demo_prints_top_keys_hit_rate_and_hottest_shard() {
     assert_eq!(cols[1], "0", "{first}");
     let (estimate, truth): (f64, f64) = (cols[2].parse().unwrap(), cols[4].parse().unwrap());
     assert!((estimate / truth - 1.0).abs() < 0.25, "{first}");
+}
+
+#[test]
+fn a_quick_run_says_it_is_a_smoke_run_everywhere() {
+    let dir = temp_dir("smoke");
+    let json = dir.join("run.json");
+    let out = mapguard(&[
+        "bench",
+        "-q",
+        "-w",
+        "read100",
+        "-m",
+        "dashmap,sharded",
+        "-t",
+        "1",
+        "-j",
+        json.to_str().unwrap(),
+        "--report",
+        dir.join("report").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let banner = "SMOKE RUN (--quick)";
+    assert!(stdout.starts_with(banner), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("do not compare its figures"),
+        "{stdout}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&json).unwrap()).expect("valid JSON");
+    assert_eq!(doc["run"]["smoke_run"], true, "{doc:#}");
+    let html = fs::read_to_string(dir.join("report/index.html")).unwrap();
+    assert!(html.contains(banner), "the report lacks the banner");
+    let _ = fs::remove_dir_all(&dir);
+
+    // A run without --quick says nothing of the kind.
+    let out = mapguard(&[
+        "bench",
+        "-w",
+        "read100",
+        "-m",
+        "dashmap",
+        "-t",
+        "1",
+        "-n",
+        "1000",
+        "-r",
+        "1",
+        "--min-time-ms",
+        "0",
+        "--warm-up-ms",
+        "0",
+        "--no-report",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(banner));
+}
+
+#[test]
+fn the_verdict_comes_before_the_full_table() {
+    let out = mapguard(&[
+        "bench",
+        "-w",
+        "seed95",
+        "-m",
+        "sharded,dashmap",
+        "-t",
+        "1,2",
+        "-n",
+        "2000",
+        "-r",
+        "1",
+        "--min-time-ms",
+        "0",
+        "--warm-up-ms",
+        "0",
+        "--no-report",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let verdict = stdout.find("Verdict:").expect("a verdict");
+    let table = stdout.find("| workload | map").expect("the full table");
+    assert!(verdict < table, "{stdout}");
+    // One verdict line per thread count, naming both maps.
+    let lines: Vec<&str> = stdout[verdict..table]
+        .lines()
+        .filter(|l| l.starts_with("| seed95"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("sharded") && l.contains("dashmap"))
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("ahead") || l.contains("behind")),
+        "{stdout}"
+    );
+    // Without --stats the lock-wait column is left out, and the table fits 120 columns.
+    assert!(!stdout.contains("lock wait"), "{stdout}");
+    for line in stdout.lines().filter(|l| l.starts_with('|')) {
+        assert!(
+            line.chars().count() <= 120,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+}
+
+#[test]
+fn help_is_wrapped_and_demo_help_lists_the_scenarios() {
+    let out = mapguard(&["bench", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in help.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    for short in [
+        "-q, --quick",
+        "-w, --workloads",
+        "-m, --maps",
+        "-t, --threads",
+        "-n, --ops",
+    ] {
+        assert!(help.contains(short), "no `{short}` in:\n{help}");
+    }
+    let out = mapguard(&["demo", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for scenario in [
+        "self-deadlock",
+        "lock-order",
+        "cross-shard",
+        "contention",
+        "hot-keys",
+    ] {
+        assert!(help.contains(scenario), "no `{scenario}` in:\n{help}");
+    }
 }

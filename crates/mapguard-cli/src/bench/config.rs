@@ -141,6 +141,8 @@ pub struct Choices {
     pub stats: bool,
     /// Untimed warm-up before the first sample, in milliseconds.
     pub warm_up_ms: u64,
+    /// A smoke run (`--quick`), marked as such in every output.
+    pub smoke: bool,
 }
 
 fn names<T>(
@@ -248,6 +250,7 @@ impl Choices {
             repeat: self.repeat,
             stats: self.stats,
             warm_up,
+            smoke: self.smoke,
         })
     }
 }

@@ -109,6 +109,8 @@ pub struct RunInfo {
     pub other_processes_cpu_percent: Option<f64>,
     /// Logical CPUs of the machine.
     pub available_parallelism: usize,
+    /// A smoke run (`--quick`): seconds long, its figures not for comparison.
+    pub smoke_run: bool,
 }
 
 impl RunInfo {
@@ -137,6 +139,7 @@ impl RunInfo {
             clock_overhead_ns,
             other_processes_cpu_percent: foreign_share.map(|s| 100.0 * s),
             available_parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            smoke_run: config.smoke,
         }
     }
 }
@@ -297,6 +300,7 @@ mod tests {
             clock_overhead_ns: 20,
             other_processes_cpu_percent: None,
             available_parallelism: 2,
+            smoke_run: false,
         };
         let json: serde_json::Value = serde_json::from_str(&to_json(info, &results)).unwrap();
         let rows = json["results"].as_array().unwrap();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::adapter::MapRole;
 use super::charts::{Chart, all_charts};
 use super::export::{RunInfo, to_csv, to_json};
-use super::report::{THROUGHPUT_HEADER, row_cells, sorted_rows};
+use super::report::{THROUGHPUT_HEADER, row_cells, shown_columns, sorted_rows, verdicts};
 use super::run::BenchResult;
 
 /// The report directory used when `--report` is not given.
@@ -33,6 +33,9 @@ tr.group td { border-top: 2px solid #ccc; }
 tr.ours td { background: #fff4f2; font-weight: 600; }
 tr.baseline td { color: #777; }
 tr.failed td { background: #fde8e8; color: #a00; }
+p.smoke { background: #fff3cd; border: 1px solid #e0c060; padding: 8px 12px; font-weight: 600; }
+table.verdict td.ahead { background: #e3f4e1; color: #1d6b19; font-weight: 600; }
+table.verdict td.behind { background: #fbe3e1; color: #a3221a; font-weight: 600; }
 dl { font-size: 14px; } dt { font-weight: 600; margin-top: 6px; } dd { margin-left: 16px; color: #444; }
 ";
 
@@ -43,6 +46,41 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The verdict grid, first on the page: per workload and thread count, mapguard's fastest map
+/// against the fastest peer, green where ours is ahead and red where it is behind.
+fn verdict_html(html: &mut String, results: &[BenchResult]) {
+    let verdicts = verdicts(results);
+    if verdicts.is_empty() {
+        return;
+    }
+    let ahead = verdicts.iter().filter(|v| v.ahead()).count();
+    let _ = write!(
+        html,
+        "<h2>Verdict: ahead of the fastest peer in {ahead} of {} cells</h2>\n\
+         <table class=\"verdict\">\n<thead><tr><th class=\"l\">workload</th><th>threads</th>\
+         <th class=\"l\">ours</th><th>Mops/s</th><th class=\"l\">best peer</th><th>Mops/s</th>\
+         <th>ours ÷ peer</th></tr></thead>\n<tbody>\n",
+        verdicts.len()
+    );
+    for v in &verdicts {
+        let class = if v.ahead() { "ahead" } else { "behind" };
+        let noisy = if v.noisy { " (noisy)" } else { "" };
+        let _ = writeln!(
+            html,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td>{:.1}</td>\
+             <td class=\"l\">{}</td><td>{:.1}</td><td class=\"{class}\">{:.2}x{noisy}</td></tr>",
+            escape(v.workload),
+            v.threads,
+            v.ours.0,
+            v.ours.1,
+            v.peer.0,
+            v.peer.1,
+            v.ratio(),
+        );
+    }
+    html.push_str("</tbody>\n</table>\n");
+}
+
 /// The HTML page for `results`, referring to `charts` by file name.
 pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> String {
     let mut html = String::new();
@@ -50,7 +88,18 @@ pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> 
         html,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>mapguard bench report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <h1>mapguard bench</h1>\n<p class=\"meta\">mapguard {} · {} CPU(s) · threads {} · \
+         <h1>mapguard bench</h1>\n"
+    );
+    if info.smoke_run {
+        html.push_str(
+            "<p class=\"smoke\">SMOKE RUN (--quick): seconds long, one short sample per cell; \
+             check that everything runs, do not compare its figures.</p>\n",
+        );
+    }
+    verdict_html(&mut html, results);
+    let _ = write!(
+        html,
+        "<p class=\"meta\">mapguard {} · {} CPU(s) · threads {} · \
          {} sample(s) per cell · {} ops per thread · seed {} · {:.1} s",
         escape(info.version),
         info.available_parallelism,
@@ -84,7 +133,11 @@ pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> 
         );
     }
     html.push_str("</div>\n<h2>All cells</h2>\n<table>\n<thead><tr>");
+    let shown = shown_columns(results);
     for (i, h) in THROUGHPUT_HEADER.iter().enumerate() {
+        if !shown.contains(&i) {
+            continue;
+        }
         let class = if i < 2 { " class=\"l\"" } else { "" };
         let _ = write!(html, "<th{class}>{}</th>", escape(h));
     }
@@ -107,6 +160,9 @@ pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> 
         }
         let _ = write!(html, "<tr class=\"{}\">", classes.join(" "));
         for (i, cell) in row_cells(&row).iter().enumerate() {
+            if !shown.contains(&i) {
+                continue;
+            }
             let class = if i < 2 || (r.failed() && i == 4) {
                 " class=\"l\""
             } else {

@@ -72,14 +72,117 @@ pub fn sorted_rows(results: &[BenchResult]) -> Vec<Row<'_>> {
 }
 
 /// The map's name as the tables print it: mapguard's maps marked "(ours)", the baseline
-/// "(unsync)", the calibration map "(reference)".
+/// "(unsync)", the calibration reference "(ref)".
 pub fn display_name(map: MapKind) -> String {
     match map.role() {
         MapRole::Ours => format!("{map} (ours)"),
         MapRole::Baseline => format!("{map} (unsync)"),
-        MapRole::Reference => format!("{map} (reference)"),
+        MapRole::Reference => format!("{map} (ref)"),
         MapRole::Peer => map.to_string(),
     }
+}
+
+/// Spread (`(max - min) / median` of a cell's samples, percent) above which a cell is called
+/// noisy in the verdict: its ratio may not hold in the next run.
+pub const NOISY_SPREAD_PERCENT: f64 = 15.0;
+
+/// One line of the verdict: mapguard's fastest map of a workload and thread count against the
+/// fastest peer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    /// The workload.
+    pub workload: &'static str,
+    /// Worker threads.
+    pub threads: usize,
+    /// mapguard's fastest map here and its Mops/s.
+    pub ours: (MapKind, f64),
+    /// The fastest peer here and its Mops/s.
+    pub peer: (MapKind, f64),
+    /// Whether either cell's samples spread more than [`NOISY_SPREAD_PERCENT`].
+    pub noisy: bool,
+}
+
+impl Verdict {
+    /// Ours over the best peer.
+    pub fn ratio(&self) -> f64 {
+        self.ours.1 / self.peer.1
+    }
+
+    /// Whether ours is ahead (at least level).
+    pub fn ahead(&self) -> bool {
+        self.ratio() >= 1.0
+    }
+}
+
+/// The verdict of every workload and thread count where both one of mapguard's maps and a
+/// peer ran without failing, in reading order.
+///
+/// # Examples
+/// ```
+/// let verdicts = mapguard_cli::bench::report::verdicts(&[]);
+/// assert!(verdicts.is_empty());
+/// ```
+pub fn verdicts(results: &[BenchResult]) -> Vec<Verdict> {
+    let mut groups: Vec<(&'static str, usize)> = Vec::new();
+    for row in sorted_rows(results) {
+        let key = (row.result.workload.name, row.result.threads);
+        if !groups.contains(&key) {
+            groups.push(key);
+        }
+    }
+    groups
+        .into_iter()
+        .filter_map(|(workload, threads)| {
+            let best = |role: MapRole| {
+                results
+                    .iter()
+                    .filter(|r| r.workload.name == workload && r.threads == threads)
+                    .filter(|r| r.map.role() == role && !r.failed())
+                    .max_by(|a, b| a.mops().total_cmp(&b.mops()))
+            };
+            let (ours, peer) = (best(MapRole::Ours)?, best(MapRole::Peer)?);
+            let noisy = [ours, peer]
+                .iter()
+                .any(|r| r.mops_samples.len() > 1 && r.spread_percent() > NOISY_SPREAD_PERCENT);
+            Some(Verdict {
+                workload,
+                threads,
+                ours: (ours.map, ours.mops()),
+                peer: (peer.map, peer.mops()),
+                noisy,
+            })
+        })
+        .collect()
+}
+
+/// The verdict as a table: one line per workload and thread count.
+pub fn verdict_table(verdicts: &[Verdict]) -> Table {
+    let mut table = table_with_header(
+        &[
+            "workload",
+            "threads",
+            "ours (Mops/s)",
+            "best peer (Mops/s)",
+            "ours ÷ peer",
+            "verdict",
+        ],
+        1,
+    );
+    for v in verdicts {
+        table.add_row(vec![
+            v.workload.to_owned(),
+            v.threads.to_string(),
+            format!("{} {:.1}", v.ours.0, v.ours.1),
+            format!("{} {:.1}", v.peer.0, v.peer.1),
+            format!("{:.2}x", v.ratio()),
+            format!(
+                "{}{}",
+                if v.ahead() { "ahead" } else { "behind" },
+                if v.noisy { " (noisy)" } else { "" }
+            ),
+        ]);
+    }
+    table
 }
 
 /// The first line of a failure, cut to `max` characters, for table cells.
@@ -118,9 +221,9 @@ pub fn row_cells(row: &Row<'_>) -> Vec<String> {
         } else {
             format!("{:.0} %", r.spread_percent())
         },
-        r.latency_ns(0.5).to_string(),
-        r.latency_ns(0.99).to_string(),
-        r.latency_ns(0.999).to_string(),
+        latency_text(r.latency_ns(0.5)),
+        latency_text(r.latency_ns(0.99)),
+        latency_text(r.latency_ns(0.999)),
         or_dash(r.bytes_per_entry.map(|b| format!("{b:.1}"))),
         or_dash(row.ratio_to_best_peer.map(|x| format!("{x:.2}x"))),
         or_dash(row.percent_of_limit.map(|x| format!("{x:.0} %"))),
@@ -132,21 +235,49 @@ pub fn row_cells(row: &Row<'_>) -> Vec<String> {
     cells
 }
 
-/// The columns of the main table.
+/// A latency in ns as the tables print it: in µs from 10,000 ns on.
+///
+/// # Examples
+/// ```
+/// use mapguard_cli::bench::report::latency_text;
+/// assert_eq!(latency_text(9_999), "9999");
+/// assert_eq!(latency_text(12_345), "12.3µs");
+/// ```
+pub fn latency_text(ns: u64) -> String {
+    if ns >= 10_000 {
+        format!("{:.1}µs", ns as f64 / 1000.0)
+    } else {
+        ns.to_string()
+    }
+}
+
+/// The columns of the main table (latencies in ns, or µs where marked).
 pub const THROUGHPUT_HEADER: [&str; 12] = [
     "workload",
     "map",
-    "threads",
+    "thr",
     "Mops/s",
     "spread",
-    "p50 ns",
-    "p99 ns",
-    "p999 ns",
-    "bytes/entry",
-    "vs best peer",
-    "% 2-core limit",
-    "contention",
+    "p50",
+    "p99",
+    "p99.9",
+    "B/entry",
+    "vs peer",
+    "% limit",
+    "lock wait",
 ];
+
+/// The index of the `lock wait` column, shown only when some cell has the figure.
+const CONTENTION_COLUMN: usize = 11;
+
+/// The columns of [`THROUGHPUT_HEADER`] worth showing for `results`: every one but the
+/// lock-wait column when no cell has contention figures (a run without `--stats`).
+pub fn shown_columns(results: &[BenchResult]) -> Vec<usize> {
+    let contention = results.iter().any(|r| r.contention().is_some());
+    (0..THROUGHPUT_HEADER.len())
+        .filter(|&i| contention || i != CONTENTION_COLUMN)
+        .collect()
+}
 
 fn table_with_header(header: &[&str], right_from: usize) -> Table {
     let mut table = Table::new();
@@ -167,9 +298,12 @@ fn or_dash(value: Option<String>) -> String {
 
 /// The main table: one line per cell, grouped by workload, then thread count.
 pub fn throughput_table(results: &[BenchResult]) -> Table {
-    let mut table = table_with_header(&THROUGHPUT_HEADER, 2);
+    let shown = shown_columns(results);
+    let header: Vec<&str> = shown.iter().map(|&i| THROUGHPUT_HEADER[i]).collect();
+    let mut table = table_with_header(&header, 2);
     for row in sorted_rows(results) {
-        table.add_row(row_cells(&row));
+        let cells = row_cells(&row);
+        table.add_row(shown.iter().map(|&i| cells[i].clone()).collect::<Vec<_>>());
     }
     table
 }

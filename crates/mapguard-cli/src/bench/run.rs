@@ -46,11 +46,11 @@ const MAX_LATENCY_NS: u64 = 100_000_000_000;
 /// How long each worker runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum RunLength {
-    /// Each worker runs its whole plan of `per_thread` operations. On workloads that never
-    /// change which keys are present (no inserts, no removes) it replays the whole plan until
-    /// at least `min_time` has passed, so that the fastest cells are not timed over a
-    /// millisecond or two; replaying elsewhere would change the workload (a second pass of
-    /// `rapid-grow` finds its keys already there).
+    /// Each worker runs its whole plan of `per_thread` operations. On workloads that a replay
+    /// leaves as they are ([`Workload::is_replayable`]: all but `rapid-grow`) it replays the
+    /// whole plan until at least `min_time` has passed, so that a sample is timed in the steady
+    /// state and not over thread start and the first writes after prefill; replaying
+    /// `rapid-grow` would change it (a second pass finds its keys already there).
     Ops {
         /// Operations in each worker's plan.
         per_thread: usize,
@@ -66,12 +66,36 @@ pub enum RunLength {
     },
 }
 
+/// The longest plan a replayed workload gets so that its keys cover the key space.
+pub const MAX_COVERING_PLAN: usize = 1 << 20;
+
 impl RunLength {
     /// Length of each worker's generated plan.
     pub fn plan_len(self) -> usize {
         match self {
             RunLength::Ops { per_thread, .. } => per_thread,
             RunLength::Duration { plan_len, .. } => plan_len,
+        }
+    }
+
+    /// Length of each of `threads` workers' plans on `workload`: [`plan_len`](Self::plan_len),
+    /// and on a workload whose plan is replayed at least its key space (up to
+    /// [`MAX_COVERING_PLAN`], and within the bound on all plans together), so that replaying a
+    /// short plan does not shrink the keys touched to a set that fits in the caches (a
+    /// 100,000-op plan over `exchange`'s million keys would touch a tenth of them, again and
+    /// again).
+    pub fn plan_len_for(self, workload: &Workload, threads: usize) -> usize {
+        let replayed = match self {
+            RunLength::Ops { min_time, .. } => workload.is_replayable() && !min_time.is_zero(),
+            RunLength::Duration { .. } => true,
+        };
+        let cover = usize::try_from(workload.key_space)
+            .unwrap_or(usize::MAX)
+            .min(super::config::MAX_PLANNED_OPS / threads.max(1));
+        if replayed {
+            self.plan_len().max(cover.min(MAX_COVERING_PLAN))
+        } else {
+            self.plan_len()
         }
     }
 }
@@ -102,6 +126,8 @@ pub struct BenchConfig {
     /// with cold caches and with every page still to be faulted in, and come out slower
     /// than the rest however the maps are ordered.
     pub warm_up: Duration,
+    /// A smoke run (`--quick`): every output says its figures are not for comparison.
+    pub smoke: bool,
 }
 
 impl BenchConfig {
@@ -303,7 +329,12 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec
     let mut done = 0;
     let mut results = Vec::new();
     for (index, &workload) in config.workloads.iter().enumerate() {
-        let plans = plan::plans(workload, config.seed, max_threads, config.length.plan_len());
+        let plans = plan::plans(
+            workload,
+            config.seed,
+            max_threads,
+            config.length.plan_len_for(workload, max_threads),
+        );
         if index == 0 {
             warm_up(config, workload, &plans, &hasher);
         }
@@ -489,7 +520,7 @@ fn sample_map<M: BenchMap>(
     let prefill_entries = map.len();
     let counts_before = map.lock_counts();
     let stop = match length {
-        RunLength::Ops { min_time, .. } if workload.key_set_is_stable() && !min_time.is_zero() => {
+        RunLength::Ops { min_time, .. } if workload.is_replayable() && !min_time.is_zero() => {
             Stop::PassesFor(min_time)
         }
         RunLength::Ops { .. } => Stop::OnePass,
@@ -637,6 +668,7 @@ mod tests {
             repeat: 2,
             stats: false,
             warm_up: Duration::ZERO,
+            smoke: false,
         }
     }
 

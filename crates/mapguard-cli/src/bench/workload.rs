@@ -79,6 +79,14 @@ impl Workload {
         self.mix.insert == 0 && self.mix.remove == 0 && self.prefill_percent == 100
     }
 
+    /// Whether replaying a worker's plan from the start keeps the workload what it is: the key
+    /// set never changes, or inserts and removes of uniformly drawn keys balance, so that a
+    /// second pass meets the table in the state the first left it in (`rapid-grow`, mostly
+    /// inserts of new keys, is the exception: a second pass would overwrite them).
+    pub fn is_replayable(&self) -> bool {
+        self.key_set_is_stable() || (self.mix.insert == self.mix.remove && self.prefill_percent > 0)
+    }
+
     /// Looks a workload up by its CLI name.
     pub fn by_name(name: &str) -> Option<&'static Workload> {
         WORKLOADS.iter().find(|w| w.name == name)
@@ -200,5 +208,22 @@ mod tests {
             .map(|w| w.name)
             .collect();
         assert_eq!(stable, ["seed95", "seed99", "read100", "hot-keys"]);
+        let replayable: Vec<&str> = WORKLOADS
+            .iter()
+            .filter(|w| w.is_replayable())
+            .map(|w| w.name)
+            .collect();
+        assert_eq!(
+            replayable,
+            [
+                "seed95",
+                "seed99",
+                "read100",
+                "read-heavy",
+                "exchange",
+                "write-heavy",
+                "hot-keys"
+            ]
+        );
     }
 }
