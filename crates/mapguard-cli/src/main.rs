@@ -10,7 +10,7 @@ use clap::Parser;
 use clap::error::ErrorKind;
 use indicatif::{ProgressBar, ProgressStyle};
 use mapguard_cli::bench::export::{RunInfo, to_csv, to_json};
-use mapguard_cli::bench::noise::CpuSnapshot;
+use mapguard_cli::bench::noise::{CpuSnapshot, TransferLog};
 use mapguard_cli::bench::output::Outputs;
 use mapguard_cli::bench::run::Progress;
 use mapguard_cli::bench::{self, BenchConfig, alloc::CountingAlloc, html, report};
@@ -111,6 +111,8 @@ impl Reporter {
         };
         match self {
             Reporter::Bar(bar) => {
+                // Noisy cells add samples as the run goes.
+                bar.set_length(p.total as u64);
                 bar.set_position(p.done as u64);
                 bar.set_message(format!(
                     "{} {} {}t: {result}",
@@ -162,7 +164,9 @@ fn run_bench(config: &BenchConfig, outputs: Outputs) -> Result<Finished> {
             default_hook(info);
         }
     }));
-    let results = bench::run(config, |p| reporter.sample(p));
+    let mut transfer = TransferLog::default();
+    transfer.measure("before the run");
+    let results = bench::run::run_logged(config, |p| reporter.sample(p), &mut transfer);
     reporter.finish();
     let elapsed = started.elapsed().as_secs_f64();
     let foreign = cpu_before
@@ -181,12 +185,13 @@ fn run_bench(config: &BenchConfig, outputs: Outputs) -> Result<Finished> {
              workload × thread cells{}.",
             verdicts.len(),
             if verdicts.iter().any(|v| v.noisy) {
-                "; (noisy): a cell whose samples spread more than 15 %, rerun before quoting it"
+                "; (noisy): a cell whose samples still spread more than 15 % after extra \
+                 samples (marked ! in the table), rerun before quoting it"
             } else {
                 ""
             }
         );
-        println!("{}", report::verdict_table(&verdicts));
+        println!("{}", report::verdict_table(&verdicts, &transfer));
         println!();
     }
     println!("{}", report::throughput_table(&results));
@@ -223,7 +228,10 @@ fn run_bench(config: &BenchConfig, outputs: Outputs) -> Result<Finished> {
             100.0 * share
         );
     }
-    let info = RunInfo::new(config, elapsed, clock_ns, foreign);
+    if let Some(summary) = transfer.summary() {
+        println!("{summary}");
+    }
+    let info = RunInfo::new(config, elapsed, clock_ns, foreign, transfer);
     if let Some(file) = outputs.json {
         file.write(&to_json(info.clone(), &results))?;
     }

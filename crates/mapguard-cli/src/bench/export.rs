@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::adapter::{Contention, MapRole};
+use super::noise::TransferLog;
 use super::report::{Row, sorted_rows};
 use super::run::{BenchConfig, BenchResult, RunLength};
 
@@ -24,8 +25,13 @@ pub struct Record {
     pub mops: Option<f64>,
     /// Every sample's throughput, Mops/s, in run order.
     pub mops_samples: Vec<f64>,
-    /// `(max - min) / median` of the samples, percent.
+    /// How far the samples disagree, percent (`BenchResult::spread_percent`).
     pub spread_percent: Option<f64>,
+    /// Whether the cell stayed noisy after its extra samples (spread above 15 %): its ratios
+    /// may not hold in the next run.
+    pub noisy: bool,
+    /// Samples taken beyond `--repeat` because the first ones disagreed.
+    pub extra_samples: usize,
     /// Sampled latency, 50th percentile, ns.
     pub p50_ns: Option<u64>,
     /// Sampled latency, 99th percentile, ns.
@@ -44,6 +50,12 @@ pub struct Record {
     pub contention: Option<Contention>,
     /// Why the cell failed, if it did.
     pub failure: Option<String>,
+    /// The core-to-core round trip measured just before the cell's workload and thread count
+    /// ran, ns.
+    pub transfer_ns: Option<f64>,
+    /// `cheap` or `dear`: the machine state the cell ran in, when the run saw both (see
+    /// [`RunInfo::transfer`]); `null` when it saw one.
+    pub transfer_state: Option<&'static str>,
 }
 
 impl Record {
@@ -64,6 +76,8 @@ impl Record {
             mops: ok.map(|()| r.mops()),
             mops_samples: r.mops_samples.clone(),
             spread_percent: ok.map(|()| r.spread_percent()),
+            noisy: r.is_noisy(),
+            extra_samples: r.extra_samples,
             p50_ns: ok.map(|()| r.latency_ns(0.5)),
             p99_ns: ok.map(|()| r.latency_ns(0.99)),
             p999_ns: ok.map(|()| r.latency_ns(0.999)),
@@ -73,6 +87,8 @@ impl Record {
             percent_of_two_core_limit: row.percent_of_limit,
             contention: r.contention(),
             failure: r.failure.clone(),
+            transfer_ns: r.transfer_ns,
+            transfer_state: None,
         }
     }
 }
@@ -111,6 +127,12 @@ pub struct RunInfo {
     pub available_parallelism: usize,
     /// A smoke run (`--quick`): seconds long, its figures not for comparison.
     pub smoke_run: bool,
+    /// The core-to-core round trips measured before each workload and thread count and after
+    /// the run (see `noise::transfer_ns`).
+    pub transfer: TransferLog,
+    /// Whether the machine changed state during the run (the dearest round trip 1.5 times the
+    /// cheapest or more): then only cells of one `transfer_state` compare.
+    pub transfer_changed: bool,
 }
 
 impl RunInfo {
@@ -120,6 +142,7 @@ impl RunInfo {
         elapsed_secs: f64,
         clock_overhead_ns: u64,
         foreign_share: Option<f64>,
+        transfer: TransferLog,
     ) -> Self {
         RunInfo {
             version: env!("CARGO_PKG_VERSION"),
@@ -140,6 +163,8 @@ impl RunInfo {
             other_processes_cpu_percent: foreign_share.map(|s| 100.0 * s),
             available_parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
             smoke_run: config.smoke,
+            transfer_changed: transfer.changed(),
+            transfer,
         }
     }
 }
@@ -160,10 +185,11 @@ pub fn records(results: &[BenchResult]) -> Vec<Record> {
 
 /// `results` as a pretty-printed JSON document.
 pub fn to_json(run: RunInfo, results: &[BenchResult]) -> String {
-    let doc = Document {
-        run,
-        results: records(results),
-    };
+    let mut results = records(results);
+    for record in &mut results {
+        record.transfer_state = record.transfer_ns.and_then(|ns| run.transfer.state_of(ns));
+    }
+    let doc = Document { run, results };
     serde_json::to_string_pretty(&doc).expect("records serialize")
 }
 
@@ -253,6 +279,8 @@ mod tests {
             bytes_per_entry: Some(24.5),
             contention_samples: Vec::new(),
             failure: None,
+            transfer_ns: None,
+            extra_samples: 0,
         }
     }
 
@@ -301,6 +329,8 @@ mod tests {
             other_processes_cpu_percent: None,
             available_parallelism: 2,
             smoke_run: false,
+            transfer: TransferLog::default(),
+            transfer_changed: false,
         };
         let json: serde_json::Value = serde_json::from_str(&to_json(info, &results)).unwrap();
         let rows = json["results"].as_array().unwrap();

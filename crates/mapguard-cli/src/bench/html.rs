@@ -119,6 +119,9 @@ pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> 
             html.push_str(" (numbers unreliable)");
         }
     }
+    if let Some(summary) = info.transfer.summary() {
+        let _ = write!(html, ". {}", escape(summary.trim_end_matches('.')));
+    }
     html.push_str(
         ". Only ratios within one run compare. Raw figures: \
          <a href=\"results.json\">results.json</a>, <a href=\"results.csv\">results.csv</a>.</p>\n",

@@ -99,3 +99,165 @@ mod tests {
         assert!((0.0..=1.0).contains(&share), "{share}");
     }
 }
+
+/// Round trips of one cache line between two threads per [`transfer_ns`] batch.
+const ROUND_TRIPS: u32 = 4_000;
+
+/// Batches of [`transfer_ns`]; the median is reported.
+const BATCHES: usize = 5;
+
+/// What moving a cache line from one core to another costs now: the median over a few
+/// batches of one ping-pong round trip (ns) between two threads, each waiting for the other's
+/// store to one shared word. The machines the bench runs on can alternate, over minutes,
+/// between a state where this is cheap and one where it is several times dearer, and every
+/// figure at two threads or more moves with it; measured around the workloads, it says which
+/// state a cell ran in. `None` on a single-CPU machine, where the threads would take turns on
+/// one core.
+///
+/// # Examples
+/// ```
+/// if let Some(ns) = mapguard_cli::bench::noise::transfer_ns() {
+///     assert!(ns > 0.0);
+/// }
+/// ```
+pub fn transfer_ns() -> Option<f64> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return None;
+    }
+    let line = crossbeam_utils::CachePadded::new(AtomicU32::new(0));
+    let mut batches: Vec<f64> = std::thread::scope(|s| {
+        // The echo: answers every odd value with the next even one.
+        s.spawn(|| {
+            for round in 0..ROUND_TRIPS * BATCHES as u32 {
+                let ping = 2 * round + 1;
+                while line.load(Ordering::Acquire) != ping {
+                    std::hint::spin_loop();
+                }
+                line.store(ping + 1, Ordering::Release);
+            }
+        });
+        (0..BATCHES as u32)
+            .map(|batch| {
+                let start = Instant::now();
+                for round in batch * ROUND_TRIPS..(batch + 1) * ROUND_TRIPS {
+                    let ping = 2 * round + 1;
+                    line.store(ping, Ordering::Release);
+                    while line.load(Ordering::Acquire) != ping + 1 {
+                        std::hint::spin_loop();
+                    }
+                }
+                start.elapsed().as_nanos() as f64 / f64::from(ROUND_TRIPS)
+            })
+            .collect()
+    });
+    batches.sort_by(f64::total_cmp);
+    Some(batches[BATCHES / 2])
+}
+
+/// Transfer costs measured at points of a run (see [`transfer_ns`]), with what they say.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct TransferLog {
+    /// Each measurement: where in the run (e.g. `before seed95`) and its round trip, ns.
+    pub points: Vec<(String, f64)>,
+}
+
+/// The ratio between the dearest and the cheapest measurement from which a run is said to
+/// have changed machine state.
+pub const STATE_CHANGE_RATIO: f64 = 1.5;
+
+impl TransferLog {
+    /// Measures now and records the figure under `label` (nothing where it cannot measure).
+    pub fn measure(&mut self, label: impl Into<String>) -> Option<f64> {
+        let ns = transfer_ns()?;
+        self.points.push((label.into(), ns));
+        Some(ns)
+    }
+
+    /// The cheapest and dearest round trips measured.
+    pub fn range(&self) -> Option<(f64, f64)> {
+        let mut it = self.points.iter().map(|(_, ns)| *ns);
+        let first = it.next()?;
+        Some(it.fold((first, first), |(lo, hi), ns| (lo.min(ns), hi.max(ns))))
+    }
+
+    /// Whether the machine changed state during the run: the dearest measurement is
+    /// [`STATE_CHANGE_RATIO`] times the cheapest or more.
+    pub fn changed(&self) -> bool {
+        self.range()
+            .is_some_and(|(lo, hi)| lo > 0.0 && hi / lo >= STATE_CHANGE_RATIO)
+    }
+
+    /// `cheap` or `dear` for a round trip of `ns` in this run: nearer the cheapest or the
+    /// dearest measurement (by ratio); `None` unless the run changed state.
+    pub fn state_of(&self, ns: f64) -> Option<&'static str> {
+        let (lo, hi) = self.range().filter(|_| self.changed())?;
+        Some(if ns * ns < lo * hi { "cheap" } else { "dear" })
+    }
+
+    /// One line for the footer.
+    ///
+    /// # Examples
+    /// ```
+    /// use mapguard_cli::bench::noise::TransferLog;
+    /// let log = TransferLog { points: vec![("before seed95".into(), 100.0), ("after".into(), 310.0)] };
+    /// assert!(log.summary().unwrap().contains("changed state"));
+    /// ```
+    pub fn summary(&self) -> Option<String> {
+        let (lo, hi) = self.range()?;
+        let n = self.points.len();
+        Some(if self.changed() {
+            let dear: Vec<&str> = self
+                .points
+                .iter()
+                .filter(|(_, ns)| self.state_of(*ns) == Some("dear"))
+                .map(|(label, _)| label.as_str())
+                .collect();
+            format!(
+                "Core-to-core transfer (a cache line's round trip, {n} measurements): {lo:.0} to \
+                 {hi:.0} ns. The machine changed state during the run, dear {} of {n} times ({}): \
+                 figures at 2 threads or more move with it, so compare cells of one state (the \
+                 verdict's `transfers` column, `transfer_state` in the JSON).",
+                dear.len(),
+                dear.join(", ")
+            )
+        } else {
+            format!(
+                "Core-to-core transfer (a cache line's round trip, {n} measurements): {lo:.0} to \
+                 {hi:.0} ns, one machine state throughout."
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod transfer_tests {
+    use super::*;
+
+    #[test]
+    fn a_round_trip_is_measured_where_there_are_two_cpus() {
+        match transfer_ns() {
+            Some(ns) => assert!(ns > 1.0 && ns < 1_000_000.0, "{ns}"),
+            None => assert_eq!(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                1
+            ),
+        }
+    }
+
+    #[test]
+    fn state_changes_are_called_by_ratio() {
+        let steady = TransferLog {
+            points: vec![("a".into(), 100.0), ("b".into(), 130.0)],
+        };
+        assert!(!steady.changed());
+        assert_eq!(steady.state_of(100.0), None);
+        let changed = TransferLog {
+            points: vec![("a".into(), 100.0), ("b".into(), 300.0)],
+        };
+        assert!(changed.changed());
+        assert_eq!(changed.state_of(110.0), Some("cheap"));
+        assert_eq!(changed.state_of(290.0), Some("dear"));
+        assert_eq!(TransferLog::default().summary(), None);
+    }
+}

@@ -5,6 +5,7 @@
 use comfy_table::{CellAlignment, Table, presets};
 
 use super::adapter::{MapKind, MapRole};
+use super::noise::TransferLog;
 use super::run::BenchResult;
 
 /// A result with the comparisons derived from the other results of the same run.
@@ -82,10 +83,6 @@ pub fn display_name(map: MapKind) -> String {
     }
 }
 
-/// Spread (`(max - min) / median` of a cell's samples, percent) above which a cell is called
-/// noisy in the verdict: its ratio may not hold in the next run.
-pub const NOISY_SPREAD_PERCENT: f64 = 15.0;
-
 /// One line of the verdict: mapguard's fastest map of a workload and thread count against the
 /// fastest peer.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,8 +95,10 @@ pub struct Verdict {
     pub ours: (MapKind, f64),
     /// The fastest peer here and its Mops/s.
     pub peer: (MapKind, f64),
-    /// Whether either cell's samples spread more than [`NOISY_SPREAD_PERCENT`].
+    /// Whether either cell is noisy ([`BenchResult::is_noisy`]).
     pub noisy: bool,
+    /// The core-to-core round trip measured before this workload and thread count, ns.
+    pub transfer_ns: Option<f64>,
 }
 
 impl Verdict {
@@ -141,35 +140,37 @@ pub fn verdicts(results: &[BenchResult]) -> Vec<Verdict> {
                     .max_by(|a, b| a.mops().total_cmp(&b.mops()))
             };
             let (ours, peer) = (best(MapRole::Ours)?, best(MapRole::Peer)?);
-            let noisy = [ours, peer]
-                .iter()
-                .any(|r| r.mops_samples.len() > 1 && r.spread_percent() > NOISY_SPREAD_PERCENT);
+            let noisy = ours.is_noisy() || peer.is_noisy();
             Some(Verdict {
                 workload,
                 threads,
                 ours: (ours.map, ours.mops()),
                 peer: (peer.map, peer.mops()),
                 noisy,
+                transfer_ns: ours.transfer_ns,
             })
         })
         .collect()
 }
 
-/// The verdict as a table: one line per workload and thread count.
-pub fn verdict_table(verdicts: &[Verdict]) -> Table {
-    let mut table = table_with_header(
-        &[
-            "workload",
-            "threads",
-            "ours (Mops/s)",
-            "best peer (Mops/s)",
-            "ours ÷ peer",
-            "verdict",
-        ],
-        1,
-    );
+/// The verdict as a table: one line per workload and thread count, with the machine state
+/// each ran in when the run saw two (`transfer`).
+pub fn verdict_table(verdicts: &[Verdict], transfer: &TransferLog) -> Table {
+    let states = transfer.changed();
+    let mut header = vec![
+        "workload",
+        "threads",
+        "ours (Mops/s)",
+        "best peer (Mops/s)",
+        "ours ÷ peer",
+        "verdict",
+    ];
+    if states {
+        header.push("transfers");
+    }
+    let mut table = table_with_header(&header, 1);
     for v in verdicts {
-        table.add_row(vec![
+        let mut row = vec![
             v.workload.to_owned(),
             v.threads.to_string(),
             format!("{} {:.1}", v.ours.0, v.ours.1),
@@ -180,7 +181,12 @@ pub fn verdict_table(verdicts: &[Verdict]) -> Table {
                 if v.ahead() { "ahead" } else { "behind" },
                 if v.noisy { " (noisy)" } else { "" }
             ),
-        ]);
+        ];
+        if states {
+            let state = v.transfer_ns.and_then(|ns| transfer.state_of(ns));
+            row.push(state.unwrap_or("-").to_owned());
+        }
+        table.add_row(row);
     }
     table
 }
@@ -219,7 +225,11 @@ pub fn row_cells(row: &Row<'_>) -> Vec<String> {
             // One sample has no spread to show.
             "-".to_owned()
         } else {
-            format!("{:.0} %", r.spread_percent())
+            format!(
+                "{:.0} %{}",
+                r.spread_percent(),
+                if r.is_noisy() { " !" } else { "" }
+            )
         },
         latency_text(r.latency_ns(0.5)),
         latency_text(r.latency_ns(0.99)),
@@ -360,6 +370,8 @@ mod tests {
             bytes_per_entry: Some(40.0),
             contention_samples: Vec::new(),
             failure: None,
+            transfer_ns: None,
+            extra_samples: 0,
         }
     }
 

@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::adapter::{
-    BenchHasher, BenchMap, Contention, Dashmap, Hashbrown, Locked, MapHandle, MapKind, MutexStd,
-    Papaya, ReadMostly, RwLockStd, Scc, Sharded, bench_hasher,
+    BenchHasher, BenchMap, Contention, Dashmap, Hashbrown, Locked, MapHandle, MapKind, MapRole,
+    MutexStd, Papaya, ReadMostly, RwLockStd, Scc, Sharded, bench_hasher,
 };
 use super::alloc;
 use super::calibration::Calibration;
+use super::noise::TransferLog;
 use super::plan::{self, Op};
 use super::workload::Workload;
 
@@ -39,6 +40,17 @@ pub fn samples_per_repetition(map: MapKind) -> usize {
         1
     }
 }
+
+/// Samples a cell the verdict reads (mapguard's fastest map or the fastest peer of a workload
+/// and thread count) takes beyond `--repeat`, at most, while its samples spread more than
+/// [`NOISY_SPREAD_PERCENT`]: one round over those cells at a time, so that the extra samples
+/// interleave too.
+pub const EXTRA_SAMPLES: usize = 2;
+
+/// Spread (`(max - min) / median` of a cell's samples, percent) above which a cell is noisy:
+/// it takes extra samples, and if it stays noisy every output flags it, since its ratios may
+/// not hold in the next run.
+pub const NOISY_SPREAD_PERCENT: f64 = 15.0;
 
 /// Largest latency the histograms hold (longer samples are clamped): 100 s.
 const MAX_LATENCY_NS: u64 = 100_000_000_000;
@@ -216,6 +228,12 @@ pub struct BenchResult {
     /// Why the cell failed (a panic in the map or its adapter), if it did; the cell's other
     /// figures then cover only the samples before the failure.
     pub failure: Option<String>,
+    /// The core-to-core round trip measured just before the cell's workload and thread count
+    /// ran ([`noise::transfer_ns`](super::noise::transfer_ns)), ns.
+    pub transfer_ns: Option<f64>,
+    /// Samples taken beyond `--repeat` because the first ones disagreed (see
+    /// [`EXTRA_SAMPLES`]).
+    pub extra_samples: usize,
 }
 
 impl BenchResult {
@@ -246,6 +264,8 @@ impl BenchResult {
             bytes_per_entry: None,
             contention_samples: Vec::new(),
             failure: None,
+            transfer_ns: None,
+            extra_samples: 0,
         }
     }
 
@@ -275,20 +295,27 @@ impl BenchResult {
         }
     }
 
-    /// The spread of the samples, `(max - min) / median`, in percent (0 for one sample).
+    /// How far the samples disagree: `(max - min) / median`, in percent, leaving out the
+    /// highest and the lowest sample when there are 5 or more (a cell that took extra
+    /// samples), so that one sample taken while the machine switched state does not decide.
     pub fn spread_percent(&self) -> f64 {
         let median = self.mops();
-        let (min, max) = self
-            .mops_samples
-            .iter()
-            .fold((f64::INFINITY, 0.0f64), |(lo, hi), &m| {
-                (lo.min(m), hi.max(m))
-            });
-        if median > 0.0 && max >= min {
-            100.0 * (max - min) / median
+        let mut sorted = self.mops_samples.clone();
+        sorted.sort_by(f64::total_cmp);
+        let kept = if sorted.len() >= 5 {
+            &sorted[1..sorted.len() - 1]
         } else {
-            0.0
+            &sorted[..]
+        };
+        match (kept.first(), kept.last()) {
+            (Some(min), Some(max)) if median > 0.0 => 100.0 * (max - min) / median,
+            _ => 0.0,
         }
+    }
+
+    /// Whether the cell's samples spread more than [`NOISY_SPREAD_PERCENT`].
+    pub fn is_noisy(&self) -> bool {
+        self.mops_samples.len() > 1 && self.spread_percent() > NOISY_SPREAD_PERCENT
     }
 
     /// The latency at `quantile` (0.5 = p50), in nanoseconds.
@@ -321,11 +348,21 @@ pub struct Progress<'a> {
 ///
 /// Fixes the allocator's thresholds first (see [`alloc::steady_allocator`]), so that no sample's
 /// allocations depend on what an earlier one freed.
-pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec<BenchResult> {
+pub fn run(config: &BenchConfig, progress: impl FnMut(&Progress<'_>)) -> Vec<BenchResult> {
+    run_logged(config, progress, &mut TransferLog::default())
+}
+
+/// [`run`], measuring the core-to-core transfer cost into `log` before each workload and
+/// thread count, and once more at the end.
+pub fn run_logged(
+    config: &BenchConfig,
+    mut progress: impl FnMut(&Progress<'_>),
+    log: &mut TransferLog,
+) -> Vec<BenchResult> {
     alloc::steady_allocator();
     let hasher = bench_hasher(config.seed);
     let max_threads = config.threads.iter().copied().max().unwrap_or(1);
-    let total = config.sample_count();
+    let mut total = config.sample_count();
     let mut done = 0;
     let mut results = Vec::new();
     for (index, &workload) in config.workloads.iter().enumerate() {
@@ -339,46 +376,73 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&Progress<'_>)) -> Vec
             warm_up(config, workload, &plans, &hasher);
         }
         for (threads, maps) in config.cells(workload) {
+            let transfer = log.measure(format!("before {} at {threads}t", workload.name));
             let mut cells: Vec<BenchResult> = maps
                 .iter()
-                .map(|&map| BenchResult::new(workload, map, threads))
+                .map(|&map| BenchResult {
+                    transfer_ns: transfer,
+                    ..BenchResult::new(workload, map, threads)
+                })
                 .collect();
+            let mut take = |cell: &mut BenchResult, repetition: usize, total: usize| {
+                done += 1;
+                // A failed cell is not run again; its samples still count as done.
+                if cell.failed() {
+                    return;
+                }
+                let sample = try_sample(
+                    cell.map,
+                    workload,
+                    &plans[..threads],
+                    config.length,
+                    &hasher,
+                    config.stats,
+                );
+                progress(&Progress {
+                    done,
+                    total,
+                    workload,
+                    map: cell.map,
+                    threads,
+                    repetition,
+                    sample: sample.as_ref().map_err(String::as_str),
+                });
+                match sample {
+                    Ok(sample) => cell.record(&sample),
+                    Err(why) => cell.failure = Some(why),
+                }
+            };
             for repetition in 0..config.repeat {
                 for i in 0..cells.len() {
                     let cell = &mut cells[(i + repetition) % maps.len()];
                     for _ in 0..samples_per_repetition(cell.map) {
-                        done += 1;
-                        // A failed cell is not run again; its samples still count as done.
-                        if cell.failed() {
-                            continue;
-                        }
-                        let sample = try_sample(
-                            cell.map,
-                            workload,
-                            &plans[..threads],
-                            config.length,
-                            &hasher,
-                            config.stats,
-                        );
-                        progress(&Progress {
-                            done,
-                            total,
-                            workload,
-                            map: cell.map,
-                            threads,
-                            repetition,
-                            sample: sample.as_ref().map_err(String::as_str),
-                        });
-                        match sample {
-                            Ok(sample) => cell.record(&sample),
-                            Err(why) => cell.failure = Some(why),
-                        }
+                        take(cell, repetition, total);
                     }
+                }
+            }
+            // The cells the verdict reads (mapguard's fastest map, the fastest peer) get more
+            // samples while theirs disagree, interleaved, up to a bound; a cell still noisy
+            // after them is flagged in every output.
+            for extra in 0..EXTRA_SAMPLES {
+                let noisy: Vec<usize> = [MapRole::Ours, MapRole::Peer]
+                    .into_iter()
+                    .filter_map(|role| {
+                        (0..cells.len())
+                            .filter(|&i| cells[i].map.role() == role && !cells[i].failed())
+                            .max_by(|&a, &b| cells[a].mops().total_cmp(&cells[b].mops()))
+                    })
+                    .filter(|&i| config.repeat > 1 && cells[i].is_noisy())
+                    .collect();
+                total += noisy.len();
+                for i in noisy {
+                    cells[i].extra_samples += 1;
+                    take(&mut cells[i], config.repeat + extra, total);
                 }
             }
             results.extend(cells);
         }
     }
+    log.measure("after the run");
     results
 }
 
@@ -492,15 +556,36 @@ fn prefill<M: BenchMap>(workload: &Workload, hasher: &BenchHasher, stats: bool) 
     } else {
         M::with_capacity(workload.initial_capacity(), hasher.clone())
     };
-    {
+    // Large prefills run on every CPU (each thread its own range of keys), which takes a
+    // good part of a default run's time off; the keys and the map's final state are the same.
+    let len = workload.prefill_len();
+    let threads = if len < PARALLEL_PREFILL_FROM {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    } as u64;
+    let fill = |range: std::ops::Range<u64>| {
         let mut handle = map.handle();
-        for index in 0..workload.prefill_len() {
+        for index in range {
             let key = plan::key_of(index);
             handle.insert(key, key);
         }
+    };
+    if threads == 1 {
+        fill(0..len);
+    } else {
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let fill = &fill;
+                s.spawn(move || fill(len * t / threads..len * (t + 1) / threads));
+            }
+        });
     }
     map
 }
+
+/// Prefills of at least this many keys are split over the CPUs.
+const PARALLEL_PREFILL_FROM: u64 = 100_000;
 
 struct WorkerReport {
     start: Instant,
@@ -672,15 +757,31 @@ mod tests {
         }
     }
 
+    /// Samples the noisy cells of `results` took beyond `--repeat`.
+    fn extra_samples(results: &[BenchResult]) -> usize {
+        results.iter().map(|r| r.extra_samples).sum()
+    }
+
+    #[test]
+    fn the_spread_leaves_out_the_extremes_of_five_samples_or_more() {
+        let mut r = BenchResult::new(&WORKLOADS[0], MapKind::Dashmap, 1);
+        r.mops_samples = vec![100.0, 100.0, 150.0];
+        assert!(r.is_noisy());
+        r.mops_samples.extend([101.0, 99.0]);
+        // Five samples: the highest and the lowest are left out of the spread.
+        assert!((r.spread_percent() - 1.0).abs() < 1e-9, "{}", r.spread_percent());
+        assert!(!r.is_noisy());
+    }
+
     #[test]
     fn warm_up_samples_are_neither_reported_nor_recorded() {
         let mut c = config(vec![MapKind::Sharded, MapKind::Dashmap], vec![1]);
         c.warm_up = Duration::from_millis(30);
         let mut reported = 0;
         let results = run(&c, |_| reported += 1);
-        assert_eq!(reported, c.sample_count());
+        assert_eq!(reported, c.sample_count() + extra_samples(&results));
         let sharded = results.iter().find(|r| r.map == MapKind::Sharded).unwrap();
-        assert_eq!(sharded.mops_samples.len(), c.repeat);
+        assert_eq!(sharded.mops_samples.len(), c.repeat + sharded.extra_samples);
     }
 
     #[test]
@@ -721,7 +822,7 @@ mod tests {
             seen += 1;
             assert!(p.sample.is_ok(), "{:?}", p.sample.err());
         });
-        assert_eq!(seen, c.sample_count());
+        assert_eq!(seen, c.sample_count() + extra_samples(&results));
         let calibration: Vec<_> = results
             .iter()
             .filter(|r| r.map == MapKind::Calibration)
@@ -745,10 +846,14 @@ mod tests {
                 2_000u64.div_ceil(SAMPLE_EVERY as u64) * p.threads as u64
             );
         });
-        assert_eq!(seen, c.sample_count());
+        assert_eq!(seen, c.sample_count() + extra_samples(&results));
         assert_eq!(results.len(), 5);
         for r in &results {
-            assert_eq!(r.mops_samples.len(), 2 * samples_per_repetition(r.map));
+            assert_eq!(
+                r.mops_samples.len(),
+                2 * samples_per_repetition(r.map) + r.extra_samples
+            );
+            assert!(r.extra_samples <= EXTRA_SAMPLES);
             assert!(r.mops() > 0.0);
         }
     }
