@@ -32,6 +32,9 @@ pub struct Record {
     pub noisy: bool,
     /// Samples taken beyond `--repeat` because the first ones disagreed.
     pub extra_samples: usize,
+    /// Whether the machine changed state while the cell's workload and thread count ran
+    /// (then `noisy` too).
+    pub state_changed: bool,
     /// Sampled latency, 50th percentile, ns.
     pub p50_ns: Option<u64>,
     /// Sampled latency, 99th percentile, ns.
@@ -78,6 +81,7 @@ impl Record {
             spread_percent: ok.map(|()| r.spread_percent()),
             noisy: r.is_noisy(),
             extra_samples: r.extra_samples,
+            state_changed: r.state_changed,
             p50_ns: ok.map(|()| r.latency_ns(0.5)),
             p99_ns: ok.map(|()| r.latency_ns(0.99)),
             p999_ns: ok.map(|()| r.latency_ns(0.999)),
@@ -281,6 +285,7 @@ mod tests {
             failure: None,
             transfer_ns: None,
             extra_samples: 0,
+            state_changed: false,
         }
     }
 

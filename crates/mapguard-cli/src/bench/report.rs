@@ -372,6 +372,7 @@ mod tests {
             failure: None,
             transfer_ns: None,
             extra_samples: 0,
+            state_changed: false,
         }
     }
 

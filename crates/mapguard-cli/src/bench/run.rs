@@ -234,6 +234,10 @@ pub struct BenchResult {
     /// Samples taken beyond `--repeat` because the first ones disagreed (see
     /// [`EXTRA_SAMPLES`]).
     pub extra_samples: usize,
+    /// Whether the core-to-core round trip measured after the cell's workload and thread
+    /// count differed from the one before by [`STATE_CHANGE_RATIO`](super::noise::STATE_CHANGE_RATIO)
+    /// or more: the machine changed state while they ran.
+    pub state_changed: bool,
 }
 
 impl BenchResult {
@@ -266,6 +270,7 @@ impl BenchResult {
             failure: None,
             transfer_ns: None,
             extra_samples: 0,
+            state_changed: false,
         }
     }
 
@@ -314,8 +319,12 @@ impl BenchResult {
     }
 
     /// Whether the cell's samples spread more than [`NOISY_SPREAD_PERCENT`].
+    ///
+    /// A cell whose workload and thread count ran while the machine changed state
+    /// ([`state_changed`](Self::state_changed)) counts as noisy too.
     pub fn is_noisy(&self) -> bool {
-        self.mops_samples.len() > 1 && self.spread_percent() > NOISY_SPREAD_PERCENT
+        self.state_changed
+            || (self.mops_samples.len() > 1 && self.spread_percent() > NOISY_SPREAD_PERCENT)
     }
 
     /// The latency at `quantile` (0.5 = p50), in nanoseconds.
@@ -352,8 +361,8 @@ pub fn run(config: &BenchConfig, progress: impl FnMut(&Progress<'_>)) -> Vec<Ben
     run_logged(config, progress, &mut TransferLog::default())
 }
 
-/// [`run`], measuring the core-to-core transfer cost into `log` before each workload and
-/// thread count, and once more at the end.
+/// [`run`], measuring the core-to-core transfer cost into `log` before and after each workload
+/// and thread count.
 pub fn run_logged(
     config: &BenchConfig,
     mut progress: impl FnMut(&Progress<'_>),
@@ -439,10 +448,20 @@ pub fn run_logged(
                     take(&mut cells[i], config.repeat + extra, total);
                 }
             }
+            // A group during which the machine changed state is not one measurement: its
+            // ratios mix both states.
+            let after = log.measure(format!("after {} at {threads}t", workload.name));
+            if let (Some(before), Some(after)) = (transfer, after) {
+                let (lo, hi) = (before.min(after), before.max(after));
+                if lo > 0.0 && hi / lo >= super::noise::STATE_CHANGE_RATIO {
+                    for cell in &mut cells {
+                        cell.state_changed = true;
+                    }
+                }
+            }
             results.extend(cells);
         }
     }
-    log.measure("after the run");
     results
 }
 
@@ -769,7 +788,11 @@ mod tests {
         assert!(r.is_noisy());
         r.mops_samples.extend([101.0, 99.0]);
         // Five samples: the highest and the lowest are left out of the spread.
-        assert!((r.spread_percent() - 1.0).abs() < 1e-9, "{}", r.spread_percent());
+        assert!(
+            (r.spread_percent() - 1.0).abs() < 1e-9,
+            "{}",
+            r.spread_percent()
+        );
         assert!(!r.is_noisy());
     }
 
