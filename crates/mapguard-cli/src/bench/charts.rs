@@ -99,12 +99,16 @@ fn legend(
     Ok(())
 }
 
-/// The maps of `results` in the order of [`MapKind::ALL`], the baseline left out.
+/// The maps of `results` in drawing order, the baseline left out: the peers and the reference
+/// first, mapguard's maps last, so that no line of ours is hidden behind a peer's.
 fn maps_in(results: &[&BenchResult]) -> Vec<MapKind> {
-    MapKind::ALL
+    let mut maps: Vec<MapKind> = MapKind::ALL
         .into_iter()
         .filter(|m| *m != MapKind::Hashbrown && results.iter().any(|r| r.map == *m))
-        .collect()
+        .collect();
+    // A stable sort: within each group the order of `MapKind::ALL` stays.
+    maps.sort_by_key(|m| m.role() == MapRole::Ours);
+    maps
 }
 
 /// Throughput against thread count on `workload`: one line per map, the two-core limit as a
