@@ -143,6 +143,12 @@ pub struct BenchArgs {
     /// Also write the results as JSON to FILE (opened before the run).
     #[arg(short, long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Compare this run with an earlier one, cell by cell: FILE is the JSON an earlier run
+    /// wrote with --json (or a report's results.json), read before the run. Prints each
+    /// common cell's throughput ratio and whether it is faster, slower or within the cells'
+    /// noise.
+    #[arg(short, long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// Also write the results as CSV to FILE (opened before the run).
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,

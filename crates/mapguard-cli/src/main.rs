@@ -9,6 +9,7 @@ use anyhow::Result;
 use clap::Parser;
 use clap::error::ErrorKind;
 use indicatif::{ProgressBar, ProgressStyle};
+use mapguard_cli::bench::compare::{self, Baseline};
 use mapguard_cli::bench::export::{RunInfo, to_csv, to_json};
 use mapguard_cli::bench::noise::{CpuSnapshot, TransferLog};
 use mapguard_cli::bench::output::Outputs;
@@ -69,7 +70,14 @@ fn bench_command(args: &BenchArgs) -> ExitCode {
             return ExitCode::from(BAD_INPUT);
         }
     };
-    match run_bench(&config, outputs) {
+    let baseline = match args.baseline.as_deref().map(Baseline::load).transpose() {
+        Ok(baseline) => baseline,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    match run_bench(&config, outputs, baseline.as_ref()) {
         Ok(Finished::AllCells) => ExitCode::SUCCESS,
         // The results are printed and written; the failures are in them.
         Ok(Finished::SomeFailed) => ExitCode::FAILURE,
@@ -152,7 +160,11 @@ enum Finished {
 const SMOKE_BANNER: &str = "SMOKE RUN (--quick): seconds long, one short sample per cell; \
                             check that everything runs, do not compare its figures";
 
-fn run_bench(config: &BenchConfig, outputs: Outputs) -> Result<Finished> {
+fn run_bench(
+    config: &BenchConfig,
+    outputs: Outputs,
+    baseline: Option<&Baseline>,
+) -> Result<Finished> {
     let started = Instant::now();
     let cpu_before = CpuSnapshot::now();
     let reporter = Reporter::new(config.sample_count());
@@ -230,6 +242,30 @@ fn run_bench(config: &BenchConfig, outputs: Outputs) -> Result<Finished> {
     }
     if let Some(summary) = transfer.summary() {
         println!("{summary}");
+    }
+    if let Some(baseline) = baseline {
+        let changes = compare::compare_states(baseline, &results, |r| {
+            r.transfer_ns.and_then(|ns| transfer.state_of(ns))
+        });
+        println!();
+        if changes.is_empty() {
+            println!(
+                "Against {}: no cell of this run is in it (other workloads, maps or thread \
+                 counts).",
+                baseline.path.display()
+            );
+        } else {
+            let count = |v: &str| changes.iter().filter(|c| c.verdict() == v).count();
+            println!(
+                "Against {}: {} cells faster, {} slower, {} within noise (a cell's noise: the \
+                 larger of 15 % and either run's spread).",
+                baseline.path.display(),
+                count("faster"),
+                count("slower"),
+                count("within noise"),
+            );
+            println!("{}", compare::comparison_table(&changes));
+        }
     }
     let info = RunInfo::new(config, elapsed, clock_ns, foreign, transfer);
     if let Some(file) = outputs.json {

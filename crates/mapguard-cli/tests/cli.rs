@@ -699,3 +699,74 @@ fn help_is_wrapped_and_demo_help_lists_the_scenarios() {
         assert!(help.contains(scenario), "no `{scenario}` in:\n{help}");
     }
 }
+
+#[test]
+fn a_baseline_run_is_compared_cell_by_cell() {
+    let dir = temp_dir("baseline");
+    let base = dir.join("base.json");
+    let args = |json: &str| {
+        vec![
+            "bench".to_owned(),
+            "-w".into(),
+            "read100".into(),
+            "-m".into(),
+            "dashmap,sharded".into(),
+            "-t".into(),
+            "1".into(),
+            "-n".into(),
+            "2000".into(),
+            "-r".into(),
+            "2".into(),
+            "--min-time-ms".into(),
+            "5".into(),
+            "--warm-up-ms".into(),
+            "0".into(),
+            "--no-report".into(),
+            json.to_owned(),
+        ]
+    };
+    let mut first = args("-j");
+    first.push(base.to_str().unwrap().to_owned());
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    let out = mapguard(&first);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut second = args("-b");
+    second.push(base.to_str().unwrap().to_owned());
+    let second: Vec<&str> = second.iter().map(String::as_str).collect();
+    let out = mapguard(&second);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Against "), "{stdout}");
+    assert!(stdout.contains("now ÷ base"), "{stdout}");
+    // Both maps and the baseline map, at one thread each.
+    let lines = stdout
+        .lines()
+        .filter(|l| l.starts_with("| read100") && l.contains("x |"))
+        .filter(|l| {
+            ["faster", "slower", "within noise"]
+                .iter()
+                .any(|v| l.contains(v))
+        })
+        .count();
+    assert_eq!(lines, 3, "{stdout}");
+
+    // A baseline that is missing or not a run stops before anything runs.
+    assert_bad_input(
+        &[
+            "bench",
+            "--baseline",
+            dir.join("missing.json").to_str().unwrap(),
+        ],
+        &["cannot read --baseline", "--json FILE"],
+    );
+    let junk = dir.join("junk.json");
+    fs::write(&junk, "{\"run\": 1}").unwrap();
+    assert_bad_input(
+        &["bench", "--baseline", junk.to_str().unwrap()],
+        &[
+            "is not the JSON of a mapguard bench run",
+            "no `results` array",
+        ],
+    );
+    let _ = fs::remove_dir_all(&dir);
+}

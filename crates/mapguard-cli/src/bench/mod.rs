@@ -8,6 +8,7 @@ pub mod adapter;
 pub mod alloc;
 pub mod calibration;
 pub mod charts;
+pub mod compare;
 pub mod config;
 pub mod export;
 pub mod html;
