@@ -244,7 +244,7 @@ fn run_bench(
         println!("{summary}");
     }
     if let Some(baseline) = baseline {
-        let changes = compare::compare_states(baseline, &results, |r| {
+        let changes = compare::compare(baseline, &results, |r| {
             r.transfer_ns.and_then(|ns| transfer.state_of(ns))
         });
         println!();

@@ -83,3 +83,30 @@ impl From<hashbrown::TryReserveError> for ReserveError {
         }
     }
 }
+
+/// The `Debug` text of a map's `OccupiedError` (ShardedMap's and ReadMostlyMap's read alike).
+pub(crate) fn occupied_debug(
+    f: &mut std::fmt::Formatter<'_>,
+    key: &dyn std::fmt::Debug,
+    current: &dyn std::fmt::Debug,
+    value: &dyn std::fmt::Debug,
+) -> std::fmt::Result {
+    f.debug_struct("OccupiedError")
+        .field("key", key)
+        .field("current", current)
+        .field("value", value)
+        .finish()
+}
+
+/// The `Display` text of a map's `OccupiedError`.
+pub(crate) fn occupied_display(
+    f: &mut std::fmt::Formatter<'_>,
+    key: &dyn std::fmt::Debug,
+    current: &dyn std::fmt::Debug,
+    value: &dyn std::fmt::Debug,
+) -> std::fmt::Result {
+    write!(
+        f,
+        "key {key:?} is already present with value {current:?}; {value:?} was not inserted"
+    )
+}

@@ -200,19 +200,21 @@ impl MapKind {
         MapKind::Calibration,
     ];
 
-    /// The maps of the default set: all but `mutex-std` (std's `RwLock<HashMap>` stands for
-    /// std), so that the default run stays within about a minute and a half.
-    pub const DEFAULT: [MapKind; 9] = [
-        MapKind::Sharded,
-        MapKind::ReadMostly,
-        MapKind::Locked,
-        MapKind::Dashmap,
-        MapKind::Papaya,
-        MapKind::Scc,
-        MapKind::RwLockStd,
-        MapKind::Hashbrown,
-        MapKind::Calibration,
-    ];
+    /// The maps of the default set, in the order of [`ALL`](Self::ALL): all but `mutex-std`
+    /// (std's `RwLock<HashMap>` stands for std), so that the default run stays within about a
+    /// minute and a half.
+    ///
+    /// # Examples
+    /// ```
+    /// use mapguard_cli::bench::MapKind;
+    /// assert!(!MapKind::default_set().contains(&MapKind::MutexStd));
+    /// ```
+    pub fn default_set() -> Vec<MapKind> {
+        MapKind::ALL
+            .into_iter()
+            .filter(|m| *m != MapKind::MutexStd)
+            .collect()
+    }
 
     /// Whether the map can run `workload` (the calibration map only runs workloads whose set
     /// of keys never changes; the bench leaves its other cells out).

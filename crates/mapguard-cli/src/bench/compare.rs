@@ -189,8 +189,14 @@ impl Change {
     }
 }
 
-/// Every cell of `results` that the baseline has too, in the order of `results`.
-pub fn compare(baseline: &Baseline, results: &[BenchResult]) -> Vec<Change> {
+/// Every cell of `results` that the baseline has too, in the order of `results`. `state_of`
+/// gives the machine state a result of this run ran in (see `noise::TransferLog::state_of`),
+/// to mark the cells whose states differ between the runs.
+pub fn compare(
+    baseline: &Baseline,
+    results: &[BenchResult],
+    state_of: impl Fn(&BenchResult) -> Option<&'static str>,
+) -> Vec<Change> {
     results
         .iter()
         .filter(|r| !r.failed())
@@ -198,6 +204,10 @@ pub fn compare(baseline: &Baseline, results: &[BenchResult]) -> Vec<Change> {
             let before = baseline.cells.iter().find(|c| {
                 c.workload == r.workload.name && c.map == r.map.name() && c.threads == r.threads
             })?;
+            let states_differ = match (before.transfer_state.as_deref(), state_of(r)) {
+                (Some(before), Some(now)) => before != now,
+                _ => false,
+            };
             Some(Change {
                 workload: r.workload.name,
                 map: r.map.name(),
@@ -209,35 +219,11 @@ pub fn compare(baseline: &Baseline, results: &[BenchResult]) -> Vec<Change> {
                     .max(r.spread_percent())
                     / 100.0,
                 noisy: before.noisy || r.is_noisy(),
-                states_differ: false,
+                states_differ,
             })
         })
         .filter(|c| c.before > 0.0)
         .collect()
-}
-
-/// [`compare`], marking the cells whose machine states differ between the runs: `state_of`
-/// gives this run's state of a result (see `noise::TransferLog::state_of`).
-pub fn compare_states(
-    baseline: &Baseline,
-    results: &[BenchResult],
-    state_of: impl Fn(&BenchResult) -> Option<&'static str>,
-) -> Vec<Change> {
-    let mut changes = compare(baseline, results);
-    for change in &mut changes {
-        let now = results.iter().find(|r| {
-            r.workload.name == change.workload
-                && r.map.name() == change.map
-                && r.threads == change.threads
-        });
-        let before = baseline.cells.iter().find(|c| {
-            c.workload == change.workload && c.map == change.map && c.threads == change.threads
-        });
-        if let (Some(now), Some(before)) = (now.and_then(&state_of), before) {
-            change.states_differ = before.transfer_state.as_deref().is_some_and(|b| b != now);
-        }
-    }
-    changes
 }
 
 /// The comparison as a table, one line per cell both runs have.
@@ -310,7 +296,7 @@ mod tests {
             result(MapKind::Papaya, &[8.0, 8.0, 8.0]),
             result(MapKind::Scc, &[70.0, 70.0, 70.0]),
         ];
-        let changes = compare_states(&baseline, &results, |r| {
+        let changes = compare(&baseline, &results, |r| {
             (r.map == MapKind::Dashmap).then_some("dear")
         });
         assert_eq!(changes.len(), 3);

@@ -123,7 +123,7 @@ fn planned(ops: usize, threads: usize) -> u64 {
 pub struct Choices {
     /// Workload names; `None` means all.
     pub workloads: Option<Vec<String>>,
-    /// Map names; `None` means the default set ([`MapKind::DEFAULT`]).
+    /// Map names; `None` means the default set ([`MapKind::default_set`]).
     pub maps: Option<Vec<String>>,
     /// Thread counts.
     pub threads: Vec<usize>,
@@ -186,7 +186,7 @@ impl Choices {
         let maps = names(
             self.maps.as_deref(),
             "--maps",
-            || MapKind::DEFAULT.to_vec(),
+            MapKind::default_set,
             MapKind::by_name,
             MapKind::valid_names(),
             |name, valid| ConfigError::UnknownMap { name, valid },
@@ -272,7 +272,7 @@ mod tests {
     fn defaults_select_everything() {
         let c = choices().validate().unwrap();
         assert_eq!(c.workloads.len(), super::super::WORKLOADS.len());
-        assert_eq!(c.maps, MapKind::DEFAULT.to_vec());
+        assert_eq!(c.maps, MapKind::default_set());
         assert_eq!(
             c.length,
             RunLength::Ops {

@@ -1441,23 +1441,13 @@ pub struct OccupiedError<'a, K, V> {
 
 impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for OccupiedError<'_, K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OccupiedError")
-            .field("key", self.current.key())
-            .field("current", self.current.value())
-            .field("value", &self.value)
-            .finish()
+        crate::error::occupied_debug(f, self.current.key(), self.current.value(), &self.value)
     }
 }
 
 impl<K: fmt::Debug, V: fmt::Debug> fmt::Display for OccupiedError<'_, K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the key {:?} is present (with {:?}): {:?} was not stored",
-            self.current.key(),
-            self.current.value(),
-            self.value
-        )
+        crate::error::occupied_display(f, self.current.key(), self.current.value(), &self.value)
     }
 }
 
