@@ -476,10 +476,11 @@ const UNSTAMPED: u64 = u64::MAX - 2;
 /// each retirement, which paid a fence every time.
 ///
 /// Recyclable objects (a map's values) have a lane of their own, `cells`, oldest first: the
-/// *spares* (emptied allocations of expired objects, handed out first-in first-out), the
-/// stamped batches, then the unstamped ones. A batch that expires becomes spares where it is,
-/// its contents dropped only if they need it: a value is visited one by one neither when it is
-/// retired nor, if it needs no drop, when it expires. Other objects (tables) go to `items`,
+/// stamped batches, then the unstamped ones. A batch that expires moves to the *spares*
+/// (emptied allocations, a stack handed out most recently expired first: those were touched
+/// last, so a write into one finds its line in a cache more often), its contents dropped only
+/// if they need it: a value is visited one by one neither when it is retired nor, if it needs
+/// no drop, when it expires. Other objects (tables) go to `items`,
 /// each with its epoch.
 ///
 /// Every [`COLLECT_EVERY`] of weight retired, the owner's
@@ -492,17 +493,16 @@ const UNSTAMPED: u64 = u64::MAX - 2;
 pub(crate) struct Garbage {
     /// Non-recyclable objects, oldest first; expired ones leave from the front.
     items: VecDeque<Retired>,
-    /// Recyclable objects: `spares` emptied allocations of expired ones, then the retired
-    /// ones of `batches`, then the unstamped rest.
+    /// Recyclable objects: the retired ones of `batches`, then the unstamped rest.
     cells: VecDeque<*mut ()>,
-    /// The call that retired each of `cells` after the spares, in the same order, kept only
+    /// The call that retired each of `cells`, in the same order, kept only
     /// for contents whose drop can run user code (and so panic, which the report names it
     /// for). Contents that need no drop leave it empty: their batches then become spares
     /// without a visit.
     cell_sites: VecDeque<&'static Location<'static>>,
-    /// How many of `cells`, at the front, are spares.
-    spares: usize,
-    /// Stamped batches of `cells` after the spares, oldest first: how many, and their epoch.
+    /// Emptied allocations of expired recyclable objects, the most recently expired last.
+    spares: Vec<*mut ()>,
+    /// Stamped batches at the front of `cells`, oldest first: how many, and their epoch.
     batches: VecDeque<(usize, u64)>,
     /// Unstamped allocations at the back of `cells`.
     unstamped: usize,
@@ -533,7 +533,7 @@ impl Garbage {
             items: VecDeque::new(),
             cells: VecDeque::new(),
             cell_sites: VecDeque::new(),
-            spares: 0,
+            spares: Vec::new(),
             batches: VecDeque::new(),
             unstamped: 0,
             recyclable: None,
@@ -545,7 +545,7 @@ impl Garbage {
 
     /// How many objects wait to be freed.
     pub(crate) fn len(&self) -> usize {
-        self.items.len() + self.cells.len() - self.spares
+        self.items.len() + self.cells.len()
     }
 
     /// Retires `ptr`, to be disposed of by `disposal` once no reader can hold it. `weight` is
@@ -633,11 +633,14 @@ impl Garbage {
     /// contents into it, or leaves it to the allocation's owner.
     #[inline]
     pub(crate) fn take_spare(&mut self) -> Option<*mut ()> {
-        if self.spares == 0 {
-            return None;
-        }
-        self.spares -= 1;
-        self.cells.pop_front()
+        self.spares.pop()
+    }
+
+    /// The allocation [`take_spare`](Self::take_spare) would hand out next, without taking it
+    /// (for a prefetch: the caller must not access it).
+    #[inline]
+    pub(crate) fn next_spare(&self) -> Option<*mut ()> {
+        self.spares.last().copied()
     }
 
     /// The periodic collection of [`collect_if_due`](Self::collect_if_due): stamps, frees what
@@ -704,8 +707,7 @@ impl Garbage {
     /// Forgets the spare allocations, whose owner is about to free their memory (see
     /// [`Recycle`]), and gives the lists' own memory back if no retired cell is left.
     pub(crate) fn forget_spares(&mut self) {
-        self.cells.drain(..self.spares);
-        self.spares = 0;
+        self.spares = Vec::new();
         if self.cells.is_empty() {
             self.cells = VecDeque::new();
             self.cell_sites = VecDeque::new();
@@ -752,21 +754,17 @@ impl Garbage {
                 break;
             }
             self.batches.pop_front();
-            let first = self.spares;
-            // The batch becomes spares where it is, whether its contents' drops return or
-            // panic.
-            self.spares += count;
-            let Some(drop_contents) = drop_contents else {
-                // Nothing to drop.
-                continue;
-            };
-            let sites = self.cell_sites.drain(..count);
-            for (&cell, site) in self.cells.range(first..first + count).zip(sites) {
-                // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
-                // allows emptying it and keeping the allocation, which is then only
-                // reachable from the spares.
-                panicked.run(site, || unsafe { drop_contents(cell) });
+            if let Some(drop_contents) = drop_contents {
+                let sites = self.cell_sites.drain(..count);
+                for (&cell, site) in self.cells.range(..count).zip(sites) {
+                    // SAFETY: expired (see below), so no reader holds it; `retire`'s contract
+                    // allows emptying it and keeping the allocation, which is then only
+                    // reachable from the spares.
+                    panicked.run(site, || unsafe { drop_contents(cell) });
+                }
             }
+            // The batch becomes spares, whether its contents' drops returned or panicked.
+            self.spares.extend(self.cells.drain(..count));
         }
         // Unstamped items (the back) never count as expired.
         let expired = self
@@ -858,9 +856,8 @@ impl Drop for Garbage {
             // Without sites, the contents need no drop: freeing them cannot panic, and the
             // site is never reported.
             let mut sites = self.cell_sites.drain(..);
-            // Spares were emptied already.
-            let spares = std::mem::take(&mut self.spares);
-            for cell in self.cells.drain(..).skip(spares) {
+            // Spares (emptied already) are not in `cells`.
+            for cell in self.cells.drain(..) {
                 let site = sites.next().unwrap_or(Location::caller());
                 // SAFETY: as above; not a spare, so its contents were not dropped.
                 panicked.run(site, || unsafe { (disposal.free)(cell) });

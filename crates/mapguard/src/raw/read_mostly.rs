@@ -138,6 +138,23 @@ fn lowest(bits: u64) -> usize {
     bits.trailing_zeros() as usize / 8
 }
 
+/// Asks the processor to bring the line of `at` into the cache (a hint: it reads nothing, and
+/// does nothing off x86-64 or under loom).
+#[inline(always)]
+fn prefetch<T>(at: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch is a hint that accesses no memory, valid for any address.
+        #[allow(unused_unsafe)]
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(at.cast())
+        };
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    let _ = at;
+}
+
 /// A key and its value, in a cell of its shard's chunks (see [`Cells`]): written whole before
 /// a slot points at it and never written again until it is freed (invariant 2).
 struct Entry<K, V> {
@@ -278,19 +295,12 @@ impl<K, V> View<K, V> {
     /// As for [`slot`](Self::slot).
     #[inline(always)]
     unsafe fn prefetch_group(self, group: usize) {
-        #[cfg(all(target_arch = "x86_64", not(loom)))]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let first = (group & self.group_mask) * GROUP;
-            // SAFETY: both slots are in the table (see above); a prefetch reads nothing.
-            #[allow(unused_unsafe)]
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(self.slots.add(first).cast());
-                _mm_prefetch::<_MM_HINT_T0>(self.slots.add(first + GROUP - 1).cast());
-            }
+        let first = (group & self.group_mask) * GROUP;
+        // SAFETY: both slots are in the table (see above).
+        unsafe {
+            prefetch(self.slots.add(first));
+            prefetch(self.slots.add(first + GROUP - 1));
         }
-        #[cfg(not(all(target_arch = "x86_64", not(loom))))]
-        let _ = group;
     }
 
     /// Sets the control byte of slot `index` to `byte` with a release store of its group's
@@ -1131,6 +1141,12 @@ impl<K, V> RawReadMostly<K, V> {
         let mut table = unsafe { self.table(shard) }.load(Ordering::Relaxed);
         // Worked out once (a rebuild replaces it); never used while `table` is null.
         let mut view = View::of_nullable(table);
+        // The cell a stored entry will go to was last written long ago (it had to expire):
+        // fetching it now overlaps its miss with the probe's instead of waiting for it when
+        // the lock is released.
+        if let Some(spare) = state.garbage.next_spare() {
+            prefetch(spare);
+        }
         let place = if table.is_null() {
             None
         } else {
@@ -1740,6 +1756,8 @@ unsafe fn find_place<K, V>(
     let byte = control_byte(hash);
     let mut group = hash as usize;
     let mut tombstone = None;
+    // SAFETY: the table is allocated (the lock is held).
+    unsafe { table.prefetch_group(group) };
     loop {
         // SAFETY: the caller holds the lock on the current table.
         let control = Group(unsafe { table.control(group) }.load(Ordering::Relaxed));
