@@ -64,9 +64,12 @@ const COLLECT_BATCH: usize = 512;
 
 /// How many retirements (to any list) a thread makes between two attempts to advance the epoch
 /// (each a system call where readers use light fences): one advance serves every list, so the
-/// rate is per thread, not per list. (The loom models never reach it: their advances are the
-/// lists' bound and the maps' explicit collections, the same `try_advance`.)
-const ADVANCE_EVERY: usize = 1024;
+/// rate is per thread, not per list. The system call interrupts every other core that runs a
+/// thread of the process, which costs far more than the call itself (most of all in virtual
+/// machines), so attempts are rare; each list's bound ([`COLLECT_BATCH`]) still caps what it
+/// holds. (The loom models never reach it: their advances are the lists' bound and the maps'
+/// explicit collections, the same `try_advance`.)
+const ADVANCE_EVERY: usize = 4096;
 
 /// One thread's published pin, alone on its cache line.
 #[repr(C, align(128))]
@@ -490,30 +493,35 @@ const UNSTAMPED: u64 = u64::MAX - 2;
 /// attempt, or when the list holds more than half of [`COLLECT_BATCH`]: the list is bounded
 /// whatever other threads do. Objects expire in the order they were retired: the epochs they
 /// are stamped with only grow.
+///
+/// The fields are laid out in this order, those every retirement and every spare taken touch
+/// first, so that with its owner's lock and counts (see the map's `Writer`) they take two
+/// cache lines: a write from another core then moves two lines, not five.
+#[repr(C)]
 pub(crate) struct Garbage {
-    /// Non-recyclable objects, oldest first; expired ones leave from the front.
-    items: VecDeque<Retired>,
+    /// The weight retired since the last collection plus what that collection left (one per
+    /// object), compared with `collect_at`.
+    weight: usize,
+    collect_at: usize,
+    /// Unstamped allocations at the back of `cells`.
+    unstamped: usize,
+    /// The disposal of every recyclable object of the list (set with the first one).
+    recyclable: Option<&'static Disposal>,
+    /// Emptied allocations of expired recyclable objects, the most recently expired last.
+    spares: Vec<*mut ()>,
     /// Recyclable objects: the retired ones of `batches`, then the unstamped rest.
     cells: VecDeque<*mut ()>,
+    /// `weight` as the last collection left it.
+    collected: usize,
     /// The call that retired each of `cells`, in the same order, kept only
     /// for contents whose drop can run user code (and so panic, which the report names it
     /// for). Contents that need no drop leave it empty: their batches then become spares
     /// without a visit.
     cell_sites: VecDeque<&'static Location<'static>>,
-    /// Emptied allocations of expired recyclable objects, the most recently expired last.
-    spares: Vec<*mut ()>,
     /// Stamped batches at the front of `cells`, oldest first: how many, and their epoch.
     batches: VecDeque<(usize, u64)>,
-    /// Unstamped allocations at the back of `cells`.
-    unstamped: usize,
-    /// The disposal of every recyclable object of the list (set with the first one).
-    recyclable: Option<&'static Disposal>,
-    /// The weight retired since the last collection plus what that collection left (one per
-    /// object), compared with `collect_at`.
-    weight: usize,
-    /// `weight` as the last collection left it.
-    collected: usize,
-    collect_at: usize,
+    /// Non-recyclable objects, oldest first; expired ones leave from the front.
+    items: VecDeque<Retired>,
 }
 
 thread_local! {

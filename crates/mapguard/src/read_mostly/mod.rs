@@ -41,12 +41,12 @@
 //! Memory is reclaimed with epochs shared by all maps of the process: a global epoch moves on
 //! only when every pinned thread has seen it, and a retired object is freed two epochs later.
 //! Advancing costs a `membarrier` system call on Linux (which lets a pin avoid a `SeqCst` fence)
-//! and is tried by writers once per batch of retired objects (each shard collects every 512
-//! retirements, a replaced table counting for its size, and advances only if collecting what
-//! already expired left much). Values live in cells that each shard carves from chunks it
-//! allocates (8 bytes for a `u64` value, packed, where a separate allocation would take 32);
-//! the cell of an expired value is not freed but refilled by the shard's next stores, so
-//! overwrites and insert/remove churn skip the allocator. A shard's chunks are freed together
+//! and is tried by each writing thread once per few thousand objects it retired, or by a shard
+//! whose list of retired objects grew past a bound (a replaced table counts for its size).
+//! Entries live in cells that each shard carves from chunks it allocates (16 bytes for a
+//! `u64` key and value, packed, where separate allocations would take more); the cell of an
+//! expired entry is not freed but refilled by the shard's next stores, the most recently
+//! expired first, so overwrites and insert/remove churn skip the allocator. A shard's chunks are freed together
 //! once it has no entry and nothing retired (checked by [`clear`](ReadMostlyMap::clear) and
 //! [`reclaim`](ReadMostlyMap::reclaim)), or with the map: a shard that shrinks keeps the
 //! cells of its largest size until then. A [`Ref`] (or an iterator) keeps
