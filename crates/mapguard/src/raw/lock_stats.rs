@@ -31,12 +31,6 @@ impl LockStats {
         self.enabled = true;
     }
 
-    /// Whether the map records statistics (set once, before the lock is shared).
-    #[inline(always)]
-    pub(crate) fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// `(contended acquisitions, nanoseconds waited)` so far.
     #[cfg_attr(not(feature = "stats"), allow(dead_code))]
     pub(crate) fn figures(&self) -> (u64, u64) {

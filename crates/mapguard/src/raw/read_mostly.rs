@@ -664,6 +664,9 @@ pub(crate) struct Outcome<'a, K, V> {
 #[repr(C)]
 struct Writer {
     len: AtomicUsize,
+    /// Whether acquisitions are counted and timed (statistics on; set with `waits`' own flag,
+    /// before the map is shared): read by every write, so kept here on the line of the lock.
+    counted: bool,
     state: Mutex<WriterState>,
     /// Lock acquisitions (counted when statistics are on), added to with the lock held (like
     /// `len`).
@@ -734,7 +737,7 @@ impl Writer {
         let token = self
             .class
             .acquire_at(self, lockdep::foreign::Access::Write, site);
-        let state = if self.waits.enabled() {
+        let state = if self.counted {
             self.lock_counted()
         } else {
             self.state.lock()
@@ -927,6 +930,7 @@ impl<K, V> RawReadMostly<K, V> {
                         cells: Cells::new(),
                     }),
                     len: AtomicUsize::new(0),
+                    counted: false,
                     locks: AtomicU64::new(0),
                     waits: LockStats::default(),
                     index,
@@ -985,6 +989,7 @@ impl<K, V> RawReadMostly<K, V> {
     pub(crate) fn enable_stats(&mut self) {
         for writer in self.writers.iter_mut() {
             writer.waits.enable();
+            writer.counted = true;
         }
     }
 
