@@ -102,8 +102,9 @@ pub struct BenchArgs {
     pub workloads: Option<Vec<String>>,
     /// Maps to compare, comma-separated [default: sharded, read-mostly, locked, dashmap, papaya,
     /// scc, rwlock-std, hashbrown, calibration; also: mutex-std]. The hashbrown baseline
-    /// always runs at one thread; the calibration reference (u64 words in atomic slots, no
-    /// removal, no growth) only on seed95, seed99, read100 and hot-keys.
+    /// always runs at one thread, and on read100 at every thread count (one shared table:
+    /// the read limit); the calibration reference (u64 words in atomic slots) is the limit of
+    /// the mixes with writes.
     #[arg(short, long, value_delimiter = ',', value_name = "NAMES")]
     pub maps: Option<Vec<String>>,
     /// Thread counts, comma-separated, each 1 to 1024 [default: 1, 2, the number of CPUs, 8]

@@ -210,8 +210,10 @@ fn run_bench(
     println!();
     println!(
         "{} cells, {} sample(s) each ({} for the hashbrown baseline), in {elapsed:.1} s. Mops/s \
-         is the median sample; vs peer: over the fastest peer's Mops/s in the same workload and \
-         thread count; % limit: of twice the one-thread hashbrown figure. Latency (p50, p99, \
+         is the median sample, * the fastest map of its workload and thread count; vs peer: \
+         over the fastest peer's Mops/s there; % limit: of the reference measured there (the \
+         calibration map on a mix with writes, every thread reading one shared hashbrown table \
+         on a read-only mix). Latency (p50, p99, \
          p99.9) in ns (µs where marked) times 1 op in {} and includes the clock's own \
          ~{clock_ns} ns. Only ratios within one run compare.",
         results.len(),

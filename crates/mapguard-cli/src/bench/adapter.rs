@@ -8,7 +8,11 @@
 use std::collections::HashMap as StdHashMap;
 use std::fmt;
 use std::hint::black_box;
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::plan::Op;
+use super::workload::Workload;
 
 /// The hasher every map is built with: foldhash's fast hasher with a fixed seed.
 pub type BenchHasher = foldhash::fast::FixedState;
@@ -27,6 +31,18 @@ pub trait BenchMap: Send + Sync + Sized {
 
     /// A map with room for `capacity` entries (0: not presized).
     fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self;
+
+    /// The capacity the map is built with to run `workload` with `plans`: the workload's own
+    /// ([`Workload::initial_capacity`]) for every map that grows.
+    fn capacity_for(workload: &Workload, plans: &[Vec<Op>]) -> usize {
+        let _ = plans;
+        workload.initial_capacity()
+    }
+
+    /// Told the workload once the prefill is done, before the workers take their handles.
+    fn start(&self, workload: &Workload) {
+        let _ = workload;
+    }
 
     /// The same map built with its statistics on (`mapguard bench --stats`), so that
     /// [`lock_counts`](BenchMap::lock_counts) has figures to report. Maps without statistics
@@ -165,10 +181,12 @@ pub enum MapKind {
     Papaya,
     /// scc 3 `HashMap`.
     Scc,
-    /// An unsynchronized `hashbrown::HashMap`, run at one thread only: the two-core limit.
+    /// An unsynchronized `hashbrown::HashMap` ([`Hashbrown`]): at one thread the whole mix on
+    /// a table of its own; on a read-only mix also at every other thread count, each thread
+    /// reading one shared immutable table, which is the limit of the machine's reads.
     Hashbrown,
     /// The calibration map ([`Calibration`](super::calibration::Calibration)): `u64` words
-    /// in atomic slots, no removal, no growth; run only where the set of keys never changes.
+    /// in atomic slots in a table sized for every key; the limit of a mix with writes.
     Calibration,
 }
 
@@ -179,7 +197,7 @@ pub enum MapRole {
     Ours,
     /// Another crate's map (or std's): the competition.
     Peer,
-    /// The single-thread unsynchronized baseline.
+    /// The unsynchronized baseline (hashbrown).
     Baseline,
     /// A measure of what the hardware allows, not a general map (the calibration map).
     Reference,
@@ -214,15 +232,6 @@ impl MapKind {
             .into_iter()
             .filter(|m| *m != MapKind::MutexStd)
             .collect()
-    }
-
-    /// Whether the map can run `workload` (the calibration map only runs workloads whose set
-    /// of keys never changes; the bench leaves its other cells out).
-    pub fn supports(self, workload: &super::Workload) -> bool {
-        match self {
-            MapKind::Calibration => super::calibration::Calibration::supports(workload),
-            _ => true,
-        }
     }
 
     /// The CLI name.
@@ -525,37 +534,84 @@ impl MapHandle for &Scc {
 /// An unsynchronized `hashbrown::HashMap`. The mutex is taken once per thread, when the
 /// handle is made, so operations run on the bare table; at more than one thread the workers
 /// would simply run one after another, which is why the bench runs it at one thread only.
-pub struct Hashbrown(Mutex<hashbrown::HashMap<u64, u64, BenchHasher>>);
+/// hashbrown's table without synchronization, the baseline: each worker's handle holds the
+/// table for the whole sample, exclusively (a write guard, one worker) or, once
+/// [`start`](BenchMap::start) was told of a read-only mix, shared (a read guard each, any
+/// number of workers reading one immutable table).
+pub struct Hashbrown {
+    table: RwLock<HashbrownTable>,
+    /// Whether handles read the table shared (set by `start` on a read-only mix).
+    shared: AtomicBool,
+}
+
+type HashbrownTable = hashbrown::HashMap<u64, u64, BenchHasher>;
+
+/// A worker's hold on the [`Hashbrown`] table.
+pub enum HashbrownHandle<'m> {
+    /// The only worker, running any mix.
+    Own(RwLockWriteGuard<'m, HashbrownTable>),
+    /// One of the workers reading a shared immutable table.
+    Shared(RwLockReadGuard<'m, HashbrownTable>),
+}
 
 impl BenchMap for Hashbrown {
-    type Handle<'m> = MutexGuard<'m, hashbrown::HashMap<u64, u64, BenchHasher>>;
+    type Handle<'m> = HashbrownHandle<'m>;
     fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
-        Hashbrown(Mutex::new(hashbrown::HashMap::with_capacity_and_hasher(
-            capacity, hasher,
-        )))
+        Hashbrown {
+            table: RwLock::new(hashbrown::HashMap::with_capacity_and_hasher(
+                capacity, hasher,
+            )),
+            shared: AtomicBool::new(false),
+        }
     }
-    fn handle(&self) -> Self::Handle<'_> {
-        self.0.lock().expect("lock not poisoned")
+    fn start(&self, workload: &Workload) {
+        self.shared
+            .store(workload.is_read_only(), Ordering::Relaxed);
+    }
+    fn handle(&self) -> HashbrownHandle<'_> {
+        if self.shared.load(Ordering::Relaxed) {
+            HashbrownHandle::Shared(self.table.read().expect("lock not poisoned"))
+        } else {
+            HashbrownHandle::Own(self.table.write().expect("lock not poisoned"))
+        }
     }
     fn len(&self) -> usize {
-        self.0.lock().expect("lock not poisoned").len()
+        self.table.read().expect("lock not poisoned").len()
     }
 }
 
-impl MapHandle for MutexGuard<'_, hashbrown::HashMap<u64, u64, BenchHasher>> {
+impl HashbrownHandle<'_> {
+    /// The table, for a write.
+    ///
+    /// # Panics
+    /// If the table is shared: the bench runs only read-only mixes on it then.
+    #[inline(always)]
+    fn own(&mut self) -> &mut HashbrownTable {
+        match self {
+            HashbrownHandle::Own(table) => table,
+            HashbrownHandle::Shared(_) => {
+                panic!("the shared hashbrown table is read-only: it runs only read-only mixes")
+            }
+        }
+    }
+}
+
+impl MapHandle for HashbrownHandle<'_> {
     #[inline(always)]
     fn get(&mut self, key: &u64) -> bool {
-        hashbrown::HashMap::get(self, key)
-            .map(|v| black_box(*v))
-            .is_some()
+        let table: &HashbrownTable = match self {
+            HashbrownHandle::Own(table) => table,
+            HashbrownHandle::Shared(table) => table,
+        };
+        table.get(key).map(|v| black_box(*v)).is_some()
     }
     #[inline(always)]
     fn insert(&mut self, key: u64, value: u64) {
-        black_box(hashbrown::HashMap::insert(self, key, value));
+        black_box(self.own().insert(key, value));
     }
     #[inline(always)]
     fn remove(&mut self, key: &u64) -> bool {
-        hashbrown::HashMap::remove(self, key).is_some()
+        self.own().remove(key).is_some()
     }
 }
 
@@ -590,6 +646,20 @@ mod tests {
         exercise::<Papaya>();
         exercise::<Scc>();
         exercise::<Hashbrown>();
+        exercise::<super::super::calibration::Calibration>();
+    }
+
+    #[test]
+    fn hashbrown_is_read_by_every_worker_at_once_on_a_read_only_mix() {
+        let map = Hashbrown::with_capacity(16, bench_hasher(1));
+        map.handle().insert(1, 10);
+        map.start(Workload::by_name("read100").unwrap());
+        // Two handles at once: with the write guard of a mix with writes, the second would
+        // wait for the first forever.
+        let (mut a, mut b) = (map.handle(), map.handle());
+        assert!(a.get(&1) && b.get(&1));
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.insert(2, 2)));
+        assert!(refused.is_err(), "a shared table refuses writes");
     }
 
     #[test]

@@ -1,10 +1,16 @@
-//! The calibration map: not a product, a measure of what two cores allow on the workloads
-//! whose set of keys never changes (see `shared/research/calibration.md` of the project's
-//! notes). `u64` keys and values sit inline in atomic words; a read probes and loads, writing
-//! nothing; an overwrite of a present key is one atomic store; there is no removal and no
-//! growth. A general map pays for what this one leaves out (any key and value type, values
-//! that stay put while referenced, removal, growth), so its ratio to this map says how much
-//! of the hardware's speed the design keeps.
+//! The calibration map: not a product, a measure of what two cores allow on each workload
+//! (see `shared/research/calibration.md` of the project's notes). `u64` keys and values sit
+//! inline in atomic words, in a table sized once for every key the workload can touch: a read
+//! probes and loads, writing nothing; an overwrite, a removal and the insert of a key that
+//! was there before are each one atomic access to the key's value word. A key, once placed,
+//! keeps its slot for the map's life (a removal marks the value absent), so the table never
+//! grows, never reuses a slot and never rehashes. A general map pays for what this one leaves
+//! out (any key and value type, values that stay put while referenced, space given back,
+//! growth), so its ratio to this map says how much of the hardware's speed the design keeps.
+//!
+//! On a workload that grows (`rapid-grow`) the table is sized for the end from the start, so
+//! every insert lands in memory a growing map's small early table does not span: there it is
+//! the cost of a table that never grows, not a bound.
 //!
 //! Written here rather than taken from a crate: it is a yardstick for this bench, not a map
 //! anyone should use, and its point is to be the simplest thing that can be this fast.
@@ -15,6 +21,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::adapter::{BenchHasher, BenchMap, MapHandle};
+use super::plan::Op;
 use super::workload::Workload;
 
 /// Shards of the table (a power of two): the inserts of new keys, which take a shard's
@@ -24,8 +31,15 @@ const SHARDS: usize = 1024;
 /// Slots per key asked for: the table stays at most a quarter full, so that probes are short.
 const SLOTS_PER_KEY: usize = 4;
 
+/// Fewest slots a shard has.
+const MIN_SLOTS: usize = 16;
+
+/// The value word of a key that is placed but not present (removed, or its insert not yet
+/// finished); no value the bench stores is this one.
+const ABSENT: u64 = u64::MAX;
+
 /// One shard: `2 * slots` words, each slot a key word (the key plus one; 0 is an empty slot)
-/// followed by its value word, probed linearly.
+/// followed by its value word ([`ABSENT`] while the key is not in the map), probed linearly.
 #[repr(align(64))]
 struct Shard {
     words: Box<[AtomicU64]>,
@@ -50,10 +64,22 @@ enum Probe {
 }
 
 impl Calibration {
-    /// Whether the map can run `workload`: only if its keys are all inserted before timing
-    /// starts and none is removed, into a map sized for them.
-    pub fn supports(workload: &Workload) -> bool {
-        workload.key_set_is_stable() && workload.presized
+    /// The keys the map must be sized for to run `workload` with `plans`: every key of the
+    /// key space when the workload is presized for it, else (`rapid-grow`) the most keys the
+    /// prefill and the plans' inserts can place, as the map never grows and a removed key
+    /// keeps its slot.
+    pub fn keys_to_hold(workload: &Workload, plans: &[Vec<Op>]) -> usize {
+        let space = usize::try_from(workload.key_space).unwrap_or(usize::MAX);
+        if workload.presized {
+            return space;
+        }
+        let placing = plans
+            .iter()
+            .flatten()
+            .filter(|op| matches!(op, Op::Insert(_) | Op::Update(_)))
+            .count();
+        let prefill = usize::try_from(workload.prefill_len()).unwrap_or(usize::MAX);
+        space.min(prefill.saturating_add(placing)).max(1)
     }
 
     /// The shard and the first slot of `key`'s probe sequence.
@@ -88,6 +114,10 @@ impl Calibration {
 impl BenchMap for Calibration {
     type Handle<'m> = &'m Calibration;
 
+    fn capacity_for(workload: &Workload, plans: &[Vec<Op>]) -> usize {
+        Calibration::keys_to_hold(workload, plans)
+    }
+
     /// # Panics
     /// If `capacity` is 0: the map never grows, so it must be sized for its keys.
     fn with_capacity(capacity: usize, hasher: BenchHasher) -> Self {
@@ -95,9 +125,12 @@ impl BenchMap for Calibration {
             capacity > 0,
             "the calibration map never grows: give it a capacity"
         );
+        // At least MIN_SLOTS a shard: with few keys a shard, their spread over the shards
+        // decides how full the fullest is, not their mean.
         let slots = (capacity * SLOTS_PER_KEY)
             .div_ceil(SHARDS)
-            .next_power_of_two();
+            .next_power_of_two()
+            .max(MIN_SLOTS);
         let shards = (0..SHARDS)
             .map(|_| Shard {
                 words: (0..2 * slots).map(|_| AtomicU64::new(0)).collect(),
@@ -121,9 +154,11 @@ impl BenchMap for Calibration {
             .map(|shard| {
                 shard
                     .words
-                    .iter()
-                    .step_by(2)
-                    .filter(|word| word.load(Ordering::Relaxed) != 0)
+                    .chunks_exact(2)
+                    .filter(|slot| {
+                        slot[0].load(Ordering::Relaxed) != 0
+                            && slot[1].load(Ordering::Relaxed) != ABSENT
+                    })
                     .count()
             })
             .sum()
@@ -136,25 +171,24 @@ impl MapHandle for &Calibration {
         let (shard, start) = self.place(*key);
         match self.probe(shard, start, *key) {
             Probe::Found(slot) => {
-                black_box(shard.words[2 * slot + 1].load(Ordering::Relaxed));
-                true
+                black_box(shard.words[2 * slot + 1].load(Ordering::Relaxed)) != ABSENT
             }
             Probe::Empty(_) => false,
         }
     }
 
     /// # Panics
-    /// If `key` is `u64::MAX` (its stored form would be the empty slot's 0).
+    /// If `key` is `u64::MAX` (its stored form would be the empty slot's 0) or `value` is
+    /// `u64::MAX` (the absent value): the bench stores neither.
     #[inline(always)]
     fn insert(&mut self, key: u64, value: u64) {
-        assert_ne!(
-            key,
-            u64::MAX,
-            "the calibration map cannot hold the key u64::MAX"
+        assert!(
+            key != u64::MAX && value != ABSENT,
+            "the calibration map cannot hold the key or the value u64::MAX"
         );
         let (shard, start) = self.place(key);
         if let Probe::Found(slot) = self.probe(shard, start, key) {
-            // An overwrite: one store, no lock.
+            // An overwrite, or the key's return after a removal: one store, no lock.
             shard.words[2 * slot + 1].store(value, Ordering::Relaxed);
             return;
         }
@@ -174,11 +208,19 @@ impl MapHandle for &Calibration {
         }
     }
 
-    /// # Panics
-    /// Always: the map has no removal, and the bench runs it only on workloads without
-    /// removes ([`Calibration::supports`]).
-    fn remove(&mut self, _key: &u64) -> bool {
-        panic!("the calibration map does not remove keys")
+    /// Marks the key's value absent (one atomic swap); the key keeps its slot.
+    #[inline(always)]
+    fn remove(&mut self, key: &u64) -> bool {
+        let (shard, start) = self.place(*key);
+        match self.probe(shard, start, *key) {
+            Probe::Found(slot) => {
+                // A key not present reads ABSENT without writing, like the other maps' misses.
+                let value = &shard.words[2 * slot + 1];
+                value.load(Ordering::Relaxed) != ABSENT
+                    && value.swap(ABSENT, Ordering::Relaxed) != ABSENT
+            }
+            Probe::Empty(_) => false,
+        }
     }
 }
 
@@ -188,19 +230,33 @@ mod tests {
     use crate::bench::adapter::bench_hasher;
 
     #[test]
-    fn behaves_like_a_map_without_removal() {
-        let map = Calibration::with_capacity(10_000, bench_hasher(3));
+    fn behaves_like_std_hashmap_over_random_operations() {
+        use crate::bench::plan::Rng;
+        use std::collections::HashMap;
+        let map = Calibration::with_capacity(64, bench_hasher(3));
         let mut h = map.handle();
-        for key in 0..10_000 {
-            assert!(!h.get(&key));
-            h.insert(key, key);
+        let mut model = HashMap::new();
+        let mut rng = Rng::new(7);
+        for step in 0..20_000u64 {
+            let key = rng.below(64);
+            match rng.below(4) {
+                0 => assert_eq!(h.get(&key), model.contains_key(&key), "get {key} at {step}"),
+                1 => {
+                    h.insert(key, step);
+                    model.insert(key, step);
+                }
+                2 => assert_eq!(
+                    h.remove(&key),
+                    model.remove(&key).is_some(),
+                    "remove {key} at {step}"
+                ),
+                _ => {
+                    h.update(key, !step);
+                    model.insert(key, !step);
+                }
+            }
         }
-        for key in 0..10_000 {
-            h.update(key, key + 1);
-            assert!(h.get(&key));
-        }
-        assert!(!h.get(&10_000));
-        assert_eq!(map.len(), 10_000);
+        assert_eq!(map.len(), model.len());
     }
 
     #[test]
@@ -221,13 +277,56 @@ mod tests {
     }
 
     #[test]
-    fn runs_only_where_the_key_set_is_stable() {
-        let names: Vec<&str> = crate::bench::WORKLOADS
+    fn concurrent_removes_take_each_present_key_once() {
+        let map = Calibration::with_capacity(20_000, bench_hasher(6));
+        {
+            let mut h = map.handle();
+            for key in 0..20_000 {
+                h.insert(key, key);
+            }
+        }
+        let taken: usize = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let map = &map;
+                    s.spawn(move || {
+                        let mut h = map.handle();
+                        (0..20_000).filter(|key| h.remove(key)).count()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        assert_eq!((taken, map.len()), (20_000, 0));
+    }
+
+    #[test]
+    fn is_sized_for_every_key_a_workload_can_place() {
+        use crate::bench::plan::plans;
+        let exchange = crate::bench::Workload::by_name("exchange").unwrap();
+        assert_eq!(Calibration::keys_to_hold(exchange, &[]), 1 << 20);
+        let grow = crate::bench::Workload::by_name("rapid-grow").unwrap();
+        let plans = plans(grow, 1, 2, 1_000);
+        let placing = plans
             .iter()
-            .filter(|w| Calibration::supports(w))
-            .map(|w| w.name)
-            .collect();
-        assert_eq!(names, ["seed95", "seed99", "read100", "hot-keys"]);
+            .flatten()
+            .filter(|op| matches!(op, Op::Insert(_) | Op::Update(_)))
+            .count();
+        assert_eq!(Calibration::keys_to_hold(grow, &plans), placing);
+        // Every key those plans place fits: a full shard would panic.
+        let map = Calibration::with_capacity(placing, bench_hasher(8));
+        let mut h = map.handle();
+        for op in plans.iter().flatten() {
+            match *op {
+                Op::Insert(key) | Op::Update(key) => h.insert(key, 1),
+                Op::Remove(key) => {
+                    black_box(h.remove(&key));
+                }
+                Op::Get(key) => {
+                    black_box(h.get(&key));
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! SVG charts of a run, drawn with plotters' SVG backend (text is SVG `<text>`, so no font
 //! files are needed to draw and the browser picks a sans-serif face to show it).
 //!
-//! Two kinds per workload: throughput against thread count (one line per map, the two-core
-//! limit as a dashed line) and sampled latency percentiles per map (log scale: p999 is often
-//! 100× p50). Legends sit in a strip right of the plot so they never cover a line.
+//! Two kinds per workload: throughput against thread count (one line per map, each point with
+//! a whisker from its lowest to its highest sample, the measured limit as a dashed line, the
+//! mix under the title, thread counts above the CPU count marked) and sampled latency
+//! percentiles per map (log scale: p999 is often 100× p50). Legends sit in a strip right of
+//! the plot so they never cover a line.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::adapter::{MapKind, MapRole};
-use super::report::{display_name, two_core_limit_mops};
+use super::report::{display_name, limit_mops, limit_reference};
 use super::run::BenchResult;
 use super::workload::Workload;
 
@@ -99,20 +101,33 @@ fn legend(
     Ok(())
 }
 
-/// The maps of `results` in drawing order, the baseline left out: the peers and the reference
-/// first, mapguard's maps last, so that no line of ours is hidden behind a peer's.
-fn maps_in(results: &[&BenchResult]) -> Vec<MapKind> {
+/// The maps of `results` in drawing order, the baseline and `limit` (drawn as the limit) left
+/// out: the peers and the reference first, mapguard's maps last, so that no line of ours is
+/// hidden behind a peer's.
+fn maps_in(results: &[&BenchResult], limit: MapKind) -> Vec<MapKind> {
     let mut maps: Vec<MapKind> = MapKind::ALL
         .into_iter()
-        .filter(|m| *m != MapKind::Hashbrown && results.iter().any(|r| r.map == *m))
+        .filter(|m| *m != MapKind::Hashbrown && *m != limit)
+        .filter(|m| results.iter().any(|r| r.map == *m))
         .collect();
     // A stable sort: within each group the order of `MapKind::ALL` stays.
     maps.sort_by_key(|m| m.role() == MapRole::Ours);
     maps
 }
 
-/// Throughput against thread count on `workload`: one line per map, the two-core limit as a
-/// dashed line. Failed cells are left out of their line.
+/// The label of thread count `t` on a chart's axis: marked when it is more than the machine's
+/// `cpus` (the threads then take turns on the cores).
+fn thread_label(t: usize, cpus: usize) -> String {
+    if t > cpus {
+        format!("{t}*")
+    } else {
+        t.to_string()
+    }
+}
+
+/// Throughput against thread count on `workload`: one line per map with whiskers over its
+/// samples, the limit measured at each thread count ([`limit_mops`]) as a dashed line. Failed
+/// cells are left out of their line.
 pub fn throughput_chart(results: &[BenchResult], workload: &Workload) -> Result<Chart, String> {
     let cells: Vec<&BenchResult> = results
         .iter()
@@ -125,21 +140,36 @@ pub fn throughput_chart(results: &[BenchResult], workload: &Workload) -> Result<
         .collect();
     threads.sort_unstable();
     threads.dedup();
-    let limit = two_core_limit_mops(results, workload.name);
+    let reference = limit_reference(workload);
+    let limit: Vec<(usize, f64)> = threads
+        .iter()
+        .filter_map(|&t| limit_mops(results, workload, t).map(|l| (t, l)))
+        .collect();
+    let limit_top = limit.iter().map(|p| p.1).fold(0.0f64, f64::max);
     let maps_top = cells
         .iter()
-        .filter(|r| r.map != MapKind::Hashbrown)
-        .map(|r| r.mops())
+        .filter(|r| r.map != MapKind::Hashbrown && r.map != reference)
+        .flat_map(|r| r.mops_samples.iter().copied())
         .fold(0.0f64, f64::max)
         .max(0.1);
     // A limit far above every map would squeeze their lines into the bottom of the chart: it
     // is then named in the legend instead of drawn.
-    let limit_on_chart = limit.filter(|l| *l <= 3.0 * maps_top);
-    let top = limit_on_chart.unwrap_or(0.0).max(maps_top) * 1.12;
+    let limit_on_chart = !limit.is_empty() && limit_top <= 3.0 * maps_top;
+    let top = if limit_on_chart {
+        limit_top.max(maps_top)
+    } else {
+        maps_top
+    } * 1.12;
     // Thread counts sit at evenly spaced positions (1, 2, 8 would crowd on a linear axis),
     // one labelled segment each.
     let position =
         |t: usize| SegmentValue::CenterOf(threads.iter().position(|x| *x == t).unwrap_or(0) as i32);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let x_desc = if threads.iter().any(|&t| t > cpus) {
+        format!("worker threads (* more than the {cpus} CPUs)")
+    } else {
+        "worker threads".to_owned()
+    };
     let title = format!("{}: throughput by thread count", workload.name);
     let mut svg = String::new();
     {
@@ -147,14 +177,20 @@ pub fn throughput_chart(results: &[BenchResult], workload: &Workload) -> Result<
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let (plot, side) = root.split_horizontally(CHART_SIZE.0 - LEGEND_WIDTH);
         let segments = threads.len().max(1) as i32;
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(&title, text_style(18))
+        // The title, and the mix under it.
+        let (head, body) = plot.split_vertically(48);
+        head.draw(&Text::new(title.clone(), (70, 10), text_style(18)))
+            .map_err(|e| e.to_string())?;
+        head.draw(&Text::new(workload.summary(), (70, 32), text_style(12)))
+            .map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&body)
             .margin(12)
+            .margin_top(4)
             .x_label_area_size(42)
             .y_label_area_size(58)
             .build_cartesian_2d((0..segments - 1).into_segmented(), 0.0..top)
             .map_err(|e| e.to_string())?;
-        let labels = threads.clone();
+        let labels: Vec<String> = threads.iter().map(|&t| thread_label(t, cpus)).collect();
         chart
             .configure_mesh()
             .light_line_style(TRANSPARENT)
@@ -162,55 +198,42 @@ pub fn throughput_chart(results: &[BenchResult], workload: &Workload) -> Result<
             .disable_x_mesh()
             .x_labels(segments as usize + 1)
             .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => labels
-                    .get(*i as usize)
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
+                SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
                 _ => String::new(),
             })
             .y_labels(8)
             .y_label_formatter(&|y| format!("{y:.0}"))
-            .x_desc("worker threads")
+            .x_desc(x_desc)
             .y_desc("Mops/s (higher is better)")
             .label_style(text_style(13))
             .axis_desc_style(text_style(14))
             .draw()
             .map_err(|e| e.to_string())?;
         let mut entries = Vec::new();
-        for map in maps_in(&cells) {
-            let mut points: Vec<(usize, f64)> = cells
-                .iter()
-                .filter(|r| r.map == map)
-                .map(|r| (r.threads, r.mops()))
-                .collect();
-            points.sort_by_key(|p| p.0);
-            let points: Vec<(SegmentValue<i32>, f64)> =
-                points.into_iter().map(|(t, m)| (position(t), m)).collect();
-            let style = map_colour(map).stroke_width(line_width(map));
-            chart
-                .draw_series(LineSeries::new(points.clone(), style))
-                .map_err(|e| e.to_string())?;
-            chart
-                .draw_series(points.iter().map(|p| {
-                    Circle::new(p.clone(), 3 + line_width(map) / 2, map_colour(map).filled())
-                }))
-                .map_err(|e| e.to_string())?;
-            entries.push((display_name(map), style, Swatch::Line));
-        }
-        if let Some(limit) = limit_on_chart {
+        let limit_name = match reference {
+            MapKind::Hashbrown => "limit: shared reads",
+            _ => "limit: calibration",
+        };
+        if limit_on_chart {
             let style = BLACK.stroke_width(2);
+            let points: Vec<(SegmentValue<i32>, f64)> =
+                limit.iter().map(|&(t, l)| (position(t), l)).collect();
+            let points = if points.len() == 1 {
+                // One thread count: a level line across the chart.
+                vec![
+                    (SegmentValue::Exact(0), points[0].1),
+                    (SegmentValue::Last, points[0].1),
+                ]
+            } else {
+                points
+            };
             chart
-                .draw_series(DashedLineSeries::new(
-                    vec![(SegmentValue::Exact(0), limit), (SegmentValue::Last, limit)],
-                    8,
-                    6,
-                    style,
-                ))
+                .draw_series(DashedLineSeries::new(points, 8, 6, style))
                 .map_err(|e| e.to_string())?;
-            entries.push(("2-core limit".to_owned(), style, Swatch::Dashed));
-        } else if let Some(limit) = limit {
+            entries.push((limit_name.to_owned(), style, Swatch::Dashed));
+        } else if !limit.is_empty() {
             entries.push((
-                format!("2-core limit: {limit:.0}"),
+                format!("{limit_name}: {limit_top:.0}"),
                 BLACK.stroke_width(2),
                 Swatch::Dashed,
             ));
@@ -219,6 +242,39 @@ pub fn throughput_chart(results: &[BenchResult], workload: &Workload) -> Result<
                 WHITE.into(),
                 Swatch::Line,
             ));
+        }
+        for map in maps_in(&cells, reference) {
+            let mut points: Vec<&BenchResult> =
+                cells.iter().copied().filter(|r| r.map == map).collect();
+            points.sort_by_key(|r| r.threads);
+            let colour = map_colour(map);
+            // Whiskers first, from the lowest sample to the highest, under the line.
+            chart
+                .draw_series(points.iter().filter(|r| r.mops_samples.len() > 1).map(|r| {
+                    let lo = r.mops_samples.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = r.mops_samples.iter().copied().fold(0.0f64, f64::max);
+                    PathElement::new(
+                        vec![(position(r.threads), lo), (position(r.threads), hi)],
+                        colour.mix(0.6).stroke_width(1),
+                    )
+                }))
+                .map_err(|e| e.to_string())?;
+            let points: Vec<(SegmentValue<i32>, f64)> = points
+                .iter()
+                .map(|r| (position(r.threads), r.mops()))
+                .collect();
+            let style = colour.stroke_width(line_width(map));
+            chart
+                .draw_series(LineSeries::new(points.clone(), style))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|p| Circle::new(p.clone(), 3 + line_width(map) / 2, colour.filled())),
+                )
+                .map_err(|e| e.to_string())?;
+            entries.push((display_name(map), style, Swatch::Line));
         }
         legend(&side, &entries)?;
         root.present().map_err(|e| e.to_string())?;
@@ -249,10 +305,28 @@ pub fn latency_threads(results: &[BenchResult], workload: &Workload) -> Option<u
 /// [`latency_threads`] threads, plus the single-thread baseline; log scale.
 pub fn latency_chart(results: &[BenchResult], workload: &Workload) -> Result<Chart, String> {
     let threads = latency_threads(results, workload).unwrap_or(1);
-    let mut cells: Vec<&BenchResult> = results
+    let here: Vec<&BenchResult> = results
         .iter()
         .filter(|r| r.workload.name == workload.name && !r.failed())
-        .filter(|r| r.map == MapKind::Hashbrown || r.threads == threads)
+        .collect();
+    // The baseline at the same thread count where it ran there (a read-only mix), else at one.
+    let baseline_threads = if here
+        .iter()
+        .any(|r| r.map == MapKind::Hashbrown && r.threads == threads)
+    {
+        threads
+    } else {
+        1
+    };
+    let mut cells: Vec<&BenchResult> = here
+        .into_iter()
+        .filter(|r| {
+            if r.map == MapKind::Hashbrown {
+                r.threads == baseline_threads
+            } else {
+                r.threads == threads
+            }
+        })
         .collect();
     cells.sort_by_key(|r| MapKind::ALL.iter().position(|m| *m == r.map));
     // p999 is a ring around the others' dots, so that equal percentiles stay visible.
@@ -281,7 +355,7 @@ pub fn latency_chart(results: &[BenchResult], workload: &Workload) -> Result<Cha
     let names: Vec<String> = cells
         .iter()
         .map(|r| {
-            if r.map == MapKind::Hashbrown {
+            if r.map == MapKind::Hashbrown && r.threads != threads {
                 "hashbrown (1 thread)".to_owned()
             } else {
                 display_name(r.map)

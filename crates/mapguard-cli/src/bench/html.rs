@@ -32,6 +32,7 @@ td { text-align: right; }
 tr.group td { border-top: 2px solid #ccc; }
 tr.ours td { background: #fff4f2; font-weight: 600; }
 tr.baseline td { color: #777; }
+td.best { outline: 2px solid #2a7d2a; outline-offset: -2px; }
 tr.failed td { background: #fde8e8; color: #a00; }
 p.smoke { background: #fff3cd; border: 1px solid #e0c060; padding: 8px 12px; font-weight: 600; }
 table.verdict td.ahead { background: #e3f4e1; color: #1d6b19; font-weight: 600; }
@@ -168,6 +169,8 @@ pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> 
             }
             let class = if i < 2 || (r.failed() && i == 4) {
                 " class=\"l\""
+            } else if i == 3 && row.fastest {
+                " class=\"best\""
             } else {
                 ""
             };
@@ -178,7 +181,8 @@ pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> 
     html.push_str(
         "</tbody>\n</table>\n<h2>Columns</h2>\n<dl>\n\
          <dt>Mops/s</dt><dd>million operations per second, all threads together; the median of \
-         the samples.</dd>\n\
+         the samples. Framed and marked * : the fastest map of its workload and thread count \
+         (the baseline and the reference left out).</dd>\n\
          <dt>spread</dt><dd>(max − min) / median of the samples: run-to-run noise.</dd>\n\
          <dt>p50 / p99 / p999 ns</dt><dd>latency of one operation in 128, timed alone; includes \
          the clock's own cost.</dd>\n\
@@ -186,8 +190,10 @@ pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> 
          map, per entry.</dd>\n\
          <dt>vs best peer</dt><dd>throughput over the best of dashmap, papaya, scc, rwlock-std \
          and mutex-std at the same workload and thread count.</dd>\n\
-         <dt>% 2-core limit</dt><dd>throughput over twice the single-thread throughput of an \
-         unsynchronized hashbrown map on the same workload.</dd>\n\
+         <dt>% limit</dt><dd>throughput over that of the reference measured at the same \
+         workload and thread count: on a read-only mix, every thread reading one shared \
+         immutable hashbrown table; on a mix with writes, the calibration map (u64 words in \
+         atomic slots, one atomic access per write).</dd>\n\
          <dt>contention</dt><dd>lock wait over the workers' time, from the map's own \
          statistics: only with <code>--stats</code>, which runs mapguard's maps instrumented \
          (ShardedMap, LockedMap and ReadMostlyMap report it; \"-\" for the peers).</dd>\n\

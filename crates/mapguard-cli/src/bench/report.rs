@@ -1,5 +1,5 @@
 //! Turning results into the comparisons the product brief asks for (ratio to the best peer,
-//! share of the two-core limit) and into tables. Only same-run ratios mean anything: absolute
+//! share of the measured limit) and into tables. Only same-run ratios mean anything: absolute
 //! figures drift by 2× between runs on the reference machines.
 
 use comfy_table::{CellAlignment, Table, presets};
@@ -7,6 +7,7 @@ use comfy_table::{CellAlignment, Table, presets};
 use super::adapter::{MapKind, MapRole};
 use super::noise::TransferLog;
 use super::run::BenchResult;
+use super::workload::Workload;
 
 /// A result with the comparisons derived from the other results of the same run.
 #[derive(Clone, Debug)]
@@ -15,8 +16,12 @@ pub struct Row<'a> {
     pub result: &'a BenchResult,
     /// Throughput over the best peer's at the same workload and thread count.
     pub ratio_to_best_peer: Option<f64>,
-    /// Throughput as a percentage of the workload's two-core limit.
+    /// Throughput as a percentage of the limit measured at the same workload and thread
+    /// count ([`limit_mops`]).
     pub percent_of_limit: Option<f64>,
+    /// Whether this is the fastest map of its workload and thread count, the baseline and
+    /// the reference left out (marked `*` in the tables).
+    pub fastest: bool,
 }
 
 /// The best peer throughput (Mops/s) at `workload` and `threads`.
@@ -29,14 +34,26 @@ pub fn best_peer_mops(results: &[BenchResult], workload: &str, threads: usize) -
         .max_by(f64::total_cmp)
 }
 
-/// The two-core limit of `workload` in this run: twice the single-thread throughput of the
-/// unsynchronized hashbrown baseline (Mops/s).
-pub fn two_core_limit_mops(results: &[BenchResult], workload: &str) -> Option<f64> {
+/// The reference that measures the limit of `workload`: on a read-only mix every thread
+/// reading one shared immutable hashbrown table (what the machine's reads allow), on a mix
+/// with writes the calibration map (what its writes allow: one atomic access per write).
+pub fn limit_reference(workload: &Workload) -> MapKind {
+    if workload.is_read_only() {
+        MapKind::Hashbrown
+    } else {
+        MapKind::Calibration
+    }
+}
+
+/// The limit of `workload` at `threads` in this run: the throughput of its
+/// [`limit_reference`] measured at the same thread count (Mops/s), if it ran and did not fail.
+pub fn limit_mops(results: &[BenchResult], workload: &Workload, threads: usize) -> Option<f64> {
+    let reference = limit_reference(workload);
     results
         .iter()
-        .find(|r| r.workload.name == workload && r.map == MapKind::Hashbrown && r.threads == 1)
+        .find(|r| r.workload.name == workload.name && r.map == reference && r.threads == threads)
         .filter(|r| !r.failed())
-        .map(|r| 2.0 * r.mops())
+        .map(BenchResult::mops)
 }
 
 /// Every result with its comparisons, in run order.
@@ -46,10 +63,19 @@ pub fn rows(results: &[BenchResult]) -> Vec<Row<'_>> {
         .map(|result| {
             let mops = result.mops();
             let best = best_peer_mops(results, result.workload.name, result.threads);
-            let limit = two_core_limit_mops(results, result.workload.name);
+            let limit = limit_mops(results, result.workload, result.threads);
             let ok = !result.failed();
+            let contender = |r: &BenchResult| matches!(r.map.role(), MapRole::Ours | MapRole::Peer);
+            let fastest = ok
+                && contender(result)
+                && results
+                    .iter()
+                    .filter(|r| r.workload.name == result.workload.name)
+                    .filter(|r| r.threads == result.threads && contender(r) && !r.failed())
+                    .all(|r| r.mops() <= mops);
             Row {
                 result,
+                fastest,
                 ratio_to_best_peer: best.filter(|b| ok && *b > 0.0).map(|b| mops / b),
                 percent_of_limit: limit.filter(|l| ok && *l > 0.0).map(|l| 100.0 * mops / l),
             }
@@ -220,7 +246,7 @@ pub fn row_cells(row: &Row<'_>) -> Vec<String> {
         return cells;
     }
     cells.extend([
-        format!("{:.1}", r.mops()),
+        format!("{:.1}{}", r.mops(), if row.fastest { " *" } else { "" }),
         if r.mops_samples.len() < 2 {
             // One sample has no spread to show.
             "-".to_owned()
@@ -385,15 +411,37 @@ mod tests {
             result("seed95", MapKind::Scc, 2, 75.0),
             result("seed95", MapKind::Scc, 1, 999.0),
             result("read100", MapKind::Scc, 2, 999.0),
+            result("seed95", MapKind::Calibration, 2, 200.0),
+            result("read100", MapKind::Calibration, 2, 9_999.0),
+            result("read100", MapKind::Hashbrown, 2, 1_998.0),
         ];
         assert_eq!(best_peer_mops(&results, "seed95", 2), Some(75.0));
-        assert_eq!(two_core_limit_mops(&results, "seed95"), Some(200.0));
-        assert_eq!(two_core_limit_mops(&results, "read100"), None);
+        let [seed95, read100] = ["seed95", "read100"].map(|w| Workload::by_name(w).unwrap());
+        // A mix with writes is measured against the calibration map at the same thread
+        // count, a read-only one against hashbrown's shared table.
+        assert_eq!(limit_mops(&results, seed95, 2), Some(200.0));
+        assert_eq!(limit_mops(&results, seed95, 1), None);
+        assert_eq!(limit_mops(&results, read100, 2), Some(1_998.0));
         let rows = rows(&results);
         assert_eq!(rows[1].ratio_to_best_peer, Some(2.0));
         assert_eq!(rows[1].percent_of_limit, Some(75.0));
         assert_eq!(rows[2].ratio_to_best_peer, Some(0.8));
-        assert_eq!(rows[5].percent_of_limit, None);
+        assert_eq!(rows[4].percent_of_limit, None);
+        assert_eq!(rows[5].percent_of_limit, Some(50.0));
+        // The fastest map of each group, the references left out.
+        let fastest: Vec<(MapKind, usize, &str)> = rows
+            .iter()
+            .filter(|r| r.fastest)
+            .map(|r| (r.result.map, r.result.threads, r.result.workload.name))
+            .collect();
+        assert_eq!(
+            fastest,
+            [
+                (MapKind::Sharded, 2, "seed95"),
+                (MapKind::Scc, 1, "seed95"),
+                (MapKind::Scc, 2, "read100")
+            ]
+        );
     }
 
     #[test]
@@ -421,12 +469,20 @@ mod tests {
     #[test]
     fn tables_render_every_cell() {
         let results = vec![
-            result("seed95", MapKind::Hashbrown, 1, 100.0),
+            result("seed95", MapKind::Calibration, 2, 200.0),
             result("seed95", MapKind::Sharded, 2, 150.0),
         ];
         let text = throughput_table(&results).to_string();
         assert!(text.contains("sharded (ours)"), "{text}");
         assert!(text.contains("75 %"), "{text}");
+        assert!(
+            text.contains("150.0 *"),
+            "the fastest map is marked: {text}"
+        );
+        assert!(
+            !text.contains("200.0 *"),
+            "the reference is not a contender: {text}"
+        );
         assert!(text.contains("40.0"), "{text}");
         let memory = memory_table(&results).to_string();
         assert!(memory.contains("40.0"), "{memory}");

@@ -27,9 +27,9 @@ use super::workload::Workload;
 /// the clock stays off most operations.
 pub const SAMPLE_EVERY: usize = 128;
 
-/// Samples of the `hashbrown` baseline per repetition. Its cells are the shortest of a run
-/// (a few milliseconds) and every "% of the two-core limit" figure divides by them, so they
-/// get more samples than the maps they judge.
+/// Samples of the `hashbrown` baseline per repetition: its cells are among the shortest of a
+/// run, and on read-only mixes every "% limit" figure divides by them, so they get more
+/// samples than the maps they judge.
 pub const BASELINE_SAMPLES_PER_REPETITION: usize = 3;
 
 /// Samples of `map` per repetition of its cell.
@@ -118,7 +118,7 @@ pub struct BenchConfig {
     /// Workloads to run, in order.
     pub workloads: Vec<&'static Workload>,
     /// Maps to compare. The `hashbrown` baseline runs at one thread whether listed or not,
-    /// because the two-core limit is defined by it.
+    /// and on read-only mixes at every thread count, since the read limit is defined by it.
     pub maps: Vec<MapKind>,
     /// Thread counts, ascending, without duplicates.
     pub threads: Vec<usize>,
@@ -144,8 +144,8 @@ pub struct BenchConfig {
 
 impl BenchConfig {
     /// The cells of `workload`, grouped by thread count, in run order: at each thread count
-    /// the listed maps that can run it, with `hashbrown` only at one thread (added there if
-    /// not listed).
+    /// the listed maps, with `hashbrown` at one thread and, on a read-only mix, at every
+    /// thread count (added where not listed; on a mix with writes it runs nowhere else).
     pub fn cells(&self, workload: &Workload) -> Vec<(usize, Vec<MapKind>)> {
         let mut threads = self.threads.clone();
         if !threads.contains(&1) {
@@ -159,9 +159,8 @@ impl BenchConfig {
                     .iter()
                     .copied()
                     .filter(|m| *m != MapKind::Hashbrown && self.threads.contains(&t))
-                    .filter(|m| m.supports(workload))
                     .collect();
-                if t == 1 {
+                if t == 1 || workload.is_read_only() {
                     maps.push(MapKind::Hashbrown);
                 }
                 (t, maps)
@@ -546,7 +545,10 @@ pub fn sample(
         MapKind::Papaya => sample_map::<Papaya>(workload, plans, length, hasher, s),
         MapKind::Scc => sample_map::<Scc>(workload, plans, length, hasher, s),
         MapKind::Hashbrown => {
-            assert_eq!(plans.len(), 1, "the hashbrown baseline is single-threaded");
+            assert!(
+                plans.len() == 1 || workload.is_read_only(),
+                "the hashbrown baseline shares its table only on a read-only mix"
+            );
             sample_map::<Hashbrown>(workload, plans, length, hasher, s)
         }
         MapKind::Calibration => sample_map::<Calibration>(workload, plans, length, hasher, s),
@@ -569,11 +571,17 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds")
 }
 
-fn prefill<M: BenchMap>(workload: &Workload, hasher: &BenchHasher, stats: bool) -> M {
+fn prefill<M: BenchMap>(
+    workload: &Workload,
+    plans: &[Vec<Op>],
+    hasher: &BenchHasher,
+    stats: bool,
+) -> M {
+    let capacity = M::capacity_for(workload, plans);
     let map = if stats {
-        M::with_stats(workload.initial_capacity(), hasher.clone())
+        M::with_stats(capacity, hasher.clone())
     } else {
-        M::with_capacity(workload.initial_capacity(), hasher.clone())
+        M::with_capacity(capacity, hasher.clone())
     };
     // Large prefills run on every CPU (each thread its own range of keys), which takes a
     // good part of a default run's time off; the keys and the map's final state are the same.
@@ -620,8 +628,9 @@ fn sample_map<M: BenchMap>(
     hasher: &BenchHasher,
     stats: bool,
 ) -> Sample {
-    let (map, prefill_bytes) = alloc::measure(|| prefill::<M>(workload, hasher, stats));
+    let (map, prefill_bytes) = alloc::measure(|| prefill::<M>(workload, plans, hasher, stats));
     let prefill_entries = map.len();
+    map.start(workload);
     let counts_before = map.lock_counts();
     let stop = match length {
         RunLength::Ops { min_time, .. } if workload.is_replayable() && !min_time.is_zero() => {
@@ -823,22 +832,25 @@ mod tests {
     }
 
     #[test]
-    fn the_calibration_map_runs_only_where_the_key_set_is_stable() {
-        let mut c = config(vec![MapKind::Calibration, MapKind::Dashmap], vec![1]);
-        c.workloads = vec![
-            Workload::by_name("seed95").unwrap(),
-            Workload::by_name("exchange").unwrap(),
-        ];
+    fn the_references_run_every_workload_and_hashbrown_shares_its_table_only_on_reads() {
+        let mut c = config(vec![MapKind::Calibration, MapKind::Dashmap], vec![1, 2]);
+        c.workloads = ["read100", "exchange", "rapid-grow"]
+            .map(|name| Workload::by_name(name).unwrap())
+            .to_vec();
+        use MapKind::{Calibration, Dashmap, Hashbrown};
         assert_eq!(
             c.cells(c.workloads[0]),
-            vec![(
-                1,
-                vec![MapKind::Calibration, MapKind::Dashmap, MapKind::Hashbrown]
-            )]
+            vec![
+                (1, vec![Calibration, Dashmap, Hashbrown]),
+                (2, vec![Calibration, Dashmap, Hashbrown])
+            ]
         );
         assert_eq!(
             c.cells(c.workloads[1]),
-            vec![(1, vec![MapKind::Dashmap, MapKind::Hashbrown])]
+            vec![
+                (1, vec![Calibration, Dashmap, Hashbrown]),
+                (2, vec![Calibration, Dashmap])
+            ]
         );
         let mut seen = 0;
         let results = run(&c, |p| {
@@ -846,12 +858,33 @@ mod tests {
             assert!(p.sample.is_ok(), "{:?}", p.sample.err());
         });
         assert_eq!(seen, c.sample_count() + extra_samples(&results));
-        let calibration: Vec<_> = results
-            .iter()
-            .filter(|r| r.map == MapKind::Calibration)
-            .map(|r| r.workload.name)
-            .collect();
-        assert_eq!(calibration, ["seed95"]);
+        let cells = |map: MapKind| {
+            results
+                .iter()
+                .filter(|r| r.map == map)
+                .map(|r| (r.workload.name, r.threads))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            cells(Calibration),
+            [
+                ("read100", 1),
+                ("read100", 2),
+                ("exchange", 1),
+                ("exchange", 2),
+                ("rapid-grow", 1),
+                ("rapid-grow", 2)
+            ]
+        );
+        assert_eq!(
+            cells(Hashbrown),
+            [
+                ("read100", 1),
+                ("read100", 2),
+                ("exchange", 1),
+                ("rapid-grow", 1)
+            ]
+        );
     }
 
     #[test]

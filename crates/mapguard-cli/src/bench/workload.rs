@@ -79,12 +79,59 @@ impl Workload {
         self.mix.insert == 0 && self.mix.remove == 0 && self.prefill_percent == 100
     }
 
+    /// Whether every operation is a read (`read100`): its limit is every thread reading one
+    /// immutable table.
+    pub fn is_read_only(&self) -> bool {
+        self.mix.get == 100
+    }
+
     /// Whether replaying a worker's plan from the start keeps the workload what it is: the key
     /// set never changes, or inserts and removes of uniformly drawn keys balance, so that a
     /// second pass meets the table in the state the first left it in (`rapid-grow`, mostly
     /// inserts of new keys, is the exception: a second pass would overwrite them).
     pub fn is_replayable(&self) -> bool {
         self.key_set_is_stable() || (self.mix.insert == self.mix.remove && self.prefill_percent > 0)
+    }
+
+    /// The mix in a line, as the charts print it under their titles.
+    ///
+    /// # Examples
+    /// ```
+    /// use mapguard_cli::bench::Workload;
+    /// assert_eq!(
+    ///     Workload::by_name("exchange").unwrap().summary(),
+    ///     "10 % get, 40 % insert, 40 % remove, 10 % update; 1,048,576 keys, 75 % prefilled"
+    /// );
+    /// ```
+    pub fn summary(&self) -> String {
+        let mix = self.mix;
+        let parts: Vec<String> = [
+            (mix.get, "get"),
+            (mix.insert, "insert"),
+            (mix.remove, "remove"),
+            (mix.update, "update"),
+        ]
+        .into_iter()
+        .filter(|(share, _)| *share > 0)
+        .map(|(share, op)| format!("{share} % {op}"))
+        .collect();
+        let digits = self.key_space.to_string();
+        let mut keys = String::new();
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                keys.push(',');
+            }
+            keys.push(digit);
+        }
+        let distribution = match self.distribution {
+            KeyDistribution::Uniform => String::new(),
+            KeyDistribution::Zipf { s } => format!(", Zipf s = {s}"),
+        };
+        format!(
+            "{}; {keys} keys, {} % prefilled{distribution}",
+            parts.join(", "),
+            self.prefill_percent
+        )
     }
 
     /// Looks a workload up by its CLI name.
