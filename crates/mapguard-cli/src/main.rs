@@ -197,8 +197,9 @@ fn run_bench(
              workload × thread cells{}.",
             verdicts.len(),
             if verdicts.iter().any(|v| v.noisy) {
-                "; (noisy): a cell whose samples still spread more than 15 % after extra \
-                 samples (marked ! in the table), rerun before quoting it"
+                "; (noisy): a cell's samples (! in the table), or the two cells' ratio from \
+                 round to round, still spread more than 15 % after extra samples; rerun \
+                 before quoting it"
             } else {
                 ""
             }

@@ -279,6 +279,7 @@ mod tests {
             map,
             threads,
             mops_samples: vec![mops],
+            sample_rounds: vec![0],
             latency,
             prefill_entries: 786_432,
             bytes_per_entry: Some(24.5),

@@ -121,7 +121,8 @@ pub struct Verdict {
     pub ours: (MapKind, f64),
     /// The fastest peer here and its Mops/s.
     pub peer: (MapKind, f64),
-    /// Whether either cell is noisy ([`BenchResult::is_noisy`]).
+    /// Whether either cell is noisy, or their ratio moved from round to round
+    /// ([`pair_is_noisy`](super::run::pair_is_noisy)).
     pub noisy: bool,
     /// The core-to-core round trip measured before this workload and thread count, ns.
     pub transfer_ns: Option<f64>,
@@ -166,7 +167,7 @@ pub fn verdicts(results: &[BenchResult]) -> Vec<Verdict> {
                     .max_by(|a, b| a.mops().total_cmp(&b.mops()))
             };
             let (ours, peer) = (best(MapRole::Ours)?, best(MapRole::Peer)?);
-            let noisy = ours.is_noisy() || peer.is_noisy();
+            let noisy = super::run::pair_is_noisy(ours, peer);
             Some(Verdict {
                 workload,
                 threads,
@@ -391,6 +392,7 @@ mod tests {
             map,
             threads,
             mops_samples: vec![mops * 2.0, mops, mops / 2.0],
+            sample_rounds: vec![0, 1, 2],
             latency: Histogram::new(3).unwrap(),
             prefill_entries: 10_000,
             bytes_per_entry: Some(40.0),

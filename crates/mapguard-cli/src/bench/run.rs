@@ -52,6 +52,38 @@ pub const EXTRA_SAMPLES: usize = 2;
 /// not hold in the next run.
 pub const NOISY_SPREAD_PERCENT: f64 = 15.0;
 
+/// `(max - min) / median` of `values`, in percent, the highest and the lowest left out from 5
+/// values on; 0 for fewer than 2.
+fn spread_percent(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    let kept = if n >= 5 {
+        &sorted[1..n - 1]
+    } else {
+        &sorted[..]
+    };
+    match (kept.first(), kept.last()) {
+        (Some(min), Some(max)) if median > 0.0 => 100.0 * (max - min) / median,
+        _ => 0.0,
+    }
+}
+
+/// Whether the verdict comparing `ours` with `peer` is noisy: either cell is
+/// ([`BenchResult::is_noisy`]), or their ratio moved more than [`NOISY_SPREAD_PERCENT`] from
+/// round to round ([`BenchResult::ratio_spread_percent`]).
+pub fn pair_is_noisy(ours: &BenchResult, peer: &BenchResult) -> bool {
+    ours.is_noisy() || peer.is_noisy() || ours.ratio_spread_percent(peer) > NOISY_SPREAD_PERCENT
+}
+
 /// Largest latency the histograms hold (longer samples are clamped): 100 s.
 const MAX_LATENCY_NS: u64 = 100_000_000_000;
 
@@ -216,6 +248,9 @@ pub struct BenchResult {
     pub threads: usize,
     /// Every sample's throughput, in Mops/s, in run order.
     pub mops_samples: Vec<f64>,
+    /// The round each sample of `mops_samples` was taken in (the repetition, then the extra
+    /// rounds): the samples of two cells in one round ran next to each other.
+    pub sample_rounds: Vec<usize>,
     /// Sampled latencies of all samples merged, in nanoseconds.
     pub latency: Histogram<u64>,
     /// Entries after prefill.
@@ -240,7 +275,7 @@ pub struct BenchResult {
 }
 
 impl BenchResult {
-    fn record(&mut self, sample: &Sample) {
+    fn record(&mut self, sample: &Sample, round: usize) {
         if self.mops_samples.is_empty() {
             self.prefill_entries = sample.prefill_entries;
             self.bytes_per_entry = match (sample.prefill_bytes, sample.prefill_entries) {
@@ -249,6 +284,7 @@ impl BenchResult {
             };
         }
         self.mops_samples.push(sample.mops());
+        self.sample_rounds.push(round);
         self.latency
             .add(&sample.latency)
             .expect("histograms share their bounds");
@@ -262,6 +298,7 @@ impl BenchResult {
             map,
             threads,
             mops_samples: Vec::new(),
+            sample_rounds: Vec::new(),
             latency: new_histogram(),
             prefill_entries: 0,
             bytes_per_entry: None,
@@ -303,18 +340,30 @@ impl BenchResult {
     /// highest and the lowest sample when there are 5 or more (a cell that took extra
     /// samples), so that one sample taken while the machine switched state does not decide.
     pub fn spread_percent(&self) -> f64 {
-        let median = self.mops();
-        let mut sorted = self.mops_samples.clone();
-        sorted.sort_by(f64::total_cmp);
-        let kept = if sorted.len() >= 5 {
-            &sorted[1..sorted.len() - 1]
-        } else {
-            &sorted[..]
+        spread_percent(&self.mops_samples)
+    }
+
+    /// How far the ratio of this cell's throughput to `other`'s disagrees from round to round:
+    /// the spread ([`spread_percent`](Self::spread_percent)) of `self / other` over the rounds
+    /// in which both took a sample (their first sample of the round each). Two cells can each
+    /// be steady while their ratio is not, when the machine's state moves one map more than
+    /// the other.
+    pub fn ratio_spread_percent(&self, other: &BenchResult) -> f64 {
+        let first_of = |cell: &BenchResult, round: usize| {
+            cell.sample_rounds
+                .iter()
+                .position(|r| *r == round)
+                .map(|i| cell.mops_samples[i])
         };
-        match (kept.first(), kept.last()) {
-            (Some(min), Some(max)) if median > 0.0 => 100.0 * (max - min) / median,
-            _ => 0.0,
-        }
+        let mut rounds = self.sample_rounds.clone();
+        rounds.dedup();
+        let ratios: Vec<f64> = rounds
+            .into_iter()
+            .filter_map(|round| Some((first_of(self, round)?, first_of(other, round)?)))
+            .filter(|(_, b)| *b > 0.0)
+            .map(|(a, b)| a / b)
+            .collect();
+        spread_percent(&ratios)
     }
 
     /// Whether the cell's samples spread more than [`NOISY_SPREAD_PERCENT`].
@@ -416,7 +465,7 @@ pub fn run_logged(
                     sample: sample.as_ref().map_err(String::as_str),
                 });
                 match sample {
-                    Ok(sample) => cell.record(&sample),
+                    Ok(sample) => cell.record(&sample, repetition),
                     Err(why) => cell.failure = Some(why),
                 }
             };
@@ -432,14 +481,25 @@ pub fn run_logged(
             // samples while theirs disagree, interleaved, up to a bound; a cell still noisy
             // after them is flagged in every output.
             for extra in 0..EXTRA_SAMPLES {
-                let noisy: Vec<usize> = [MapRole::Ours, MapRole::Peer]
+                let best: Vec<usize> = [MapRole::Ours, MapRole::Peer]
                     .into_iter()
                     .filter_map(|role| {
                         (0..cells.len())
                             .filter(|&i| cells[i].map.role() == role && !cells[i].failed())
                             .max_by(|&a, &b| cells[a].mops().total_cmp(&cells[b].mops()))
                     })
-                    .filter(|&i| config.repeat > 1 && cells[i].is_noisy())
+                    .collect();
+                // Both cells of the verdict take the round when their ratio is what disagrees,
+                // so that the new pair of samples ran side by side.
+                let pair_noisy = match best[..] {
+                    [ours, peer] => {
+                        cells[ours].ratio_spread_percent(&cells[peer]) > NOISY_SPREAD_PERCENT
+                    }
+                    _ => false,
+                };
+                let noisy: Vec<usize> = best
+                    .into_iter()
+                    .filter(|&i| config.repeat > 1 && (pair_noisy || cells[i].is_noisy()))
                     .collect();
                 total += noisy.len();
                 for i in noisy {
@@ -794,6 +854,7 @@ mod tests {
     fn the_spread_leaves_out_the_extremes_of_five_samples_or_more() {
         let mut r = BenchResult::new(&WORKLOADS[0], MapKind::Dashmap, 1);
         r.mops_samples = vec![100.0, 100.0, 150.0];
+        r.sample_rounds = vec![0, 1, 2];
         assert!(r.is_noisy());
         r.mops_samples.extend([101.0, 99.0]);
         // Five samples: the highest and the lowest are left out of the spread.
@@ -803,6 +864,30 @@ mod tests {
             r.spread_percent()
         );
         assert!(!r.is_noisy());
+    }
+
+    #[test]
+    fn a_ratio_that_moves_from_round_to_round_is_noisy_though_each_cell_is_steady() {
+        let cell = |map: MapKind, samples: &[f64], rounds: &[usize]| {
+            let mut r = BenchResult::new(&WORKLOADS[0], map, 2);
+            r.mops_samples = samples.to_vec();
+            r.sample_rounds = rounds.to_vec();
+            r
+        };
+        // Each within 10 %, but one up when the other is down: the ratio spreads 20 %.
+        let ours = cell(MapKind::Sharded, &[105.0, 95.0, 100.0], &[0, 1, 2]);
+        let peer = cell(MapKind::Scc, &[95.0, 105.0, 100.0], &[0, 1, 2]);
+        assert!(!ours.is_noisy() && !peer.is_noisy());
+        assert!(ours.ratio_spread_percent(&peer) > NOISY_SPREAD_PERCENT);
+        assert!(pair_is_noisy(&ours, &peer));
+        // Moving together, the ratio holds.
+        let peer = cell(MapKind::Scc, &[52.5, 47.5, 50.0], &[0, 1, 2]);
+        assert!(ours.ratio_spread_percent(&peer) < 1e-9);
+        assert!(!pair_is_noisy(&ours, &peer));
+        // Rounds are paired by number: a round one cell missed is left out.
+        let peer = cell(MapKind::Scc, &[50.0, 47.5, 50.0], &[0, 1, 3]);
+        let ours = cell(MapKind::Sharded, &[100.0, 95.0, 200.0], &[0, 1, 2]);
+        assert!(ours.ratio_spread_percent(&peer) < 1e-9);
     }
 
     #[test]
@@ -1018,7 +1103,7 @@ mod tests {
             "{c:?} vs {expected}"
         );
         let mut r = BenchResult::new(w, MapKind::Sharded, 1);
-        r.record(&s);
+        r.record(&s, 0);
         assert_eq!(r.contention(), Some(c));
         // Peers report nothing.
         let peer = sample(MapKind::Dashmap, w, &plans, length, &hasher, true);
