@@ -210,7 +210,7 @@ fn run_bench(
     println!("{}", report::throughput_table(&results));
     println!();
     println!(
-        "{} cells, {} sample(s) each ({} for the hashbrown baseline), in {elapsed:.1} s. Mops/s \
+        "{} cells, {} sample(s) each (more where noisy), in {elapsed:.1} s. Mops/s \
          is the median sample, * the fastest map of its workload and thread count; vs peer: \
          over the fastest peer's Mops/s there; % limit: of the reference measured there (the \
          calibration map on a mix with writes, every thread reading one shared hashbrown table \
@@ -219,7 +219,6 @@ fn run_bench(
          ~{clock_ns} ns. Only ratios within one run compare.",
         results.len(),
         config.repeat,
-        config.repeat * bench::run::BASELINE_SAMPLES_PER_REPETITION,
         bench::run::SAMPLE_EVERY,
     );
     let failed: Vec<_> = results.iter().filter(|r| r.failed()).collect();

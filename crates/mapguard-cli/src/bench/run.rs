@@ -27,20 +27,6 @@ use super::workload::Workload;
 /// the clock stays off most operations.
 pub const SAMPLE_EVERY: usize = 128;
 
-/// Samples of the `hashbrown` baseline per repetition: its cells are among the shortest of a
-/// run, and on read-only mixes every "% limit" figure divides by them, so they get more
-/// samples than the maps they judge.
-pub const BASELINE_SAMPLES_PER_REPETITION: usize = 3;
-
-/// Samples of `map` per repetition of its cell.
-pub fn samples_per_repetition(map: MapKind) -> usize {
-    if map == MapKind::Hashbrown {
-        BASELINE_SAMPLES_PER_REPETITION
-    } else {
-        1
-    }
-}
-
 /// Samples a cell the verdict reads (mapguard's fastest map or the fastest peer of a workload
 /// and thread count) takes beyond `--repeat`, at most, while its samples spread more than
 /// [`NOISY_SPREAD_PERCENT`]: one round over those cells at a time, so that the extra samples
@@ -158,9 +144,8 @@ pub struct BenchConfig {
     pub length: RunLength,
     /// Seed of the plans and of the hasher.
     pub seed: u64,
-    /// Repetitions of every cell; the reported throughput is the median of the samples (the
-    /// baseline takes [`BASELINE_SAMPLES_PER_REPETITION`] samples per repetition, other maps
-    /// one).
+    /// Repetitions of every cell, one sample each; the reported throughput is the median of
+    /// the samples.
     pub repeat: usize,
     /// Build mapguard's maps with statistics on and fill the contention column from them
     /// (`--stats`): this measures instrumented maps, which are slower than the default.
@@ -206,7 +191,7 @@ impl BenchConfig {
             .workloads
             .iter()
             .flat_map(|workload| self.cells(workload))
-            .flat_map(|(_, maps)| maps.into_iter().map(samples_per_repetition))
+            .map(|(_, maps)| maps.len())
             .sum();
         samples * self.repeat
     }
@@ -472,9 +457,7 @@ pub fn run_logged(
             for repetition in 0..config.repeat {
                 for i in 0..cells.len() {
                     let cell = &mut cells[(i + repetition) % maps.len()];
-                    for _ in 0..samples_per_repetition(cell.map) {
-                        take(cell, repetition, total);
-                    }
+                    take(cell, repetition, total);
                 }
             }
             // The cells the verdict reads (mapguard's fastest map, the fastest peer) get more
@@ -913,7 +896,7 @@ mod tests {
                 (8, vec![MapKind::Dashmap]),
             ]
         );
-        assert_eq!(c.sample_count(), 2 * (BASELINE_SAMPLES_PER_REPETITION + 2));
+        assert_eq!(c.sample_count(), 2 * 3);
     }
 
     #[test]
@@ -990,10 +973,7 @@ mod tests {
         assert_eq!(seen, c.sample_count() + extra_samples(&results));
         assert_eq!(results.len(), 5);
         for r in &results {
-            assert_eq!(
-                r.mops_samples.len(),
-                2 * samples_per_repetition(r.map) + r.extra_samples
-            );
+            assert_eq!(r.mops_samples.len(), 2 + r.extra_samples);
             assert!(r.extra_samples <= EXTRA_SAMPLES);
             assert!(r.mops() > 0.0);
         }
