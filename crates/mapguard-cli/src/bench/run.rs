@@ -253,9 +253,10 @@ pub struct BenchResult {
     /// Samples taken beyond `--repeat` because the first ones disagreed (see
     /// [`EXTRA_SAMPLES`]).
     pub extra_samples: usize,
-    /// Whether the core-to-core round trip measured after the cell's workload and thread
-    /// count differed from the one before by [`STATE_CHANGE_RATIO`](super::noise::STATE_CHANGE_RATIO)
-    /// or more: the machine changed state while they ran.
+    /// Whether the core-to-core round trips measured before, between and after the samples
+    /// of the cell's workload and thread count spread by
+    /// [`STATE_CHANGE_RATIO`](super::noise::STATE_CHANGE_RATIO) or more: the machine changed
+    /// state while they ran.
     pub state_changed: bool,
 }
 
@@ -386,21 +387,31 @@ pub struct Progress<'a> {
 }
 
 /// Runs every cell of `config`, calling `progress` after each sample, and returns one result
-/// per cell in run order.
+/// per cell in run order, without measuring the machine's state (see [`run_logged`]).
 ///
 /// Fixes the allocator's thresholds first (see [`alloc::steady_allocator`]), so that no sample's
 /// allocations depend on what an earlier one freed.
 pub fn run(config: &BenchConfig, progress: impl FnMut(&Progress<'_>)) -> Vec<BenchResult> {
-    run_logged(config, progress, &mut TransferLog::default())
+    run_measured(config, progress, None)
 }
 
-/// [`run`], measuring the core-to-core transfer cost into `log` before and after each workload
-/// and thread count.
+/// [`run`], measuring the core-to-core transfer cost into `log` before each sample and after
+/// each workload and thread count, and flagging the cells of a group that ran while it
+/// changed ([`BenchResult::state_changed`]).
 pub fn run_logged(
     config: &BenchConfig,
-    mut progress: impl FnMut(&Progress<'_>),
+    progress: impl FnMut(&Progress<'_>),
     log: &mut TransferLog,
 ) -> Vec<BenchResult> {
+    run_measured(config, progress, Some(log))
+}
+
+fn run_measured(
+    config: &BenchConfig,
+    mut progress: impl FnMut(&Progress<'_>),
+    mut log: Option<&mut TransferLog>,
+) -> Vec<BenchResult> {
+    let mut measure = |label: String| log.as_deref_mut().and_then(|log| log.measure(label));
     alloc::steady_allocator();
     let hasher = bench_hasher(config.seed);
     let max_threads = config.threads.iter().copied().max().unwrap_or(1);
@@ -418,7 +429,7 @@ pub fn run_logged(
             warm_up(config, workload, &plans, &hasher);
         }
         for (threads, maps) in config.cells(workload) {
-            let transfer = log.measure(format!("before {} at {threads}t", workload.name));
+            let transfer = measure(format!("before {} at {threads}t", workload.name));
             let mut cells: Vec<BenchResult> = maps
                 .iter()
                 .map(|&map| BenchResult {
@@ -426,12 +437,17 @@ pub fn run_logged(
                     ..BenchResult::new(workload, map, threads)
                 })
                 .collect();
+            // Every round trip measured around and between this group's samples: a state
+            // change between two samples, even of one round, shows in their spread.
+            let mut group_transfers: Vec<f64> = transfer.into_iter().collect();
+            let during = format!("during {} at {threads}t", workload.name);
             let mut take = |cell: &mut BenchResult, repetition: usize, total: usize| {
                 done += 1;
                 // A failed cell is not run again; its samples still count as done.
                 if cell.failed() {
                     return;
                 }
+                group_transfers.extend(measure(during.clone()));
                 let sample = try_sample(
                     cell.map,
                     workload,
@@ -492,13 +508,15 @@ pub fn run_logged(
             }
             // A group during which the machine changed state is not one measurement: its
             // ratios mix both states.
-            let after = log.measure(format!("after {} at {threads}t", workload.name));
-            if let (Some(before), Some(after)) = (transfer, after) {
-                let (lo, hi) = (before.min(after), before.max(after));
-                if lo > 0.0 && hi / lo >= super::noise::STATE_CHANGE_RATIO {
-                    for cell in &mut cells {
-                        cell.state_changed = true;
-                    }
+            group_transfers.extend(measure(format!("after {} at {threads}t", workload.name)));
+            let lo = group_transfers
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            let hi = group_transfers.iter().copied().fold(0.0, f64::max);
+            if lo > 0.0 && hi / lo >= super::noise::STATE_CHANGE_RATIO {
+                for cell in &mut cells {
+                    cell.state_changed = true;
                 }
             }
             results.extend(cells);
