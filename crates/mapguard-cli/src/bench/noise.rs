@@ -106,9 +106,10 @@ const ROUND_TRIPS: u32 = 4_000;
 /// Batches of [`transfer_ns`]; the median is reported.
 const BATCHES: usize = 5;
 
-/// Longest a [`transfer_ns`] measurement runs: on a machine whose cores are busy with other
-/// work the echo thread waits for a core at every round trip, and the measurement stops early
-/// (reporting what it saw, a dear figure) instead of taking seconds.
+/// Longest a [`transfer_ns`] measurement runs: when the echo thread has to wait for a core
+/// (other work on the cores, or both threads placed on one) every round trip waits for a time
+/// slice; the measurement then stops early and gives no figure, since what it timed was the
+/// scheduler and not the cache line.
 const TRANSFER_BUDGET: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// The value that tells the echo thread of [`transfer_ns`] to stop.
@@ -120,7 +121,8 @@ const STOP: u32 = u32::MAX;
 /// between a state where this is cheap and one where it is several times dearer, and every
 /// figure at two threads or more moves with it; measured around the workloads, it says which
 /// state a cell ran in. `None` on a single-CPU machine, where the threads would take turns on
-/// one core.
+/// one core, and when the measurement ran out of its 25 ms budget (the threads did not both
+/// have a core).
 ///
 /// # Examples
 /// ```
@@ -151,7 +153,7 @@ pub fn transfer_ns() -> Option<f64> {
             }
         });
         let mut batches = Vec::with_capacity(BATCHES);
-        'batches: for batch in 0..BATCHES as u32 {
+        for batch in 0..BATCHES as u32 {
             let start = Instant::now();
             for (done, round) in (batch * ROUND_TRIPS..(batch + 1) * ROUND_TRIPS).enumerate() {
                 let ping = 2 * round + 1;
@@ -160,20 +162,16 @@ pub fn transfer_ns() -> Option<f64> {
                     std::hint::spin_loop();
                 }
                 if done % 16 == 15 && Instant::now() >= deadline {
-                    // Out of time: a first batch cut short still says what a round trip costs.
-                    if batches.is_empty() {
-                        batches.push(start.elapsed().as_nanos() as f64 / (done + 1) as f64);
-                    }
                     line.store(STOP, Ordering::Release);
-                    break 'batches;
+                    return None;
                 }
             }
             batches.push(start.elapsed().as_nanos() as f64 / f64::from(ROUND_TRIPS));
         }
-        batches
-    });
+        Some(batches)
+    })?;
     batches.sort_by(f64::total_cmp);
-    Some(batches[batches.len() / 2])
+    Some(batches[BATCHES / 2])
 }
 
 /// Transfer costs measured at points of a run (see [`transfer_ns`]), with what they say.
@@ -262,18 +260,17 @@ mod transfer_tests {
 
     #[test]
     fn a_round_trip_is_measured_where_there_are_two_cpus() {
-        match transfer_ns() {
-            // Below a second: with other tests' threads on the cores a round trip can wait
-            // for a time slice (milliseconds), and the measurement stops at its budget.
-            Some(ns) => assert!(ns > 1.0 && ns < 1e9, "{ns}"),
-            None => {
-                assert_eq!(
-                    std::thread::available_parallelism().map_or(1, |n| n.get()),
-                    1
-                );
-                return;
-            }
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            assert_eq!(transfer_ns(), None);
+            return;
         }
+        // Other tests' threads may hold the cores (no figure then): a few tries.
+        let ns = (0..20)
+            .find_map(|_| transfer_ns())
+            .expect("a round trip measured in 20 tries");
+        // A measurement that finished within its budget averaged at most budget / trips.
+        let most = TRANSFER_BUDGET.as_nanos() as f64 / f64::from(ROUND_TRIPS * BATCHES as u32);
+        assert!(ns > 1.0 && ns <= most * BATCHES as f64, "{ns}");
         a_measurement_on_busy_cores_stops_at_its_budget();
     }
 
@@ -309,10 +306,11 @@ mod transfer_tests {
                 });
             }
             let start = Instant::now();
-            let ns = transfer_ns().expect("two CPUs");
+            // A figure if the threads got cores anyway, else none: either is right here.
+            let ns = transfer_ns();
             let took = start.elapsed();
             stop.store(true, Ordering::Relaxed);
-            assert!(ns > 0.0);
+            assert!(ns.is_none_or(|ns| ns > 0.0));
             took
         });
         assert!(

@@ -6,6 +6,7 @@
 //! fresh map (measuring its memory), starts all workers at a barrier, and times them until the
 //! last one finishes. This module measures; it prints nothing (see `report.rs`).
 
+use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +69,14 @@ fn spread_percent(values: &[f64]) -> f64 {
 /// round to round ([`BenchResult::ratio_spread_percent`]).
 pub fn pair_is_noisy(ours: &BenchResult, peer: &BenchResult) -> bool {
     ours.is_noisy() || peer.is_noisy() || ours.ratio_spread_percent(peer) > NOISY_SPREAD_PERCENT
+}
+
+/// Whether the round trips `transfers` measured span two machine states (the dearest at
+/// least [`STATE_CHANGE_RATIO`](super::noise::STATE_CHANGE_RATIO) times the cheapest).
+fn spans_states(transfers: &[f64]) -> bool {
+    let lo = transfers.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = transfers.iter().copied().fold(0.0, f64::max);
+    lo > 0.0 && lo.is_finite() && hi / lo >= super::noise::STATE_CHANGE_RATIO
 }
 
 /// Largest latency the histograms hold (longer samples are clamped): 100 s.
@@ -439,7 +448,7 @@ fn run_measured(
                 .collect();
             // Every round trip measured around and between this group's samples: a state
             // change between two samples, even of one round, shows in their spread.
-            let mut group_transfers: Vec<f64> = transfer.into_iter().collect();
+            let group_transfers = RefCell::new(transfer.into_iter().collect::<Vec<f64>>());
             let during = format!("during {} at {threads}t", workload.name);
             let mut take = |cell: &mut BenchResult, repetition: usize, total: usize| {
                 done += 1;
@@ -447,7 +456,7 @@ fn run_measured(
                 if cell.failed() {
                     return;
                 }
-                group_transfers.extend(measure(during.clone()));
+                group_transfers.borrow_mut().extend(measure(during.clone()));
                 let sample = try_sample(
                     cell.map,
                     workload,
@@ -480,6 +489,11 @@ fn run_measured(
             // samples while theirs disagree, interleaved, up to a bound; a cell still noisy
             // after them is flagged in every output.
             for extra in 0..EXTRA_SAMPLES {
+                // A group that already ran in two machine states is flagged whatever more
+                // samples say: they would cost time and settle nothing.
+                if spans_states(&group_transfers.borrow()) {
+                    break;
+                }
                 let best: Vec<usize> = [MapRole::Ours, MapRole::Peer]
                     .into_iter()
                     .filter_map(|role| {
@@ -508,13 +522,9 @@ fn run_measured(
             }
             // A group during which the machine changed state is not one measurement: its
             // ratios mix both states.
+            let mut group_transfers = group_transfers.into_inner();
             group_transfers.extend(measure(format!("after {} at {threads}t", workload.name)));
-            let lo = group_transfers
-                .iter()
-                .copied()
-                .fold(f64::INFINITY, f64::min);
-            let hi = group_transfers.iter().copied().fold(0.0, f64::max);
-            if lo > 0.0 && hi / lo >= super::noise::STATE_CHANGE_RATIO {
+            if spans_states(&group_transfers) {
                 for cell in &mut cells {
                     cell.state_changed = true;
                 }
