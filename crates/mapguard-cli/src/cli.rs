@@ -24,7 +24,7 @@ pub const DEFAULT_OPS: usize = 100_000;
 /// Least milliseconds of a sample on replayable workloads in the default set: long enough
 /// that thread start, the first writes after prefill and a shard's mode switches are a small
 /// part of it.
-pub const DEFAULT_MIN_TIME_MS: u64 = 80;
+pub const DEFAULT_MIN_TIME_MS: u64 = 70;
 
 /// Milliseconds of untimed warm-up before the first sample in the default set.
 pub const DEFAULT_WARM_UP_MS: u64 = 300;
@@ -121,7 +121,7 @@ pub struct BenchArgs {
     #[arg(short = 'n', long, value_name = "N", allow_negative_numbers = true)]
     pub ops: Option<usize>,
     /// On every workload but rapid-grow, replay whole plans until a sample has run at least
-    /// this many milliseconds (0: one pass), up to 3600000 (one hour) [default: 80; 20 with
+    /// this many milliseconds (0: one pass), up to 3600000 (one hour) [default: 70; 20 with
     /// --quick]
     #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub min_time_ms: Option<u64>,

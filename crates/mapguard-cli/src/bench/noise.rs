@@ -101,7 +101,7 @@ mod tests {
 }
 
 /// Round trips of one cache line between two threads per [`transfer_ns`] batch.
-const ROUND_TRIPS: u32 = 4_000;
+const ROUND_TRIPS: u32 = 2_000;
 
 /// Batches of [`transfer_ns`]; the median is reported.
 const BATCHES: usize = 5;

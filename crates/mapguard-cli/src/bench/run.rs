@@ -427,6 +427,9 @@ fn run_measured(
     let mut total = config.sample_count();
     let mut done = 0;
     let mut results = Vec::new();
+    // Groups (a workload at a thread count) run so far: each starts its rounds one map further
+    // on, so that no map is always measured first, even in a run of one repetition.
+    let mut groups = 0;
     for (index, &workload) in config.workloads.iter().enumerate() {
         let plans = plan::plans(
             workload,
@@ -481,7 +484,7 @@ fn run_measured(
             };
             for repetition in 0..config.repeat {
                 for i in 0..cells.len() {
-                    let cell = &mut cells[(i + repetition) % maps.len()];
+                    let cell = &mut cells[(i + repetition + groups) % maps.len()];
                     take(cell, repetition, total);
                 }
             }
@@ -530,6 +533,7 @@ fn run_measured(
                 }
             }
             results.extend(cells);
+            groups += 1;
         }
     }
     results
@@ -979,6 +983,30 @@ mod tests {
                 ("read100", 2),
                 ("exchange", 1),
                 ("rapid-grow", 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn each_group_starts_its_rounds_with_another_map() {
+        let mut c = config(
+            vec![MapKind::Dashmap, MapKind::Scc, MapKind::Sharded],
+            vec![1, 2],
+        );
+        c.repeat = 1;
+        let mut order = Vec::new();
+        run(&c, |p| order.push((p.threads, p.map)));
+        use MapKind::{Dashmap, Hashbrown, Scc, Sharded};
+        assert_eq!(
+            order,
+            [
+                (1, Dashmap),
+                (1, Scc),
+                (1, Sharded),
+                (1, Hashbrown),
+                (2, Scc),
+                (2, Sharded),
+                (2, Dashmap)
             ]
         );
     }
