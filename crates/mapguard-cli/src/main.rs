@@ -221,6 +221,14 @@ fn run_bench(
         config.repeat,
         bench::run::SAMPLE_EVERY,
     );
+    if !config.maps.contains(&bench::MapKind::Calibration)
+        && results.iter().any(|r| !r.workload.is_read_only())
+    {
+        println!(
+            "% limit is - on the mixes with writes: their reference, the calibration map, was \
+             not in --maps."
+        );
+    }
     let failed: Vec<_> = results.iter().filter(|r| r.failed()).collect();
     for r in &failed {
         println!(

@@ -531,9 +531,6 @@ impl MapHandle for &Scc {
     }
 }
 
-/// An unsynchronized `hashbrown::HashMap`. The mutex is taken once per thread, when the
-/// handle is made, so operations run on the bare table; at more than one thread the workers
-/// would simply run one after another, which is why the bench runs it at one thread only.
 /// hashbrown's table without synchronization, the baseline: each worker's handle holds the
 /// table for the whole sample, exclusively (a write guard, one worker) or, once
 /// [`start`](BenchMap::start) was told of a read-only mix, shared (a read guard each, any
@@ -654,9 +651,14 @@ mod tests {
         let map = Hashbrown::with_capacity(16, bench_hasher(1));
         map.handle().insert(1, 10);
         map.start(Workload::by_name("read100").unwrap());
-        // Two handles at once: with the write guard of a mix with writes, the second would
-        // wait for the first forever.
-        let (mut a, mut b) = (map.handle(), map.handle());
+        let mut a = map.handle();
+        // A second reader while the first holds its handle: the table is shared, not held
+        // with the write guard of a mix with writes.
+        assert!(
+            map.table.try_read().is_ok(),
+            "the table is held exclusively"
+        );
+        let mut b = map.handle();
         assert!(a.get(&1) && b.get(&1));
         let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.insert(2, 2)));
         assert!(refused.is_err(), "a shared table refuses writes");

@@ -34,8 +34,8 @@ const SLOTS_PER_KEY: usize = 4;
 /// Fewest slots a shard has.
 const MIN_SLOTS: usize = 16;
 
-/// The value word of a key that is placed but not present (removed, or its insert not yet
-/// finished); no value the bench stores is this one.
+/// The value word of a key that is placed but not present (removed); no value the bench
+/// stores is this one.
 const ABSENT: u64 = u64::MAX;
 
 /// One shard: `2 * slots` words, each slot a key word (the key plus one; 0 is an empty slot)
@@ -251,8 +251,8 @@ mod tests {
                     "remove {key} at {step}"
                 ),
                 _ => {
-                    h.update(key, !step);
-                    model.insert(key, !step);
+                    h.update(key, step + 1);
+                    model.insert(key, step + 1);
                 }
             }
         }
@@ -306,7 +306,9 @@ mod tests {
         let exchange = crate::bench::Workload::by_name("exchange").unwrap();
         assert_eq!(Calibration::keys_to_hold(exchange, &[]), 1 << 20);
         let grow = crate::bench::Workload::by_name("rapid-grow").unwrap();
-        let plans = plans(grow, 1, 2, 1_000);
+        // Plans that place more keys than the smallest table holds (16 slots in each of 1,024
+        // shards), so that the size comes from the count.
+        let plans = plans(grow, 1, 2, 20_000);
         let placing = plans
             .iter()
             .flatten()

@@ -233,7 +233,7 @@ pub fn throughput_chart(results: &[BenchResult], workload: &Workload) -> Result<
             entries.push((limit_name.to_owned(), style, Swatch::Dashed));
         } else if !limit.is_empty() {
             entries.push((
-                format!("{limit_name}: {limit_top:.0}"),
+                format!("{limit_name}: up to {limit_top:.0}"),
                 BLACK.stroke_width(2),
                 Swatch::Dashed,
             ));
@@ -302,7 +302,8 @@ pub fn latency_threads(results: &[BenchResult], workload: &Workload) -> Option<u
 }
 
 /// Sampled latency percentiles (p50, p99, p999) per map on `workload` at
-/// [`latency_threads`] threads, plus the single-thread baseline; log scale.
+/// [`latency_threads`] threads, plus the baseline (at the same thread count on a read-only mix,
+/// where it shares its table, else at one thread); log scale.
 pub fn latency_chart(results: &[BenchResult], workload: &Workload) -> Result<Chart, String> {
     let threads = latency_threads(results, workload).unwrap_or(1);
     let here: Vec<&BenchResult> = results

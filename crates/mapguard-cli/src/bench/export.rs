@@ -132,8 +132,8 @@ pub struct RunInfo {
     pub available_parallelism: usize,
     /// A smoke run (`--quick`): seconds long, its figures not for comparison.
     pub smoke_run: bool,
-    /// The core-to-core round trips measured before each workload and thread count and after
-    /// the run (see `noise::transfer_ns`).
+    /// The core-to-core round trips measured before the run, before every sample and after
+    /// each workload and thread count (see `noise::transfer_ns`).
     pub transfer: TransferLog,
     /// Whether the machine changed state during the run (the dearest round trip 1.5 times the
     /// cheapest or more): then only cells of one `transfer_state` compare.

@@ -193,7 +193,8 @@ pub fn index_html(info: &RunInfo, charts: &[Chart], results: &[BenchResult]) -> 
          <dt>% limit</dt><dd>throughput over that of the reference measured at the same \
          workload and thread count: on a read-only mix, every thread reading one shared \
          immutable hashbrown table; on a mix with writes, the calibration map (u64 words in \
-         atomic slots, one atomic access per write).</dd>\n\
+         atomic slots: an overwrite is one atomic store, a removal a load and a swap, only a \
+         key's first insert takes a lock).</dd>\n\
          <dt>contention</dt><dd>lock wait over the workers' time, from the map's own \
          statistics: only with <code>--stats</code>, which runs mapguard's maps instrumented \
          (ShardedMap, LockedMap and ReadMostlyMap report it; \"-\" for the peers).</dd>\n\

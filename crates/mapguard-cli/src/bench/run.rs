@@ -71,12 +71,23 @@ pub fn pair_is_noisy(ours: &BenchResult, peer: &BenchResult) -> bool {
     ours.is_noisy() || peer.is_noisy() || ours.ratio_spread_percent(peer) > NOISY_SPREAD_PERCENT
 }
 
-/// Whether the round trips `transfers` measured span two machine states (the dearest at
-/// least [`STATE_CHANGE_RATIO`](super::noise::STATE_CHANGE_RATIO) times the cheapest).
+/// Whether the round trips `transfers` measured span two machine states: the dearest at least
+/// [`STATE_CHANGE_RATIO`](super::noise::STATE_CHANGE_RATIO) times the cheapest, each state
+/// seen at least twice once there are four measurements or more, so that one stray figure
+/// does not flag a whole group.
 fn spans_states(transfers: &[f64]) -> bool {
-    let lo = transfers.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = transfers.iter().copied().fold(0.0, f64::max);
-    lo > 0.0 && lo.is_finite() && hi / lo >= super::noise::STATE_CHANGE_RATIO
+    let mut sorted: Vec<f64> = transfers.iter().copied().filter(|ns| *ns > 0.0).collect();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n < 2 {
+        return false;
+    }
+    let (lo, hi) = if n >= 4 {
+        (sorted[1], sorted[n - 2])
+    } else {
+        (sorted[0], sorted[n - 1])
+    };
+    hi / lo >= super::noise::STATE_CHANGE_RATIO
 }
 
 /// Largest latency the histograms hold (longer samples are clamped): 100 s.
@@ -985,6 +996,18 @@ mod tests {
                 ("rapid-grow", 1)
             ]
         );
+    }
+
+    #[test]
+    fn a_group_spans_two_states_only_when_each_is_seen_twice() {
+        assert!(!spans_states(&[]));
+        assert!(!spans_states(&[100.0]));
+        assert!(spans_states(&[100.0, 300.0]));
+        assert!(!spans_states(&[100.0, 110.0, 105.0]));
+        // One stray figure among many does not flag the group; two do.
+        assert!(!spans_states(&[100.0, 110.0, 2_000_000.0, 105.0, 102.0]));
+        assert!(spans_states(&[100.0, 110.0, 330.0, 105.0, 320.0]));
+        assert!(spans_states(&[65.0, 66.0, 340.0, 330.0]));
     }
 
     #[test]
