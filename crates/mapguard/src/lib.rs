@@ -72,6 +72,49 @@
 //!   hangs, as with `std`'s `RwLock`; with it, it is reported before it blocks, and so are
 //!   two threads locking two `LockedMap`s in opposite orders.
 //!
+//! ## Async
+//! - **No call awaits and none needs an executor.** Called from async code, a call blocks its
+//!   thread only for the waits above: a read while a writer holds the key's shard, a write for
+//!   the shard's current readers and writers, each for the length of one call elsewhere
+//!   (`ReadMostlyMap`'s reads never wait).
+//! - **Guards cannot cross an `.await` in a task that may move.** Every guard ([`Ref`],
+//!   [`RefMut`], [`LockedRef`], `ReadMostlyMap`'s references) is `!Send`, so a future that holds
+//!   one across an `.await` is `!Send` too, and `tokio::spawn` (or any executor that moves tasks
+//!   between threads) refuses it at compile time. Held there, a `ShardedMap` or `LockedMap`
+//!   guard would keep its lock while the task sleeps, and every writer of the shard would wait
+//!   for a task nobody polls.
+//! - **Instead**, take what the task needs before the `.await`: [`ShardedMap::get_cloned`], a
+//!   closure-scoped read with [`ShardedMap::with`] (on every map) that returns a value and
+//!   leaves no guard, or values stored as `Arc<V>` and cloned out.
+//!
+//! ```
+//! # use std::future::{ready, Future};
+//! # fn spawn<F: Future + Send + 'static>(task: F) -> F { task }
+//! let map = std::sync::Arc::new(mapguard::ShardedMap::new());
+//! map.insert(1, 10);
+//! let task = spawn(async move {
+//!     let n = map.with(&1, |v| *v); // no guard is held past this line
+//!     ready(()).await;
+//!     n
+//! });
+//! # drop(task);
+//! ```
+//!
+//! The same task holding a guard across the `.await` does not compile (the guard is not
+//! `Send`):
+//!
+//! ```compile_fail
+//! # use std::future::{ready, Future};
+//! # fn spawn<F: Future + Send + 'static>(task: F) -> F { task }
+//! let map = std::sync::Arc::new(mapguard::ShardedMap::new());
+//! map.insert(1, 10);
+//! let task = spawn(async move {
+//!     let guard = map.get(&1);
+//!     ready(()).await;
+//!     guard.map(|v| *v)
+//! });
+//! ```
+//!
 //! ## Design
 //! See the [`sharded`] module docs and [`ShardedMap`] for the lock design: a reader-biased
 //! reader-writer lock per shard whose readers announce themselves in per-thread records (the

@@ -1096,33 +1096,55 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        if self.instr.counts_reads() {
-            return self.get_cloned_counted(key);
-        }
-        self.get_cloned_with::<false, Q>(key)
+        self.with(key, V::clone)
     }
 
-    /// [`get_cloned`](Self::get_cloned) with the statistics and observer hooks: a second copy of the
+    /// Applies `read` to the value of `key` and returns what it returns, or `None` if the key
+    /// is absent: a read that leaves no guard behind (nothing to hold across an `.await`).
+    /// `read` runs under the map's read lock, released when it returns or unwinds; like a
+    /// [`LockedRef`] it may read the map, and a write to the map from inside it waits for
+    /// itself (reported before it blocks with the `lockdep` feature, a hang without; see
+    /// [Deadlocks](crate#deadlocks-never-a-silent-hang)).
+    ///
+    /// # Examples
+    /// ```
+    /// let map = mapguard::LockedMap::new();
+    /// map.insert("a", vec![1, 2, 3]);
+    /// assert_eq!(map.with("a", |v| v.len()), Some(3));
+    /// assert_eq!(map.with("b", |v| v.len()), None);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn with<Q, R>(&self, key: &Q, read: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.instr.counts_reads() {
+            return self.with_counted(key, read);
+        }
+        self.with_hooks::<false, Q, R>(key, read)
+    }
+
+    /// [`with`](Self::with) with the statistics and observer hooks: a second copy of the
     /// body, so that the plain copy has none.
     #[inline(always)]
     #[track_caller]
-    fn get_cloned_counted<Q>(&self, key: &Q) -> Option<V>
+    fn with_counted<Q, R>(&self, key: &Q, read: impl FnOnce(&V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
-        V: Clone,
     {
-        self.get_cloned_with::<true, Q>(key)
+        self.with_hooks::<true, Q, R>(key, read)
     }
 
-    /// The body of [`get_cloned`](Self::get_cloned), with the hooks if `COUNT`.
+    /// The body of [`with`](Self::with), with the hooks if `COUNT`.
     #[inline(always)]
     #[track_caller]
-    fn get_cloned_with<const COUNT: bool, Q>(&self, key: &Q) -> Option<V>
+    fn with_hooks<const COUNT: bool, Q, R>(&self, key: &Q, read: impl FnOnce(&V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
-        V: Clone,
     {
         let hash = self.hash(key);
         let waits = self.note_read_start::<COUNT, Q>(key, hash);
@@ -1130,7 +1152,7 @@ where
             let table = self.read_table(waits);
             table
                 .find(hash, |(k, _)| k.borrow() == key)
-                .map(|(_, v)| v.clone())
+                .map(|(_, v)| read(v))
         };
         if found.is_none() {
             self.instr.read_missed_if::<COUNT>();
