@@ -54,8 +54,8 @@ pub struct Record {
     pub contention: Option<Contention>,
     /// Why the cell failed, if it did.
     pub failure: Option<String>,
-    /// The core-to-core round trip measured just before the cell's workload and thread count
-    /// ran, ns.
+    /// The core-to-core round trip of the machine state the cell ran in: the median of those
+    /// measured just before its samples, ns.
     pub transfer_ns: Option<f64>,
     /// `cheap` or `dear`: the machine state the cell ran in, when the run saw both (see
     /// [`RunInfo::transfer`]); `null` when it saw one.
@@ -286,6 +286,7 @@ mod tests {
             contention_samples: Vec::new(),
             failure: None,
             transfer_ns: None,
+            sample_transfers: Vec::new(),
             extra_samples: 0,
             state_changed: false,
         }

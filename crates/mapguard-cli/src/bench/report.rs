@@ -124,7 +124,8 @@ pub struct Verdict {
     /// Whether either cell is noisy, or their ratio moved from round to round
     /// ([`pair_is_noisy`](super::run::pair_is_noisy)).
     pub noisy: bool,
-    /// The core-to-core round trip measured before this workload and thread count, ns.
+    /// The core-to-core round trip of the state our cell ran in
+    /// ([`BenchResult::transfer_ns`]), ns.
     pub transfer_ns: Option<f64>,
 }
 
@@ -399,6 +400,7 @@ mod tests {
             contention_samples: Vec::new(),
             failure: None,
             transfer_ns: None,
+            sample_transfers: Vec::new(),
             extra_samples: 0,
             state_changed: false,
         }

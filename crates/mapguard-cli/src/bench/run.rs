@@ -267,9 +267,14 @@ pub struct BenchResult {
     /// Why the cell failed (a panic in the map or its adapter), if it did; the cell's other
     /// figures then cover only the samples before the failure.
     pub failure: Option<String>,
-    /// The core-to-core round trip measured just before the cell's workload and thread count
-    /// ran ([`noise::transfer_ns`](super::noise::transfer_ns)), ns.
+    /// The core-to-core round trip of the machine state the cell ran in
+    /// ([`noise::transfer_ns`](super::noise::transfer_ns)), ns: the median of those measured
+    /// just before its samples ([`sample_transfers`](Self::sample_transfers)), or the one
+    /// measured before its workload and thread count where there are none.
     pub transfer_ns: Option<f64>,
+    /// The round trips measured just before each of the cell's samples, ns (none when the run
+    /// measures nothing, or where a measurement gave no figure).
+    pub sample_transfers: Vec<f64>,
     /// Samples taken beyond `--repeat` because the first ones disagreed (see
     /// [`EXTRA_SAMPLES`]).
     pub extra_samples: usize,
@@ -311,6 +316,7 @@ impl BenchResult {
             contention_samples: Vec::new(),
             failure: None,
             transfer_ns: None,
+            sample_transfers: Vec::new(),
             extra_samples: 0,
             state_changed: false,
         }
@@ -470,7 +476,10 @@ fn run_measured(
                 if cell.failed() {
                     return;
                 }
-                group_transfers.borrow_mut().extend(measure(during.clone()));
+                if let Some(ns) = measure(during.clone()) {
+                    group_transfers.borrow_mut().push(ns);
+                    cell.sample_transfers.push(ns);
+                }
                 let sample = try_sample(
                     cell.map,
                     workload,
@@ -538,6 +547,14 @@ fn run_measured(
             // ratios mix both states.
             let mut group_transfers = group_transfers.into_inner();
             group_transfers.extend(measure(format!("after {} at {threads}t", workload.name)));
+            for cell in &mut cells {
+                // The state each cell ran in, from the figures taken beside its own samples.
+                let mut own = cell.sample_transfers.clone();
+                own.sort_by(f64::total_cmp);
+                if let Some(median) = own.get(own.len() / 2) {
+                    cell.transfer_ns = Some(*median);
+                }
+            }
             if spans_states(&group_transfers) {
                 for cell in &mut cells {
                     cell.state_changed = true;
@@ -1032,6 +1049,32 @@ mod tests {
                 (2, Dashmap)
             ]
         );
+    }
+
+    #[test]
+    fn each_cell_takes_the_state_measured_beside_its_own_samples() {
+        let c = config(vec![MapKind::Dashmap, MapKind::Scc], vec![1]);
+        let mut log = TransferLog::default();
+        let results = run_logged(&c, |_| {}, &mut log);
+        let during: Vec<f64> = log
+            .points
+            .iter()
+            .filter(|(label, _)| label.starts_with("during"))
+            .map(|(_, ns)| *ns)
+            .collect();
+        // Every figure taken before a sample went to that sample's cell, and to no other.
+        let owned: usize = results.iter().map(|r| r.sample_transfers.len()).sum();
+        assert_eq!(owned, during.len());
+        for r in &results {
+            assert!(r.sample_transfers.len() <= r.mops_samples.len());
+            if r.sample_transfers.is_empty() {
+                continue; // one CPU, or cores too busy for a figure
+            }
+            let mut own = r.sample_transfers.clone();
+            own.sort_by(f64::total_cmp);
+            assert_eq!(r.transfer_ns, Some(own[own.len() / 2]), "{:?}", r.map);
+            assert!(own.iter().all(|ns| during.contains(ns)));
+        }
     }
 
     #[test]
