@@ -56,47 +56,29 @@ fn against_model(
     }
 }
 
-fn sharded<S: BuildHasher + Clone>(ops: &[Op], hasher: S) {
-    let map = ShardedMap::with_hasher(hasher);
-    against_model(
-        ops,
-        |k, v| {
-            map.insert(k, v);
-        },
-        |k| {
-            map.remove(&k);
-        },
-        |k| (map.with(&k, |v| u32::from(*v) * 2), map.get_cloned(&k)),
-    );
+/// `fn $name(ops, hasher)`: [`against_model`] on a fresh `$map` (the three maps share the
+/// method names but no trait).
+macro_rules! model_run {
+    ($name:ident, $map:ident) => {
+        fn $name<S: BuildHasher + Clone>(ops: &[Op], hasher: S) {
+            let map = $map::with_hasher(hasher);
+            against_model(
+                ops,
+                |k, v| {
+                    map.insert(k, v);
+                },
+                |k| {
+                    map.remove(&k);
+                },
+                |k| (map.with(&k, |v| u32::from(*v) * 2), map.get_cloned(&k)),
+            );
+        }
+    };
 }
 
-fn locked<S: BuildHasher + Clone>(ops: &[Op], hasher: S) {
-    let map = LockedMap::with_hasher(hasher);
-    against_model(
-        ops,
-        |k, v| {
-            map.insert(k, v);
-        },
-        |k| {
-            map.remove(&k);
-        },
-        |k| (map.with(&k, |v| u32::from(*v) * 2), map.get_cloned(&k)),
-    );
-}
-
-fn read_mostly<S: BuildHasher + Clone>(ops: &[Op], hasher: S) {
-    let map = ReadMostlyMap::with_hasher(hasher);
-    against_model(
-        ops,
-        |k, v| {
-            map.insert(k, v);
-        },
-        |k| {
-            map.remove(&k);
-        },
-        |k| (map.with(&k, |v| u32::from(*v) * 2), map.get_cloned(&k)),
-    );
-}
+model_run!(sharded, ShardedMap);
+model_run!(locked, LockedMap);
+model_run!(read_mostly, ReadMostlyMap);
 
 proptest! {
     #[test]
